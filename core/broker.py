@@ -1,0 +1,92 @@
+"""Dramatiq broker configuration and the two ways an outbox message reaches its job.
+
+- `DramatiqSender`: production and tests with Redis. The relay enqueues a Dramatiq message
+  named by a route (topic -> queue, actor), so core never imports the rooms' actors.
+- `InProcessSender`: embedded defaults (no Redis). The relay awaits the job's handler directly
+  in the API process; the same idempotent service code runs either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import AsyncIO
+
+from core.settings import Settings
+
+
+@dataclass(frozen=True)
+class Route:
+    queue_name: str
+    actor_name: str
+
+
+def make_broker(
+    settings: Settings,
+    *,
+    heartbeat_timeout_ms: int | None = None,
+    maintenance_chance: int | None = None,
+) -> dramatiq.Broker:
+    """A Redis broker whose keys live under the settings' prefix (so test runs never share
+    queues), or a StubBroker when Redis is not configured. Async actors need AsyncIO."""
+    broker: dramatiq.Broker
+    if settings.redis_url:
+        from dramatiq.brokers.redis import RedisBroker
+
+        # Bounded socket waits: a hung Redis must not hold the relay's row locks forever.
+        options: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 5}
+        if heartbeat_timeout_ms is not None:
+            options["heartbeat_timeout"] = heartbeat_timeout_ms
+        if maintenance_chance is not None:
+            options["maintenance_chance"] = maintenance_chance
+        broker = RedisBroker(
+            url=settings.redis_url, namespace=f"{settings.redis_prefix}:dramatiq", **options
+        )
+    else:
+        broker = StubBroker()
+    if not any(isinstance(m, AsyncIO) for m in broker.middleware):
+        broker.add_middleware(AsyncIO())
+    return broker
+
+
+class DramatiqSender:
+    def __init__(self, broker: dramatiq.Broker, routes: Mapping[str, Route]) -> None:
+        self.broker = broker
+        self.routes = dict(routes)
+
+    @property
+    def topics(self) -> frozenset[str]:
+        return frozenset(self.routes)
+
+    async def send(self, message_id: str, topic: str, payload: dict[str, Any]) -> None:
+        route = self.routes[topic]
+        message: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=route.queue_name,
+            actor_name=route.actor_name,
+            args=(),
+            kwargs=dict(payload),
+            options={},
+            message_id=message_id,  # the outbox id: a resend is recognisably the same job
+        )
+        # redis-py is blocking here; keep the event loop free while it talks to Redis.
+        await asyncio.to_thread(self.broker.enqueue, message)
+
+
+Handler = Callable[[dict[str, Any]], Awaitable[object]]
+
+
+class InProcessSender:
+    def __init__(self, handlers: Mapping[str, Handler]) -> None:
+        self.handlers = dict(handlers)
+
+    @property
+    def topics(self) -> frozenset[str]:
+        return frozenset(self.handlers)
+
+    async def send(self, message_id: str, topic: str, payload: dict[str, Any]) -> None:
+        await self.handlers[topic](dict(payload))

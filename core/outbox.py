@@ -1,0 +1,151 @@
+"""Transactional outbox: a fact that needs a job is written in the same transaction as the
+change that caused it, so a job is never sent for a rolled-back change and never lost after
+a commit. A relay (fulfillment/worker side) moves pending rows to the broker.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy import JSON, Index, Integer, Select, String, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, UtcDateTime, id_column, is_postgres
+
+log = structlog.get_logger("hotline.outbox")
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[str] = id_column()
+    topic: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    available_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "available_at"),)
+
+
+def emit(
+    session: AsyncSession,
+    topic: str,
+    payload: dict[str, Any],
+    *,
+    now: datetime,
+    available_at: datetime | None = None,
+) -> OutboxMessage:
+    """Record a fact for the worker; committed (or rolled back) with the caller's transaction.
+
+    `payload` carries ids only, never ORM objects, so a job reloads fresh state.
+    """
+    message = OutboxMessage(
+        topic=topic,
+        payload=payload,
+        created_at=now,
+        available_at=available_at or now,
+        attempts=0,
+    )
+    session.add(message)
+    return message
+
+
+class Sender(Protocol):
+    """Where the relay hands messages: Dramatiq (core.broker.DramatiqSender) or in-process."""
+
+    @property
+    def topics(self) -> frozenset[str]: ...
+
+    async def send(self, message_id: str, topic: str, payload: dict[str, Any]) -> None: ...
+
+
+def _pending(topics: frozenset[str], now: datetime, batch: int) -> Select[OutboxMessage]:
+    return (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.sent_at.is_(None),
+            OutboxMessage.available_at <= now,
+            OutboxMessage.topic.in_(sorted(topics)),
+        )
+        .order_by(OutboxMessage.available_at)
+        .limit(batch)
+    )
+
+
+def _failed(message: OutboxMessage, exc: Exception, now: datetime) -> None:
+    message.attempts += 1
+    message.last_error = f"{type(exc).__name__}: {exc}"[:500]
+    message.available_at = now + timedelta(seconds=min(60, 2 ** min(message.attempts, 6)))
+
+
+async def relay_once(
+    sessions: async_sessionmaker[AsyncSession],
+    sender: Sender,
+    *,
+    now: datetime,
+    batch: int = 100,
+    lock_rows: bool = True,
+) -> int:
+    """Move due messages to the sender; return how many were sent.
+
+    At-least-once: a message is marked sent only after the sender accepted it, so a crash
+    between the two resends it (jobs are idempotent; the Dramatiq message id is the outbox id).
+    On PostgreSQL rows are claimed with FOR UPDATE SKIP LOCKED inside one transaction, so
+    several relays share the work without sending the same row concurrently. SQLite has one
+    relay (the embedded process) and short transactions, because an in-process job writes in
+    between and a SQLite read transaction cannot later be upgraded to a write.
+    `lock_rows=False` exists only for the canary test that shows the race without the lock.
+    """
+    topics = sender.topics
+    if not topics:
+        return 0
+    sent = 0
+    async with sessions() as session:
+        if is_postgres(session):
+            async with session.begin():
+                query = _pending(topics, now, batch)
+                if lock_rows:
+                    query = query.with_for_update(skip_locked=True)
+                rows = await session.scalars(query)
+                for message in rows:
+                    try:
+                        await sender.send(message.id, message.topic, message.payload)
+                    except Exception as exc:  # broker down: keep it pending, retry later
+                        _failed(message, exc, now)
+                        log.warning("outbox send failed", topic=message.topic, error=str(exc))
+                        break
+                    message.sent_at = now
+                    sent += 1
+            return sent
+        async with session.begin():
+            ids = list(
+                await session.scalars(
+                    _pending(topics, now, batch).with_only_columns(OutboxMessage.id)
+                )
+            )
+    for message_id in ids:
+        async with sessions() as session:
+            row = await session.get(OutboxMessage, message_id)
+            if row is None or row.sent_at is not None:
+                continue
+            topic, payload = row.topic, row.payload
+            await session.rollback()
+            try:
+                await sender.send(message_id, topic, payload)
+            except Exception as exc:
+                async with session.begin():
+                    _failed(await session.get_one(OutboxMessage, message_id), exc, now)
+                log.warning("outbox send failed", topic=topic, error=str(exc))
+                continue
+            async with session.begin():
+                await session.execute(
+                    update(OutboxMessage).where(OutboxMessage.id == message_id).values(sent_at=now)
+                )
+            sent += 1
+    return sent

@@ -1,0 +1,50 @@
+"""The process-wide things a request, a job or a CLI command needs, built once from settings.
+
+Rooms receive what they need from here as arguments; nothing is a module-level global,
+so tests can build as many runtimes as they like against different databases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from core.clock import Clock, SystemClock
+from core.db import make_engine, make_sessionmaker
+from core.settings import Settings
+from core.sms import SmsSender, build_sms_sender
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    clock: Clock
+    redis: Any = None  # redis.asyncio.Redis when HOTLINE_REDIS_URL is set
+    ports: dict[str, Any] = field(default_factory=dict)  # sms sender, gateway, ... by name
+    sms: SmsSender | None = None  # the SMS port (sink table or Twilio-compatible REST)
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
+        engine = make_engine(settings.database_url)
+        redis = None
+        if settings.redis_url:
+            import redis.asyncio as aioredis
+
+            redis = aioredis.from_url(settings.redis_url, decode_responses=False)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            clock=clock or SystemClock(),
+            redis=redis,
+            sms=build_sms_sender(settings, clock),
+        )
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()

@@ -1,0 +1,141 @@
+"""Configuration from HOTLINE_* environment variables, validated once at start.
+
+A bad value stops the process with a message naming the variable, so an operator
+never learns about a typo from a stack trace at the first request.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+
+DEMO_SECRET = "demo-secret-change-me-demo-secret-change-me"  # noqa: S105 - refused in production
+
+
+class SettingsError(ValueError):
+    """A HOTLINE_* variable is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "demo"  # demo | test | production
+    database_url: str = "sqlite+aiosqlite:///./hotline.db"
+    redis_url: str = ""  # empty: in-memory counters and in-process worker
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: str = DEMO_SECRET
+    access_token_minutes: int = 15
+    agent_token_minutes: int = 480
+    default_region: str = "CN"
+    currency: str = "CNY"
+    timezone: str = "Asia/Shanghai"
+    hold_minutes: int = 15
+    booking_fee: int = 500  # minor units per order
+    courier_fee: int = 1500  # minor units per courier delivery
+    pin_max_failures: int = 10
+    pin_delay_after: int = 3
+    ip_limit_per_minute: int = 60
+    otp_ttl_seconds: int = 300
+    otp_max_attempts: int = 5
+    verification_minutes: int = 15
+    stripe_api_key: str = ""
+    stripe_api_base: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_publishable_key: str = ""
+    stripe_js_url: str = "https://js.stripe.com/v3/"
+    public_base_url: str = "http://127.0.0.1:8000"
+    sms_sender: str = "sink"  # sink | twilio
+    twilio_auth_token: str = ""
+    redis_prefix: str = "hotline"
+    worker: str = "inprocess"  # inprocess | dramatiq
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+_INT_FIELDS = {f.name for f in fields(Settings) if f.type in ("int", int)}
+_POSITIVE = _INT_FIELDS - {"booking_fee", "courier_fee"}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Read HOTLINE_* variables; raise SettingsError naming the first bad one."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        if f.name == "extra":
+            continue
+        var = f"HOTLINE_{f.name.upper()}"
+        if var not in env:
+            continue
+        raw = env[var].strip()
+        if f.name in _INT_FIELDS:
+            try:
+                values[f.name] = int(raw)
+            except ValueError:
+                raise SettingsError(f"{var} must be a whole number, got {raw!r}") from None
+        else:
+            values[f.name] = raw
+    values.update(overrides)
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _validate(s: Settings) -> None:
+    if s.env not in {"demo", "test", "production"}:
+        raise SettingsError("HOTLINE_ENV must be one of demo, test, production")
+    for name in _POSITIVE:
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"HOTLINE_{name.upper()} must be positive")
+    for name in ("booking_fee", "courier_fee"):
+        if getattr(s, name) < 0:
+            raise SettingsError(f"HOTLINE_{name.upper()} must not be negative")
+    if not (0 < s.port < 65536):
+        raise SettingsError("HOTLINE_PORT must be between 1 and 65535")
+    if not s.database_url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        raise SettingsError(
+            "HOTLINE_DATABASE_URL must start with postgresql+asyncpg:// or sqlite+aiosqlite://"
+        )
+    if s.redis_url and not s.redis_url.startswith(("redis://", "rediss://")):
+        raise SettingsError("HOTLINE_REDIS_URL must start with redis:// or rediss://")
+    if s.default_region not in phonenumbers.SUPPORTED_REGIONS:
+        raise SettingsError(f"HOTLINE_DEFAULT_REGION {s.default_region!r} is not a region code")
+    if len(s.currency) != 3 or not s.currency.isalpha() or not s.currency.isupper():
+        raise SettingsError("HOTLINE_CURRENCY must be an ISO 4217 code such as CNY")
+    try:
+        ZoneInfo(s.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"HOTLINE_TIMEZONE {s.timezone!r} is not an IANA zone") from None
+    if s.sms_sender not in {"sink", "twilio"}:
+        raise SettingsError("HOTLINE_SMS_SENDER must be sink or twilio")
+    if s.worker not in {"inprocess", "dramatiq"}:
+        raise SettingsError("HOTLINE_WORKER must be inprocess or dramatiq")
+    if s.worker == "dramatiq" and not s.redis_url:
+        raise SettingsError("HOTLINE_WORKER=dramatiq needs HOTLINE_REDIS_URL")
+    if s.is_production:
+        if s.secret_key == DEMO_SECRET or len(s.secret_key) < 32:
+            raise SettingsError(
+                "HOTLINE_SECRET_KEY must be set to a random value of 32+ characters in production"
+            )
+        if s.database_url.startswith("sqlite"):
+            raise SettingsError("HOTLINE_DATABASE_URL must be PostgreSQL in production")
+        if not s.redis_url:
+            raise SettingsError("HOTLINE_REDIS_URL is required in production")
+        if s.sms_sender == "sink":
+            raise SettingsError("HOTLINE_SMS_SENDER=sink is a demo sender; refused in production")
+
+
+def random_secret() -> str:
+    return secrets.token_urlsafe(48)
