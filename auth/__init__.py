@@ -1,0 +1,37 @@
+"""Identity: customers, agents, tokens, throttling, one-time codes, caller verification."""
+
+from __future__ import annotations
+
+from auth.errors import AccountLocked, VerificationRequired
+from auth.models import Agent, AuditEvent, CallerVerification, Customer
+from auth.service import (
+    agent_token,
+    check_verification,
+    create_agent,
+    create_customer,
+    customer_token,
+    find_customer_by_phone,
+    get_agent,
+    get_customer,
+    token_version_ok,
+)
+from auth.tokens import decode as decode_token
+
+__all__ = [
+    "AccountLocked",
+    "Agent",
+    "AuditEvent",
+    "CallerVerification",
+    "Customer",
+    "VerificationRequired",
+    "agent_token",
+    "check_verification",
+    "create_agent",
+    "create_customer",
+    "customer_token",
+    "decode_token",
+    "find_customer_by_phone",
+    "get_agent",
+    "get_customer",
+    "token_version_ok",
+]

@@ -1,0 +1,563 @@
+"""Use cases of the auth room. Functions take the request's session and never commit, except
+audit rows: they are written in their own short transaction so a failed login (whose request
+rolls back) still leaves its trace."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth import hashing, tokens
+from auth.domain import hash_code, password_problem, pin_problem
+from auth.errors import VerificationRequired
+from auth.models import Agent, AuditEvent, CallerVerification, Customer, OneTimeCode
+from auth.throttle import Throttle
+from core.db import new_id
+from core.errors import Conflict, InvalidCredentials, NotFound, Throttled, ValidationFailed
+from core.phone import InvalidPhone, normalise_phone
+from core.principal import ROLES, Principal
+from core.runtime import Runtime
+
+
+def throttle(runtime: Runtime) -> Throttle:
+    found = runtime.ports.get("auth.throttle")
+    if found is None:
+        s = runtime.settings
+        found = Throttle(
+            runtime.redis,
+            s.redis_prefix,
+            delay_after=s.pin_delay_after,
+            max_failures=s.pin_max_failures,
+            # every test request comes from one address and the suite's rooms share it; the
+            # address limiter itself is tested on Throttle objects directly
+            ip_limit_per_minute=s.ip_limit_per_minute if s.env != "test" else 1_000_000,
+        )
+        runtime.ports["auth.throttle"] = found
+    return found
+
+
+def phone_or_422(runtime: Runtime, raw: Any, field: str = "phone") -> str:
+    try:
+        return normalise_phone(raw, runtime.settings.default_region)
+    except InvalidPhone as exc:
+        raise ValidationFailed.field(field, str(exc)) from None
+
+
+async def audit(
+    runtime: Runtime,
+    event: str,
+    *,
+    actor: str,
+    subject: str | None,
+    channel: str,
+    address: str,
+    outcome: str,
+) -> None:
+    async with runtime.sessions() as session, session.begin():
+        await session.execute(
+            insert(AuditEvent).values(
+                id=new_id(),
+                at=runtime.clock.now(),
+                event=event,
+                actor=actor[:80],
+                subject=subject,
+                channel=channel,
+                client_address=address[:64],
+                outcome=outcome,
+            )
+        )
+
+
+# -- lookups ---------------------------------------------------------------------------------
+async def get_customer(session: AsyncSession, customer_id: str) -> Customer:
+    found = await session.get(Customer, customer_id) if customer_id else None
+    if found is None:
+        raise NotFound("no such customer")
+    return found
+
+
+async def get_agent(session: AsyncSession, agent_id: str) -> Agent:
+    found = await session.get(Agent, agent_id) if agent_id else None
+    if found is None:
+        raise NotFound("no such agent")
+    return found
+
+
+async def find_customer_by_phone(session: AsyncSession, phone: str) -> Customer | None:
+    found: Customer | None = await session.scalar(select(Customer).where(Customer.phone == phone))
+    return found
+
+
+async def token_version_ok(session: AsyncSession, principal: Principal, version: int) -> bool:
+    model: type[Customer] | type[Agent] = Customer if principal.is_customer else Agent
+    row = (
+        await session.execute(select(model.token_version).where(model.id == principal.id))
+    ).first()
+    if row is None or row[0] != version:
+        return False
+    if principal.is_agent:
+        active = await session.scalar(select(Agent.active).where(Agent.id == principal.id))
+        return bool(active)
+    return True
+
+
+# -- customers -------------------------------------------------------------------------------
+async def create_customer(
+    runtime: Runtime,
+    session: AsyncSession,
+    *,
+    phone: str,
+    name: str | None = None,
+    locale: str = "zh",
+    pin: str | None = None,
+) -> Customer:
+    e164 = phone_or_422(runtime, phone)
+    if locale not in ("zh", "en"):
+        raise ValidationFailed.field("locale", "must be zh or en")
+    if name is not None and len(name) > 120:
+        raise ValidationFailed.field("name", "at most 120 characters")
+    pin_hash = None
+    if pin is not None:
+        reason = pin_problem(pin, phone=e164)
+        if reason:
+            raise ValidationFailed.field("pin", reason)
+        pin_hash = await hashing.hash_secret_async(runtime.settings.env, pin)
+    if await find_customer_by_phone(session, e164) is not None:
+        raise Conflict("a customer with this phone exists")
+    customer = Customer(
+        id=new_id(),
+        phone=e164,
+        name=name,
+        locale=locale,
+        pin_hash=pin_hash,
+        token_version=1,
+        locked=False,
+        created_at=runtime.clock.now(),
+    )
+    session.add(customer)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict("a customer with this phone exists") from None
+    return customer
+
+
+def customer_token(runtime: Runtime, customer: Customer) -> tuple[str, int]:
+    s = runtime.settings
+    return tokens.issue(
+        s.secret_key,
+        Principal("customer", customer.id),
+        version=customer.token_version,
+        now=runtime.clock.now(),
+        minutes=s.access_token_minutes,
+    )
+
+
+def agent_token(runtime: Runtime, agent: Agent) -> tuple[str, int]:
+    s = runtime.settings
+    return tokens.issue(
+        s.secret_key,
+        Principal("agent", agent.id, frozenset(agent.roles)),
+        version=agent.token_version,
+        now=runtime.clock.now(),
+        minutes=s.agent_token_minutes,
+    )
+
+
+async def check_pin(
+    runtime: Runtime,
+    session: AsyncSession,
+    raw_phone: Any,
+    pin: Any,
+    *,
+    address: str,
+    actor: str,
+    channel: str,
+    event: str,
+) -> Customer:
+    """Throttled, enumeration-safe PIN check shared by login and caller verification."""
+    now = runtime.clock.now()
+    gate = throttle(runtime)
+    await gate.hit_address(address, now)
+    phone = phone_or_422(runtime, raw_phone)
+    if not isinstance(pin, str) or len(pin) > 64:
+        raise ValidationFailed.field("pin", "must be a string of digits")
+    try:
+        await gate.check(phone, now)
+    except Throttled as exc:
+        await audit(
+            runtime,
+            event,
+            actor=actor,
+            subject=phone,
+            channel=channel,
+            address=address,
+            outcome=exc.slug,
+        )
+        raise
+    customer = await find_customer_by_phone(session, phone)
+    ok = await hashing.verify_secret_async(
+        runtime.settings.env, customer.pin_hash if customer else None, pin
+    )
+    if not ok or customer is None:
+        locked = await gate.failure(phone, now)
+        await audit(
+            runtime,
+            event,
+            actor=actor,
+            subject=phone,
+            channel=channel,
+            address=address,
+            outcome="locked" if locked else "failure",
+        )
+        raise InvalidCredentials("phone or PIN is not right")
+    await gate.success(phone)
+    await audit(
+        runtime,
+        event,
+        actor=actor,
+        subject=f"customer:{customer.id}",
+        channel=channel,
+        address=address,
+        outcome="success",
+    )
+    return customer
+
+
+async def login_customer(
+    runtime: Runtime, session: AsyncSession, phone: Any, pin: Any, *, address: str
+) -> tuple[Customer, str, int]:
+    customer = await check_pin(
+        runtime,
+        session,
+        phone,
+        pin,
+        address=address,
+        actor="anonymous",
+        channel="web",
+        event="login",
+    )
+    token, expires = customer_token(runtime, customer)
+    return customer, token, expires
+
+
+async def change_pin(
+    runtime: Runtime,
+    session: AsyncSession,
+    customer: Customer,
+    pin: str,
+    *,
+    address: str,
+    actor: str,
+) -> None:
+    reason = pin_problem(pin, phone=customer.phone)
+    if reason:
+        raise ValidationFailed.field("pin", reason)
+    customer.pin_hash = await hashing.hash_secret_async(runtime.settings.env, pin)
+    customer.token_version += 1  # every token issued before is revoked
+    customer.locked = False
+    await session.flush()
+    await throttle(runtime).unlock(customer.phone)
+    await audit(
+        runtime,
+        "pin_change",
+        actor=actor,
+        subject=f"customer:{customer.id}",
+        channel="sms",
+        address=address,
+        outcome="success",
+    )
+
+
+# -- one-time codes --------------------------------------------------------------------------
+async def send_code(
+    runtime: Runtime,
+    session: AsyncSession,
+    raw_phone: Any,
+    *,
+    address: str,
+    purpose: str = "enrollment",
+) -> None:
+    now = runtime.clock.now()
+    gate = throttle(runtime)
+    await gate.hit_address(address, now)
+    phone = phone_or_422(runtime, raw_phone)
+    if await gate._incr(f"{gate.prefix}:otp:min:{phone}", 60) > 1:
+        raise Throttled("one code per minute", 60)
+    if await gate._incr(f"{gate.prefix}:otp:hour:{phone}", 3600) > 5:
+        raise Throttled("five codes per hour", 3600)
+    code = f"{secrets.randbelow(10**6):06d}"
+    await session.execute(
+        update(OneTimeCode)
+        .where(OneTimeCode.phone == phone, OneTimeCode.used.is_(False))
+        .values(used=True)
+    )
+    session.add(
+        OneTimeCode(
+            id=new_id(),
+            phone=phone,
+            purpose=purpose,
+            code_hash=hash_code(runtime.settings.secret_key, phone, code),
+            attempts=0,
+            used=False,
+            created_at=now,
+            expires_at=now + timedelta(seconds=runtime.settings.otp_ttl_seconds),
+        )
+    )
+    await session.flush()
+    sms = runtime_sms(runtime)
+    await sms.send(session, phone, f"Hotline code {code} (valid 5 minutes)", purpose="otp")
+
+
+def runtime_sms(runtime: Runtime) -> Any:
+    sms = getattr(runtime, "sms", None) or runtime.ports.get("sms")
+    if sms is None:
+        from core.sms import build_sms_sender
+
+        sms = build_sms_sender(runtime.settings, runtime.clock)
+        runtime.ports["sms"] = sms
+    return sms
+
+
+async def confirm_code(
+    runtime: Runtime, raw_phone: Any, code: Any, pin: Any, *, address: str
+) -> Customer:
+    """Check the code and set the PIN (creating the customer when new). The attempt counter is
+    written in its own transaction so a wrong code counts even though the request fails."""
+    now = runtime.clock.now()
+    gate = throttle(runtime)
+    await gate.hit_address(address, now)
+    phone = phone_or_422(runtime, raw_phone)
+    if not isinstance(code, str) or not isinstance(pin, str):
+        raise ValidationFailed.field("code", "code and pin must be strings")
+    reason = pin_problem(pin, phone=phone)
+    if reason:
+        raise ValidationFailed.field("pin", reason)
+    async with runtime.sessions() as session:
+        async with session.begin():
+            otp = await session.scalar(
+                select(OneTimeCode)
+                .where(OneTimeCode.phone == phone, OneTimeCode.used.is_(False))
+                .order_by(OneTimeCode.created_at.desc())
+                .limit(1)
+                .with_for_update()
+            )
+            valid = (
+                otp is not None
+                and otp.expires_at > now
+                and otp.attempts < runtime.settings.otp_max_attempts
+            )
+            if otp is None or not valid:
+                raise InvalidCredentials("the code is wrong or expired")
+            if not secrets.compare_digest(
+                otp.code_hash, hash_code(runtime.settings.secret_key, phone, code)
+            ):
+                otp.attempts += 1
+                failed = True
+            else:
+                otp.used = True
+                failed = False
+        if failed:
+            raise InvalidCredentials("the code is wrong or expired")
+        async with session.begin():
+            customer = await find_customer_by_phone(session, phone)
+            if customer is None:
+                customer = await create_customer(runtime, session, phone=phone)
+            await change_pin(
+                runtime, session, customer, pin, address=address, actor=f"customer:{customer.id}"
+            )
+        return customer
+
+
+# -- agents ----------------------------------------------------------------------------------
+async def create_agent(
+    runtime: Runtime,
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    display_name: str | None = None,
+    roles: list[str] | tuple[str, ...] = ("agent",),
+) -> Agent:
+    if not isinstance(username, str) or not (3 <= len(username) <= 64) or not username.isascii():
+        raise ValidationFailed.field("username", "3 to 64 ASCII characters")
+    reason = password_problem(password)
+    if reason:
+        raise ValidationFailed.field("password", reason)
+    bad = [r for r in roles if r not in ROLES]
+    if bad or not roles:
+        raise ValidationFailed.field("roles", f"each role must be one of {', '.join(ROLES)}")
+    if await session.scalar(select(Agent.id).where(Agent.username == username)):
+        raise Conflict("an agent with this username exists")
+    agent = Agent(
+        id=new_id(),
+        username=username,
+        display_name=display_name or username,
+        roles=sorted(set(roles)),
+        active=True,
+        password_hash=await hashing.hash_secret_async(runtime.settings.env, password),
+        token_version=1,
+        created_at=runtime.clock.now(),
+    )
+    session.add(agent)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise Conflict("an agent with this username exists") from None
+    return agent
+
+
+async def login_agent(
+    runtime: Runtime, session: AsyncSession, username: Any, password: Any, *, address: str
+) -> tuple[Agent, str, int]:
+    now = runtime.clock.now()
+    gate = throttle(runtime)
+    await gate.hit_address(address, now)
+    if not isinstance(username, str) or not isinstance(password, str) or len(username) > 64:
+        raise ValidationFailed.field("username", "username and password must be strings")
+    subject = f"agent:{username}"
+    await gate.check(subject, now)
+    agent = await session.scalar(select(Agent).where(Agent.username == username))
+    stored = agent.password_hash if agent is not None and agent.active else None
+    if (
+        not await hashing.verify_secret_async(runtime.settings.env, stored, password[:256])
+        or agent is None
+    ):
+        locked = await gate.failure(subject, now)
+        await audit(
+            runtime,
+            "agent_login",
+            actor="anonymous",
+            subject=subject,
+            channel="web",
+            address=address,
+            outcome="locked" if locked else "failure",
+        )
+        raise InvalidCredentials("username or password is not right")
+    await gate.success(subject)
+    await audit(
+        runtime,
+        "agent_login",
+        actor=f"agent:{agent.id}",
+        subject=subject,
+        channel="web",
+        address=address,
+        outcome="success",
+    )
+    token, expires = agent_token(runtime, agent)
+    return agent, token, expires
+
+
+async def change_password(
+    runtime: Runtime, session: AsyncSession, agent: Agent, password: str, *, address: str
+) -> None:
+    reason = password_problem(password)
+    if reason:
+        raise ValidationFailed.field("password", reason)
+    agent.password_hash = await hashing.hash_secret_async(runtime.settings.env, password)
+    agent.token_version += 1
+    await session.flush()
+    await throttle(runtime).unlock(f"agent:{agent.username}")
+    await audit(
+        runtime,
+        "password_change",
+        actor=f"agent:{agent.id}",
+        subject=f"agent:{agent.id}",
+        channel="web",
+        address=address,
+        outcome="success",
+    )
+
+
+# -- caller verification ---------------------------------------------------------------------
+async def verify_caller(
+    runtime: Runtime, session: AsyncSession, agent_id: str, phone: Any, pin: Any, *, address: str
+) -> CallerVerification:
+    customer = await check_pin(
+        runtime,
+        session,
+        phone,
+        pin,
+        address=address,
+        actor=f"agent:{agent_id}",
+        channel="phone",
+        event="verification",
+    )
+    now = runtime.clock.now()
+    verification = CallerVerification(
+        id=new_id(),
+        customer_id=customer.id,
+        agent_id=agent_id,
+        created_at=now,
+        expires_at=now + timedelta(minutes=runtime.settings.verification_minutes),
+    )
+    session.add(verification)
+    await session.flush()
+    return verification
+
+
+async def check_verification(
+    session: AsyncSession,
+    verification_id: str,
+    *,
+    customer_id: str,
+    agent_id: str,
+    now: datetime,
+) -> None:
+    found = await session.get(CallerVerification, verification_id) if verification_id else None
+    if (
+        found is None
+        or found.customer_id != customer_id
+        or found.agent_id != agent_id
+        or found.expires_at <= now
+    ):
+        raise VerificationRequired("verify the caller's PIN first (POST /v1/callers/verify)")
+
+
+async def change_own_pin(
+    runtime: Runtime,
+    session: AsyncSession,
+    customer_id: str,
+    current: str,
+    new: str,
+    *,
+    address: str,
+) -> Customer:
+    """A customer changes the PIN knowing the current one (throttled like a login)."""
+    customer = await get_customer(session, customer_id)
+    await check_pin(
+        runtime,
+        session,
+        customer.phone,
+        current,
+        address=address,
+        actor=f"customer:{customer.id}",
+        channel="web",
+        event="pin_check",
+    )
+    await change_pin(
+        runtime, session, customer, new, address=address, actor=f"customer:{customer.id}"
+    )
+    return customer
+
+
+async def change_own_password(
+    runtime: Runtime,
+    session: AsyncSession,
+    agent_id: str,
+    current: str,
+    new: str,
+    *,
+    address: str,
+) -> Agent:
+    agent = await get_agent(session, agent_id)
+    await login_agent(runtime, session, agent.username, current, address=address)
+    await change_password(runtime, session, agent, new, address=address)
+    return agent
