@@ -1,0 +1,74 @@
+"""Commerce: offers and capacity, holds, orders and their lifecycle, pricing.
+
+The public surface other rooms (payments, fulfillment, ticketing) and api/ may use.
+"""
+
+from __future__ import annotations
+
+from .capacity import LOCK_TIMEOUT_MS
+from .domain import (
+    MAX_QUANTITY,
+    TRANSITIONS,
+    DeliveryMethod,
+    LineRequest,
+    OfferKind,
+    OrderStatus,
+    PriceBreakdown,
+    can_transition,
+    price_order,
+)
+from .errors import OfferCodeTaken, SoldOut
+from .jobs import expire_holds_job, purge_idempotency_keys_job
+from .models import Offer, Order, OrderEvent, OrderItem
+from .offers import create_offer, find_offer_by_code, get_offer, search_offers
+from .paging import Page
+from .service import (
+    MarkPaidResult,
+    cancel_order,
+    expire_due_holds,
+    get_order,
+    get_order_for,
+    list_orders,
+    mark_paid,
+    may_see,
+    order_history,
+    place_order,
+    transition,
+)
+
+__all__ = [
+    "LOCK_TIMEOUT_MS",
+    "MAX_QUANTITY",
+    "TRANSITIONS",
+    "DeliveryMethod",
+    "LineRequest",
+    "MarkPaidResult",
+    "Offer",
+    "OfferCodeTaken",
+    "OfferKind",
+    "Order",
+    "OrderEvent",
+    "OrderItem",
+    "OrderStatus",
+    "Page",
+    "PriceBreakdown",
+    "SoldOut",
+    "can_transition",
+    "cancel_order",
+    "create_offer",
+    "expire_due_holds",
+    "expire_holds_job",
+    "find_offer_by_code",
+    "get_offer",
+    "get_order",
+    "get_order_for",
+    "list_orders",
+    "mark_paid",
+    "may_see",
+    "order_history",
+    "place_order",
+    "price_order",
+    "purge_idempotency_keys_job",
+    "search_offers",
+    "transition",
+]

@@ -1,0 +1,169 @@
+"""Capacity holds: the only code that changes `offers.available`.
+
+Every hold is one conditional UPDATE (`available = available - q WHERE available >= q`), so the
+database itself refuses to sell a seat twice; there is no read-then-write anywhere. Rows are
+touched in offer-id order, so two multi-offer orders wait for each other instead of
+deadlocking, and on PostgreSQL a `lock_timeout` turns a long queue into 409 `busy` + Retry-After
+instead of a stuck request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, func, select, text, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import is_postgres
+from core.errors import Busy, ValidationFailed
+
+from .domain import LineRequest
+from .errors import SoldOut
+from .models import Offer
+
+LOCK_TIMEOUT_MS = 3000
+OFFERS = cast(Table, Offer.__table__)
+_LOCK_BUSY = {"55P03", "40P01"}  # lock_not_available, deadlock_detected
+
+
+@dataclass(frozen=True, slots=True)
+class HeldLine:
+    offer_id: str
+    code: str
+    title: str
+    starts_at: datetime
+    quantity: int
+    unit_price: int
+    currency: str
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    orig = exc.orig
+    for attr in ("sqlstate", "pgcode"):
+        value = getattr(orig, attr, None) or getattr(getattr(orig, "__cause__", None), attr, None)
+        if value:
+            return str(value)
+    return None
+
+
+async def set_lock_timeout(session: AsyncSession) -> None:
+    if is_postgres(session):
+        await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
+
+
+def busy_or_raise(exc: DBAPIError) -> Busy:
+    """Map a lock timeout (or a deadlock, which sorted locking should prevent) to 409 busy."""
+    if _sqlstate(exc) in _LOCK_BUSY:
+        return Busy("too many bookings on this offer right now; retry shortly", retry_after=1)
+    raise exc
+
+
+async def quote(
+    session: AsyncSession, lines: Sequence[LineRequest], *, now: datetime
+) -> list[HeldLine]:
+    """Read what the lines would hold (titles, prices) without locking anything, and refuse
+    early what cannot work: unknown or started offers, and offers already sold out (during a
+    rush most requests end here, never touching the hot row's lock)."""
+    ids = [line.offer_id for line in lines]
+    c = OFFERS.c
+    columns: list[Any] = [
+        c.id,
+        c.code,
+        c.title,
+        c.starts_at,
+        c.price_amount,
+        c.currency,
+        c.available,
+    ]
+    if is_postgres(session):
+        # Set this transaction's lock_timeout for the hold to come in the same round trip.
+        columns.append(func.set_config("lock_timeout", f"{LOCK_TIMEOUT_MS}ms", True))
+    rows = {r.id: r for r in await session.execute(select(*columns).where(c.id.in_(ids)))}
+    quoted: list[HeldLine] = []
+    for i, line in enumerate(lines):
+        r = rows.get(line.offer_id)
+        if r is None:
+            raise ValidationFailed.field(f"items[{i}].offer_id", "no such offer")
+        if r.starts_at <= now:
+            raise ValidationFailed.field(f"items[{i}].offer_id", "this offer has already started")
+        if r.available < line.quantity:
+            raise SoldOut(offer_id=r.id, code=r.code, title=r.title, available=r.available)
+        quoted.append(
+            HeldLine(r.id, r.code, r.title, r.starts_at, line.quantity, r.price_amount, r.currency)
+        )
+    return quoted
+
+
+async def hold(session: AsyncSession, lines: Sequence[HeldLine]) -> None:
+    """Take the quoted quantities out of `available`, all or nothing (the caller's transaction
+    rolls back on SoldOut). One conditional UPDATE per offer, in offer-id order. Callers do this
+    last before committing: the row lock lives from here to COMMIT, so nothing else should run
+    in between while others queue for the same hot row. `quote` set the lock_timeout."""
+    for line in sorted(lines, key=lambda ln: ln.offer_id):
+        try:
+            got = await session.scalar(
+                update(OFFERS)
+                .where(
+                    OFFERS.c.id == line.offer_id,
+                    OFFERS.c.available >= line.quantity,
+                    OFFERS.c.price_amount == line.unit_price,  # the quoted price still stands
+                )
+                .values(available=OFFERS.c.available - line.quantity)
+                .returning(OFFERS.c.id)
+            )
+        except DBAPIError as exc:
+            raise busy_or_raise(exc) from None
+        if got is None:
+            await _refuse(session, line)
+
+
+async def _refuse(session: AsyncSession, line: HeldLine) -> None:
+    offer = await session.get(Offer, line.offer_id, populate_existing=True)
+    if offer is not None and offer.price_amount != line.unit_price:
+        raise Busy("the price changed while ordering; retry", retry_after=1)
+    left = offer.available if offer is not None else 0
+    raise SoldOut(offer_id=line.offer_id, code=line.code, title=line.title, available=left)
+
+
+async def rehold(session: AsyncSession, lines: Sequence[LineRequest]) -> bool:
+    """Take capacity again for a lapsed hold (a late payment). True when every line fitted;
+    otherwise nothing stays taken."""
+    await set_lock_timeout(session)
+    taken: list[LineRequest] = []
+    for line in sorted(lines, key=lambda ln: ln.offer_id):
+        try:
+            got = await session.scalar(
+                update(Offer)
+                .where(Offer.id == line.offer_id, Offer.available >= line.quantity)
+                .values(available=Offer.available - line.quantity)
+                .returning(Offer.id)
+                .execution_options(synchronize_session=False)
+            )
+        except DBAPIError as exc:
+            raise busy_or_raise(exc) from None
+        if got is None:
+            await release(session, taken)
+            return False
+        taken.append(line)
+    return True
+
+
+async def release(session: AsyncSession, lines: Sequence[LineRequest]) -> None:
+    """Give seats back. Callers guarantee once-only by releasing only after winning the
+    conditional status change that ends the hold; the CHECK (available <= capacity) would
+    stop a double release from inventing seats."""
+    await set_lock_timeout(session)
+    for line in sorted(lines, key=lambda ln: ln.offer_id):
+        try:
+            await session.execute(
+                update(Offer)
+                .where(Offer.id == line.offer_id)
+                .values(available=Offer.available + line.quantity)
+                .execution_options(synchronize_session=False)
+            )
+        except DBAPIError as exc:
+            raise busy_or_raise(exc) from None

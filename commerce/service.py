@@ -1,0 +1,441 @@
+"""Order use cases: place, read, list, pay, move through the lifecycle, expire.
+
+Every function takes the caller's AsyncSession and never commits (the request, job or CLI
+owns the transaction). Status changes are conditional updates (`... WHERE status = :from`),
+so two actors racing on one order (a sweeper and a late payment, two cancels) resolve to one
+winner, and capacity is released exactly once by whoever won.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, cast
+
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+
+from core.db import is_postgres, new_id
+from core.errors import Busy, NotFound, ValidationFailed
+from core.money import Money
+from core.outbox import emit
+from core.principal import Principal
+from core.settings import Settings
+
+from . import capacity
+from .domain import (
+    HOLDING,
+    PAID_STATES,
+    LineRequest,
+    OrderStatus,
+    PricedLine,
+    check_actor,
+    check_delivery,
+    check_transition,
+    new_order_number,
+    normalise_lines,
+    normalise_readable,
+    price_order,
+    releases_capacity,
+)
+from .models import Order, OrderEvent, OrderItem
+from .paging import Page, decode_cursor, encode_cursor
+
+S = OrderStatus
+# Table-level statements on the hot path skip the ORM's per-statement bookkeeping.
+ORDERS = cast(Table, Order.__table__)
+ITEMS = cast(Table, OrderItem.__table__)
+EVENTS = cast(Table, OrderEvent.__table__)
+
+
+async def place_order(
+    session: AsyncSession,
+    *,
+    customer_id: str,
+    lines: Sequence[LineRequest],
+    delivery_method: str,
+    delivery_address: str | None,
+    actor: str,
+    channel: str,
+    settings: Settings,
+    now: datetime,
+    before_hold: Callable[[Order], Awaitable[None]] | None = None,
+) -> Order:
+    """Hold capacity and create an `awaiting_payment` order, all in the caller's transaction.
+    Commit promptly after this returns: the hot offer rows stay locked until then. Whatever
+    else the caller writes in this transaction (e.g. its Idempotency-Key response) belongs in
+    `before_hold`, which runs after the order is written and before the locks are taken.
+
+    Raises ValidationFailed (bad lines, unknown offer), SoldOut (409, naming the offer) or
+    Busy (409 + Retry-After when the offer's row stays locked longer than the lock timeout).
+    Who may order for whom is the caller's check (see `check_may_order_for`)."""
+    check_actor(actor, channel)
+    method, address = check_delivery(delivery_method, delivery_address)
+    wanted = normalise_lines(lines)
+    held = await capacity.quote(session, wanted, now=now)
+    currency = held[0].currency
+    price = price_order(
+        [PricedLine(h.offer_id, h.quantity, Money(h.unit_price, h.currency)) for h in held],
+        method=method,
+        booking_fee=settings.booking_fee,
+        courier_fee=settings.courier_fee,
+        currency=currency,
+    )
+    values = {
+        "id": new_id(),
+        "customer_id": customer_id,
+        "status": S.AWAITING_PAYMENT.value,
+        "channel": channel,
+        "currency": currency,
+        "subtotal": price.subtotal.amount,
+        "booking_fee": price.booking_fee.amount,
+        "delivery_fee": price.delivery_fee.amount,
+        "total": price.total.amount,
+        "delivery_method": method.value,
+        "delivery_address": address,
+        "hold_expires_at": now + timedelta(minutes=settings.hold_minutes),
+        "created_by": actor,
+        "created_at": now,
+        "updated_at": now,
+    }
+    number = await _insert_with_unique_number(session, values)
+    items = [
+        {
+            "id": new_id(),
+            "order_id": values["id"],
+            "offer_id": h.offer_id,
+            "offer_code": h.code,
+            "title": h.title,
+            "starts_at": h.starts_at,
+            "quantity": h.quantity,
+            "unit_price": h.unit_price,
+            "line_total": h.unit_price * h.quantity,
+        }
+        for h in held
+    ]
+    # Core statements, not the unit of work: this is the rush's hot path, and each saved
+    # round trip is time the offer row is not waited for.
+    await session.execute(insert(ITEMS), items)
+    await session.execute(
+        insert(EVENTS).values(
+            id=new_id(),
+            order_id=values["id"],
+            from_status=None,
+            to_status=S.AWAITING_PAYMENT.value,
+            actor=actor,
+            channel=channel,
+            reason="order placed",
+            at=now,
+        )
+    )
+    order = _attach(session, Order(number=number, **values), [OrderItem(**i) for i in items])
+    if before_hold is not None:
+        await before_hold(order)
+    # Last: the conditional update takes the offer rows' locks, held until the caller commits.
+    await capacity.hold(session, held)
+    return order
+
+
+def _attach(session: AsyncSession, order: Order, items: list[OrderItem]) -> Order:
+    """Hand back ORM objects for rows written with core statements, as if loaded."""
+    for obj in (order, *items):
+        make_transient_to_detached(obj)
+        session.add(obj)
+    set_committed_value(order, "items", items)
+    return order
+
+
+async def _insert_with_unique_number(session: AsyncSession, values: dict[str, object]) -> str:
+    """Order numbers are random (31^8 of them); on the rare collision with the unique index,
+    draw again. ON CONFLICT DO NOTHING keeps the transaction usable for the retry."""
+    dialect_insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    for _ in range(5):
+        number = new_order_number()
+        try:
+            inserted = await session.scalar(
+                dialect_insert(ORDERS)
+                .values(number=number, **values)
+                .on_conflict_do_nothing(index_elements=["number"])
+                .returning(ORDERS.c.id)
+            )
+        except IntegrityError:
+            raise ValidationFailed.field("customer_id", "no such customer") from None
+        if inserted is not None:
+            return number
+    raise RuntimeError("could not draw a unique order number")
+
+
+def _record(
+    session: AsyncSession,
+    order_id: str,
+    from_status: OrderStatus | None,
+    to_status: OrderStatus,
+    actor: str,
+    channel: str,
+    reason: str,
+    now: datetime,
+) -> None:
+    session.add(
+        OrderEvent(
+            order_id=order_id,
+            from_status=from_status.value if from_status else None,
+            to_status=to_status.value,
+            actor=actor,
+            channel=channel,
+            reason=reason[:500],
+            at=now,
+        )
+    )
+
+
+# --- reading -----------------------------------------------------------------------------
+
+
+async def get_order(session: AsyncSession, order_id: str) -> Order:
+    """The order with its items, or NotFound."""
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise NotFound(f"no order {order_id}")
+    return order
+
+
+def may_see(order: Order, principal: Principal) -> bool:
+    return principal.is_agent or order.customer_id == principal.id
+
+
+async def get_order_for(session: AsyncSession, order_id: str, principal: Principal) -> Order:
+    """As get_order, but a customer asking for someone else's order gets NotFound (not 403:
+    we do not confirm that the id exists)."""
+    order = await get_order(session, order_id)
+    if not may_see(order, principal):
+        raise NotFound(f"no order {order_id}")
+    return order
+
+
+async def order_history(session: AsyncSession, order_id: str) -> list[OrderEvent]:
+    rows = await session.scalars(
+        select(OrderEvent)
+        .where(OrderEvent.order_id == order_id)
+        .order_by(OrderEvent.at, OrderEvent.id)
+    )
+    return list(rows)
+
+
+async def list_orders(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    customer_id: str | None = None,
+    status: OrderStatus | None = None,
+    number: str | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> Page[Order]:
+    """Newest first, keyset-paginated. A customer only ever sees their own orders. `number`
+    is the order number as a caller reads it out (case, spaces and dashes do not matter)."""
+    stmt = select(Order)
+    if number:
+        stmt = stmt.where(Order.number == normalise_readable(number))
+    if principal.is_customer:
+        stmt = stmt.where(Order.customer_id == principal.id)
+    elif customer_id:
+        stmt = stmt.where(Order.customer_id == customer_id)
+    if status is not None:
+        stmt = stmt.where(Order.status == status.value)
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        stmt = stmt.where(
+            (Order.created_at < at) | ((Order.created_at == at) & (Order.id < last_id))
+        )
+    rows = list(
+        await session.scalars(
+            stmt.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)
+        )
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+    return Page(rows, next_cursor)
+
+
+# --- lifecycle ---------------------------------------------------------------------------
+
+
+def _lines(order: Order) -> list[LineRequest]:
+    return [LineRequest(i.offer_id, i.quantity) for i in order.items]
+
+
+async def _move(
+    session: AsyncSession, order: Order, current: OrderStatus, to: OrderStatus, now: datetime
+) -> bool:
+    """Conditional status change; False when someone else changed the order first."""
+    moved = await session.scalar(
+        update(Order)
+        .where(Order.id == order.id, Order.status == current.value)
+        .values(status=to.value, updated_at=now)
+        .returning(Order.id)
+        .execution_options(synchronize_session=False)
+    )
+    if moved is None:
+        return False
+    order.status = to.value
+    order.updated_at = now
+    return True
+
+
+async def _reload(session: AsyncSession, order: Order) -> OrderStatus:
+    await session.refresh(order, ["status", "updated_at"])
+    return OrderStatus(order.status)
+
+
+async def transition(
+    session: AsyncSession,
+    order_id: str,
+    to: OrderStatus,
+    *,
+    actor: str,
+    channel: str,
+    reason: str,
+    now: datetime,
+) -> Order:
+    """Move an order to `fulfilling`, `fulfilled`, `cancelled` or `refunded` (use mark_paid for
+    `paid`). Writes a history row. Already in `to` (a retried job) is a no-op, except for
+    `refunded` where each call is another (partial) refund. Cancelling releases held capacity
+    exactly once; cancelling a paid order emits `order.cancelled` so payments refunds it."""
+    check_actor(actor, channel)
+    if to is S.PAID:
+        raise ValueError("use mark_paid to make an order paid")
+    order = await get_order(session, order_id)
+    current = OrderStatus(order.status)
+    for _ in range(3):
+        if current is to and to is not S.REFUNDED:
+            return order
+        check_transition(current, to)
+        if await _move(session, order, current, to, now):
+            if releases_capacity(current, to):
+                await capacity.release(session, _lines(order))
+            if to is S.CANCELLED and current in PAID_STATES:
+                emit(session, "order.cancelled", {"order_id": order.id}, now=now)
+            _record(session, order.id, current, to, actor, channel, reason, now)
+            return order
+        current = await _reload(session, order)
+    raise Busy("the order is changing right now; retry shortly", retry_after=1)
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPaidResult:
+    """What mark_paid did. `rehold_failed`: the payment cannot be kept (the hold lapsed and the
+    seats are gone, or the order was cancelled) and payments must refund it."""
+
+    order: Order
+    outcome: Literal["paid", "already_paid", "rehold_failed", "not_payable"]
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome == "paid"
+
+    @property
+    def rehold_failed(self) -> bool:
+        return self.outcome in ("rehold_failed", "not_payable")
+
+
+async def mark_paid(
+    session: AsyncSession,
+    order_id: str,
+    *,
+    actor: str,
+    channel: str,
+    reason: str,
+    now: datetime,
+) -> MarkPaidResult:
+    """Record that the order was paid. Idempotent: an order already paid (or further along) is
+    a no-op. A payment that lands after the hold expired re-holds the seats if they are still
+    free; if not, the result says `rehold_failed` and the order stays expired. On becoming paid
+    it emits outbox `order.paid` {order_id} in this transaction."""
+    check_actor(actor, channel)
+    order = await get_order(session, order_id)
+    current = OrderStatus(order.status)
+    for _ in range(3):
+        if current in (S.PAID, S.FULFILLING, S.FULFILLED, S.REFUNDED):
+            return MarkPaidResult(order, "already_paid")
+        if current is S.CANCELLED:
+            return MarkPaidResult(order, "not_payable")
+        if current is S.EXPIRED:
+            # Claim the order first so a concurrent second payment cannot re-hold twice.
+            if not await _move(session, order, S.EXPIRED, S.PAID, now):
+                current = await _reload(session, order)
+                continue
+            if not await capacity.rehold(session, _lines(order)):
+                await _move(session, order, S.PAID, S.EXPIRED, now)
+                return MarkPaidResult(order, "rehold_failed")
+            reason = f"{reason} (hold had lapsed; seats held again)"
+        elif not await _move(session, order, current, S.PAID, now):
+            current = await _reload(session, order)
+            continue
+        _record(session, order.id, current, S.PAID, actor, channel, reason, now)
+        emit(session, "order.paid", {"order_id": order.id}, now=now)
+        return MarkPaidResult(order, "paid")
+    raise Busy("the order is changing right now; retry shortly", retry_after=1)
+
+
+async def cancel_order(
+    session: AsyncSession,
+    order_id: str,
+    principal: Principal,
+    *,
+    reason: str,
+    channel: str | None = None,
+    now: datetime,
+) -> Order:
+    """The owner or an agent cancels: seats go back; a paid order is refunded by payments."""
+    await get_order_for(session, order_id, principal)
+    return await transition(
+        session,
+        order_id,
+        S.CANCELLED,
+        actor=principal.actor,
+        channel=channel or principal.channel,
+        reason=reason or "cancelled on request",
+        now=now,
+    )
+
+
+async def expire_due_holds(session: AsyncSession, now: datetime, *, batch: int = 200) -> int:
+    """Expire `awaiting_payment` orders whose hold has lapsed and give their seats back.
+
+    Safe with several sweepers at once: on PostgreSQL each claims rows with SKIP LOCKED, and
+    every expiry is a conditional status change, so each order's seats are released once.
+    Returns how many orders this call expired."""
+    stmt = (
+        select(Order)
+        .where(Order.status == S.AWAITING_PAYMENT.value, Order.hold_expires_at <= now)
+        .order_by(Order.hold_expires_at)
+        .limit(batch)
+    )
+    if is_postgres(session):
+        stmt = stmt.with_for_update(skip_locked=True, of=Order)
+    expired = 0
+    for order in list(await session.scalars(stmt)):
+        if await _move(session, order, S.AWAITING_PAYMENT, S.EXPIRED, now):
+            await capacity.release(session, _lines(order))
+            _record(
+                session,
+                order.id,
+                S.AWAITING_PAYMENT,
+                S.EXPIRED,
+                "system",
+                "system",
+                "hold lapsed unpaid",
+                now,
+            )
+            expired += 1
+    return expired
+
+
+def holds_capacity(order: Order) -> bool:
+    return OrderStatus(order.status) in HOLDING
