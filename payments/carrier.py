@@ -1,0 +1,169 @@
+"""Carrier billing (话费代扣): the charge lands on the subscriber's phone account.
+
+A debit is one conditional UPDATE (`balance - amount >= -credit_limit`), so concurrent
+charges against one account can never overdraw it, on PostgreSQL and on SQLite alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import NotFound, ValidationFailed
+from payments.errors import InsufficientCredit
+from payments.models import PhoneAccount, PhoneAccountMovement
+
+
+async def account_for(session: AsyncSession, customer_id: str) -> PhoneAccount | None:
+    found: PhoneAccount | None = await session.scalar(
+        select(PhoneAccount).where(PhoneAccount.customer_id == customer_id)
+    )
+    return found
+
+
+async def open_account(
+    session: AsyncSession,
+    customer_id: str,
+    *,
+    currency: str,
+    now: datetime,
+    balance: int = 0,
+    credit_limit: int = 0,
+) -> PhoneAccount:
+    """The customer's account, created if missing (idempotent)."""
+    if credit_limit < 0:
+        raise ValidationFailed.field("credit_limit", "must not be negative")
+    existing = await account_for(session, customer_id)
+    if existing is not None:
+        return existing
+    account = PhoneAccount(
+        customer_id=customer_id,
+        balance=balance,
+        credit_limit=credit_limit,
+        currency=currency,
+        version=0,
+        updated_at=now,
+    )
+    session.add(account)
+    await session.flush()
+    return account
+
+
+async def _movement(
+    session: AsyncSession,
+    account_id: str,
+    amount: int,
+    kind: str,
+    reference: str,
+    actor: str,
+    now: datetime,
+) -> None:
+    session.add(
+        PhoneAccountMovement(
+            account_id=account_id,
+            amount=amount,
+            kind=kind,
+            reference=reference,
+            actor=actor,
+            at=now,
+        )
+    )
+    await session.flush()
+
+
+async def top_up(
+    session: AsyncSession,
+    customer_id: str,
+    amount: int,
+    *,
+    reference: str,
+    actor: str,
+    currency: str,
+    now: datetime,
+    credit_limit: int | None = None,
+) -> PhoneAccount:
+    """Add money (admin API and CLI); `reference` makes a repeated top-up a no-op."""
+    if amount < 0:
+        raise ValidationFailed.field("amount", "must not be negative")
+    account = await open_account(session, customer_id, currency=currency, now=now)
+    seen = await session.scalar(
+        select(PhoneAccountMovement.id).where(
+            PhoneAccountMovement.kind == "topup", PhoneAccountMovement.reference == reference
+        )
+    )
+    if seen is None:
+        await _credit(session, account.id, amount, now)
+        await _movement(session, account.id, amount, "topup", reference, actor, now)
+    if credit_limit is not None:
+        if credit_limit < 0:
+            raise ValidationFailed.field("credit_limit", "must not be negative")
+        await session.execute(
+            update(PhoneAccount)
+            .where(PhoneAccount.id == account.id)
+            .values(credit_limit=credit_limit)
+        )
+    await session.refresh(account)
+    return account
+
+
+async def _credit(session: AsyncSession, account_id: str, amount: int, now: datetime) -> None:
+    await session.execute(
+        update(PhoneAccount)
+        .where(PhoneAccount.id == account_id)
+        .values(
+            balance=PhoneAccount.balance + amount, version=PhoneAccount.version + 1, updated_at=now
+        )
+    )
+
+
+async def debit(
+    session: AsyncSession,
+    customer_id: str,
+    amount: int,
+    *,
+    currency: str,
+    reference: str,
+    actor: str,
+    now: datetime,
+) -> PhoneAccount:
+    """Charge the account atomically or raise 402 insufficient-credit (nothing written)."""
+    account = await account_for(session, customer_id)
+    if account is None:
+        raise NotFound("this customer has no phone account for carrier billing")
+    if account.currency != currency:
+        raise ValidationFailed.field("method", f"phone account is in {account.currency}")
+    result = await session.execute(
+        update(PhoneAccount)
+        .where(
+            PhoneAccount.id == account.id,
+            PhoneAccount.balance - amount >= -PhoneAccount.credit_limit,
+        )
+        .values(
+            balance=PhoneAccount.balance - amount, version=PhoneAccount.version + 1, updated_at=now
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        raise InsufficientCredit(
+            "balance and credit limit do not cover this charge",
+            extra={"balance": account.balance, "credit_limit": account.credit_limit},
+        )
+    await _movement(session, account.id, -amount, "charge", reference, actor, now)
+    await session.refresh(account)
+    return account
+
+
+async def credit_back(
+    session: AsyncSession,
+    account_id: str,
+    amount: int,
+    *,
+    reference: str,
+    actor: str,
+    now: datetime,
+) -> None:
+    """A refund credits the account back."""
+    await _credit(session, account_id, amount, now)
+    await _movement(session, account_id, amount, "refund", reference, actor, now)

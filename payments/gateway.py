@@ -1,0 +1,198 @@
+"""The card gateway port and its Stripe adapter (official SDK, `StripeClient`).
+
+Every write carries an idempotency key derived from our own ids, so a retry after a timeout
+returns the first result instead of charging twice. A timeout or a 5xx raises
+`GatewayUnknown`: the caller records the attempt as `unknown` and the sweeper asks again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import stripe
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    id: str
+    status: str  # Stripe PaymentIntent status
+    amount: int
+    currency: str
+    client_secret: str | None = None
+    payment_method: str | None = None
+    amount_refunded: int = 0
+    metadata: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetupIntent:
+    id: str
+    client_secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayRefund:
+    id: str
+    status: str
+
+
+class GatewayError(Exception):
+    """The gateway refused the request (bad request, declined card...)."""
+
+    def __init__(self, message: str, *, declined: bool = False, intent: Intent | None = None):
+        super().__init__(message)
+        self.declined = declined
+        self.intent = intent
+
+
+class GatewayUnknown(Exception):
+    """Timeout, connection error or 5xx: the request may or may not have happened."""
+
+
+class Gateway(Protocol):
+    async def create_setup_intent(
+        self, *, metadata: dict[str, str], idempotency_key: str
+    ) -> SetupIntent: ...
+
+    async def create_intent(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        payment_method: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> Intent: ...
+
+    async def retrieve_intent(self, intent_id: str) -> Intent: ...
+
+    async def cancel_intent(self, intent_id: str, *, idempotency_key: str) -> Intent: ...
+
+    async def capture_intent(self, intent_id: str, *, idempotency_key: str) -> Intent: ...
+
+    async def refund(
+        self, intent_id: str, *, amount: int, metadata: dict[str, str], idempotency_key: str
+    ) -> GatewayRefund: ...
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def _intent(raw: Any) -> Intent:
+    obj = _plain(raw)
+    pm = obj.get("payment_method")
+    charges = obj.get("charges") or {}
+    refunded = 0
+    for charge in (charges.get("data") if hasattr(charges, "get") else None) or []:
+        refunded += int(charge.get("amount_refunded") or 0)
+    return Intent(
+        id=obj["id"],
+        status=obj["status"],
+        amount=int(obj["amount"]),
+        currency=str(obj["currency"]).upper(),
+        client_secret=obj.get("client_secret"),
+        payment_method=pm if isinstance(pm, str) or pm is None else pm.get("id"),
+        amount_refunded=refunded,
+        metadata=dict(obj.get("metadata") or {}),
+    )
+
+
+class StripeGateway:
+    """Adapter on the official SDK; `api_base` points it at localstripe in tests and demos."""
+
+    def __init__(self, api_key: str, *, api_base: str = "", timeout: float = 10.0) -> None:
+        kwargs: dict[str, Any] = {}
+        if api_base:
+            kwargs["base_addresses"] = {"api": api_base.rstrip("/")}
+        self.client = stripe.StripeClient(
+            api_key,
+            http_client=stripe.HTTPXClient(timeout=timeout),
+            max_network_retries=0,  # we retry ourselves, with the same idempotency key
+            **kwargs,
+        )
+
+    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await fn(*args, **kwargs)
+        except stripe.CardError as exc:
+            raise GatewayError(str(exc.user_message or exc), declined=True) from exc
+        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+            raise GatewayUnknown(str(exc)) from exc
+        except stripe.StripeError as exc:
+            if exc.http_status is None or exc.http_status >= 500:
+                raise GatewayUnknown(str(exc)) from exc
+            raise GatewayError(str(exc.user_message or exc)) from exc
+
+    async def create_setup_intent(
+        self, *, metadata: dict[str, str], idempotency_key: str
+    ) -> SetupIntent:
+        obj = await self._call(
+            self.client.v1.setup_intents.create_async,
+            {"usage": "off_session", "metadata": metadata},
+            {"idempotency_key": idempotency_key},
+        )
+        return SetupIntent(id=obj["id"], client_secret=obj["client_secret"])
+
+    async def create_intent(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        payment_method: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> Intent:
+        obj = await self._call(
+            self.client.v1.payment_intents.create_async,
+            {
+                "amount": amount,
+                "currency": currency.lower(),
+                "payment_method": payment_method,
+                "confirm": True,
+                "metadata": metadata,
+            },
+            {"idempotency_key": idempotency_key},
+        )
+        return _intent(obj)
+
+    async def retrieve_intent(self, intent_id: str) -> Intent:
+        return _intent(await self._call(self.client.v1.payment_intents.retrieve_async, intent_id))
+
+    async def cancel_intent(self, intent_id: str, *, idempotency_key: str) -> Intent:
+        obj = await self._call(
+            self.client.v1.payment_intents.cancel_async,
+            intent_id,
+            None,
+            {"idempotency_key": idempotency_key},
+        )
+        return _intent(obj)
+
+    async def capture_intent(self, intent_id: str, *, idempotency_key: str) -> Intent:
+        obj = await self._call(
+            self.client.v1.payment_intents.capture_async,
+            intent_id,
+            None,
+            {"idempotency_key": idempotency_key},
+        )
+        return _intent(obj)
+
+    async def refund(
+        self, intent_id: str, *, amount: int, metadata: dict[str, str], idempotency_key: str
+    ) -> GatewayRefund:
+        obj = await self._call(
+            self.client.v1.refunds.create_async,
+            {"payment_intent": intent_id, "amount": amount, "metadata": metadata},
+            {"idempotency_key": idempotency_key},
+        )
+        plain = _plain(obj)
+        return GatewayRefund(id=plain["id"], status=plain.get("status") or "succeeded")
+
+
+def verify_webhook(payload: bytes, signature: str | None, secret: str, tolerance: int = 300) -> Any:
+    """Check `Stripe-Signature` on the raw body (5-minute tolerance); return the event."""
+    try:
+        return stripe.Webhook.construct_event(payload, signature or "", secret, tolerance)
+    except (stripe.SignatureVerificationError, ValueError) as exc:
+        raise GatewayError(f"bad signature: {exc}") from exc

@@ -1,0 +1,119 @@
+"""The double-entry ledger: one balanced transaction per money movement, same DB transaction."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payments.domain import Posting, is_balanced
+from payments.models import LedgerEntry, LedgerTransaction
+
+
+class UnbalancedTransaction(ValueError):
+    pass
+
+
+async def post(
+    session: AsyncSession,
+    kind: str,
+    postings: Sequence[Posting],
+    *,
+    currency: str,
+    now: datetime,
+    memo: str,
+    order_id: str | None = None,
+    payment_id: str | None = None,
+    refund_id: str | None = None,
+) -> LedgerTransaction:
+    """Write one transaction; refuse any that does not sum to zero."""
+    if not postings or not is_balanced(postings):
+        raise UnbalancedTransaction(f"{kind}: postings do not balance: {postings}")
+    txn = LedgerTransaction(
+        kind=kind,
+        order_id=order_id,
+        payment_id=payment_id,
+        refund_id=refund_id,
+        memo=memo[:300],
+        at=now,
+    )
+    session.add(txn)
+    await session.flush()
+    for p in postings:
+        if p.amount:
+            session.add(
+                LedgerEntry(
+                    transaction_id=txn.id,
+                    account=p.account,
+                    amount=p.amount,
+                    currency=currency,
+                    at=now,
+                )
+            )
+    return txn
+
+
+async def balances(
+    session: AsyncSession, *, order_ids: Sequence[str] | None = None
+) -> dict[tuple[str, str], int]:
+    """Sum per (account, currency), optionally only for some orders."""
+    stmt = (
+        select(LedgerEntry.account, LedgerEntry.currency, func.sum(LedgerEntry.amount))
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .group_by(LedgerEntry.account, LedgerEntry.currency)
+    )
+    if order_ids is not None:
+        stmt = stmt.where(LedgerTransaction.order_id.in_(list(order_ids)))
+    rows = await session.execute(stmt)
+    return {(a, c): int(s) for a, c, s in rows}
+
+
+CSV_HEADER = (
+    "at",
+    "transaction_id",
+    "kind",
+    "order_id",
+    "payment_id",
+    "refund_id",
+    "account",
+    "debit",
+    "credit",
+    "currency",
+    "memo",
+)
+
+
+async def export_csv(session: AsyncSession, *, start: datetime | None, end: datetime | None) -> str:
+    stmt = (
+        select(LedgerEntry, LedgerTransaction)
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .order_by(LedgerTransaction.at, LedgerTransaction.id, LedgerEntry.account)
+    )
+    if start is not None:
+        stmt = stmt.where(LedgerTransaction.at >= start)
+    if end is not None:
+        stmt = stmt.where(LedgerTransaction.at < end)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_HEADER)
+    for entry, txn in await session.execute(stmt):
+        writer.writerow(
+            (
+                txn.at.isoformat(),
+                txn.id,
+                txn.kind,
+                txn.order_id or "",
+                txn.payment_id or "",
+                txn.refund_id or "",
+                entry.account,
+                max(entry.amount, 0),
+                max(-entry.amount, 0),
+                entry.currency,
+                txn.memo,
+            )
+        )
+    return out.getvalue()

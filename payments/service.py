@@ -1,0 +1,379 @@
+"""Payment use cases: start a payment, the pay page's charge, and the one settle function that
+the pay page's return, the webhook and the sweeper all go through.
+
+Gateway calls happen inside the request's transaction on purpose: the payment row is locked
+(FOR UPDATE on PostgreSQL) while we ask Stripe, so two deliveries of the same outcome are
+serialised and the second finds the work done.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import InvalidTransition, NotFound, UpstreamUnavailable, ValidationFailed
+from core.principal import Principal
+from payments import carrier, domain, ledger
+from payments.errors import AlreadyPaid, PayLinkExpired, PaymentOutcomeUnknown
+from payments.gateway import Gateway, GatewayError, GatewayUnknown, Intent
+from payments.models import Payment, PaymentHistory, PaymentIncident
+from payments.orders import Notifier, OrderInfo, OrderPort
+
+log = structlog.get_logger("hotline.payments")
+
+
+@dataclass
+class PaymentDeps:
+    orders: OrderPort
+    gateway: Gateway | None
+    public_base_url: str
+    notifier: Notifier | None = None
+
+
+@asynccontextmanager
+async def upstream() -> AsyncIterator[None]:
+    """Gateway trouble outside a charge becomes 503 (Stripe and browsers retry), never a 500."""
+    try:
+        yield
+    except GatewayUnknown as exc:
+        raise PaymentOutcomeUnknown(str(exc)) from exc
+    except GatewayError as exc:
+        raise UpstreamUnavailable(f"payment gateway refused: {exc}") from exc
+
+
+def _gateway(deps: PaymentDeps) -> Gateway:
+    if deps.gateway is None:
+        raise ValidationFailed.field("method", "card payments are not configured here")
+    return deps.gateway
+
+
+async def lock_payment(session: AsyncSession, payment_id: str) -> Payment:
+    payment = await session.scalar(
+        select(Payment).where(Payment.id == payment_id).with_for_update()
+    )
+    if payment is None:
+        raise NotFound("payment not found")
+    await session.refresh(payment)
+    return payment
+
+
+def move(
+    session: AsyncSession,
+    payment: Payment,
+    target: str,
+    *,
+    actor: str,
+    reason: str,
+    now: datetime,
+) -> None:
+    domain.check_move(payment.status, target)
+    session.add(
+        PaymentHistory(
+            payment_id=payment.id,
+            at=now,
+            actor=actor,
+            from_status=payment.status,
+            to_status=target,
+            reason=reason[:300],
+        )
+    )
+    payment.status = target
+    payment.updated_at = now
+
+
+def incident(
+    session: AsyncSession, payment: Payment, kind: str, detail: str, now: datetime
+) -> None:
+    session.add(
+        PaymentIncident(
+            payment_id=payment.id,
+            order_id=payment.order_id,
+            kind=kind,
+            detail=detail[:300],
+            created_at=now,
+        )
+    )
+
+
+def _new_payment(
+    order: OrderInfo, method: str, request_key: str, actor: str, now: datetime
+) -> Payment:
+    return Payment(
+        order_id=order.id,
+        order_number=order.number,
+        customer_id=order.customer_id,
+        method=method,
+        status=domain.PENDING,
+        amount=order.total,
+        currency=order.currency,
+        subtotal=order.subtotal,
+        booking_fee=order.booking_fee,
+        delivery_fee=order.delivery_fee,
+        refunded_amount=0,
+        disputed_amount=0,
+        request_key=request_key,
+        actor=actor,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+async def _ensure_payable(session: AsyncSession, order: OrderInfo) -> None:
+    paid = await session.scalar(
+        select(Payment.id).where(Payment.order_id == order.id, Payment.status == domain.SUCCEEDED)
+    )
+    if paid is not None or order.status in {"paid", "fulfilling", "fulfilled"}:
+        raise AlreadyPaid(f"order {order.number} is already paid")
+    if order.status != "awaiting_payment":
+        raise InvalidTransition(f"order {order.number} is {order.status}; it cannot be paid")
+    if order.total <= 0:
+        raise ValidationFailed.field("order", "has nothing to pay")
+
+
+async def start_payment(
+    session: AsyncSession,
+    deps: PaymentDeps,
+    order_id: str,
+    method: str,
+    *,
+    principal: Principal,
+    request_key: str,
+    now: datetime,
+) -> Payment:
+    """`card`: a pay link by SMS; `carrier_billing`: charged now (402 if the account cannot)."""
+    if method not in domain.METHODS:
+        raise ValidationFailed.field("method", "must be card or carrier_billing")
+    order = await deps.orders.get(session, order_id, principal)
+    key = f"{method}:{order.id}:{request_key}"
+    existing = await session.scalar(select(Payment).where(Payment.request_key == key))
+    if existing is not None:
+        return existing
+    await _ensure_payable(session, order)
+    payment = _new_payment(order, method, key, principal.actor, now)
+    session.add(payment)
+    await session.flush()
+    if method == domain.CARRIER:
+        return await _charge_carrier(session, deps, payment, principal.actor, now)
+    if order.hold_expires_at <= now:
+        raise InvalidTransition("the order's hold has lapsed; it cannot be paid")
+    _gateway(deps)
+    payment.pay_token = secrets.token_urlsafe(32)
+    payment.pay_token_expires_at = order.hold_expires_at
+    if deps.notifier is not None and order.customer_phone:
+        major, minor = divmod(order.total, 100)
+        body = (
+            f"Hotline order {order.number}: pay {major}.{minor:02d} {order.currency} "
+            f"at {pay_url(deps, payment)}"
+        )
+        await deps.notifier.send(session, order.customer_phone, body, purpose="pay_link")
+    return payment
+
+
+def pay_url(deps: PaymentDeps, payment: Payment) -> str | None:
+    if not payment.pay_token:
+        return None
+    return f"{deps.public_base_url.rstrip('/')}/pay/{payment.pay_token}"
+
+
+async def _charge_carrier(
+    session: AsyncSession, deps: PaymentDeps, payment: Payment, actor: str, now: datetime
+) -> Payment:
+    account = await carrier.debit(
+        session,
+        payment.customer_id,
+        payment.amount,
+        currency=payment.currency,
+        reference=f"payment:{payment.id}",
+        actor=actor,
+        now=now,
+    )
+    payment.phone_account_id = account.id
+    move(session, payment, domain.SUCCEEDED, actor=actor, reason="carrier billing", now=now)
+    await on_captured(session, deps, payment, actor=actor, now=now)
+    return payment
+
+
+async def on_captured(
+    session: AsyncSession, deps: PaymentDeps, payment: Payment, *, actor: str, now: datetime
+) -> None:
+    """Book the sale and the capture, then tell commerce; refund if the order cannot take it."""
+    memo = f"order {payment.order_number} paid by {payment.method}"
+    ids = {"order_id": payment.order_id, "payment_id": payment.id}
+    await ledger.post(
+        session,
+        "sale",
+        domain.sale_postings(payment.subtotal, payment.booking_fee, payment.delivery_fee),
+        currency=payment.currency,
+        now=now,
+        memo=memo,
+        **ids,
+    )
+    await ledger.post(
+        session,
+        "capture",
+        domain.capture_postings(payment.method, payment.amount),
+        currency=payment.currency,
+        now=now,
+        memo=memo,
+        **ids,
+    )
+    other = await session.scalar(
+        select(Payment.id).where(
+            Payment.order_id == payment.order_id,
+            Payment.status == domain.SUCCEEDED,
+            Payment.id != payment.id,
+        )
+    )
+    if other is not None:
+        reason = f"order already paid by payment {other}"
+    else:
+        outcome = await deps.orders.mark_paid(
+            session, payment.order_id, actor=actor, channel="web", reason=memo, now=now
+        )
+        if outcome in ("paid", "already_paid"):
+            return
+        reason = f"order cannot take this payment ({outcome}): hold lapsed and seats gone"
+    from payments.refunds import refund_payment
+
+    incident(session, payment, "auto_refund", reason, now)
+    await refund_payment(
+        session,
+        deps,
+        payment,
+        payment.amount - payment.refunded_amount,
+        reason=reason,
+        ticket_id=None,
+        actor="system:payments",
+        request_key=f"auto:{payment.id}",
+        now=now,
+    )
+
+
+async def settle(
+    session: AsyncSession,
+    deps: PaymentDeps,
+    payment_id: str,
+    intent: Intent,
+    *,
+    actor: str,
+    now: datetime,
+) -> Payment:
+    """Bring our payment to what the PaymentIntent says; a repeat changes nothing."""
+    payment = await lock_payment(session, payment_id)
+    if payment.intent_id is None:
+        payment.intent_id = intent.id
+    elif payment.intent_id != intent.id:
+        return payment
+    target = domain.status_from_intent(intent.status)
+    if payment.status == target or payment.status in domain.FINAL:
+        return payment
+    if target == domain.SUCCEEDED and (
+        intent.amount != payment.amount or intent.currency != payment.currency
+    ):
+        incident(session, payment, "amount_mismatch", f"intent {intent.id} {intent.amount}", now)
+        return payment
+    move(session, payment, target, actor=actor, reason=f"intent {intent.status}", now=now)
+    if target == domain.SUCCEEDED:
+        await on_captured(session, deps, payment, actor=actor, now=now)
+    return payment
+
+
+async def payment_by_token(
+    session: AsyncSession, token: str, now: datetime, *, for_write: bool = False
+) -> Payment:
+    stmt = select(Payment).where(Payment.pay_token == token)
+    payment = await session.scalar(stmt.with_for_update() if for_write else stmt)
+    if payment is None:
+        raise NotFound("no such pay link")
+    if (
+        payment.status not in domain.FINAL
+        and payment.pay_token_expires_at is not None
+        and payment.pay_token_expires_at <= now
+        and payment.intent_id is None
+    ):
+        raise PayLinkExpired("this pay link has expired; ask for a new one")
+    return payment
+
+
+async def ensure_setup_intent(
+    session: AsyncSession, deps: PaymentDeps, token: str, now: datetime
+) -> Payment:
+    """The pay page needs a SetupIntent for the card Element (one per payment attempt)."""
+    payment = await payment_by_token(session, token, now, for_write=True)
+    if payment.setup_client_secret is None and payment.status == domain.PENDING:
+        async with upstream():
+            setup = await _gateway(deps).create_setup_intent(
+                metadata=_metadata(payment), idempotency_key=f"setup:{payment.id}"
+            )
+        payment.setup_intent_id, payment.setup_client_secret = setup.id, setup.client_secret
+    return payment
+
+
+def _metadata(payment: Payment) -> dict[str, str]:
+    return {
+        "order_id": payment.order_id,
+        "order_number": payment.order_number,
+        "payment_id": payment.id,
+    }
+
+
+async def charge_card(
+    session: AsyncSession, deps: PaymentDeps, token: str, payment_method: str, *, now: datetime
+) -> tuple[Payment, str | None]:
+    """Create and confirm this attempt's PaymentIntent; return (payment, client secret for 3DS)."""
+    if not payment_method.startswith("pm_") or len(payment_method) > 64:
+        raise ValidationFailed.field("payment_method", "must be a Stripe PaymentMethod id")
+    payment = await payment_by_token(session, token, now, for_write=True)
+    if payment.status != domain.PENDING:
+        return payment, None
+    payment.payment_method = payment_method
+    try:
+        intent = await create_intent_for(deps, payment)
+    except GatewayError as exc:
+        payment.failure_reason = str(exc)[:200]
+        move(session, payment, domain.FAILED, actor="system:stripe", reason=str(exc), now=now)
+        return payment, None
+    except GatewayUnknown as exc:
+        move(session, payment, domain.UNKNOWN, actor="system:stripe", reason=str(exc), now=now)
+        return payment, None
+    actor = f"customer:{payment.customer_id}"
+    payment = await settle(session, deps, payment.id, intent, actor=actor, now=now)
+    secret = intent.client_secret if payment.status == domain.REQUIRES_ACTION else None
+    return payment, secret
+
+
+async def create_intent_for(deps: PaymentDeps, payment: Payment) -> Intent:
+    """One PaymentIntent per attempt: the key is the payment id, so a retry never charges twice."""
+    assert payment.payment_method is not None
+    return await _gateway(deps).create_intent(
+        amount=payment.amount,
+        currency=payment.currency,
+        payment_method=payment.payment_method,
+        metadata=_metadata(payment),
+        idempotency_key=f"pi:{payment.id}",
+    )
+
+
+async def refresh_from_gateway(
+    session: AsyncSession, deps: PaymentDeps, payment: Payment, *, actor: str, now: datetime
+) -> Payment:
+    """The pay page's return after 3-D Secure: ask Stripe, then settle like a webhook."""
+    if payment.intent_id is None:
+        return payment
+    async with upstream():
+        intent = await _gateway(deps).retrieve_intent(payment.intent_id)
+    return await settle(session, deps, payment.id, intent, actor=actor, now=now)
+
+
+async def payments_for_order(session: AsyncSession, order_id: str) -> list[Payment]:
+    rows = await session.scalars(
+        select(Payment).where(Payment.order_id == order_id).order_by(Payment.created_at)
+    )
+    return list(rows)

@@ -1,0 +1,195 @@
+"""Settle what the gateway left unanswered. Safe with several sweepers at once: each row is
+claimed with FOR UPDATE SKIP LOCKED on PostgreSQL, in its own short transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.db import is_postgres
+from core.errors import DomainError
+from payments import domain
+from payments.gateway import GatewayError, GatewayUnknown
+from payments.models import Payment, Refund
+from payments.refunds import send_card_refund
+from payments.service import PaymentDeps, create_intent_for, move, settle
+
+log = structlog.get_logger("hotline.payments.sweeper")
+STALE = timedelta(minutes=10)
+
+
+async def sweep_once(
+    sessions: async_sessionmaker[AsyncSession],
+    deps: PaymentDeps,
+    now: datetime,
+    *,
+    limit: int = 50,
+) -> int:
+    """Ask the gateway about unknown or stale attempts and refunds; return how many settled."""
+    settled = 0
+    async with sessions() as session:
+        pay_ids = list(
+            await session.scalars(
+                select(Payment.id)
+                .where(
+                    Payment.method == domain.CARD,
+                    or_(
+                        Payment.status == domain.UNKNOWN,
+                        Payment.status.in_([domain.PROCESSING, domain.REQUIRES_ACTION])
+                        & (Payment.updated_at < now - STALE),
+                        (Payment.status == domain.PENDING) & (Payment.pay_token_expires_at <= now),
+                    ),
+                )
+                .limit(limit)
+            )
+        )
+        refund_ids = list(
+            await session.scalars(select(Refund.id).where(Refund.status == "unknown").limit(limit))
+        )
+    for pid in pay_ids:
+        settled += await _sweep_payment(sessions, deps, pid, now)
+    for rid in refund_ids:
+        settled += await _sweep_refund(sessions, deps, rid, now)
+    return settled
+
+
+async def _sweep_payment(
+    sessions: async_sessionmaker[AsyncSession], deps: PaymentDeps, pid: str, now: datetime
+) -> int:
+    async with sessions() as session, session.begin():
+        row = await session.scalar(
+            select(Payment).where(Payment.id == pid).with_for_update(skip_locked=True)
+            if is_postgres(session)
+            else select(Payment).where(Payment.id == pid)
+        )
+        if row is None or row.status in domain.FINAL:
+            return 0
+        abandoned = row.pay_token_expires_at is not None and row.pay_token_expires_at <= now
+        if row.status == domain.PENDING:
+            if not abandoned:
+                return 0
+            move(
+                session,
+                row,
+                domain.CANCELED,
+                actor="system:sweeper",
+                reason="pay link expired unused",
+                now=now,
+            )
+            return 1
+        assert deps.gateway is not None
+        try:
+            if row.intent_id is not None:
+                intent = await deps.gateway.retrieve_intent(row.intent_id)
+                if (
+                    abandoned
+                    and intent.status.startswith("requires_")
+                    and (row.updated_at < now - STALE)
+                ):  # 3-D Secure abandoned long after the hold: release the authorisation
+                    intent = await deps.gateway.cancel_intent(
+                        intent.id, idempotency_key=f"cancel:{row.id}"
+                    )
+            elif row.payment_method is not None:
+                # Same idempotency key as the first try: Stripe answers with that intent.
+                intent = await create_intent_for(deps, row)
+            else:
+                return 0
+        except GatewayUnknown:
+            return 0
+        except GatewayError as exc:
+            row.failure_reason = str(exc)[:200]
+            move(session, row, domain.FAILED, actor="system:sweeper", reason=str(exc), now=now)
+            return 1
+        before = row.status
+        after = await settle(session, deps, row.id, intent, actor="system:sweeper", now=now)
+        return int(after.status != before)
+
+
+async def _sweep_refund(
+    sessions: async_sessionmaker[AsyncSession], deps: PaymentDeps, rid: str, now: datetime
+) -> int:
+    async with sessions() as session, session.begin():
+        refund = await session.scalar(
+            select(Refund)
+            .where(Refund.id == rid, Refund.status == "unknown")
+            .with_for_update(skip_locked=True)
+            if is_postgres(session)
+            else select(Refund).where(Refund.id == rid)
+        )
+        if refund is None or refund.status != "unknown":
+            return 0
+        payment = await session.get_one(Payment, refund.payment_id)
+        await send_card_refund(session, deps, payment, refund, now=now)
+        return int(refund.status != "unknown")
+
+
+CANCEL_KEY = "order-cancelled"
+CANCEL_WINDOW = timedelta(hours=24)
+
+
+async def refund_cancelled_orders(
+    sessions: async_sessionmaker[AsyncSession],
+    deps: PaymentDeps,
+    now: datetime,
+    *,
+    limit: int = 100,
+) -> int:
+    """React to commerce's `order.cancelled` fact (a paid order was cancelled): refund what is
+    left, once. Reads the outbox rows without consuming them (other rooms may too); the refund's
+    unique request key makes every later scan, and a concurrent sweeper, a no-op."""
+    from core.outbox import OutboxMessage
+    from payments.refunds import refund_order
+
+    async with sessions() as session:
+        rows = await session.execute(
+            select(OutboxMessage.payload)
+            .where(
+                OutboxMessage.topic == "order.cancelled",
+                OutboxMessage.created_at >= now - CANCEL_WINDOW,
+            )
+            .order_by(OutboxMessage.created_at)
+            .limit(limit)
+        )
+        order_ids = [str(p["order_id"]) for (p,) in rows if p.get("order_id")]
+        done = set(
+            await session.scalars(
+                select(Refund.order_id).where(
+                    Refund.order_id.in_(order_ids),
+                    Refund.request_key.like(f"order:%:{CANCEL_KEY}"),
+                )
+            )
+        )
+    refunded = 0
+    for order_id in order_ids:
+        if order_id in done:
+            continue
+        try:
+            async with sessions() as session, session.begin():
+                paid = await session.scalar(
+                    select(Payment.id).where(
+                        Payment.order_id == order_id,
+                        Payment.status == domain.SUCCEEDED,
+                        Payment.refunded_amount < Payment.amount,
+                    )
+                )
+                if paid is None:
+                    continue
+                await refund_order(
+                    session,
+                    deps,
+                    order_id,
+                    None,
+                    reason="order cancelled",
+                    ticket_id=None,
+                    actor="system:payments",
+                    request_key=CANCEL_KEY,
+                    now=now,
+                )
+                refunded += 1
+        except (DomainError, IntegrityError, GatewayError):
+            log.warning("cancelled order not refunded", order_id=order_id)
+    return refunded

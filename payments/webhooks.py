@@ -1,0 +1,118 @@
+"""Stripe webhooks: verified, each event id processed once, the intent re-fetched first.
+
+Ordering does not matter: we never trust the event's snapshot, we ask Stripe for the
+PaymentIntent now and settle to that, so a late `payment_failed` after `succeeded` is a no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import is_postgres
+from payments import domain, ledger
+from payments.errors import BadSignature
+from payments.gateway import GatewayError, verify_webhook
+from payments.models import Payment, WebhookReceipt
+from payments.refunds import record_external_refund
+from payments.service import PaymentDeps, _gateway, incident, lock_payment, settle, upstream
+
+HANDLED = frozenset(
+    {
+        "payment_intent.succeeded",
+        "payment_intent.payment_failed",
+        "payment_intent.canceled",
+        "payment_intent.processing",
+        "payment_intent.requires_action",
+        "charge.refunded",
+        "charge.dispute.created",
+    }
+)
+
+
+def parse_event(payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:
+    if not secret:
+        raise BadSignature("webhooks are not configured")
+    try:
+        event = verify_webhook(payload, signature, secret)
+    except GatewayError as exc:
+        raise BadSignature(str(exc)) from exc
+    plain: dict[str, Any] = event.to_dict() if hasattr(event, "to_dict") else dict(event)
+    return plain
+
+
+async def _first_time(session: AsyncSession, event_id: str, kind: str, now: datetime) -> bool:
+    """Record the event id; False when it was seen before. INSERT .. ON CONFLICT DO NOTHING
+    (no savepoint: on SQLite a released savepoint would commit the receipt on its own)."""
+    dialect = postgresql if is_postgres(session) else sqlite
+    stmt = (
+        dialect.insert(WebhookReceipt)
+        .values(event_id=event_id, type=kind, received_at=now)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+    )
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+async def _payment_for(session: AsyncSession, obj: dict[str, Any], intent_id: str) -> str | None:
+    pid = (obj.get("metadata") or {}).get("payment_id")
+    if pid:
+        found = await session.scalar(select(Payment.id).where(Payment.id == pid))
+        if found is not None:
+            return str(found)
+    found = await session.scalar(select(Payment.id).where(Payment.intent_id == intent_id))
+    return None if found is None else str(found)
+
+
+async def handle_event(
+    session: AsyncSession, deps: PaymentDeps, event: dict[str, Any], *, now: datetime
+) -> str:
+    """Process one verified event; return what happened (for logs and tests)."""
+    kind = str(event.get("type", ""))
+    if kind not in HANDLED:
+        return "ignored"
+    if not await _first_time(session, str(event["id"]), kind, now):
+        return "duplicate"
+    obj: dict[str, Any] = (event.get("data") or {}).get("object") or {}
+    if kind.startswith("payment_intent."):
+        intent_id = str(obj.get("id"))
+    else:
+        intent_id = str(obj.get("payment_intent") or "")
+        if not intent_id and kind == "charge.dispute.created":
+            intent_id = str(
+                ((obj.get("charge") or {}) if isinstance(obj.get("charge"), dict) else {}).get(
+                    "payment_intent"
+                )
+                or ""
+            )
+    payment_id = await _payment_for(session, obj, intent_id)
+    if payment_id is None or not intent_id:
+        return "unknown-payment"
+    async with upstream():  # Stripe unreachable: 503 and Stripe delivers again later
+        intent = await _gateway(deps).retrieve_intent(intent_id)
+    if kind.startswith("payment_intent."):
+        await settle(session, deps, payment_id, intent, actor="system:stripe-webhook", now=now)
+        return "settled"
+    payment = await lock_payment(session, payment_id)
+    if kind == "charge.refunded":
+        refund = await record_external_refund(session, payment, intent.amount_refunded, now=now)
+        return "refund-recorded" if refund else "refund-known"
+    amount = min(int(obj.get("amount") or 0), payment.amount - payment.disputed_amount)
+    if amount > 0:
+        payment.disputed_amount += amount
+        await ledger.post(
+            session,
+            "dispute",
+            domain.dispute_postings(amount),
+            currency=payment.currency,
+            now=now,
+            memo=f"dispute {obj.get('id')}: {obj.get('reason') or ''}",
+            order_id=payment.order_id,
+            payment_id=payment.id,
+        )
+    incident(session, payment, "dispute", f"dispute {obj.get('id')} for {amount}", now)
+    return "dispute-recorded"
