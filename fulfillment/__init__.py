@@ -1,0 +1,52 @@
+"""Fulfillment: paid orders reach delivery partners through the outbox and Dramatiq, once in
+effect; partner callbacks move shipments on; the order is fulfilled when all are delivered."""
+
+from fulfillment.domain import RetryPolicy, ShipmentStatus
+from fulfillment.models import DeadLetter, Partner, PartnerPayable, Shipment
+from fulfillment.orders import CommerceOrders
+from fulfillment.partners import HttpPartnerClient
+from fulfillment.schemas import OrderItem, OrderSnapshot, PartnerIn
+from fulfillment.service import (
+    TOPIC_DISPATCH,
+    TOPIC_SHIPMENT_FAILED,
+    FulfillmentContext,
+    OrderGateway,
+    create_shipments,
+    dispatch,
+    handle_order_paid,
+    register_partner,
+    sweep_due,
+)
+from fulfillment.tracking import (
+    apply_partner_callback,
+    list_dead_letters,
+    order_shipments,
+    replay_dead_letter,
+)
+
+__all__ = [
+    "TOPIC_DISPATCH",
+    "TOPIC_SHIPMENT_FAILED",
+    "CommerceOrders",
+    "DeadLetter",
+    "FulfillmentContext",
+    "HttpPartnerClient",
+    "OrderGateway",
+    "OrderItem",
+    "OrderSnapshot",
+    "Partner",
+    "PartnerIn",
+    "PartnerPayable",
+    "RetryPolicy",
+    "Shipment",
+    "ShipmentStatus",
+    "apply_partner_callback",
+    "create_shipments",
+    "dispatch",
+    "handle_order_paid",
+    "list_dead_letters",
+    "order_shipments",
+    "register_partner",
+    "replay_dead_letter",
+    "sweep_due",
+]

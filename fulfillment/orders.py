@@ -1,0 +1,96 @@
+"""The commerce room as fulfillment sees it: a paid order's snapshot, and the order moving to
+`fulfilling` / `fulfilled`. Commerce (and auth, for the recipient's phone, name and language)
+are reached only through their package exports."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import commerce
+from core.errors import NotFound
+from fulfillment.schemas import OrderItem, OrderSnapshot
+
+
+def booking_codes(order_number: str, offer_code: str, quantity: int) -> tuple[str, ...]:
+    """One code per ticket, derived from the order so a retried job sends the same codes."""
+    return tuple(f"{order_number}-{offer_code}-{n}" for n in range(1, quantity + 1))
+
+
+async def _recipient(session: AsyncSession, customer_id: str) -> tuple[str, str, str]:
+    """(name, phone, language) from the auth room's customer, when it offers a lookup."""
+    auth: Any = importlib.import_module("auth")
+    lookup = getattr(auth, "get_customer", None)
+    if lookup is None:
+        return "", "", "zh"
+    customer = await lookup(session, customer_id)
+    if customer is None:
+        return "", "", "zh"
+    language = str(getattr(customer, "language", None) or getattr(customer, "locale", "zh"))
+    return (
+        str(getattr(customer, "name", "") or ""),
+        str(getattr(customer, "phone", "") or ""),
+        "en" if language.startswith("en") else "zh",
+    )
+
+
+class CommerceOrders:
+    """OrderGateway over the commerce room's public API."""
+
+    async def snapshot(self, session: AsyncSession, order_id: str) -> OrderSnapshot | None:
+        try:
+            order = await commerce.get_order(session, order_id)
+        except NotFound:
+            return None
+        name, phone, language = await _recipient(session, order.customer_id)
+        method = (
+            "courier" if order.delivery_method == commerce.DeliveryMethod.COURIER else "eticket"
+        )
+        return OrderSnapshot(
+            order_id=order.id,
+            order_number=order.number,
+            delivery_method=method,
+            recipient_name=name,
+            recipient_phone=phone,
+            address=order.delivery_address or "",
+            language=language,
+            items=tuple(
+                OrderItem(
+                    name=item.title,
+                    quantity=item.quantity,
+                    codes=booking_codes(order.number, item.offer_code, item.quantity),
+                )
+                for item in order.items
+            ),
+        )
+
+    async def mark(self, session: AsyncSession, order_id: str, to: str, *, now: datetime) -> None:
+        order = await commerce.get_order(session, order_id)
+        target = commerce.OrderStatus(to)
+        current = commerce.OrderStatus(order.status)
+        if current is target:
+            return
+        if target is commerce.OrderStatus.FULFILLED and current is commerce.OrderStatus.PAID:
+            await commerce.transition(
+                session,
+                order_id,
+                commerce.OrderStatus.FULFILLING,
+                actor="system:fulfillment",
+                channel="system",
+                reason="shipments created",
+                now=now,
+            )
+        elif not commerce.can_transition(current, target):
+            return  # cancelled or refunded meanwhile: nothing for fulfillment to change
+        await commerce.transition(
+            session,
+            order_id,
+            target,
+            actor="system:fulfillment",
+            channel="system",
+            reason="all shipments delivered" if to == "fulfilled" else "shipments created",
+            now=now,
+        )

@@ -1,0 +1,205 @@
+"""Use cases around what happens after dispatch: signed partner callbacks, shipment views for
+customers and agents, and the dead-letter list with replay (admin)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import NotFound, ValidationFailed
+from core.outbox import emit
+from fulfillment.domain import (
+    PARTNER_SETTABLE,
+    RetryPolicy,
+    ShipmentStatus,
+    callback_outcome,
+    verify_signature,
+)
+from fulfillment.errors import AlreadyReplayed, BadPartnerSignature
+from fulfillment.models import DeadLetter, Partner, PartnerCallback, Shipment, ShipmentEvent
+from fulfillment.schemas import (
+    DeadLetterOut,
+    PartnerCallbackIn,
+    ShipmentOut,
+    TrackingEventOut,
+)
+from fulfillment.service import TOPIC_DISPATCH, OrderGateway, _move
+
+
+async def apply_partner_callback(
+    session: AsyncSession,
+    partner_code: str,
+    raw_body: bytes,
+    signature: str | None,
+    *,
+    now: datetime,
+    orders: OrderGateway,
+) -> str:
+    """Verify, deduplicate by event_id, and apply a partner's status update if it is progress.
+
+    Returns `applied`, `stale` (older than the last applied update), `ignored` (backwards or
+    sideways) or `duplicate` (event_id seen before). Unknown partners and bad signatures are
+    refused identically so the endpoint does not reveal which partner codes exist.
+    """
+    partner = await session.scalar(select(Partner).where(Partner.code == partner_code))
+    if partner is None:
+        raise BadPartnerSignature("signature not valid")
+    problem = verify_signature(partner.secret, raw_body, signature, int(now.timestamp()))
+    if problem is not None:
+        raise BadPartnerSignature(problem)
+    try:
+        data = msgspec.json.decode(raw_body, type=PartnerCallbackIn)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed(f"body: {exc}") from None
+    except msgspec.DecodeError:
+        raise ValidationFailed.field("body", "must be JSON") from None
+    if data.occurred_at.tzinfo is None:
+        raise ValidationFailed.field("occurred_at", "must carry a time zone")
+    try:
+        to = ShipmentStatus(data.status)
+    except ValueError:
+        raise ValidationFailed.field("status", "unknown status") from None
+    if to not in PARTNER_SETTABLE:
+        raise ValidationFailed.field("status", "not settable by a partner")
+    shipment = await session.scalar(
+        select(Shipment)
+        .where(Shipment.id == data.shipment_id, Shipment.partner_id == partner.id)
+        .with_for_update()
+    )
+    if shipment is None:
+        raise NotFound("shipment not found")
+    seen = await session.scalar(
+        select(PartnerCallback.id).where(
+            PartnerCallback.partner_id == partner.id, PartnerCallback.event_id == data.event_id
+        )
+    )
+    if seen:
+        return "duplicate"
+    occurred = data.occurred_at
+    outcome = callback_outcome(
+        ShipmentStatus(shipment.status), to, occurred, shipment.last_event_at
+    )
+    try:
+        async with session.begin_nested():
+            session.add(
+                PartnerCallback(
+                    partner_id=partner.id,
+                    event_id=data.event_id,
+                    shipment_id=shipment.id,
+                    status=to.value,
+                    outcome=outcome,
+                    received_at=now,
+                )
+            )
+    except IntegrityError:  # the same event delivered twice at once
+        return "duplicate"
+    if data.tracking_number and not shipment.tracking_number:
+        shipment.tracking_number = data.tracking_number[:100]
+    if outcome == "applied":
+        if shipment.status == ShipmentStatus.PENDING.value:
+            shipment.dispatched_at = shipment.dispatched_at or now
+            shipment.next_attempt_at = None
+        await _move(session, shipment, to, occurred, orders, "partner")
+    else:
+        session.add(
+            ShipmentEvent(
+                shipment_id=shipment.id,
+                status=to.value,
+                source="partner",
+                applied=False,
+                note=outcome,
+                occurred_at=occurred,
+                recorded_at=now,
+            )
+        )
+    return outcome
+
+
+async def order_shipments(session: AsyncSession, order_id: str) -> list[ShipmentOut]:
+    """Shipments of one order with their tracking events (authorization is the caller's)."""
+    rows = (
+        await session.execute(
+            select(Shipment, Partner.code)
+            .join(Partner, Partner.id == Shipment.partner_id)
+            .where(Shipment.order_id == order_id)
+            .order_by(Shipment.created_at)
+        )
+    ).all()
+    out: list[ShipmentOut] = []
+    for shipment, code in rows:
+        events = await session.scalars(
+            select(ShipmentEvent)
+            .where(ShipmentEvent.shipment_id == shipment.id)
+            .order_by(ShipmentEvent.recorded_at, ShipmentEvent.occurred_at)
+        )
+        out.append(
+            ShipmentOut(
+                id=shipment.id,
+                order_id=shipment.order_id,
+                partner_code=code,
+                status=shipment.status,
+                tracking_number=shipment.tracking_number,
+                attempts=shipment.attempts,
+                dead_lettered=shipment.dead_lettered,
+                created_at=shipment.created_at,
+                dispatched_at=shipment.dispatched_at,
+                events=[
+                    TrackingEventOut(
+                        status=e.status,
+                        source=e.source,
+                        applied=e.applied,
+                        occurred_at=e.occurred_at,
+                        note=e.note,
+                    )
+                    for e in events
+                ],
+            )
+        )
+    return out
+
+
+def _dead_out(d: DeadLetter) -> DeadLetterOut:
+    return DeadLetterOut(
+        id=d.id,
+        shipment_id=d.shipment_id,
+        partner_code=d.partner_code,
+        attempts=d.attempts,
+        last_error=d.last_error,
+        created_at=d.created_at,
+        replayed_at=d.replayed_at,
+    )
+
+
+async def list_dead_letters(
+    session: AsyncSession, *, include_replayed: bool = False, limit: int = 100
+) -> list[DeadLetterOut]:
+    query = select(DeadLetter).order_by(DeadLetter.created_at.desc()).limit(limit)
+    if not include_replayed:
+        query = query.where(DeadLetter.replayed_at.is_(None))
+    return [_dead_out(d) for d in await session.scalars(query)]
+
+
+async def replay_dead_letter(
+    session: AsyncSession, dead_letter_id: str, *, now: datetime, policy: RetryPolicy
+) -> DeadLetterOut:
+    """Give a dead-lettered shipment a fresh set of attempts (same shipment id, same body)."""
+    dead = await session.scalar(
+        select(DeadLetter).where(DeadLetter.id == dead_letter_id).with_for_update()
+    )
+    if dead is None:
+        raise NotFound("dead letter not found")
+    if dead.replayed_at is not None:
+        raise AlreadyReplayed()
+    shipment = await session.get_one(Shipment, dead.shipment_id, with_for_update=True)
+    dead.replayed_at = now
+    shipment.dead_lettered = False
+    shipment.attempts = 0
+    shipment.lease_until = None
+    shipment.next_attempt_at = now + timedelta(seconds=policy.watchdog_seconds)
+    shipment.updated_at = now
+    emit(session, TOPIC_DISPATCH, {"shipment_id": shipment.id}, now=now)
+    return _dead_out(dead)
