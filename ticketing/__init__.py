@@ -1,0 +1,56 @@
+"""Ticketing: complaint tickets, SLA clocks on business calendars, escalation, assignment,
+follow-up and satisfaction, reports. The public surface api/ (and the SMS channel) may use."""
+
+from __future__ import annotations
+
+from .assignment import assign, drain_for_agent, drain_queue
+from .calendar import Calendar, add_business_seconds, business_seconds, make_calendar
+from .domain import CATEGORIES, CHANNELS, PRIORITIES, TRANSITIONS, Status
+from .escalation import EscalationRun, escalate_due, escalation_job
+from .followup import record_attempt, record_satisfaction
+from .listing import find_by_number, list_tickets, note_refund
+from .models import Ticket
+from .reports import report_csv, ticket_report
+from .service import (
+    add_comment,
+    get_for,
+    open_ticket,
+    transition,
+)
+from .setup import set_agent, set_policy, upsert_calendar, upsert_queue
+from .views import ticket_view
+
+__all__ = [
+    "CATEGORIES",
+    "CHANNELS",
+    "PRIORITIES",
+    "TRANSITIONS",
+    "Calendar",
+    "EscalationRun",
+    "Status",
+    "Ticket",
+    "add_business_seconds",
+    "add_comment",
+    "assign",
+    "business_seconds",
+    "drain_for_agent",
+    "drain_queue",
+    "escalate_due",
+    "escalation_job",
+    "find_by_number",
+    "get_for",
+    "list_tickets",
+    "make_calendar",
+    "note_refund",
+    "open_ticket",
+    "record_attempt",
+    "record_satisfaction",
+    "report_csv",
+    "set_agent",
+    "set_policy",
+    "ticket_report",
+    "ticket_view",
+    "transition",
+    "upsert_calendar",
+    "upsert_queue",
+]

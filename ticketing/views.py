@@ -1,0 +1,120 @@
+"""What a principal sees of a ticket: customers get public comments and public timeline only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.principal import Principal
+
+from .domain import ClockState
+from .followup import followups_of
+from .models import Ticket, TicketComment, TicketEvent, TicketOrder, TicketQueue, TicketRefund
+from .service import clock_events, states
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+def clock_view(st: ClockState) -> dict[str, Any]:
+    return {
+        "target_business_seconds": st.target_seconds,
+        "started": st.started,
+        "running": st.running,
+        "paused": st.paused,
+        "stopped": st.stopped,
+        "due_at": _iso(st.due_at),
+        "remaining_business_seconds": st.remaining_business_seconds,
+        "elapsed_business_seconds": st.elapsed_business_seconds,
+        "breached_at": _iso(st.breached_at),
+    }
+
+
+async def ticket_view(
+    session: AsyncSession, ticket: Ticket, principal: Principal, now: datetime, *, full: bool = True
+) -> dict[str, Any]:
+    sts = states(ticket, await clock_events(session, ticket.id), now)
+    queue = await session.get(TicketQueue, ticket.queue_id)
+    out: dict[str, Any] = {
+        "id": ticket.id,
+        "number": ticket.number,
+        "status": ticket.status,
+        "category": ticket.category,
+        "priority": ticket.priority,
+        "channel": ticket.channel,
+        "customer_id": ticket.customer_id,
+        "queue": queue.code if queue else None,
+        "assignee_id": ticket.assignee_id,
+        "subject": ticket.subject,
+        "description": ticket.description,
+        "reopen_count": ticket.reopen_count,
+        "satisfaction": ticket.satisfaction,
+        "created_at": _iso(ticket.created_at),
+        "first_responded_at": _iso(ticket.first_responded_at),
+        "resolved_at": _iso(ticket.resolved_at),
+        "closed_at": _iso(ticket.closed_at),
+        "sla": {name: clock_view(st) for name, st in sts.items()},
+    }
+    if not full:
+        return out
+    public_only = principal.is_customer
+    out["order_ids"] = list(
+        (
+            await session.execute(
+                select(TicketOrder.order_id).where(TicketOrder.ticket_id == ticket.id)
+            )
+        ).scalars()
+    )
+    cq = select(TicketComment).where(TicketComment.ticket_id == ticket.id)
+    eq = select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
+    if public_only:
+        cq = cq.where(TicketComment.public.is_(True))
+        eq = eq.where(TicketEvent.public.is_(True))
+    out["comments"] = [
+        {
+            "id": c.id,
+            "author": c.author,
+            "body": c.body,
+            "public": c.public,
+            "created_at": _iso(c.created_at),
+        }
+        for c in (await session.execute(cq.order_by(TicketComment.created_at))).scalars()
+    ]
+    out["timeline"] = [
+        {
+            "seq": e.seq,
+            "kind": e.kind,
+            "actor": e.actor,
+            "channel": e.channel,
+            "before": e.before,
+            "after": e.after,
+            "at": _iso(e.at),
+        }
+        for e in (await session.execute(eq.order_by(TicketEvent.seq))).scalars()
+    ]
+    if not public_only:
+        out["policy"] = ticket.policy
+        out["calendar"] = ticket.calendar
+        out["followups"] = [
+            {
+                "id": f.id,
+                "status": f.status,
+                "due_at": _iso(f.due_at),
+                "agent_id": f.agent_id,
+                "attempts": f.attempts,
+            }
+            for f in await followups_of(session, ticket.id)
+        ]
+        out["refunds"] = [
+            r.refund_id
+            for r in (
+                await session.execute(
+                    select(TicketRefund).where(TicketRefund.ticket_id == ticket.id)
+                )
+            ).scalars()
+        ]
+    return out
