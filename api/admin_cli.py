@@ -1,0 +1,5 @@
+"""Admin commands: each room's module below adds its commands to `hotline` on import."""
+
+from __future__ import annotations
+
+from api import cli_auth, cli_commerce, cli_fulfillment, cli_payments, cli_ticketing  # noqa: F401

@@ -1,0 +1,74 @@
+"""The Litestar app factory: composes every room's controllers, one session per request."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from litestar import Litestar, Request
+from litestar.datastructures import State
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import health
+from api.controllers import ROUTE_HANDLERS
+from api.logging import configure_logging
+from api.openapi import document_problems, openapi_config
+from api.problems import EXCEPTION_HANDLERS
+from api.security import principal
+from core.clock import Clock
+from core.runtime import Runtime
+from core.settings import Settings, load_settings
+
+
+def provide_runtime(state: State) -> Runtime:
+    runtime: Runtime = state.runtime
+    return runtime
+
+
+async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    """One session per request; committed when the handler returns, rolled back if it raises."""
+    runtime: Runtime = state.runtime
+    session = runtime.sessions()
+    try:
+        yield session
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+    finally:
+        await session.close()
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    clock: Clock | None = None,
+) -> Litestar:
+    settings = settings or load_settings()
+    configure_logging(settings)
+    runtime = runtime or Runtime.build(settings, clock=clock)
+
+    from api.wiring import on_shutdown, on_startup
+
+    app = Litestar(
+        route_handlers=[*health.ROUTES, *ROUTE_HANDLERS],
+        dependencies={
+            "runtime": Provide(provide_runtime, sync_to_thread=False),
+            "session": Provide(provide_session),
+            "principal": Provide(principal),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi_config(),
+        state=State({"runtime": runtime}),
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        debug=False,
+    )
+    document_problems(app)
+    return app

@@ -1,0 +1,15 @@
+"""Every room's HTTP surface, one module per room; each module exports ROUTES."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.controllers import auth, commerce, fulfillment, payments, ticketing
+
+ROUTE_HANDLERS: list[Any] = [
+    *auth.ROUTES,
+    *commerce.ROUTES,
+    *payments.ROUTES,
+    *fulfillment.ROUTES,
+    *ticketing.ROUTES,
+]

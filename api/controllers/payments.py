@@ -1,0 +1,150 @@
+"""HTTP surface of the payments room (controllers only; rules live in payments/)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response, get, post
+from litestar.params import Parameter
+
+import payments
+from api.deps import RuntimeDep, SessionDep
+from api.pay_page import render
+from core.runtime import Runtime
+from payments.orders import CommerceOrders
+
+
+def build_deps(runtime: Runtime) -> payments.PaymentDeps:
+    """The payments ports for this runtime (gateway built once from settings, then cached)."""
+    s = runtime.settings
+    if "gateway" not in runtime.ports:
+        runtime.ports["gateway"] = (
+            payments.StripeGateway(s.stripe_api_key, api_base=s.stripe_api_base)
+            if s.stripe_api_key
+            else None
+        )
+    return payments.PaymentDeps(
+        orders=runtime.ports.get("orders") or CommerceOrders(),
+        gateway=runtime.ports["gateway"],
+        public_base_url=s.public_base_url,
+        notifier=getattr(runtime, "sms", None) or runtime.ports.get("sms"),
+    )
+
+
+def payment_json(deps: payments.PaymentDeps, p: payments.Payment) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "order_id": p.order_id,
+        "method": p.method,
+        "status": p.status,
+        "amount": {"amount": p.amount, "currency": p.currency},
+        "refunded": {"amount": p.refunded_amount, "currency": p.currency},
+        "pay_url": payments.pay_url(deps, p) if p.status not in payments.domain.FINAL else None,
+        "created_at": p.created_at.isoformat(),
+    }
+
+
+def _amount_text(amount: int, currency: str) -> str:
+    major, minor = divmod(amount, 100)
+    return f"{major}.{minor:02d} {currency}"
+
+
+@get(
+    "/pay/{token:str}",
+    media_type=MediaType.HTML,
+    include_in_schema=True,
+    opt={"problems": {404: "no such pay link", 410: "pay link expired"}},
+)
+async def pay_page(token: str, runtime: RuntimeDep, session: SessionDep) -> Response[str]:
+    """The hosted pay page: Stripe.js card Element; card data never reaches this server."""
+    deps = build_deps(runtime)
+    p = await payments.ensure_setup_intent(session, deps, token, runtime.clock.now())
+    body = render(
+        number=p.order_number,
+        amount=_amount_text(p.amount, p.currency),
+        status=p.status,
+        js_url=runtime.settings.stripe_js_url,
+        publishable_key=runtime.settings.stripe_publishable_key or "pk_test_hotline",
+        setup_secret=p.setup_client_secret,
+        base=f"/pay/{token}",
+    )
+    return Response(
+        body,
+        media_type=MediaType.HTML,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+
+
+class ChargeBody(msgspec.Struct, forbid_unknown_fields=True):
+    payment_method: str
+
+
+@post(
+    "/pay/{token:str}/charge",
+    status_code=200,
+    opt={"problems": {404: "no such pay link", 410: "pay link expired"}},
+)
+async def pay_charge(
+    token: str, data: ChargeBody, runtime: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
+    """The page confirmed a SetupIntent; charge this attempt's PaymentIntent with its method."""
+    deps = build_deps(runtime)
+    p, secret = await payments.charge_card(
+        session, deps, token, data.payment_method, now=runtime.clock.now()
+    )
+    return {"status": p.status, "client_secret": secret, "detail": p.failure_reason}
+
+
+@post("/pay/{token:str}/confirm", status_code=200, opt={"problems": {404: "no such pay link"}})
+async def pay_confirm(token: str, runtime: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+    """Back from 3-D Secure: ask Stripe and settle (the same function the webhook uses)."""
+    deps = build_deps(runtime)
+    now = runtime.clock.now()
+    p = await payments.payment_by_token(session, token, now)
+    p = await payments.refresh_from_gateway(
+        session, deps, p, actor=f"customer:{p.customer_id}", now=now
+    )
+    return {"status": p.status, "detail": p.failure_reason}
+
+
+@get("/pay/{token:str}/status", opt={"problems": {404: "no such pay link"}})
+async def pay_status(token: str, runtime: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+    p = await payments.payment_by_token(session, token, runtime.clock.now())
+    return {"status": p.status}
+
+
+@post("/v1/webhooks/stripe", status_code=200, opt={"problems": {400: "bad signature"}})
+async def stripe_webhook(
+    request: Request[Any, Any, Any],
+    runtime: RuntimeDep,
+    session: SessionDep,
+    stripe_signature: str | None = Parameter(header="Stripe-Signature", default=None),
+) -> dict[str, str]:
+    """Signed Stripe events; each event id is processed once."""
+    raw = await request.body()
+    event = payments.parse_event(raw, stripe_signature, runtime.settings.stripe_webhook_secret)
+    outcome = await payments.handle_event(
+        session, build_deps(runtime), event, now=runtime.clock.now()
+    )
+    return {"received": event.get("id", ""), "outcome": outcome}
+
+
+ROUTES: list[Any] = [pay_page, pay_charge, pay_confirm, pay_status, stripe_webhook]
+try:  # the staff/customer routes need the auth room's guards (api/security.py)
+    from api.controllers.payments_staff import ROUTES as _STAFF_ROUTES
+except ModuleNotFoundError as exc:  # pragma: no cover - until auth lands
+    if exc.name != "api.security":
+        raise
+else:
+    ROUTES += _STAFF_ROUTES
+
+
+async def sweep_job(runtime: Runtime) -> int:
+    """Periodic: settle card attempts and refunds whose gateway answer was lost."""
+    deps = build_deps(runtime)
+    now = runtime.clock.now()
+    if deps.gateway is None:  # carrier billing only: still refund cancelled orders
+        return await payments.refund_cancelled_orders(runtime.sessions, deps, now)
+    settled = await payments.sweep_once(runtime.sessions, deps, now)
+    return settled + await payments.refund_cancelled_orders(runtime.sessions, deps, now)

@@ -1,0 +1,228 @@
+"""Payments routes that need a principal: start a payment, refunds, ledger export, phone
+accounts. Controllers only; rules live in payments/."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import Parameter
+
+import payments
+from api.controllers.payments import build_deps, payment_json
+from api.deps import RuntimeDep, SessionDep
+from api.idempotency import HEADER, idempotent, strict_body
+from api.security import PrincipalDep, customers_and_agents, require_roles
+from core.errors import ValidationFailed
+from core.principal import Principal
+
+
+def _require_key(request: Request[Any, Any, Any]) -> str:
+    key = request.headers.get(HEADER)
+    if not key:
+        raise ValidationFailed.field(HEADER, "required on writes that move money")
+    return key
+
+
+class PaymentIn(msgspec.Struct, forbid_unknown_fields=True):
+    method: str
+
+
+@post(
+    "/v1/orders/{order_id:str}/payments",
+    guards=[customers_and_agents],
+    status_code=201,
+    opt={
+        "problems": {
+            402: "insufficient-credit",
+            404: "order not found",
+            409: "already paid / not payable",
+        }
+    },
+)
+async def create_payment(
+    request: Request[Any, Any, Any],
+    order_id: str,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> Response[Any]:
+    """`card`: a pay link (also sent by SMS); `carrier_billing`: charged to the phone account."""
+    key = _require_key(request)
+    body = await strict_body(request, PaymentIn)
+    who: Principal = principal
+    deps = build_deps(runtime)
+
+    async def work() -> tuple[int, Any, str | None]:
+        p = await payments.start_payment(
+            session,
+            deps,
+            order_id,
+            body.method,
+            principal=who,
+            request_key=key,
+            now=runtime.clock.now(),
+        )
+        return 201, payment_json(deps, p), p.id
+
+    return await idempotent(
+        request,
+        runtime,
+        session,
+        operation=f"payments.create:{order_id}",
+        caller=who.actor,
+        payload=msgspec.to_builtins(body),
+        work=work,
+    )
+
+
+@get(
+    "/v1/orders/{order_id:str}/payments",
+    guards=[customers_and_agents],
+    opt={"problems": {404: "order not found"}},
+)
+async def list_payments(
+    order_id: str, runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    deps = build_deps(runtime)
+    await deps.orders.get(session, order_id, principal)  # 404 for someone else's order
+    rows = await payments.payments_for_order(session, order_id)
+    return {"items": [payment_json(deps, p) for p in rows], "next_cursor": None}
+
+
+class RefundIn(msgspec.Struct, forbid_unknown_fields=True):
+    reason: str
+    amount: int | None = None
+    ticket_id: str | None = None
+
+
+def refund_json(r: payments.Refund) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "order_id": r.order_id,
+        "payment_id": r.payment_id,
+        "status": r.status,
+        "amount": {"amount": r.amount, "currency": r.currency},
+        "reason": r.reason,
+        "ticket_id": r.ticket_id,
+        "created_at": r.created_at.isoformat(),
+    }
+
+
+@post(
+    "/v1/orders/{order_id:str}/refunds",
+    guards=[require_roles("supervisor", "finance")],
+    status_code=201,
+    opt={"problems": {404: "no captured payment", 409: "refund exceeds captured"}},
+)
+async def create_refund(
+    request: Request[Any, Any, Any],
+    order_id: str,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> Response[Any]:
+    """Full (no amount) or partial refund; 202 when the gateway's answer is still unknown."""
+    key = _require_key(request)
+    body = await strict_body(request, RefundIn)
+    who: Principal = principal
+    deps = build_deps(runtime)
+
+    async def work() -> tuple[int, Any, str | None]:
+        r = await payments.refund_order(
+            session,
+            deps,
+            order_id,
+            body.amount,
+            reason=body.reason,
+            ticket_id=body.ticket_id,
+            actor=who.actor,
+            request_key=key,
+            now=runtime.clock.now(),
+        )
+        return (202 if r.status == "unknown" else 201), refund_json(r), r.id
+
+    return await idempotent(
+        request,
+        runtime,
+        session,
+        operation=f"payments.refund:{order_id}",
+        caller=who.actor,
+        payload=msgspec.to_builtins(body),
+        work=work,
+    )
+
+
+def _when(value: str | None, name: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed.field(name, "must be an ISO 8601 date or time") from None
+    if parsed.tzinfo is None:
+        raise ValidationFailed.field(name, "needs a zone, e.g. 2026-11-01T00:00:00+08:00")
+    return parsed
+
+
+@get("/v1/finance/ledger.csv", guards=[require_roles("finance")], media_type="text/csv")
+async def ledger_csv(
+    session: SessionDep,
+    start: str | None = Parameter(query="from", default=None),
+    end: str | None = Parameter(query="to", default=None),
+) -> Response[str]:
+    """Every ledger line in [from, to): debit and credit columns, one row per entry."""
+    text = await payments.ledger.export_csv(
+        session, start=_when(start, "from"), end=_when(end, "to")
+    )
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="ledger.csv"'},
+    )
+
+
+class TopUpIn(msgspec.Struct, forbid_unknown_fields=True):
+    amount: int
+    reference: str
+    credit_limit: int | None = None
+
+
+@post(
+    "/v1/admin/phone-accounts/{customer_id:str}/top-ups",
+    guards=[require_roles("admin")],
+    status_code=200,
+)
+async def top_up(
+    request: Request[Any, Any, Any],
+    customer_id: str,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+) -> dict[str, Any]:
+    """Add money to a phone account (the reference makes a repeat a no-op)."""
+    body = await strict_body(request, TopUpIn)
+    acct = await payments.carrier.top_up(
+        session,
+        customer_id,
+        body.amount,
+        reference=body.reference,
+        actor=principal.actor,
+        currency=runtime.settings.currency,
+        now=runtime.clock.now(),
+        credit_limit=body.credit_limit,
+    )
+    return account_json(acct)
+
+
+def account_json(a: payments.PhoneAccount) -> dict[str, Any]:
+    return {
+        "customer_id": a.customer_id,
+        "balance": {"amount": a.balance, "currency": a.currency},
+        "credit_limit": {"amount": a.credit_limit, "currency": a.currency},
+    }
+
+
+ROUTES: list[Any] = [create_payment, list_payments, create_refund, ledger_csv, top_up]

@@ -1,0 +1,410 @@
+"""HTTP surface of the ticketing room (controllers only; rules live in ticketing/)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post, put
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+
+import ticketing
+from api.deps import RuntimeDep, SessionDep
+from api.idempotency import strict_body
+from api.security import PrincipalDep, agents_only, customers_and_agents, require_roles
+from core.errors import ValidationFailed
+from ticketing.schemas import (
+    AgentIn,
+    AssignmentIn,
+    CalendarIn,
+    CommentIn,
+    FollowUpAttemptIn,
+    PolicyIn,
+    QueueIn,
+    RefundNoteIn,
+    SatisfactionIn,
+    TicketIn,
+    TransitionIn,
+)
+
+Req = Request[Any, Any, Any]
+supervisors = require_roles("supervisor", "admin")
+
+
+TICKET_PROBLEMS = {404: "no such ticket (or not yours)", 422: "validation failed"}
+T = ["ticketing"]
+
+
+@post(
+    "/v1/tickets",
+    guards=[customers_and_agents],
+    status_code=201,
+    tags=T,
+    summary="Open a complaint ticket",
+    opt={"problems": {422: "validation failed"}},
+)
+async def open_ticket(
+    request: Req,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    data: JSONBody[TicketIn],
+) -> dict[str, Any]:
+    body: TicketIn = await strict_body(request, TicketIn)
+    now = runtime.clock.now()
+    orders = [*([body.order_id] if body.order_id else []), *body.order_ids]
+    t = await ticketing.open_ticket(
+        session,
+        principal,
+        now=now,
+        category=body.category,
+        subject=body.subject,
+        description=body.description,
+        priority=body.priority,
+        channel=body.channel,
+        customer_id=body.customer_id,
+        order_ids=orders,
+        queue=body.queue,
+    )
+    return await ticketing.ticket_view(session, t, principal, now)
+
+
+@get("/v1/tickets", guards=[customers_and_agents], tags=T, summary="List tickets")
+async def list_tickets(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    status: FromQuery[str | None] = None,
+    assignee: FromQuery[str | None] = None,
+    queue: FromQuery[str | None] = None,
+    breached: FromQuery[bool | None] = None,
+    limit: FromQuery[int] = 50,
+) -> list[dict[str, Any]]:
+    now = runtime.clock.now()
+    rows = await ticketing.list_tickets(
+        session,
+        principal,
+        status=status,
+        assignee=assignee,
+        queue=queue,
+        breached=breached,
+        now=now,
+        limit=limit,
+    )
+    return [await ticketing.ticket_view(session, t, principal, now, full=False) for t in rows]
+
+
+@get(
+    "/v1/tickets/{ticket_id:str}",
+    guards=[customers_and_agents],
+    tags=T,
+    summary="A ticket with its timeline and SLA clocks",
+    opt={"problems": TICKET_PROBLEMS},
+)
+async def get_ticket(
+    ticket_id: FromPath[str], runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    t = await ticketing.get_for(session, ticket_id, principal)
+    return await ticketing.ticket_view(session, t, principal, runtime.clock.now())
+
+
+@post(
+    "/v1/tickets/{ticket_id:str}/comments",
+    guards=[customers_and_agents],
+    status_code=201,
+    tags=T,
+    summary="A public reply or an internal note",
+    opt={"problems": TICKET_PROBLEMS},
+)
+async def add_comment(
+    request: Req,
+    ticket_id: FromPath[str],
+    runtime: RuntimeDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    data: JSONBody[CommentIn],
+) -> dict[str, Any]:
+    body: CommentIn = await strict_body(request, CommentIn)
+    now = runtime.clock.now()
+    c = await ticketing.add_comment(
+        session, ticket_id, principal, body=body.body, public=body.public, now=now
+    )
+    return {"id": c.id, "public": c.public, "created_at": c.created_at.isoformat()}
+
+
+@post(
+    "/v1/tickets/{ticket_id:str}/transitions",
+    guards=[agents_only],
+    status_code=200,
+    tags=T,
+    summary="Move a ticket through its lifecycle",
+    opt={"problems": {**TICKET_PROBLEMS, 409: "invalid-transition"}},
+)
+async def transition(
+    request: Req,
+    ticket_id: FromPath[str],
+    runtime: RuntimeDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    data: JSONBody[TransitionIn],
+) -> dict[str, Any]:
+    body: TransitionIn = await strict_body(request, TransitionIn)
+    now = runtime.clock.now()
+    t = await ticketing.transition(
+        session, ticket_id, principal, to=body.to, now=now, reason=body.reason
+    )
+    return await ticketing.ticket_view(session, t, principal, now)
+
+
+@post(
+    "/v1/tickets/{ticket_id:str}/assignment",
+    guards=[agents_only],
+    status_code=200,
+    tags=T,
+    summary="Assign to an agent or a queue (automatic when neither)",
+    opt={"problems": TICKET_PROBLEMS},
+)
+async def assign(
+    request: Req,
+    ticket_id: FromPath[str],
+    runtime: RuntimeDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    data: JSONBody[AssignmentIn],
+) -> dict[str, Any]:
+    body: AssignmentIn = await strict_body(request, AssignmentIn)
+    now = runtime.clock.now()
+    t = await ticketing.assign(
+        session, ticket_id, principal, agent_id=body.agent_id, queue=body.queue, now=now
+    )
+    return await ticketing.ticket_view(session, t, principal, now, full=False)
+
+
+@post(
+    "/v1/tickets/{ticket_id:str}/satisfaction",
+    guards=[agents_only],
+    status_code=200,
+    tags=T,
+    summary="Satisfaction 1-5 entered by an agent",
+    opt={"problems": TICKET_PROBLEMS},
+)
+async def satisfaction(
+    request: Req,
+    ticket_id: FromPath[str],
+    runtime: RuntimeDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    data: JSONBody[SatisfactionIn],
+) -> dict[str, Any]:
+    body: SatisfactionIn = await strict_body(request, SatisfactionIn)
+    t = await ticketing.record_satisfaction(
+        session,
+        ticket_id,
+        score=body.score,
+        source="agent",
+        actor=principal.actor,
+        now=runtime.clock.now(),
+    )
+    return {"id": t.id, "satisfaction": t.satisfaction, "agent_id": t.resolved_by}
+
+
+@post(
+    "/v1/followups/{followup_id:str}/attempts",
+    guards=[agents_only],
+    status_code=200,
+    tags=T,
+    summary="Record a follow-up call attempt",
+    opt={"problems": TICKET_PROBLEMS},
+)
+async def followup_attempt(
+    request: Req,
+    followup_id: FromPath[str],
+    runtime: RuntimeDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    data: JSONBody[FollowUpAttemptIn],
+) -> dict[str, Any]:
+    body: FollowUpAttemptIn = await strict_body(request, FollowUpAttemptIn)
+    fu = await ticketing.record_attempt(
+        session,
+        followup_id,
+        principal,
+        outcome=body.outcome,
+        note=body.note,
+        score=body.score,
+        now=runtime.clock.now(),
+    )
+    return {"id": fu.id, "status": fu.status, "attempts": fu.attempts}
+
+
+@post(
+    "/v1/tickets/{ticket_id:str}/refunds",
+    guards=[supervisors],
+    status_code=201,
+    tags=T,
+    summary="Note the payments refund decided on this ticket",
+    opt={"problems": {**TICKET_PROBLEMS, 409: "already noted"}},
+)
+async def note_refund(
+    request: Req,
+    ticket_id: FromPath[str],
+    runtime: RuntimeDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    data: JSONBody[RefundNoteIn],
+) -> dict[str, Any]:
+    body: RefundNoteIn = await strict_body(request, RefundNoteIn)
+    r = await ticketing.note_refund(
+        session, ticket_id, principal, refund_id=body.refund_id, now=runtime.clock.now()
+    )
+    return {"ticket_id": r.ticket_id, "refund_id": r.refund_id}
+
+
+@put(
+    "/v1/ticket-agents/{agent_id:str}",
+    guards=[supervisors],
+    tags=T,
+    summary="An agent's availability, cap and queues (frees backlog)",
+)
+async def put_agent(
+    request: Req,
+    agent_id: FromPath[str],
+    runtime: RuntimeDep,
+    session: SessionDep,
+    data: JSONBody[AgentIn],
+) -> dict[str, Any]:
+    body: AgentIn = await strict_body(request, AgentIn)
+    a = await ticketing.set_agent(
+        session, agent_id, available=body.available, cap=body.cap, queues=body.queues
+    )
+    drained = await ticketing.drain_for_agent(session, agent_id, now=runtime.clock.now())
+    return {"agent_id": a.agent_id, "available": a.available, "cap": a.cap, "assigned": drained}
+
+
+@put(
+    "/v1/business-calendars/{name:str}",
+    guards=[supervisors],
+    tags=T,
+    summary="Create or edit a business calendar",
+)
+async def put_calendar(
+    request: Req,
+    name: FromPath[str],
+    runtime: RuntimeDep,
+    session: SessionDep,
+    data: JSONBody[CalendarIn],
+) -> dict[str, Any]:
+    body: CalendarIn = await strict_body(request, CalendarIn)
+    c = await ticketing.upsert_calendar(
+        session,
+        name=name,
+        zone=body.zone,
+        hours=dict(body.hours.items()),
+        holidays=body.holidays,
+        now=runtime.clock.now(),
+    )
+    return {"name": c.name, "zone": c.zone, "hours": c.hours, "holidays": c.holidays}
+
+
+@put(
+    "/v1/ticket-queues/{code:str}",
+    guards=[supervisors],
+    tags=T,
+    summary="Create or edit a queue (skill group)",
+)
+async def put_queue(
+    request: Req,
+    code: FromPath[str],
+    runtime: RuntimeDep,
+    session: SessionDep,
+    data: JSONBody[QueueIn],
+) -> dict[str, Any]:
+    body: QueueIn = await strict_body(request, QueueIn)
+    q = await ticketing.upsert_queue(
+        session,
+        code=code,
+        name=body.name,
+        calendar_name=body.calendar,
+        categories=body.categories,
+        supervisor_id=body.supervisor_id,
+        now=runtime.clock.now(),
+    )
+    return {"code": q.code, "name": q.name, "categories": q.categories}
+
+
+@post(
+    "/v1/sla-policies",
+    guards=[supervisors],
+    status_code=200,
+    tags=T,
+    summary="Set the SLA targets of a category and priority (business seconds)",
+)
+async def set_policy(
+    request: Req, runtime: RuntimeDep, session: SessionDep, data: JSONBody[PolicyIn]
+) -> dict[str, Any]:
+    b: PolicyIn = await strict_body(request, PolicyIn)
+    p = await ticketing.set_policy(
+        session,
+        category=b.category,
+        priority=b.priority,
+        first_response_s=b.first_response_s,
+        next_response_s=b.next_response_s,
+        resolution_s=b.resolution_s,
+        followup_s=b.followup_s,
+        now=runtime.clock.now(),
+    )
+    return {"id": p.id, "category": p.category, "priority": p.priority}
+
+
+def _when(name: str, value: str | None, default: datetime) -> datetime:
+    if value is None:
+        return default
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationFailed.field(name, "ISO 8601 date or time") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+@get(
+    "/v1/reports/tickets",
+    guards=[supervisors],
+    tags=T,
+    summary="Volumes, SLA attainment, handle times, reopen rate, satisfaction (JSON or CSV)",
+)
+async def report(
+    runtime: RuntimeDep,
+    session: SessionDep,
+    from_: Annotated[str | None, Parameter(query="from")] = None,
+    to: FromQuery[str | None] = None,
+    format: FromQuery[str] = "json",
+) -> Response[Any]:
+    now = runtime.clock.now()
+    start = _when("from", from_, now - timedelta(days=30))
+    end = _when("to", to, now)
+    if end <= start:
+        raise ValidationFailed.field("to", "must be after from")
+    rep = await ticketing.ticket_report(session, start=start, end=end, now=now)
+    if format == "csv":
+        return Response(ticketing.report_csv(rep), media_type="text/csv")
+    if format != "json":
+        raise ValidationFailed.field("format", "json or csv")
+    return Response(rep)
+
+
+ROUTES: list[Any] = [
+    open_ticket,
+    list_tickets,
+    get_ticket,
+    add_comment,
+    transition,
+    assign,
+    satisfaction,
+    followup_attempt,
+    note_refund,
+    put_agent,
+    put_calendar,
+    put_queue,
+    set_policy,
+    report,
+]

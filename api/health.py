@@ -1,0 +1,53 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import MediaType, Response, get
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from api.deps import RuntimeDep
+
+
+@get("/health", media_type=MediaType.JSON, tags=["operations"], summary="Liveness")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get(
+    "/ready",
+    tags=["operations"],
+    summary="Database and Redis reachable",
+    opt={"problems": {503: "Not ready"}},
+)
+async def ready(runtime: RuntimeDep) -> Response[dict[str, Any]]:
+    checks: dict[str, str] = {}
+    try:
+        async with runtime.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # readiness reports, it does not raise
+        checks["database"] = f"error: {type(exc).__name__}"
+    if runtime.redis is not None:
+        try:
+            await runtime.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+    else:
+        checks["redis"] = "not configured (in-memory)"
+    ok = all(v == "ok" or v.startswith("not configured") for v in checks.values())
+    return Response(
+        {"status": "ready" if ok else "not-ready", "checks": checks},
+        status_code=200 if ok else 503,
+    )
+
+
+@get("/metrics", tags=["operations"], summary="Prometheus metrics", media_type="text/plain")
+async def metrics() -> Response[bytes]:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+ROUTES = [health, ready, metrics]

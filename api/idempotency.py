@@ -1,0 +1,131 @@
+"""HTTP side of Idempotency-Key (API.md): read the header, fingerprint the request, replay,
+409 while the first is running, 422 for the same key with another body.
+
+A controller wraps its work:
+
+    return await idempotent(
+        request, runtime, session,
+        operation="orders.create", caller=principal.actor, payload=msgspec.to_builtins(data),
+        work=create,   # async def create() -> (status, json-able body, resource id)
+    )
+
+Pass `staged_work=` instead of `work=` to get `finish(status, body, resource_id)` and call it
+early, storing the response
+before its last statement (placing an order stores it before the capacity hold, so the
+hot offer row is not kept locked during one more round trip); otherwise it is stored after.
+
+The work's response is stored in the request's own transaction (core.idempotency.complete),
+and this helper commits that transaction itself so a failed commit frees the key (release)
+instead of leaving it "in progress" until its lease lapses; provide_session's commit that
+follows is then a no-op. Without the header the work simply runs (and is committed at once,
+too: a capacity hold keeps the offer's row locked until the commit).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import idempotency
+from core.errors import ValidationFailed
+from core.runtime import Runtime
+
+HEADER = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
+
+Outcome = tuple[int, Any, str | None]  # status, JSON-able body, id of what was made
+Finish = Callable[[int, Any, str | None], Awaitable[None]]
+Work = Callable[[], Awaitable[Outcome]]
+StagedWork = Callable[[Finish], Awaitable[Outcome]]
+
+
+async def idempotent(
+    request: Request[Any, Any, Any],
+    runtime: Runtime,
+    session: AsyncSession,
+    *,
+    operation: str,
+    caller: str,
+    payload: Any,
+    work: Work | None = None,
+    staged_work: StagedWork | None = None,
+) -> Response[Any]:
+    if (work is None) == (staged_work is None):
+        raise TypeError("pass exactly one of work= or staged_work=")
+
+    async def run(finish: Finish) -> Outcome:
+        if staged_work is not None:
+            return await staged_work(finish)
+        assert work is not None
+        return await work()
+
+    key = request.headers.get(HEADER)
+    if key is None:
+
+        async def nothing_to_store(status: int, body: Any, resource_id: str | None) -> None:
+            return None
+
+        status, body, _ = await run(nothing_to_store)
+        await session.commit()  # at once: a capacity hold keeps its row locked until commit
+        return Response(body, status_code=status)
+    # End the request session's transaction (nothing is written yet; the auth dependency may
+    # have read) so its pooled connection goes back before the claim takes another: a request
+    # holding one connection while waiting for a second starves the pool under a rush.
+    await session.commit()
+    now = runtime.clock.now()
+    fp = idempotency.fingerprint(
+        {"method": request.method, "path": request.url.path, "body": payload}
+    )
+    claim = await idempotency.claim(
+        runtime.sessions,
+        scope=f"{operation}:{caller}"[:120],
+        key=key,
+        fingerprint=fp,
+        now=now,
+    )
+    if claim.replay is not None:
+        return Response(
+            claim.replay.body, status_code=claim.replay.status, headers={REPLAYED: "true"}
+        )
+    stored = False
+
+    async def finish(status: int, body: Any, resource_id: str | None) -> None:
+        nonlocal stored
+        await idempotency.complete(
+            session, claim, status=status, body=body, resource_id=resource_id, now=now
+        )
+        stored = True
+
+    try:
+        status, body, resource_id = await run(finish)
+        if not stored:
+            await finish(status, body, resource_id)
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        await idempotency.release(runtime.sessions, claim)
+        raise
+    return Response(body, status_code=status)
+
+
+_AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$\.?(?P<path>[^`]*)`)?$", re.S)
+
+
+async def strict_body(request: Request[Any, Any, Any], model: type[Any]) -> Any:
+    """Decode the JSON body strictly: Litestar's own decoding is lax and would turn 12.5 or
+    "12" into an int; money and quantities must arrive as JSON integers."""
+    raw = await request.body()
+    try:
+        return msgspec.json.decode(raw, type=model, strict=True)
+    except msgspec.ValidationError as exc:
+        m = _AT.match(str(exc))
+        field = (m.group("path") if m else None) or "body"
+        message = m.group("msg") if m else str(exc)
+        raise ValidationFailed.field(field, message) from None
+    except msgspec.DecodeError as exc:
+        raise ValidationFailed.field("body", f"malformed JSON: {exc}") from None

@@ -1,0 +1,56 @@
+"""Start-up and shut-down: wire ports, domain-event handlers and the in-process worker.
+
+Rooms never import each other upward; when a downstream fact must reach an upstream room
+(a payment succeeded -> the order is paid), the handler is wired here.
+"""
+
+from __future__ import annotations
+
+from litestar import Litestar
+
+from api.periodic import PeriodicRunner
+from core.runtime import Runtime
+
+
+def register_periodic_jobs() -> None:
+    """Each room adds its periodic jobs with api.periodic.register(...) here."""
+    from api import periodic, worker
+
+    # Outbox relay (order.paid -> shipments, dispatches) and the fulfillment watchdog.
+    periodic.register("outbox.relay", 0.5, worker.relay_job)
+    periodic.register("fulfillment.sweep", 5.0, worker.sweep_job)
+    # Lapsed holds give their seats back (safe with several sweepers: SKIP LOCKED).
+    import commerce
+
+    periodic.register("commerce.expire_holds", 5.0, commerce.expire_holds_job)
+    periodic.register("idempotency.purge", 3600.0, commerce.purge_idempotency_keys_job)
+    # Card attempts/refunds left `unknown` by a timeout or 5xx are settled by asking Stripe.
+    from api.controllers import payments as payments_api
+
+    periodic.register("payments.sweep", 30.0, payments_api.sweep_job)
+    # SLA escalation at 75%/90%/breach: exactly once per (ticket, clock, level) by a unique row.
+    import ticketing
+
+    periodic.register("ticketing.escalate", 2.0, ticketing.escalation_job)
+
+
+async def on_startup(app: Litestar) -> None:
+    runtime: Runtime = app.state.runtime
+    register_periodic_jobs()
+    # Tests drive jobs explicitly; the embedded default runs them in-process.
+    if runtime.settings.worker == "inprocess" and runtime.settings.env != "test":
+        from api.worker import in_process_sender
+
+        # Embedded defaults: outbox jobs run in this process (no Redis, no worker process).
+        runtime.ports["outbox_sender"] = in_process_sender(runtime)
+        runner = PeriodicRunner(runtime)
+        runner.start()
+        app.state.periodic = runner
+
+
+async def on_shutdown(app: Litestar) -> None:
+    runtime: Runtime = app.state.runtime
+    runner: PeriodicRunner | None = getattr(app.state, "periodic", None)
+    if runner is not None:
+        await runner.stop()
+    await runtime.close()
