@@ -1,0 +1,19 @@
+"""The payments tests talk to the database through a runtime of their own: the shared app's
+pool may hold connections made on another event loop by in-process HTTP clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from core.clock import TravelClock
+from core.runtime import Runtime
+from core.settings import Settings
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    rt = Runtime.build(settings, clock=TravelClock())
+    yield rt
+    await rt.close()

@@ -1,0 +1,196 @@
+"""Token tampering, role-by-route matrix over every guarded route, bad input -> 4xx problem."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from datetime import timedelta
+from typing import Any
+
+import jwt
+import pytest
+
+PROBLEM = "application/problem+json"
+CUSTOMER_OK = {"customers_and_agents"}
+
+
+def _b64(obj: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+
+async def test_tampered_tokens_are_401(client, runtime, customer, clock) -> None:
+    claims = jwt.decode(customer.token, options={"verify_signature": False})
+    forged = {**claims, "knd": "agent", "rol": ["admin"]}
+    bad_tokens = [
+        _b64({"alg": "none", "typ": "JWT"}) + "." + _b64(forged) + ".",
+        jwt.encode(forged, "another-key-another-key-another-key!!", algorithm="HS256"),
+        customer.token[:-3] + ("AAA" if not customer.token.endswith("AAA") else "BBB"),
+        ".".join([customer.token.split(".")[0], _b64(forged), customer.token.split(".")[2]]),
+        "garbage",
+    ]
+    for token in bad_tokens:
+        r = await client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401, token
+        assert r.headers["content-type"].startswith(PROBLEM)
+    clock.advance(minutes=runtime.settings.access_token_minutes + 1)
+    r = await client.get("/v1/me", headers=customer.headers)
+    assert r.status_code == 401
+
+
+def _guarded_routes(app: Any) -> list[tuple[str, str, list[str]]]:
+    out = []
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", []):
+            layers = handler.ownership_layers  # guards set on the app, routers or controllers
+            guards = [getattr(g, "__name__", "") for x in layers for g in (x.guards or [])]
+            if not guards:
+                continue
+            for method in sorted(handler.http_methods):
+                path = re.sub(r"\{[^}]+\}", "zz", route.path)
+                out.append((method, path, guards))
+    return out
+
+
+async def test_role_matrix_over_every_guarded_route(app, client, customer, admin) -> None:
+    routes = _guarded_routes(app)
+    assert any(p == "/v1/me" for _, p, _ in routes)
+    for method, path, guards in routes:
+        body = {} if method in ("POST", "PUT", "PATCH") else None
+        anon = await client.request(method, path, json=body)
+        assert anon.status_code == 401, (method, path, anon.status_code)
+        as_customer = await client.request(method, path, json=body, headers=customer.headers)
+        if not set(guards) <= CUSTOMER_OK:
+            assert as_customer.status_code == 403, (method, path, guards, as_customer.text)
+        else:
+            assert as_customer.status_code not in (401,), (method, path)
+        as_admin = await client.request(method, path, json=body, headers=admin.headers)
+        assert as_admin.status_code != 401 and as_admin.status_code < 500, (method, path)
+        if as_admin.status_code == 403:
+            assert as_admin.json()["type"].rsplit("/", 1)[-1] != "forbidden", (method, path)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/auth/token", {}),
+        ("/v1/auth/token", {"phone": 5, "pin": "274915"}),
+        ("/v1/auth/token", {"phone": "not a phone", "pin": "274915"}),
+        ("/v1/auth/token", {"phone": "+8613800138000", "pin": "274915", "extra": 1}),
+        ("/v1/auth/agent-token", {"username": ["x"], "password": "y"}),
+        ("/v1/auth/enrollment", {"phone": "12"}),
+        ("/v1/auth/enrollment/confirm", {"phone": "+8613800138000", "code": "1", "pin": "1"}),
+        ("/v1/auth/enrollment/confirm", []),
+    ],
+)
+async def test_bad_input_on_auth_routes_is_4xx_problem(client, path, body) -> None:
+    r = await client.post(path, json=body)
+    assert 400 <= r.status_code < 500, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+
+
+async def test_bad_input_on_agent_routes(client, agent, admin) -> None:
+    cases = [
+        ("/v1/callers/verify", {"phone": "x", "pin": "1"}, agent),
+        ("/v1/customers", {"phone": "+86 138", "locale": "fr"}, agent),
+        ("/v1/customers", {"phone": "+8613812345678", "locale": "fr"}, agent),
+        ("/v1/admin/agents", {"username": "x", "password": "p", "roles": ["boss"]}, admin),
+    ]
+    for path, body, who in cases:
+        r = await client.post(path, json=body, headers=who.headers)
+        assert 400 <= r.status_code < 500, (path, r.text)
+        assert r.headers["content-type"].startswith(PROBLEM)
+    r = await client.get("/v1/customers", params={"phone": "nope"}, headers=agent.headers)
+    assert r.status_code == 422
+
+
+async def test_customer_routes(client, agent, customer, other_customer) -> None:
+    mine = await client.get(f"/v1/customers/{customer.id}", headers=customer.headers)
+    assert mine.status_code == 200 and mine.json()["phone"] == customer.phone
+    theirs = await client.get(f"/v1/customers/{other_customer.id}", headers=customer.headers)
+    assert theirs.status_code == 404
+    found = await client.get(
+        "/v1/customers", params={"phone": customer.phone[3:]}, headers=agent.headers
+    )
+    assert found.status_code == 200 and found.json()["id"] == customer.id
+    dup = await client.post("/v1/customers", json={"phone": customer.phone}, headers=agent.headers)
+    assert dup.status_code == 409
+
+
+async def test_sms_outbox_newest_first(client, admin) -> None:
+    from tests.auth_fixtures import random_cn_mobile
+
+    phone = random_cn_mobile()
+    await client.post("/v1/auth/enrollment", json={"phone": phone})
+    r = await client.get("/v1/admin/sms-outbox", params={"to": phone}, headers=admin.headers)
+    assert r.status_code == 200 and len(r.json()) == 1 and r.json()[0]["purpose"] == "otp"
+
+
+async def test_verification_expires_in_orders_sense(
+    client, runtime, agent, customer, clock
+) -> None:
+    import auth
+    from tests.auth_fixtures import fixture_sessions, verify_caller
+
+    vid = await verify_caller(client, agent, customer)
+    clock.advance(timedelta(minutes=runtime.settings.verification_minutes, seconds=1))
+    async with fixture_sessions(runtime)() as s:
+        with pytest.raises(auth.VerificationRequired):
+            await auth.check_verification(
+                s, vid, customer_id=customer.id, agent_id=agent.id, now=runtime.clock.now()
+            )
+
+
+async def test_pin_and_password_change_revoke_old_tokens(client, customer, agent) -> None:
+    weak = await client.post(
+        "/v1/auth/pin",
+        headers=customer.headers,
+        json={"current_pin": customer.pin, "new_pin": "111111"},
+    )
+    assert weak.status_code == 422
+    r = await client.post(
+        "/v1/auth/pin",
+        headers=customer.headers,
+        json={"current_pin": customer.pin, "new_pin": "508317"},
+    )
+    assert r.status_code == 200, r.text
+    assert (await client.get("/v1/me", headers=customer.headers)).status_code == 401
+    fresh = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert (await client.get("/v1/me", headers=fresh)).status_code == 200
+    r = await client.post(
+        "/v1/auth/password",
+        headers=agent.headers,
+        json={"current_password": agent.password, "new_password": "another long passphrase"},
+    )
+    assert r.status_code == 200, r.text
+    assert (await client.get("/v1/me", headers=agent.headers)).status_code == 401
+
+
+def test_create_agent_cli(pg_url, settings) -> None:
+    import uuid
+
+    from click.testing import CliRunner
+
+    import api.admin_cli  # noqa: F401 - registers the commands
+    from api.cli import main
+
+    env = {
+        "HOTLINE_ENV": "test",
+        "HOTLINE_DATABASE_URL": pg_url,
+        "HOTLINE_SECRET_KEY": settings.secret_key,
+    }
+    name = f"cli-{uuid.uuid4().hex[:6]}"
+    args = [
+        "create-agent",
+        "--username",
+        name,
+        "--role",
+        "finance",
+        "--password",
+        "a long enough passphrase",
+    ]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert "created" in result.output
+    again = CliRunner().invoke(main, args, env=env)
+    assert again.exit_code == 1 and "exists" in again.output

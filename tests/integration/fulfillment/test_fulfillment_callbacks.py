@@ -1,0 +1,198 @@
+"""Partner callbacks over HTTP: signatures, stale timestamps, replays and reordering."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+
+from core.runtime import Runtime
+from fulfillment import FulfillmentContext, Partner, Shipment, handle_order_paid
+from fulfillment.domain import sign
+from tests.integration.fulfillment.conftest import StubOrders, drain
+from tests.partner_server import PartnerServer
+
+T0 = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+async def wired(client: Any, orders: StubOrders) -> AsyncIterator[None]:
+    runtime: Runtime = client.app_runtime
+    runtime.ports["orders"] = orders
+    yield
+    runtime.ports.pop("orders", None)
+
+
+async def _dispatched(ctx: FulfillmentContext, orders: StubOrders) -> Shipment:
+    snap = orders.paid()
+    await handle_order_paid(ctx, snap.order_id)
+    await drain(ctx)
+    async with ctx.sessions() as session:
+        shipment = await session.scalar(select(Shipment).where(Shipment.order_id == snap.order_id))
+    assert shipment is not None and shipment.status == "dispatched"
+    return shipment
+
+
+async def _post(
+    client: AsyncTestClient[Litestar],
+    partner: Partner,
+    secret: str,
+    body: dict[str, Any],
+    *,
+    ts: int | None = None,
+    signature: str | None = None,
+) -> Any:
+    raw = json.dumps(body).encode()
+    header = signature or sign(secret, raw, ts if ts is not None else int(time.time()))
+    return await client.post(
+        f"/v1/webhooks/partners/{partner.code}",
+        content=raw,
+        headers={"Hotline-Signature": header, "Content-Type": "application/json"},
+    )
+
+
+def _event(shipment: Shipment, status: str, minutes: int) -> dict[str, Any]:
+    return {
+        "event_id": uuid.uuid4().hex,
+        "shipment_id": shipment.id,
+        "status": status,
+        "occurred_at": (T0 + timedelta(minutes=minutes)).isoformat(),
+        "tracking_number": "SF123",
+    }
+
+
+async def _status(ctx: FulfillmentContext, shipment_id: str) -> str:
+    async with ctx.sessions() as session:
+        return (await session.get_one(Shipment, shipment_id)).status
+
+
+async def test_callbacks_move_shipment_and_fulfil_the_order(
+    client: AsyncTestClient[Litestar],
+    ctx: FulfillmentContext,
+    orders: StubOrders,
+    partner_server: PartnerServer,
+    courier: Partner,
+    wired: None,
+) -> None:
+    shipment = await _dispatched(ctx, orders)
+    secret = partner_server.secret
+    r = await _post(client, courier, secret, _event(shipment, "in_transit", 1))
+    assert r.status_code == 200 and r.json() == {"outcome": "applied"}
+    r = await _post(client, courier, secret, _event(shipment, "delivered", 2))
+    assert r.json() == {"outcome": "applied"}
+    assert await _status(ctx, shipment.id) == "delivered"
+    assert (shipment.order_id, "fulfilled") in orders.marks
+
+
+async def test_replayed_event_is_applied_once(
+    client: AsyncTestClient[Litestar],
+    ctx: FulfillmentContext,
+    orders: StubOrders,
+    partner_server: PartnerServer,
+    courier: Partner,
+    wired: None,
+) -> None:
+    shipment = await _dispatched(ctx, orders)
+    event = _event(shipment, "in_transit", 1)
+    first = await _post(client, courier, partner_server.secret, event)
+    again = await _post(client, courier, partner_server.secret, event)
+    assert first.json() == {"outcome": "applied"}
+    assert again.status_code == 200 and again.json() == {"outcome": "duplicate"}
+
+
+async def test_out_of_order_and_stale_updates_are_ignored(
+    client: AsyncTestClient[Litestar],
+    ctx: FulfillmentContext,
+    orders: StubOrders,
+    partner_server: PartnerServer,
+    courier: Partner,
+    wired: None,
+) -> None:
+    shipment = await _dispatched(ctx, orders)
+    secret = partner_server.secret
+    assert (await _post(client, courier, secret, _event(shipment, "delivered", 5))).json() == {
+        "outcome": "applied"
+    }
+    late = await _post(client, courier, secret, _event(shipment, "in_transit", 3))
+    assert late.json() == {"outcome": "stale"}
+    backwards = await _post(client, courier, secret, _event(shipment, "dispatched", 9))
+    assert backwards.json() == {"outcome": "ignored"}
+    assert await _status(ctx, shipment.id) == "delivered"
+
+
+@pytest.mark.parametrize("problem", ["wrong-secret", "stale", "tampered", "missing"])
+async def test_bad_signatures_are_refused_without_effect(
+    problem: str,
+    client: AsyncTestClient[Litestar],
+    ctx: FulfillmentContext,
+    orders: StubOrders,
+    partner_server: PartnerServer,
+    courier: Partner,
+    wired: None,
+) -> None:
+    shipment = await _dispatched(ctx, orders)
+    body = _event(shipment, "delivered", 1)
+    raw = json.dumps(body).encode()
+    now = int(time.time())
+    header = {
+        "wrong-secret": sign("not-the-secret-at-all", raw, now),
+        "stale": sign(partner_server.secret, raw, now - 3600),
+        "tampered": sign(partner_server.secret, raw.replace(b"delivered", b"returned"), now),
+        "missing": "",
+    }[problem]
+    r = await client.post(
+        f"/v1/webhooks/partners/{courier.code}",
+        content=raw,
+        headers={"Hotline-Signature": header} if header else {},
+    )
+    assert r.status_code == 401
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert await _status(ctx, shipment.id) == "dispatched"
+
+
+async def test_unknown_partner_and_bad_body(
+    client: AsyncTestClient[Litestar],
+    ctx: FulfillmentContext,
+    orders: StubOrders,
+    partner_server: PartnerServer,
+    courier: Partner,
+    wired: None,
+) -> None:
+    r = await client.post("/v1/webhooks/partners/nobody", content=b"{}")
+    assert r.status_code == 401
+    raw = b'{"event_id": "x", "status": "delivered"}'
+    r = await client.post(
+        f"/v1/webhooks/partners/{courier.code}",
+        content=raw,
+        headers={"Hotline-Signature": sign(partner_server.secret, raw, int(time.time()))},
+    )
+    assert r.status_code == 422
+    shipment = await _dispatched(ctx, orders)
+    r = await _post(client, courier, partner_server.secret, _event(shipment, "exploded", 1))
+    assert r.status_code == 422
+
+
+async def test_dispatch_metrics_on_the_metrics_endpoint(
+    client: AsyncTestClient[Litestar],
+    ctx: FulfillmentContext,
+    orders: StubOrders,
+    partner_server: PartnerServer,
+    courier: Partner,
+) -> None:
+    await _dispatched(ctx, orders)
+    text = (await client.get("/metrics")).text
+    for name in (
+        "hotline_jobs_total",
+        "hotline_dispatch_attempts_total",
+        "hotline_dispatch_latency_seconds_bucket",
+        "hotline_dead_letters_total",
+    ):
+        assert name in text

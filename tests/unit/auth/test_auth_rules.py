@@ -1,0 +1,156 @@
+"""Pure rules: PIN/password strength, delays, tokens, the throttle (in-memory and Redis),
+the Twilio request shape, phone normalisation property."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auth import tokens
+from auth.domain import failure_delay, password_problem, pin_problem
+from auth.hashing import hash_secret, verify_secret
+from auth.throttle import AccountLocked, Throttle
+from core.errors import Throttled, Unauthorized
+from core.phone import normalise_phone
+from core.principal import Principal
+from core.sms import TwilioSmsSender
+
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "pin",
+    [
+        "111111",
+        "123456",
+        "654321",
+        "12345",
+        "1234567",
+        "12a456",
+        "１２３４５６",
+        "520520",
+        "121212",
+        "138001",
+    ],
+)
+def test_weak_pins_refused_with_reason(pin: str) -> None:
+    assert pin_problem(pin, phone="+8613800138001")
+
+
+@pytest.mark.parametrize("pin", ["274915", "508317", "739164"])
+def test_good_pins_pass(pin: str) -> None:
+    assert pin_problem(pin, phone="+8613800138000") is None
+
+
+def test_password_rules() -> None:
+    assert password_problem("short")
+    assert password_problem("aaaaaaaaaaaaaaa")
+    assert password_problem("a long enough passphrase") is None
+
+
+def test_delays_grow_then_lock() -> None:
+    delays = [failure_delay(n, delay_after=3, max_failures=10) for n in range(1, 11)]
+    assert delays[:2] == [0, 0] and delays[-1] is None
+    grown = [d for d in delays[2:-1] if d is not None]
+    assert grown == sorted(grown) and grown[0] > 0
+
+
+def test_argon2id_round_trip_and_dummy() -> None:
+    h = hash_secret("test", "274915")
+    assert h.startswith("$argon2id$")
+    assert verify_secret("test", h, "274915") and not verify_secret("test", h, "274916")
+    assert not verify_secret("test", None, "274915")
+
+
+def test_production_params_meet_rfc9106() -> None:
+    from auth.hashing import hasher
+
+    h = hasher("production")
+    assert (h.memory_cost, h.time_cost, h.parallelism) == (65536, 3, 4)
+
+
+def test_token_round_trip_and_refusals() -> None:
+    who = Principal("agent", "a1", frozenset({"finance"}))
+    tok, ttl = tokens.issue("k" * 40, who, version=3, now=NOW, minutes=15)
+    assert ttl == 900
+    assert tokens.decode("k" * 40, tok, now=NOW) == (who, 3)
+    with pytest.raises(Unauthorized):
+        tokens.decode("k" * 40, tok, now=NOW + timedelta(minutes=16))
+    with pytest.raises(Unauthorized):
+        tokens.decode("x" * 40, tok, now=NOW)
+
+
+async def _exercise(throttle: Throttle) -> None:
+    phone = f"+8613{uuid.uuid4().int % 10**9:09d}"
+    for _ in range(2):
+        await throttle.check(phone, NOW)
+        assert not await throttle.failure(phone, NOW)
+    await throttle.failure(phone, NOW)
+    with pytest.raises(Throttled) as err:
+        await throttle.check(phone, NOW)
+    assert err.value.retry_after >= 1
+    await throttle.check("+8613999999999", NOW)  # another number is independent
+    later = NOW + timedelta(hours=1)
+    while not await throttle.failure(phone, later):
+        pass
+    with pytest.raises(AccountLocked):
+        await throttle.check(phone, later + timedelta(days=3))
+    await throttle.unlock(phone)
+    await throttle.check(phone, later)
+    for _ in range(3):
+        await throttle.hit_address("10.1.1.1", NOW)
+    with pytest.raises(Throttled):
+        await throttle.hit_address("10.1.1.1", NOW)
+    await throttle.hit_address("10.1.1.2", NOW)
+
+
+async def test_throttle_in_memory() -> None:
+    await _exercise(Throttle(None, "mem", delay_after=3, max_failures=6, ip_limit_per_minute=3))
+
+
+async def test_throttle_in_redis() -> None:
+    import redis.asyncio as aioredis
+
+    r = aioredis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        await _exercise(
+            Throttle(
+                r, f"t{uuid.uuid4().hex[:8]}", delay_after=3, max_failures=6, ip_limit_per_minute=3
+            )
+        )
+    finally:
+        await r.aclose()
+
+
+async def test_twilio_request_shape() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(201, json={"sid": "SM123"})
+
+    sender = TwilioSmsSender("AC1", "tok", "+15005550006", transport=httpx.MockTransport(handler))
+    assert await sender.send(None, "+8613800138000", "code 1", purpose="otp") == "SM123"  # type: ignore[arg-type]
+    req = seen[0]
+    assert req.url.path == "/2010-04-01/Accounts/AC1/Messages.json"
+    assert req.headers["authorization"].startswith("Basic ")
+    form = dict(httpx.QueryParams(req.content.decode()))
+    assert form == {"To": "+8613800138000", "From": "+15005550006", "Body": "code 1"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prefix=st.sampled_from(["138", "139", "150", "186", "199"]),
+    rest=st.integers(0, 10**8 - 1),
+    style=st.sampled_from(["{p}{r}", "+86 {p} {r}", "0086-{p}-{r}", "({p}) {r}"]),
+)
+def test_phone_normalises_to_one_e164(prefix: str, rest: int, style: str) -> None:
+    digits = f"{rest:08d}"
+    e164 = normalise_phone(style.format(p=prefix, r=digits), "CN")
+    assert e164 == f"+86{prefix}{digits}"
+    assert normalise_phone(e164, "CN") == e164

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fulfillment.domain import (
+    Outcome,
+    RetryPolicy,
+    ShipmentStatus,
+    callback_outcome,
+    can_move,
+    classify,
+    eticket_text,
+    parse_retry_after,
+    sign,
+    verify_signature,
+)
+from fulfillment.partners import HttpPartnerClient, canonical_body
+
+S = ShipmentStatus
+T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("current", "to", "ok"),
+    [
+        (S.PENDING, S.DISPATCHED, True),
+        (S.DISPATCHED, S.DELIVERED, True),  # skipping in_transit is fine
+        (S.IN_TRANSIT, S.DISPATCHED, False),  # backwards
+        (S.DELIVERED, S.IN_TRANSIT, False),
+        (S.DELIVERED, S.RETURNED, True),
+        (S.DELIVERED, S.FAILED, False),
+        (S.PENDING, S.RETURNED, False),
+        (S.FAILED, S.DELIVERED, False),  # terminal
+        (S.RETURNED, S.DELIVERED, False),
+        (S.IN_TRANSIT, S.IN_TRANSIT, False),
+    ],
+)
+def test_shipment_moves_only_forward(current: S, to: S, ok: bool) -> None:
+    assert can_move(current, to) is ok
+
+
+def test_callback_older_than_last_applied_update_is_stale() -> None:
+    assert callback_outcome(S.IN_TRANSIT, S.DELIVERED, T0, T0 + timedelta(minutes=1)) == "stale"
+    assert callback_outcome(S.IN_TRANSIT, S.DELIVERED, T0, T0) == "applied"
+    assert callback_outcome(S.DELIVERED, S.IN_TRANSIT, T0, None) == "ignored"
+
+
+def test_backoff_grows_is_jittered_capped_and_honours_retry_after() -> None:
+    policy = RetryPolicy(base_seconds=2, cap_seconds=60)
+    rng = random.Random(7)
+    delays = [policy.delay(n, None, rng) for n in range(1, 10)]
+    assert 1 <= delays[0] <= 2
+    assert 4 <= delays[2] <= 8
+    assert all(d <= 60 for d in delays)
+    assert len({round(policy.delay(3, None, rng), 6) for _ in range(20)}) > 1  # jitter
+    assert policy.delay(1, 30, rng) >= 30  # Retry-After is a floor
+    assert policy.delay(1, 10_000, rng) == 60  # but never beyond the cap
+
+
+def test_classification_of_partner_answers() -> None:
+    assert classify(None) is Outcome.RETRY
+    assert classify(503) is Outcome.RETRY
+    assert classify(429) is Outcome.RETRY
+    assert classify(201) is Outcome.ACCEPTED
+    assert classify(422) is Outcome.PERMANENT
+    assert classify(400) is Outcome.PERMANENT
+    assert parse_retry_after("12") == 12
+    assert parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT") is None
+
+
+def test_signature_round_trip_and_refusals() -> None:
+    body = b'{"a":1}'
+    header = sign("s3cret-s3cret-s3cret", body, 1_000)
+    assert verify_signature("s3cret-s3cret-s3cret", body, header, 1_100) is None
+    assert verify_signature("s3cret-s3cret-s3cret", body + b" ", header, 1_100) == (
+        "signature mismatch"
+    )
+    assert verify_signature("other", body, header, 1_100) == "signature mismatch"
+    assert verify_signature("s3cret-s3cret-s3cret", body, header, 2_000) == (
+        "timestamp outside tolerance"
+    )
+    assert verify_signature("s3cret-s3cret-s3cret", body, "garbage", 1_000) == (
+        "malformed signature"
+    )
+    assert verify_signature("s3cret-s3cret-s3cret", body, None, 1_000) == "missing signature"
+
+
+def test_eticket_text_in_customer_language() -> None:
+    request = {"order_number": "HL-1", "items": [{"codes": ["A1", "B2"]}]}
+    assert "A1, B2" in eticket_text(request, "en")
+    assert "电子票码" in eticket_text(request, "zh") and "A1" in eticket_text(request, "zh")
+
+
+async def test_http_client_sends_signed_canonical_body_with_idempotency_key() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"tracking_number": "TN-1"})
+
+    client = HttpPartnerClient(transport=httpx.MockTransport(handler))
+    body = {"b": 2, "a": "配送"}
+    result = await client.dispatch("http://partner/x", "k" * 20, "ship1", body, 1_000)
+    assert result.status_code == 200 and result.tracking_number == "TN-1"
+    sent = seen[0]
+    assert sent.headers["Idempotency-Key"] == "ship1"
+    assert sent.content == canonical_body(body)
+    assert json.loads(sent.content) == body
+    assert (
+        verify_signature("k" * 20, sent.content, sent.headers["Hotline-Signature"], 1_000) is None
+    )
+
+
+async def test_http_client_reports_timeouts_and_retry_after() -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    result = await HttpPartnerClient(transport=httpx.MockTransport(slow)).dispatch(
+        "http://p/x", "k" * 20, "s", {}, 1
+    )
+    assert result.status_code is None and "ReadTimeout" in (result.error or "")
+
+    def busy(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": "7"})
+
+    result = await HttpPartnerClient(transport=httpx.MockTransport(busy)).dispatch(
+        "http://p/x", "k" * 20, "s", {}, 1
+    )
+    assert result.status_code == 429 and result.retry_after == 7
+
+
+_UPDATES = st.lists(
+    st.tuples(st.sampled_from(sorted(S, key=str)), st.integers(min_value=0, max_value=50)),
+    max_size=12,
+)
+
+
+@given(_UPDATES)
+def test_any_sequence_of_callbacks_never_leaves_a_terminal_state_or_goes_back(
+    updates: list[tuple[S, int]],
+) -> None:
+    current, last = S.PENDING, None
+    for to, minute in updates:
+        at = T0 + timedelta(minutes=minute)
+        if callback_outcome(current, to, at, last) == "applied":
+            assert current not in (S.FAILED, S.RETURNED)
+            assert to != current
+            if to not in (S.FAILED, S.RETURNED):
+                order = [S.PENDING, S.DISPATCHED, S.IN_TRANSIT, S.DELIVERED]
+                assert order.index(to) > order.index(current)
+            current, last = to, at
