@@ -147,12 +147,19 @@ class TicketEvent(Base):
 
 
 class ClockSegment(Base):
-    """Append-only: from `at` on, `clock` is started/paused/resumed/stopped."""
+    """Append-only: from `at` on, `clock` is started/paused/resumed/stopped.
+
+    `seq` orders events of one ticket that share an instant (a ticket opened and answered in
+    the same second starts and stops its first-response clock at one `at`); timestamps alone
+    leave that order to the database.
+    """
 
     __tablename__ = "ticket_clock_events"
+    __table_args__ = (UniqueConstraint("ticket_id", "seq"),)
 
     id: Mapped[str] = id_column()
     ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
     clock: Mapped[str] = mapped_column(String(20))
     kind: Mapped[str] = mapped_column(String(10))
     at: Mapped[datetime] = mapped_column(UtcDateTime())

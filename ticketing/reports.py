@@ -38,7 +38,9 @@ async def ticket_report(
     ids = [t.id for t in tickets]
     for chunk in range(0, len(ids), 500):
         rows = await session.execute(
-            select(ClockSegment).where(ClockSegment.ticket_id.in_(ids[chunk : chunk + 500]))
+            select(ClockSegment)
+            .where(ClockSegment.ticket_id.in_(ids[chunk : chunk + 500]))
+            .order_by(ClockSegment.ticket_id, ClockSegment.at, ClockSegment.seq)
         )
         for r in rows.scalars():
             events[r.ticket_id].append(ClockEvent(r.clock, r.kind, r.at))

@@ -103,7 +103,7 @@ async def clock_events(session: AsyncSession, ticket_id: str) -> list[ClockEvent
         await session.execute(
             select(ClockSegment)
             .where(ClockSegment.ticket_id == ticket_id)
-            .order_by(ClockSegment.at)
+            .order_by(ClockSegment.at, ClockSegment.seq)
         )
     ).scalars()
     return [ClockEvent(r.clock, r.kind, r.at) for r in rows]
@@ -115,9 +115,20 @@ def states(ticket: Ticket, events: list[ClockEvent], now: datetime) -> dict[str,
 
 
 async def append_clock(session: AsyncSession, ticket: Ticket, events: list[ClockEvent]) -> None:
-    """Append clock events and recompute when the escalation job should next look."""
-    for e in events:
-        session.add(ClockSegment(ticket_id=ticket.id, clock=e.clock, kind=e.kind, at=e.at))
+    """Append clock events and recompute when the escalation job should next look.
+
+    Callers hold the ticket's row lock (or just created it), so max(seq) + 1 cannot race; the
+    unique (ticket_id, seq) key would refuse it if it did.
+    """
+    last = await session.scalar(
+        select(func.coalesce(func.max(ClockSegment.seq), 0)).where(
+            ClockSegment.ticket_id == ticket.id
+        )
+    )
+    for n, e in enumerate(events, start=int(last or 0) + 1):
+        session.add(
+            ClockSegment(ticket_id=ticket.id, seq=n, clock=e.clock, kind=e.kind, at=e.at)
+        )
     await session.flush()
     now = max((e.at for e in events), default=ticket.updated_at)
     sts = states(ticket, await clock_events(session, ticket.id), now)

@@ -107,11 +107,13 @@ def upgrade() -> None:
     op.create_table('ticket_clock_events',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('ticket_id', sa.String(length=32), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('clock', sa.String(length=20), nullable=False),
     sa.Column('kind', sa.String(length=10), nullable=False),
     sa.Column('at', core.db.UtcDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_ticket_clock_events_ticket_id_tickets')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_clock_events'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_clock_events')),
+    sa.UniqueConstraint('ticket_id', 'seq', name=op.f('uq_ticket_clock_events_ticket_id_seq'))
     )
     op.create_index(op.f('ix_ticket_clock_events_ticket_id'), 'ticket_clock_events', ['ticket_id'], unique=False)
     op.create_table('ticket_comments',

@@ -17,6 +17,7 @@ from core.outbox import OutboxMessage
 from core.principal import Principal
 from core.runtime import Runtime
 from ticketing.models import Escalation
+from ticketing.service import clock_events
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 ALL_DAY = {d: [(0, 1440)] for d in range(7)}
@@ -370,3 +371,21 @@ async def test_level_crossed_just_before_a_pause_still_fires(tk_runtime: Runtime
     assert [(f[1], f[2]) for f in run.fired if f[0] == tid] == [("resolution", "warn75")]
     v = await view(rt, tid, staff, T0 + timedelta(days=3))
     assert v["sla"]["resolution"]["paused"] and v["sla"]["resolution"]["due_at"] is None
+
+
+async def test_clock_events_of_one_instant_keep_the_order_they_were_written(
+    tk_runtime: Runtime,
+) -> None:
+    """Opened and answered at the same instant: start must fold before stop, whatever order
+    the database would return rows that share a timestamp in."""
+    rt, me, staff = tk_runtime, customer(), agent()
+    q = await make_queue(rt)
+    tid = await open_one(rt, me, q)
+    async with rt.sessions() as s, s.begin():
+        await ticketing.add_comment(s, tid, staff, body="Answered at once", public=True, now=T0)
+    async with rt.sessions() as s:
+        events = await clock_events(s, tid)
+    first = [e.kind for e in events if e.clock == "first_response"]
+    assert first == ["start", "stop"]
+    v = await view(rt, tid, staff, T0 + timedelta(days=3))
+    assert v["sla"]["first_response"]["breached_at"] is None
