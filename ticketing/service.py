@@ -126,9 +126,7 @@ async def append_clock(session: AsyncSession, ticket: Ticket, events: list[Clock
         )
     )
     for n, e in enumerate(events, start=int(last or 0) + 1):
-        session.add(
-            ClockSegment(ticket_id=ticket.id, seq=n, clock=e.clock, kind=e.kind, at=e.at)
-        )
+        session.add(ClockSegment(ticket_id=ticket.id, seq=n, clock=e.clock, kind=e.kind, at=e.at))
     await session.flush()
     now = max((e.at for e in events), default=ticket.updated_at)
     sts = states(ticket, await clock_events(session, ticket.id), now)

@@ -14,10 +14,8 @@ from sqlalchemy import func, select
 import commerce
 from core.clock import TravelClock
 from core.runtime import Runtime
-from tests.integration.commerce.helpers import available, make_offer
-
-pytest.importorskip("api.security", reason="orders need the auth room's tokens and guards")
 from tests.auth_fixtures import make_customer, verify_caller
+from tests.integration.commerce.helpers import available, make_offer
 
 PROBLEM = "application/problem+json"
 

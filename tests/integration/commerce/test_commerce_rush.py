@@ -22,7 +22,6 @@ from tests.integration.commerce.helpers import available, make_offer, seats_sold
 from tests.integration.commerce.servers import uvicorn_servers
 
 pytestmark = pytest.mark.slow
-pytest.importorskip("api.security", reason="orders need the auth room's tokens and guards")
 from tests.auth_fixtures import make_customer  # noqa: E402
 
 

@@ -5,10 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import pytest
-
-pytest.importorskip("api.security")
-
 PROBLEM = "application/problem+json"
 
 

@@ -3,27 +3,16 @@ who may do what, Idempotency-Key required and replayed, refunds capped, ledger C
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
+import auth
 from core.runtime import Runtime
 from tests.integration.payments.helpers import order_status
 from tests.stripe_fixtures import LiveServer
-
-auth: Any = pytest.importorskip("auth")
-_AUTH_MIGRATION = Path(__file__).parents[3] / "migrations" / "versions" / "0001_auth.py"
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("api.security") is None
-    or not hasattr(auth, "create_agent")
-    or "'customers'" not in _AUTH_MIGRATION.read_text().replace('"', "'"),
-    reason="needs the auth room's guards, exports and tables",
-)
 
 
 def _bearer(token: tuple[str, int] | str) -> dict[str, str]:

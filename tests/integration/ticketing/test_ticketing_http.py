@@ -6,10 +6,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import pytest
-
-pytest.importorskip("api.security", reason="tickets need the auth room's tokens and guards")
-
 PROBLEM = "application/problem+json"
 
 
