@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
+import auth
 import commerce
 import ticketing
 from core.principal import Principal
@@ -71,10 +72,21 @@ async def seed_demo(runtime: Runtime) -> list[str]:
         lines = ["ticketing: calendar china-office, queues billing/delivery/general, SLA policies"]
         if seeded is None:
             orders = list((await session.execute(select(commerce.Order).limit(3))).scalars())
+            # Tickets belong to real customers (open_ticket checks): the demo callers seeded
+            # by auth stand in where the catalog has no orders yet.
+            customers = list(
+                (
+                    await session.execute(
+                        select(auth.Customer.id).order_by(auth.Customer.created_at).limit(3)
+                    )
+                ).scalars()
+            )
             seed_agent = Principal("agent", "seed", frozenset({"agent"}))
             for i, (cat, prio, subject, text) in enumerate(DEMO_TICKETS):
                 order = orders[i] if i < len(orders) else None
-                customer_id = order.customer_id if order else f"democustomer{i}"
+                if order is None and not customers:
+                    break
+                customer_id = order.customer_id if order else customers[i % len(customers)]
                 t = await ticketing.open_ticket(
                     session,
                     seed_agent,
