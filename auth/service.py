@@ -1,6 +1,9 @@
-"""Use cases of the auth room. Functions take the request's session and never commit, except
-audit rows: they are written in their own short transaction so a failed login (whose request
-rolls back) still leaves its trace."""
+"""Use cases of the auth room. Functions take the request's session and never commit.
+
+Audit rows of what succeeds go into the request's session (they commit with the change). Rows
+of refusals, whose request rolls back, are written in their own short transaction, and only
+before the request's session has written anything: SQLite has a single writer, so a second
+connection writing while the request holds the write lock would wait and fail."""
 
 from __future__ import annotations
 
@@ -57,20 +60,24 @@ async def audit(
     channel: str,
     address: str,
     outcome: str,
+    session: AsyncSession | None = None,
 ) -> None:
-    async with runtime.sessions() as session, session.begin():
-        await session.execute(
-            insert(AuditEvent).values(
-                id=new_id(),
-                at=runtime.clock.now(),
-                event=event,
-                actor=actor[:80],
-                subject=subject,
-                channel=channel,
-                client_address=address[:64],
-                outcome=outcome,
-            )
-        )
+    """Record one event: in `session` when given (successes), else in its own transaction."""
+    row = insert(AuditEvent).values(
+        id=new_id(),
+        at=runtime.clock.now(),
+        event=event,
+        actor=actor[:80],
+        subject=subject,
+        channel=channel,
+        client_address=address[:64],
+        outcome=outcome,
+    )
+    if session is not None:
+        await session.execute(row)
+        return
+    async with runtime.sessions() as own, own.begin():
+        await own.execute(row)
 
 
 # -- lookups ---------------------------------------------------------------------------------
@@ -226,6 +233,7 @@ async def check_pin(
         channel=channel,
         address=address,
         outcome="success",
+        session=session,
     )
     return customer
 
@@ -255,6 +263,7 @@ async def change_pin(
     *,
     address: str,
     actor: str,
+    channel: str,
 ) -> None:
     reason = pin_problem(pin, phone=customer.phone)
     if reason:
@@ -269,9 +278,10 @@ async def change_pin(
         "pin_change",
         actor=actor,
         subject=f"customer:{customer.id}",
-        channel="sms",
+        channel=channel,
         address=address,
         outcome="success",
+        session=session,
     )
 
 
@@ -370,7 +380,13 @@ async def confirm_code(
             if customer is None:
                 customer = await create_customer(runtime, session, phone=phone)
             await change_pin(
-                runtime, session, customer, pin, address=address, actor=f"customer:{customer.id}"
+                runtime,
+                session,
+                customer,
+                pin,
+                address=address,
+                actor=f"customer:{customer.id}",
+                channel="sms",
             )
         return customer
 
@@ -450,6 +466,7 @@ async def login_agent(
         channel="web",
         address=address,
         outcome="success",
+        session=session,
     )
     token, expires = agent_token(runtime, agent)
     return agent, token, expires
@@ -473,6 +490,7 @@ async def change_password(
         channel="web",
         address=address,
         outcome="success",
+        session=session,
     )
 
 
@@ -543,7 +561,13 @@ async def change_own_pin(
         event="pin_check",
     )
     await change_pin(
-        runtime, session, customer, new, address=address, actor=f"customer:{customer.id}"
+        runtime,
+        session,
+        customer,
+        new,
+        address=address,
+        actor=f"customer:{customer.id}",
+        channel="web",
     )
     return customer
 
