@@ -18,7 +18,9 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import new_id
 from core.errors import InvalidTransition, NotFound, UpstreamUnavailable, ValidationFailed
+from core.outbox import emit
 from core.principal import Principal
 from payments import carrier, domain, ledger
 from payments.errors import AlreadyPaid, PayLinkExpired, PaymentOutcomeUnknown
@@ -91,14 +93,26 @@ def move(
 def incident(
     session: AsyncSession, payment: Payment, kind: str, detail: str, now: datetime
 ) -> None:
-    session.add(
-        PaymentIncident(
-            payment_id=payment.id,
-            order_id=payment.order_id,
-            kind=kind,
-            detail=detail[:300],
-            created_at=now,
-        )
+    """Record it for supervisors and tell the worker side (outbox, same transaction)."""
+    row = PaymentIncident(
+        id=new_id(),
+        payment_id=payment.id,
+        order_id=payment.order_id,
+        kind=kind,
+        detail=detail[:300],
+        created_at=now,
+    )
+    session.add(row)
+    emit(
+        session,
+        "payment.incident",
+        {
+            "incident_id": row.id,
+            "payment_id": payment.id,
+            "order_id": payment.order_id,
+            "kind": kind,
+        },
+        now=now,
     )
 
 
@@ -237,9 +251,22 @@ async def on_captured(
         outcome = await deps.orders.mark_paid(
             session, payment.order_id, actor=actor, channel="web", reason=memo, now=now
         )
-        if outcome in ("paid", "already_paid"):
+        if outcome == "paid":
             return
-        reason = f"order cannot take this payment ({outcome}): hold lapsed and seats gone"
+        if outcome == "already_paid":
+            # This payment's capture is booked once (its row is locked and now final), so the
+            # order was paid by something else: typically a second payment that succeeded
+            # concurrently, committed while we waited for commerce's lock on the order.
+            other = await session.scalar(
+                select(Payment.id).where(
+                    Payment.order_id == payment.order_id,
+                    Payment.status == domain.SUCCEEDED,
+                    Payment.id != payment.id,
+                )
+            )
+            reason = f"order already paid by {f'payment {other}' if other else 'another payment'}"
+        else:
+            reason = f"order cannot take this payment ({outcome}): hold lapsed and seats gone"
     from payments.refunds import refund_payment
 
     incident(session, payment, "auto_refund", reason, now)

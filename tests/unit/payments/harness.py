@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import payments.models as m
 from core.db import Base, make_engine, make_sessionmaker
+from core.outbox import OutboxMessage
 from payments.orders import OrderInfo
 
 TABLES = [
@@ -27,6 +28,7 @@ TABLES = [
         m.PhoneAccountMovement,
         m.LedgerTransaction,
         m.LedgerEntry,
+        OutboxMessage,
     )
 ]
 
