@@ -80,8 +80,9 @@ def dead_letters_list(include_replayed: bool) -> None:
         click.echo("no dead letters")
     for d in rows:
         state = f"replayed {d.replayed_at:%Y-%m-%d %H:%M}" if d.replayed_at else "open"
+        what = f"shipment={d.shipment_id}" if d.shipment_id else f"order={d.order_id}"
         click.echo(
-            f"{d.id}  shipment={d.shipment_id}  partner={d.partner_code}  "
+            f"{d.id}  {d.reason}  {what}  partner={d.partner_code or '-'}  "
             f"attempts={d.attempts}  {state}  last_error={d.last_error}"
         )
 
@@ -89,7 +90,8 @@ def dead_letters_list(include_replayed: bool) -> None:
 @dead_letters.command("replay")
 @click.argument("dead_letter_id")
 def dead_letters_replay(dead_letter_id: str) -> None:
-    """Give the shipment a fresh set of attempts (same shipment id and body)."""
+    """Give the shipment a fresh set of attempts (same shipment id and body), or run a paid
+    order that got no shipment through `order.paid` again."""
     from api.worker import policy_from_env
     from fulfillment import replay_dead_letter
 
@@ -98,14 +100,16 @@ def dead_letters_replay(dead_letter_id: str) -> None:
             out = await replay_dead_letter(
                 session, dead_letter_id, now=runtime.clock.now(), policy=policy_from_env()
             )
-            return out.shipment_id
+            if out.shipment_id:
+                return f"shipment {out.shipment_id} queued for dispatch again"
+            return f"order {out.order_id} queued for its shipments again"
 
     try:
-        shipment_id = run_with_runtime(go)
+        done = run_with_runtime(go)
     except DomainError as exc:
         click.echo(f"error: {exc.detail}", err=True)
         sys.exit(1)
-    click.echo(f"shipment {shipment_id} queued for dispatch again")
+    click.echo(done)
 
 
 @main.group("partners")

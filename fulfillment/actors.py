@@ -17,7 +17,7 @@ from fulfillment import metrics, service
 from fulfillment.service import FulfillmentContext
 
 QUEUE = "fulfillment"
-TOPIC_ORDER_PAID = "order.paid"
+TOPIC_ORDER_PAID = service.TOPIC_ORDER_PAID
 ROUTES = {
     TOPIC_ORDER_PAID: Route(QUEUE, "fulfillment.order_paid"),
     service.TOPIC_DISPATCH: Route(QUEUE, "fulfillment.dispatch"),

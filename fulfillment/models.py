@@ -87,11 +87,21 @@ class PartnerCallback(Base):
 
 
 class DeadLetter(Base):
+    """Work the jobs gave up on, for an admin to see and replay. Either a shipment whose
+    dispatch retries ran out (`retries_exhausted`), or a paid order that got no shipment at
+    all: no active partner for its delivery method (`no_partner`) or a job that kept failing
+    (`job_failed`); those have no shipment and are replayed by running `order.paid` again."""
+
     __tablename__ = "dead_letters"
 
     id: Mapped[str] = id_column()
-    shipment_id: Mapped[str] = mapped_column(ForeignKey("shipments.id"), index=True)
-    partner_code: Mapped[str] = mapped_column(String(40))
+    shipment_id: Mapped[str | None] = mapped_column(
+        ForeignKey("shipments.id"), index=True, nullable=True
+    )
+    order_id: Mapped[str | None] = mapped_column(String(32), index=True, nullable=True)
+    reason: Mapped[str] = mapped_column(String(32), default="retries_exhausted")
+    delivery_method: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    partner_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())

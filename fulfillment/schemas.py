@@ -99,8 +99,10 @@ class ShipmentOut(msgspec.Struct):
 
 class DeadLetterOut(msgspec.Struct):
     id: str
-    shipment_id: str
-    partner_code: str
+    reason: str  # retries_exhausted | no_partner | job_failed
+    shipment_id: str | None  # None when the paid order never got a shipment
+    order_id: str | None
+    partner_code: str | None
     attempts: int
     last_error: str | None
     created_at: datetime

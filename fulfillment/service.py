@@ -35,6 +35,7 @@ from payments import ledger
 log = structlog.get_logger("hotline.fulfillment")
 
 TOPIC_DISPATCH = "fulfillment.dispatch"
+TOPIC_ORDER_PAID = "order.paid"  # emitted by commerce.mark_paid
 DELIVERY_COST = "delivery_cost"  # expense
 PARTNER_PAYABLE = "partner_payable"  # liability: owed to delivery partners
 TOPIC_SHIPMENT_FAILED = "fulfillment.shipment_failed"
@@ -160,7 +161,11 @@ async def create_shipments(
 
 
 async def handle_order_paid(ctx: FulfillmentContext, order_id: str) -> int:
-    """Job for outbox `order.paid`: create the shipments and mark the order `fulfilling`."""
+    """Job for outbox `order.paid`: create the shipments and mark the order `fulfilling`.
+
+    No active partner for the order's delivery method is not worth retrying (it needs an
+    admin), so the order lands in our dead-letter list at once, in this transaction, and is
+    replayed from there once a partner exists; the order stays `paid` meanwhile."""
     try:
         async with ctx.sessions() as session, session.begin():
             now = ctx.clock.now()
@@ -168,11 +173,55 @@ async def handle_order_paid(ctx: FulfillmentContext, order_id: str) -> int:
             if snapshot is None:
                 log.warning("paid order not found", order_id=order_id)
                 return 0
-            shipments = await create_shipments(session, snapshot, now=now, policy=ctx.policy)
+            try:
+                shipments = await create_shipments(session, snapshot, now=now, policy=ctx.policy)
+            except NoPartnerForDelivery as exc:  # raised before anything was added
+                await dead_letter_order(
+                    session,
+                    order_id,
+                    "no_partner",
+                    error=exc.detail,
+                    delivery_method=snapshot.delivery_method,
+                    now=now,
+                )
+                return 0
             await ctx.orders.mark(session, order_id, "fulfilling", now=now)
             return len(shipments)
     except IntegrityError:  # a concurrent duplicate job won the race; its shipment stands
         return 0
+
+
+async def dead_letter_order(
+    session: AsyncSession,
+    order_id: str,
+    reason: str,
+    *,
+    error: str | None,
+    now: datetime,
+    delivery_method: str | None = None,
+) -> DeadLetter | None:
+    """Record a paid order that got no shipment, once while it is open (a duplicate
+    `order.paid` job finds the open one and adds nothing)."""
+    if await session.scalar(
+        select(DeadLetter.id).where(
+            DeadLetter.order_id == order_id, DeadLetter.replayed_at.is_(None)
+        )
+    ):
+        return None
+    dead = DeadLetter(
+        shipment_id=None,
+        order_id=order_id,
+        reason=reason,
+        delivery_method=delivery_method,
+        partner_code=None,
+        attempts=0,
+        last_error=(error or "")[:500],
+        created_at=now,
+    )
+    session.add(dead)
+    metrics.DEAD_LETTERS.labels(f"({reason})").inc()
+    log.warning("paid order dead-lettered", order_id=order_id, reason=reason, error=error)
+    return dead
 
 
 async def _claim(ctx: FulfillmentContext, shipment_id: str) -> tuple[Shipment, Partner] | None:
@@ -280,6 +329,8 @@ async def _record(
         session.add(
             DeadLetter(
                 shipment_id=shipment.id,
+                order_id=shipment.order_id,
+                reason="retries_exhausted",
                 partner_code=partner.code,
                 attempts=shipment.attempts,
                 last_error=shipment.last_error,

@@ -27,7 +27,7 @@ from fulfillment.schemas import (
     ShipmentOut,
     TrackingEventOut,
 )
-from fulfillment.service import TOPIC_DISPATCH, OrderGateway, _move
+from fulfillment.service import TOPIC_DISPATCH, TOPIC_ORDER_PAID, OrderGateway, _move, partner_for
 
 
 async def apply_partner_callback(
@@ -165,7 +165,9 @@ async def order_shipments(session: AsyncSession, order_id: str) -> list[Shipment
 def _dead_out(d: DeadLetter) -> DeadLetterOut:
     return DeadLetterOut(
         id=d.id,
+        reason=d.reason,
         shipment_id=d.shipment_id,
+        order_id=d.order_id,
         partner_code=d.partner_code,
         attempts=d.attempts,
         last_error=d.last_error,
@@ -186,7 +188,9 @@ async def list_dead_letters(
 async def replay_dead_letter(
     session: AsyncSession, dead_letter_id: str, *, now: datetime, policy: RetryPolicy
 ) -> DeadLetterOut:
-    """Give a dead-lettered shipment a fresh set of attempts (same shipment id, same body)."""
+    """Give a dead-lettered shipment a fresh set of attempts (same shipment id, same body),
+    or run `order.paid` again for a paid order that never got a shipment; for one that had no
+    partner, refuse (409 no-partner, left open) until a partner for its method is active."""
     dead = await session.scalar(
         select(DeadLetter).where(DeadLetter.id == dead_letter_id).with_for_update()
     )
@@ -194,6 +198,12 @@ async def replay_dead_letter(
         raise NotFound("dead letter not found")
     if dead.replayed_at is not None:
         raise AlreadyReplayed()
+    if dead.shipment_id is None:
+        if dead.delivery_method:
+            await partner_for(session, dead.delivery_method)
+        dead.replayed_at = now
+        emit(session, TOPIC_ORDER_PAID, {"order_id": dead.order_id}, now=now)
+        return _dead_out(dead)
     shipment = await session.get_one(Shipment, dead.shipment_id, with_for_update=True)
     dead.replayed_at = now
     shipment.dead_lettered = False

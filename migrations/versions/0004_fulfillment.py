@@ -71,8 +71,11 @@ def upgrade() -> None:
     op.create_index(op.f('ix_shipments_order_id'), 'shipments', ['order_id'], unique=False)
     op.create_table('dead_letters',
     sa.Column('id', sa.String(length=32), nullable=False),
-    sa.Column('shipment_id', sa.String(length=32), nullable=False),
-    sa.Column('partner_code', sa.String(length=40), nullable=False),
+    sa.Column('shipment_id', sa.String(length=32), nullable=True),
+    sa.Column('order_id', sa.String(length=32), nullable=True),
+    sa.Column('reason', sa.String(length=32), nullable=False),
+    sa.Column('delivery_method', sa.String(length=16), nullable=True),
+    sa.Column('partner_code', sa.String(length=40), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.String(length=500), nullable=True),
     sa.Column('created_at', core.db.UtcDateTime(), nullable=False),
@@ -81,6 +84,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_dead_letters'))
     )
     op.create_index(op.f('ix_dead_letters_shipment_id'), 'dead_letters', ['shipment_id'], unique=False)
+    op.create_index(op.f('ix_dead_letters_order_id'), 'dead_letters', ['order_id'], unique=False)
     op.create_table('partner_payables',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('shipment_id', sa.String(length=32), nullable=False),
