@@ -1,19 +1,22 @@
 """Bearer tokens to `Principal`, and role guards usable on any route.
 
-Guards decode the token once per request (stashed in `connection.state`) and check roles only;
-the `principal` dependency also checks the token version against the database, so a token
-revoked by a PIN or password change is refused on every route that takes `principal`.
+Every guard authenticates fully before it looks at roles: the signature, then the token
+version and the agent's active flag against the database (one lookup, remembered in
+`connection.state`), so a token revoked by a PIN or password change, or an agent switched off,
+gets 401 on every guarded route whether or not the handler takes `principal`. The `principal`
+dependency reuses that check, or makes it in the request's session on an unguarded route.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep
 from auth import decode_token, token_version_ok
@@ -23,8 +26,9 @@ from core.runtime import Runtime
 
 PrincipalDep = NamedDependency[Principal]
 Conn = ASGIConnection[Any, Any, Any, Any]
-Guard = Callable[[Conn, BaseRouteHandler], None]
+Guard = Callable[[Conn, BaseRouteHandler], Awaitable[None]]
 _STATE_KEY = "hotline_principal"
+_CHECKED_KEY = "hotline_principal_checked"
 
 
 def decoded(connection: Conn) -> tuple[Principal, int]:
@@ -45,22 +49,35 @@ def decoded(connection: Conn) -> tuple[Principal, int]:
     return result
 
 
-async def principal(request: Request[Any, Any, Any], session: SessionDep) -> Principal:
-    """The `principal` dependency: a valid, unrevoked token's principal, else 401."""
-    who, version = decoded(request)
-    if request.state.get("hotline_principal_checked") is None:
-        if not await token_version_ok(session, who, version):
+async def authenticated(connection: Conn, session: AsyncSession | None = None) -> Principal:
+    """The principal of a valid, unrevoked token (else 401), checked once per request; the
+    lookup uses `session` when given, else a short session of its own (guards run before the
+    request's session exists)."""
+    who, version = decoded(connection)
+    if connection.state.get(_CHECKED_KEY) is None:
+        if session is not None:
+            ok = await token_version_ok(session, who, version)
+        else:
+            runtime: Runtime = connection.app.state.runtime
+            async with runtime.sessions() as own:
+                ok = await token_version_ok(own, who, version)
+        if not ok:
             raise Unauthorized("token revoked", headers={"WWW-Authenticate": "Bearer"})
-        request.state["hotline_principal_checked"] = True
+        connection.state[_CHECKED_KEY] = True
     return who
 
 
-def customers_and_agents(connection: Conn, _: BaseRouteHandler) -> None:
-    decoded(connection)
+async def principal(request: Request[Any, Any, Any], session: SessionDep) -> Principal:
+    """The `principal` dependency: a valid, unrevoked token's principal, else 401."""
+    return await authenticated(request, session)
 
 
-def agents_only(connection: Conn, _: BaseRouteHandler) -> None:
-    if not decoded(connection)[0].is_agent:
+async def customers_and_agents(connection: Conn, _: BaseRouteHandler) -> None:
+    await authenticated(connection)
+
+
+async def agents_only(connection: Conn, _: BaseRouteHandler) -> None:
+    if not (await authenticated(connection)).is_agent:
         raise Forbidden("agents only")
 
 
@@ -68,8 +85,8 @@ def require_roles(*roles: str) -> Guard:
     """Pass agents holding any of `roles`; `admin` passes every role guard."""
     allowed = frozenset(roles) | {"admin"}
 
-    def guard(connection: Conn, _: BaseRouteHandler) -> None:
-        who = decoded(connection)[0]
+    async def guard(connection: Conn, _: BaseRouteHandler) -> None:
+        who = await authenticated(connection)
         if not who.has_any(*allowed):
             raise Forbidden(f"needs one of the roles: {', '.join(sorted(allowed))}")
 

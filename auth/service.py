@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -101,16 +101,14 @@ async def find_customer_by_phone(session: AsyncSession, phone: str) -> Customer 
 
 
 async def token_version_ok(session: AsyncSession, principal: Principal, version: int) -> bool:
-    model: type[Customer] | type[Agent] = Customer if principal.is_customer else Agent
-    row = (
-        await session.execute(select(model.token_version).where(model.id == principal.id))
-    ).first()
-    if row is None or row[0] != version:
-        return False
-    if principal.is_agent:
-        active = await session.scalar(select(Agent.active).where(Agent.id == principal.id))
-        return bool(active)
-    return True
+    """One lookup: the token's version is current and, for an agent, the agent is active."""
+    query = (
+        select(Customer.token_version, literal(True)).where(Customer.id == principal.id)
+        if principal.is_customer
+        else select(Agent.token_version, Agent.active).where(Agent.id == principal.id)
+    )
+    row = (await session.execute(query)).first()
+    return row is not None and row[0] == version and bool(row[1])
 
 
 # -- customers -------------------------------------------------------------------------------

@@ -10,9 +10,13 @@ from typing import Any
 
 import jwt
 import pytest
+from sqlalchemy import update
+
+from api.security import agents_only, customers_and_agents
+from auth.models import Agent, Customer
+from tests.auth_fixtures import fixture_sessions, make_agent, make_customer
 
 PROBLEM = "application/problem+json"
-CUSTOMER_OK = {"customers_and_agents"}
 
 
 def _b64(obj: dict[str, Any]) -> str:
@@ -38,12 +42,12 @@ async def test_tampered_tokens_are_401(client, runtime, customer, clock) -> None
     assert r.status_code == 401
 
 
-def _guarded_routes(app: Any) -> list[tuple[str, str, list[str]]]:
+def _guarded_routes(app: Any) -> list[tuple[str, str, list[Any]]]:
     out = []
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):
             layers = handler.ownership_layers  # guards set on the app, routers or controllers
-            guards = [getattr(g, "__name__", "") for x in layers for g in (x.guards or [])]
+            guards = [g for x in layers for g in (x.guards or [])]
             if not guards:
                 continue
             for method in sorted(handler.http_methods):
@@ -52,22 +56,68 @@ def _guarded_routes(app: Any) -> list[tuple[str, str, list[str]]]:
     return out
 
 
-async def test_role_matrix_over_every_guarded_route(app, client, customer, admin) -> None:
+def _guard_lets_in(guard: Any, kind: str, roles: frozenset[str]) -> bool:
+    """What a guard admits, read from its own definition (api/security.py)."""
+    if guard is customers_and_agents:
+        return True
+    if guard is agents_only:
+        return kind == "agent"
+    allowed = getattr(guard, "roles", None)
+    assert allowed is not None, f"unknown guard {guard!r}: teach this test what it admits"
+    return kind == "agent" and bool(roles & allowed)
+
+
+def _refused_by_guard(r: Any) -> bool:
+    """A 403 from a guard (not a handler's own refusal such as verification-required)."""
+    if r.status_code != 403:
+        return False
+    detail = r.json()["detail"]
+    return bool(r.json()["type"].endswith("/forbidden")) and (
+        detail == "agents only" or detail.startswith("needs one of the roles")
+    )
+
+
+async def _revoked(runtime: Any, *roles: str) -> tuple[Any, Any]:
+    """An admin whose token a password change revoked, and an agent switched off."""
+    revoked, inactive = await make_agent(runtime, *roles), await make_agent(runtime, *roles)
+    async with fixture_sessions(runtime)() as s, s.begin():
+        bump = {"token_version": Agent.token_version + 1}
+        await s.execute(update(Agent).where(Agent.id == revoked.id).values(bump))
+        await s.execute(update(Agent).where(Agent.id == inactive.id).values(active=False))
+    return revoked, inactive
+
+
+async def test_role_matrix_over_every_guarded_route(app, client, runtime, customer) -> None:
     routes = _guarded_routes(app)
     assert any(p == "/v1/me" for _, p, _ in routes)
+    assert any(p == "/v1/finance/ledger.csv" for _, p, _ in routes)
+    callers = [("customer", frozenset(), customer)]
+    for role in ("agent", "supervisor", "finance", "admin"):
+        callers.append(("agent", frozenset({role}), await make_agent(runtime, role)))
+    revoked, inactive = await _revoked(runtime, "admin")
+    revoked_customer = await make_customer(runtime)
+    async with fixture_sessions(runtime)() as s, s.begin():
+        await s.execute(
+            update(Customer)
+            .where(Customer.id == revoked_customer.id)
+            .values(token_version=Customer.token_version + 1)
+        )
     for method, path, guards in routes:
         body = {} if method in ("POST", "PUT", "PATCH") else None
+        where = (method, path, [getattr(g, "__name__", g) for g in guards])
         anon = await client.request(method, path, json=body)
-        assert anon.status_code == 401, (method, path, anon.status_code)
-        as_customer = await client.request(method, path, json=body, headers=customer.headers)
-        if not set(guards) <= CUSTOMER_OK:
-            assert as_customer.status_code == 403, (method, path, guards, as_customer.text)
-        else:
-            assert as_customer.status_code not in (401,), (method, path)
-        as_admin = await client.request(method, path, json=body, headers=admin.headers)
-        assert as_admin.status_code != 401 and as_admin.status_code < 500, (method, path)
-        if as_admin.status_code == 403:
-            assert as_admin.json()["type"].rsplit("/", 1)[-1] != "forbidden", (method, path)
+        assert anon.status_code == 401, where
+        for dead in (revoked, inactive, revoked_customer):
+            r = await client.request(method, path, json=body, headers=dead.headers)
+            assert r.status_code == 401, (*where, r.text)
+            assert r.headers["content-type"].startswith(PROBLEM)
+        for kind, roles, who in callers:
+            r = await client.request(method, path, json=body, headers=who.headers)
+            assert r.status_code != 401 and r.status_code < 500, (*where, kind, roles, r.text)
+            if all(_guard_lets_in(g, kind, roles) for g in guards):
+                assert not _refused_by_guard(r), (*where, kind, roles, r.text)
+            else:
+                assert _refused_by_guard(r), (*where, kind, roles, r.status_code, r.text)
 
 
 @pytest.mark.parametrize(
