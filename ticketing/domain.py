@@ -72,6 +72,18 @@ class ClockEvent:
     clock: str
     kind: str
     at: datetime
+    seq: int = 0  # the row's per-ticket sequence once stored (0 while not yet written)
+
+
+def clock_cycle(events: Sequence[ClockEvent], clock: str, now: datetime) -> int:
+    """Which run of `clock` is current: the seq of its latest `start` (0: never started).
+
+    A clock that starts again (the next-response clock after each customer reply) is a new
+    cycle whose levels fire again; the escalation key carries this number.
+    """
+    evs = sorted((e for e in events if e.clock == clock and e.at <= now), key=lambda e: e.at)
+    starts = [e.seq for e in evs if e.kind == START]
+    return starts[-1] if starts else 0
 
 
 @dataclass(frozen=True)

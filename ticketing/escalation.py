@@ -1,7 +1,8 @@
 """Escalation job: 75%, 90% and breach per (ticket, clock), each fired exactly once.
 
 Safe with several workers: every worker may see the same due ticket, but a fire is an
-INSERT .. ON CONFLICT DO NOTHING into ticket_escalations (unique ticket, clock, level); only the
+INSERT .. ON CONFLICT DO NOTHING into ticket_escalations (unique ticket, clock, cycle,
+level); only the
 worker whose insert lands writes the timeline entry and the `ticket.escalated` outbox message,
 all in that same transaction. Tickets carry `check_at` (the next level's moment), so the job
 reads only tickets that are due and can run every couple of seconds.
@@ -13,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import structlog
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,23 +23,26 @@ from core import outbox
 from core.db import is_postgres, new_id
 from core.runtime import Runtime
 
-from .domain import escalation_targets, levels_reached, next_check
+from .domain import clock_cycle, escalation_targets, levels_reached, next_check
 from .models import Escalation, Ticket, TicketQueue
-from .service import clock_events, record, states, ticket_calendar
+from .service import clock_events, fired_levels, record, states, ticket_calendar
 
 BATCH = 200
+log = structlog.get_logger("hotline.ticketing.escalation")
 
 
 @dataclass
 class EscalationRun:
     attempted: int = 0  # level inserts tried (several workers may try the same one)
     fired: list[tuple[str, str, str]] = field(default_factory=list)  # (ticket, clock, level)
+    failed: list[str] = field(default_factory=list)  # tickets whose pass raised (retried later)
 
 
 async def _fire_once(
     session: AsyncSession,
     ticket_id: str,
     clock: str,
+    cycle: int,
     level: str,
     notified: list[str],
     now: datetime,
@@ -49,11 +54,12 @@ async def _fire_once(
             id=new_id(),
             ticket_id=ticket_id,
             clock=clock,
+            cycle=cycle,
             level=level,
             notified=notified,
             fired_at=now,
         )
-        .on_conflict_do_nothing(index_elements=["ticket_id", "clock", "level"])
+        .on_conflict_do_nothing(index_elements=["ticket_id", "clock", "cycle", "level"])
         .returning(Escalation.id)
     )
     return (await session.execute(stmt)).first() is not None
@@ -70,26 +76,25 @@ async def escalate_ticket(
     if ticket is None:
         return
     seen_updated, seen_check = ticket.updated_at, ticket.check_at
-    rows = await session.execute(
-        select(Escalation.clock, Escalation.level).where(Escalation.ticket_id == ticket_id)
-    )
-    done = {(c, lv) for c, lv in rows.all()}
+    done = await fired_levels(session, ticket_id)
     queue = await session.get(TicketQueue, ticket.queue_id)
     supervisor = queue.supervisor_id if queue else None
-    sts = states(ticket, await clock_events(session, ticket.id), now)
+    events = await clock_events(session, ticket.id)
+    sts = states(ticket, events, now)
     due = [
-        (clock, level)
+        (clock, cycle, level)
         for clock, st in sts.items()
         if not st.stopped
+        for cycle in (clock_cycle(events, clock, now),)
         for level in levels_reached(st)
-        if (clock, level) not in done
+        if (clock, cycle, level) not in done
     ]
     if due and before_fire is not None:
         await before_fire(ticket.id)
-    for clock, level in due:
+    for clock, cycle, level in due:
         notified = escalation_targets(level, ticket.assignee_id, supervisor)
         run.attempted += 1
-        if not await _fire_once(session, ticket.id, clock, level, notified, now):
+        if not await _fire_once(session, ticket.id, clock, cycle, level, notified, now):
             continue  # another worker fired it
         run.fired.append((ticket.id, clock, level))
         await record(
@@ -99,13 +104,19 @@ async def escalate_ticket(
             actor="system:sla",
             channel="system",
             now=now,
-            after={"clock": clock, "level": level, "notified": notified},
+            after={"clock": clock, "cycle": cycle, "level": level, "notified": notified},
             public=False,
         )
         outbox.emit(
             session,
             "ticket.escalated",
-            {"ticket_id": ticket.id, "clock": clock, "level": level, "notify": notified},
+            {
+                "ticket_id": ticket.id,
+                "clock": clock,
+                "cycle": cycle,
+                "level": level,
+                "notify": notified,
+            },
             now=now,
         )
     cal = ticket_calendar(ticket)
@@ -146,8 +157,15 @@ async def escalate_due(
     for ticket_id in ids:
         # Own transaction per ticket (the job has no request session): one ticket's trouble
         # never holds back the others, and each fire commits with its timeline and outbox rows.
-        async with sessions() as session, session.begin():
-            await escalate_ticket(session, ticket_id, now, run, before_fire)
+        fired_before = len(run.fired)
+        try:
+            async with sessions() as session, session.begin():
+                await escalate_ticket(session, ticket_id, now, run, before_fire)
+        except Exception:
+            # Rolled back, so its check_at still says "due": the next pass tries again.
+            del run.fired[fired_before:]
+            run.failed.append(ticket_id)
+            log.exception("escalation failed for a ticket; continuing", ticket_id=ticket_id)
     return run
 
 

@@ -133,6 +133,7 @@ class TicketEvent(Base):
     """The timeline: every change with actor, channel, before and after."""
 
     __tablename__ = "ticket_events"
+    __table_args__ = (UniqueConstraint("ticket_id", "seq"),)
 
     id: Mapped[str] = id_column()
     ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id"), index=True)
@@ -166,18 +167,21 @@ class ClockSegment(Base):
 
 
 class Escalation(Base):
-    """At most one row per (ticket, clock, level): the unique key makes the fire exactly once."""
+    """At most one row per (ticket, clock, cycle, level): the unique key makes the fire exactly
+    once. `cycle` is the seq of the clock's `start` event, so a clock that starts again (the
+    next-response clock after every customer reply) escalates again."""
 
     __tablename__ = "ticket_escalations"
 
     id: Mapped[str] = id_column()
     ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id"))
     clock: Mapped[str] = mapped_column(String(20))
+    cycle: Mapped[int] = mapped_column(Integer)
     level: Mapped[str] = mapped_column(String(10))
     notified: Mapped[list[str]] = mapped_column(JSON)
     fired_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
-    __table_args__ = (UniqueConstraint("ticket_id", "clock", "level"),)
+    __table_args__ = (UniqueConstraint("ticket_id", "clock", "cycle", "level"),)
 
 
 class FollowUp(Base):

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import commerce
@@ -29,6 +30,7 @@ from .domain import (
     Status,
     check_choice,
     check_transition,
+    clock_cycle,
     clock_events_for_transition,
     clock_state,
     levels_reached,
@@ -48,6 +50,7 @@ from .models import (
 )
 from .setup import policy_snapshot, queue_by_code, queue_for_category
 
+TIMELINE_RETRIES = 5
 OPEN_STATES = ("new", "open", "pending_customer", "pending_partner", "reopened")
 
 
@@ -76,17 +79,18 @@ async def record(
     after: dict[str, Any] | None = None,
     public: bool = True,
 ) -> None:
-    seq = (
-        await session.execute(
+    # max(seq) + 1 under the unique (ticket_id, seq) key. State changes hold the ticket lock,
+    # but the escalation job writes without it: if its row collides with one a locked change
+    # wrote meanwhile, the insert waits for that commit, fails, and takes the next number.
+    for attempt in range(TIMELINE_RETRIES):
+        seq = await session.scalar(
             select(func.coalesce(func.max(TicketEvent.seq), 0)).where(
                 TicketEvent.ticket_id == ticket.id
             )
         )
-    ).scalar_one()
-    session.add(
-        TicketEvent(
+        row = TicketEvent(
             ticket_id=ticket.id,
-            seq=int(seq) + 1,
+            seq=int(seq or 0) + 1,
             kind=kind,
             actor=actor,
             channel=channel,
@@ -95,7 +99,14 @@ async def record(
             public=public,
             at=now,
         )
-    )
+        try:
+            async with session.begin_nested():
+                session.add(row)
+                await session.flush([row])
+            return
+        except IntegrityError:
+            if attempt == TIMELINE_RETRIES - 1:
+                raise
 
 
 async def clock_events(session: AsyncSession, ticket_id: str) -> list[ClockEvent]:
@@ -106,7 +117,17 @@ async def clock_events(session: AsyncSession, ticket_id: str) -> list[ClockEvent
             .order_by(ClockSegment.at, ClockSegment.seq)
         )
     ).scalars()
-    return [ClockEvent(r.clock, r.kind, r.at) for r in rows]
+    return [ClockEvent(r.clock, r.kind, r.at, r.seq) for r in rows]
+
+
+async def fired_levels(session: AsyncSession, ticket_id: str) -> set[tuple[str, int, str]]:
+    """(clock, cycle, level) already escalated on this ticket."""
+    rows = await session.execute(
+        select(Escalation.clock, Escalation.cycle, Escalation.level).where(
+            Escalation.ticket_id == ticket_id
+        )
+    )
+    return {(c, int(n), lv) for c, n, lv in rows.all()}
 
 
 def states(ticket: Ticket, events: list[ClockEvent], now: datetime) -> dict[str, ClockState]:
@@ -129,16 +150,18 @@ async def append_clock(session: AsyncSession, ticket: Ticket, events: list[Clock
         session.add(ClockSegment(ticket_id=ticket.id, seq=n, clock=e.clock, kind=e.kind, at=e.at))
     await session.flush()
     now = max((e.at for e in events), default=ticket.updated_at)
-    sts = states(ticket, await clock_events(session, ticket.id), now)
+    stored = await clock_events(session, ticket.id)
+    sts = states(ticket, stored, now)
     cal = ticket_calendar(ticket)
     moments = [m for m in (next_check(cal, s) for s in sts.values()) if m is not None]
-    reached = {(c, lv) for c, s in sts.items() if not s.stopped for lv in levels_reached(s)}
-    if reached:  # a level crossed just before a pause still fires at the next pass
-        rows = await session.execute(
-            select(Escalation.clock, Escalation.level).where(Escalation.ticket_id == ticket.id)
-        )
-        if reached - {(c, lv) for c, lv in rows.all()}:
-            moments.append(now)
+    reached = {
+        (c, clock_cycle(stored, c, now), lv)
+        for c, s in sts.items()
+        if not s.stopped
+        for lv in levels_reached(s)
+    }
+    if reached and reached - await fired_levels(session, ticket.id):
+        moments.append(now)  # a level crossed just before a pause still fires at the next pass
     ticket.check_at = min(moments) if moments else None
 
 

@@ -131,12 +131,13 @@ def upgrade() -> None:
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('ticket_id', sa.String(length=32), nullable=False),
     sa.Column('clock', sa.String(length=20), nullable=False),
+    sa.Column('cycle', sa.Integer(), nullable=False),
     sa.Column('level', sa.String(length=10), nullable=False),
     sa.Column('notified', sa.JSON(), nullable=False),
     sa.Column('fired_at', core.db.UtcDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_ticket_escalations_ticket_id_tickets')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_escalations')),
-    sa.UniqueConstraint('ticket_id', 'clock', 'level', name=op.f('uq_ticket_escalations_ticket_id_clock_level'))
+    sa.UniqueConstraint('ticket_id', 'clock', 'cycle', 'level', name=op.f('uq_ticket_escalations_ticket_id_clock_cycle_level'))
     )
     op.create_table('ticket_events',
     sa.Column('id', sa.String(length=32), nullable=False),
@@ -150,7 +151,8 @@ def upgrade() -> None:
     sa.Column('public', sa.Boolean(), nullable=False),
     sa.Column('at', core.db.UtcDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_ticket_events_ticket_id_tickets')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_events'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_events')),
+    sa.UniqueConstraint('ticket_id', 'seq', name=op.f('uq_ticket_events_ticket_id_seq'))
     )
     op.create_index(op.f('ix_ticket_events_ticket_id'), 'ticket_events', ['ticket_id'], unique=False)
     op.create_table('ticket_followups',
