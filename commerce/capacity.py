@@ -153,16 +153,23 @@ async def rehold(session: AsyncSession, lines: Sequence[LineRequest]) -> bool:
 
 
 async def release(session: AsyncSession, lines: Sequence[LineRequest]) -> None:
-    """Give seats back. Callers guarantee once-only by releasing only after winning the
-    conditional status change that ends the hold; the CHECK (available <= capacity) would
-    stop a double release from inventing seats."""
+    """Give seats back: the quantities summed per offer, one UPDATE per offer in offer-id
+    order, so a sweeper releasing a batch of orders locks rows in the same order as a
+    multi-offer hold and cannot deadlock with it. Callers guarantee once-only by releasing
+    only after winning the conditional status change that ends each hold; the CHECK
+    (available <= capacity) would stop a double release from inventing seats."""
+    if not lines:
+        return
     await set_lock_timeout(session)
-    for line in sorted(lines, key=lambda ln: ln.offer_id):
+    per_offer: dict[str, int] = {}
+    for line in lines:
+        per_offer[line.offer_id] = per_offer.get(line.offer_id, 0) + line.quantity
+    for offer_id in sorted(per_offer):
         try:
             await session.execute(
                 update(Offer)
-                .where(Offer.id == line.offer_id)
-                .values(available=Offer.available + line.quantity)
+                .where(Offer.id == offer_id)
+                .values(available=Offer.available + per_offer[offer_id])
                 .execution_options(synchronize_session=False)
             )
         except DBAPIError as exc:

@@ -410,6 +410,8 @@ async def expire_due_holds(session: AsyncSession, now: datetime, *, batch: int =
 
     Safe with several sweepers at once: on PostgreSQL each claims rows with SKIP LOCKED, and
     every expiry is a conditional status change, so each order's seats are released once.
+    The seats of the whole batch go back together, per offer in offer-id order (the order
+    holds lock in), never order by order in expiry order, which would lock offer B before A.
     Returns how many orders this call expired."""
     stmt = (
         select(Order)
@@ -419,10 +421,10 @@ async def expire_due_holds(session: AsyncSession, now: datetime, *, batch: int =
     )
     if is_postgres(session):
         stmt = stmt.with_for_update(skip_locked=True, of=Order)
-    expired = 0
+    expired: list[Order] = []
     for order in list(await session.scalars(stmt)):
         if await _move(session, order, S.AWAITING_PAYMENT, S.EXPIRED, now):
-            await capacity.release(session, _lines(order))
+            expired.append(order)
             _record(
                 session,
                 order.id,
@@ -433,8 +435,9 @@ async def expire_due_holds(session: AsyncSession, now: datetime, *, batch: int =
                 "hold lapsed unpaid",
                 now,
             )
-            expired += 1
-    return expired
+    # Only orders whose status change this call won give seats back: exactly once.
+    await capacity.release(session, [line for order in expired for line in _lines(order)])
+    return len(expired)
 
 
 def holds_capacity(order: Order) -> bool:

@@ -97,7 +97,7 @@ async def test_two_sweepers_expire_each_hold_once(rt: Runtime) -> None:
             return await commerce.expire_due_holds(session, later, batch=5)
 
     counts: list[int] = []
-    for _ in range(6):
+    while not counts or sum(counts[-3:]) > 0:  # the shared database holds others' lapses too
         counts.extend(await asyncio.gather(sweep(), sweep(), sweep()))
     assert await available(rt, offer.id) == 30
     assert await seats_sold(rt, offer.id) == 0
