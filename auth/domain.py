@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
+from datetime import date
 
 COMMON_PINS = frozenset(
     {
@@ -45,7 +46,31 @@ def pin_problem(pin: str, *, phone: str | None = None, birth_hint: str | None = 
         return "the PIN must use at least three different digits"
     if phone and pin in phone:
         return "the PIN must not be part of the phone number"
+    if looks_like_date(pin):
+        return "the PIN must not be a date"
     return None
+
+
+def _is_date(year: int, month: int, day: int) -> bool:
+    try:
+        date(year, month, day)
+    except ValueError:
+        return False
+    return True
+
+
+def looks_like_date(pin: str) -> bool:
+    """Birthdays and anniversaries are the first guesses: YYMMDD, DDMMYY, MMDDYY (either
+    century, so 29 February counts when some century makes it real), YYYYMM and MMYYYY for
+    years 19xx and 20xx."""
+    a, b, c = int(pin[0:2]), int(pin[2:4]), int(pin[4:6])
+    for year2, month, day in ((a, b, c), (c, b, a), (c, a, b)):
+        if any(_is_date(century + year2, month, day) for century in (1900, 2000)):
+            return True
+    for year, month in ((int(pin[0:4]), c), (int(pin[2:6]), a)):
+        if 1900 <= year <= 2099 and 1 <= month <= 12:
+            return True
+    return False
 
 
 def password_problem(password: str) -> str | None:

@@ -59,12 +59,12 @@ async def test_enrollment_pin_and_password_change_on_sqlite(sqlite_app: Any) -> 
     assert r.status_code == 200, r.text
     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
     r = await client.post(
-        "/v1/auth/pin", headers=headers, json={"current_pin": "508317", "new_pin": "730418"}
+        "/v1/auth/pin", headers=headers, json={"current_pin": "508317", "new_pin": "730491"}
     )
     assert r.status_code == 200, r.text
-    assert (await client.post("/v1/auth/token", json={"phone": phone, "pin": "730418"})).is_success
+    assert (await client.post("/v1/auth/token", json={"phone": phone, "pin": "730491"})).is_success
     wrong = await client.post(
-        "/v1/auth/pin", headers=headers, json={"current_pin": "000001", "new_pin": "730418"}
+        "/v1/auth/pin", headers=headers, json={"current_pin": "000001", "new_pin": "730491"}
     )
     assert wrong.status_code == 401  # the old token is revoked
 

@@ -4,7 +4,7 @@ the Twilio request shape, phone normalisation property."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
@@ -45,6 +45,28 @@ def test_weak_pins_refused_with_reason(pin: str) -> None:
 @pytest.mark.parametrize("pin", ["274915", "508317", "739164"])
 def test_good_pins_pass(pin: str) -> None:
     assert pin_problem(pin, phone="+8613800138000") is None
+
+
+@pytest.mark.parametrize(
+    "pin",
+    # YYMMDD, DDMMYY, MMDDYY, YYYYMM, MMYYYY; 29 Feb of a leap year; 2000s
+    ["900615", "150690", "061590", "199006", "061990", "000229", "290200", "201512", "122015"],
+)
+def test_dates_refused_with_reason(pin: str) -> None:
+    assert pin_problem(pin, phone="+8613800138000") == "the PIN must not be a date"
+
+
+@pytest.mark.parametrize("pin", ["274915", "583016", "691427", "994732", "873946"])
+def test_non_dates_pass(pin: str) -> None:
+    # e.g. 994732: no month 47/32, no day 99/94, no year 19xx/20xx in either half
+    assert pin_problem(pin, phone="+8613800138000") is None
+
+
+@given(st.dates(min_value=date(1900, 1, 1), max_value=date(2099, 12, 31)))
+def test_every_date_pattern_is_refused(day: date) -> None:
+    yy, mm, dd, yyyy = f"{day.year % 100:02d}", f"{day.month:02d}", f"{day.day:02d}", str(day.year)
+    for pin in (yy + mm + dd, dd + mm + yy, mm + dd + yy, yyyy + mm, mm + yyyy):
+        assert pin_problem(pin) is not None, pin
 
 
 def test_password_rules() -> None:
