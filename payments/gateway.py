@@ -80,13 +80,23 @@ def _plain(obj: Any) -> dict[str, Any]:
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
 
 
-def _intent(raw: Any) -> Intent:
-    obj = _plain(raw)
-    pm = obj.get("payment_method")
+def _refunded(obj: dict[str, Any]) -> int:
+    """What the intent's charge has refunded. Current API versions carry it on `latest_charge`
+    (an id unless expanded); only old versions, and localstripe, list `charges` as well."""
+    latest = obj.get("latest_charge")
+    if isinstance(latest, dict):
+        return int(latest.get("amount_refunded") or 0)
     charges = obj.get("charges") or {}
     refunded = 0
     for charge in (charges.get("data") if hasattr(charges, "get") else None) or []:
         refunded += int(charge.get("amount_refunded") or 0)
+    return refunded
+
+
+def _intent(raw: Any, *, refunded: int | None = None) -> Intent:
+    obj = _plain(raw)
+    pm = obj.get("payment_method")
+    refunded = _refunded(obj) if refunded is None else refunded
     return Intent(
         id=obj["id"],
         status=obj["status"],
@@ -121,7 +131,9 @@ class StripeGateway:
         except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
             raise GatewayUnknown(str(exc)) from exc
         except stripe.StripeError as exc:
-            if exc.http_status is None or exc.http_status >= 500:
+            # 409: a request with this idempotency key is still in flight (e.g. the sweeper's
+            # retry overtook a slow first try); its outcome is not known yet.
+            if exc.http_status is None or exc.http_status >= 500 or exc.http_status == 409:
                 raise GatewayUnknown(str(exc)) from exc
             raise GatewayError(str(exc.user_message or exc)) from exc
 
@@ -158,7 +170,18 @@ class StripeGateway:
         return _intent(obj)
 
     async def retrieve_intent(self, intent_id: str) -> Intent:
-        return _intent(await self._call(self.client.v1.payment_intents.retrieve_async, intent_id))
+        obj = _plain(
+            await self._call(
+                self.client.v1.payment_intents.retrieve_async,
+                intent_id,
+                {"expand": ["latest_charge"]},
+            )
+        )
+        latest = obj.get("latest_charge")
+        if isinstance(latest, str):  # not expanded after all: ask for the charge itself
+            charge = _plain(await self._call(self.client.v1.charges.retrieve_async, latest))
+            return _intent(obj, refunded=int(charge.get("amount_refunded") or 0))
+        return _intent(obj)
 
     async def cancel_intent(self, intent_id: str, *, idempotency_key: str) -> Intent:
         obj = await self._call(

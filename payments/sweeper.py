@@ -98,9 +98,12 @@ async def _sweep_payment(
                 intent = await create_intent_for(deps, row)
             else:
                 return 0
-        except GatewayUnknown:
+        except GatewayUnknown:  # incl. 409: our first request with this key is still running
             return 0
         except GatewayError as exc:
+            if row.intent_id is not None:  # only asking about it failed: it says nothing
+                log.warning("sweeper could not read the intent", payment_id=row.id, error=str(exc))
+                return 0
             row.failure_reason = str(exc)[:200]
             move(session, row, domain.FAILED, actor="system:sweeper", reason=str(exc), now=now)
             return 1
