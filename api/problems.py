@@ -72,6 +72,8 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
 
 
 _AT = re.compile(r"- at `\$\.?(?P<path>[^`]*)`")
+# msgspec names a missing or unknown member in the message, on the enclosing object's path
+_MEMBER = re.compile(r"^Object (?:missing required|contains unknown) field `(?P<name>[^`]+)`")
 
 
 def _field_errors(exc: ValidationException) -> list[dict[str, Any]]:
@@ -87,6 +89,12 @@ def _field_errors(exc: ValidationException) -> list[dict[str, Any]]:
             field = m.group("path") or field
             message = message[: m.start()].strip()
         source = item.get("source")
+        named = _MEMBER.match(message)
+        if named:
+            parent = m.group("path") if m else ""
+            field = f"{parent}.{named['name']}" if parent else named["name"]
+        elif field == "data" and source in (None, "body"):
+            field = None  # Litestar's name for the body parameter, not the client's
         if not field:
             field = "body" if source in (None, "body") else str(source)
         out.append({"field": str(field), "message": message, **({"in": source} if source else {})})

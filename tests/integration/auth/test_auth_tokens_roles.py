@@ -139,6 +139,23 @@ async def test_bad_input_on_auth_routes_is_4xx_problem(client, path, body) -> No
     assert r.headers["content-type"].startswith(PROBLEM)
 
 
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"phone": "+8613800138000"}, "pin"),
+        ({"pin": "274915"}, "phone"),
+        ({"phone": 5, "pin": "274915"}, "phone"),
+        ({"phone": "+8613800138000", "pin": "274915", "extra": 1}, "extra"),
+        ([], "body"),
+    ],
+)
+async def test_validation_errors_name_the_field(client, body, field) -> None:
+    r = await client.post("/v1/auth/token", json=body)
+    assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM)
+    assert [e["field"] for e in r.json()["errors"]] == [field], r.text
+    assert r.json()["detail"].startswith(f"{field}: ")
+
+
 async def test_bad_input_on_agent_routes(client, agent, admin) -> None:
     cases = [
         ("/v1/callers/verify", {"phone": "x", "pin": "1"}, agent),
