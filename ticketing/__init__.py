@@ -10,6 +10,7 @@ from .escalation import EscalationRun, escalate_due, escalation_job
 from .followup import record_attempt, record_satisfaction
 from .listing import find_by_number, list_tickets, note_refund
 from .models import Ticket
+from .notifications import list_notifications, mark_read
 from .reports import report_csv, ticket_report
 from .service import (
     add_comment,
@@ -39,8 +40,10 @@ __all__ = [
     "escalation_job",
     "find_by_number",
     "get_for",
+    "list_notifications",
     "list_tickets",
     "make_calendar",
+    "mark_read",
     "note_refund",
     "open_ticket",
     "record_attempt",

@@ -1,11 +1,11 @@
-"""Escalation job: 75%, 90% and breach per (ticket, clock), each fired exactly once.
+"""Escalation job: 75%, 90% and breach per (ticket, clock, cycle), each fired exactly once.
 
 Safe with several workers: every worker may see the same due ticket, but a fire is an
-INSERT .. ON CONFLICT DO NOTHING into ticket_escalations (unique ticket, clock, cycle,
-level); only the
-worker whose insert lands writes the timeline entry and the `ticket.escalated` outbox message,
-all in that same transaction. Tickets carry `check_at` (the next level's moment), so the job
-reads only tickets that are due and can run every couple of seconds.
+INSERT .. ON CONFLICT DO NOTHING into ticket_escalations (unique ticket, clock, cycle, level);
+only the worker whose insert lands writes the timeline entry, the `ticket.escalated` outbox
+message and an inbox row per notified agent, all in that same transaction. Tickets carry
+`check_at` (the next level's moment), so the job reads only tickets that are due and can run
+every couple of seconds.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from core.runtime import Runtime
 
 from .domain import clock_cycle, escalation_targets, levels_reached, next_check
 from .models import Escalation, Ticket, TicketQueue
+from .notifications import notify
 from .service import clock_events, fired_levels, record, states, ticket_calendar
 
 BATCH = 200
@@ -46,7 +47,8 @@ async def _fire_once(
     level: str,
     notified: list[str],
     now: datetime,
-) -> bool:
+) -> str | None:
+    """The new escalation's id, or None when another worker already fired this level."""
     dialect = postgresql if is_postgres(session) else sqlite
     stmt = (
         dialect.insert(Escalation)
@@ -62,7 +64,8 @@ async def _fire_once(
         .on_conflict_do_nothing(index_elements=["ticket_id", "clock", "cycle", "level"])
         .returning(Escalation.id)
     )
-    return (await session.execute(stmt)).first() is not None
+    row = (await session.execute(stmt)).first()
+    return None if row is None else str(row[0])
 
 
 async def escalate_ticket(
@@ -94,9 +97,19 @@ async def escalate_ticket(
     for clock, cycle, level in due:
         notified = escalation_targets(level, ticket.assignee_id, supervisor)
         run.attempted += 1
-        if not await _fire_once(session, ticket.id, clock, cycle, level, notified, now):
+        fired = await _fire_once(session, ticket.id, clock, cycle, level, notified, now)
+        if fired is None:
             continue  # another worker fired it
         run.fired.append((ticket.id, clock, level))
+        notify(
+            session,
+            agents=notified,
+            ticket_id=ticket.id,
+            escalation_id=fired,
+            clock=clock,
+            level=level,
+            now=now,
+        )
         await record(
             session,
             ticket,

@@ -184,6 +184,24 @@ class Escalation(Base):
     __table_args__ = (UniqueConstraint("ticket_id", "clock", "cycle", "level"),)
 
 
+class AgentNotification(Base):
+    """An agent's inbox entry: one per notified agent of an escalation, written in the fire's
+    transaction so a level that fired always reached someone's inbox."""
+
+    __tablename__ = "ticket_notifications"
+    __table_args__ = (Index("ix_ticket_notifications_agent_created", "agent_id", "created_at"),)
+
+    id: Mapped[str] = id_column()
+    agent_id: Mapped[str] = mapped_column(String(32))
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id"))
+    escalation_id: Mapped[str] = mapped_column(ForeignKey("ticket_escalations.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    clock: Mapped[str] = mapped_column(String(20))
+    level: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
 class FollowUp(Base):
     __tablename__ = "ticket_followups"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.controllers import auth, commerce, fulfillment, payments, ticketing
+from api.controllers import auth, commerce, fulfillment, notifications, payments, ticketing
 
 ROUTE_HANDLERS: list[Any] = [
     *auth.ROUTES,
@@ -12,4 +12,5 @@ ROUTE_HANDLERS: list[Any] = [
     *payments.ROUTES,
     *fulfillment.ROUTES,
     *ticketing.ROUTES,
+    *notifications.ROUTES,
 ]

@@ -139,6 +139,21 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_escalations')),
     sa.UniqueConstraint('ticket_id', 'clock', 'cycle', 'level', name=op.f('uq_ticket_escalations_ticket_id_clock_cycle_level'))
     )
+    op.create_table('ticket_notifications',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('agent_id', sa.String(length=32), nullable=False),
+    sa.Column('ticket_id', sa.String(length=32), nullable=False),
+    sa.Column('escalation_id', sa.String(length=32), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('clock', sa.String(length=20), nullable=False),
+    sa.Column('level', sa.String(length=10), nullable=False),
+    sa.Column('created_at', core.db.UtcDateTime(), nullable=False),
+    sa.Column('read_at', core.db.UtcDateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['escalation_id'], ['ticket_escalations.id'], name=op.f('fk_ticket_notifications_escalation_id_ticket_escalations')),
+    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_ticket_notifications_ticket_id_tickets')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ticket_notifications'))
+    )
+    op.create_index('ix_ticket_notifications_agent_created', 'ticket_notifications', ['agent_id', 'created_at'], unique=False)
     op.create_table('ticket_events',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('ticket_id', sa.String(length=32), nullable=False),
@@ -195,6 +210,7 @@ def downgrade() -> None:
     op.drop_table('ticket_refunds')
     op.drop_table('ticket_orders')
     op.drop_table('ticket_followups')
+    op.drop_table('ticket_notifications')
     op.drop_table('ticket_events')
     op.drop_table('ticket_escalations')
     op.drop_table('ticket_comments')

@@ -1,0 +1,128 @@
+"""Agents' notification inbox: escalations land here for each agent up the chain (assignee at
+75%/90%, queue supervisor at 90%/breach), newest first, marked read one by one."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import NotFound, ValidationFailed
+from core.principal import Principal
+
+from .models import AgentNotification, Ticket
+
+
+@dataclass(frozen=True)
+class NotificationPage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def encode_cursor(at: datetime, last_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, last_id = raw.split("|", 1)
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None or not last_id:
+            raise ValueError
+        return when, last_id
+    except ValueError:
+        raise ValidationFailed.field("cursor", "not a cursor from this list") from None
+
+
+def notify(
+    session: AsyncSession,
+    *,
+    agents: list[str],
+    ticket_id: str,
+    escalation_id: str,
+    clock: str,
+    level: str,
+    now: datetime,
+) -> None:
+    """One inbox row per notified agent, in the caller's (the fire's) transaction."""
+    for agent_id in agents:
+        session.add(
+            AgentNotification(
+                agent_id=agent_id,
+                ticket_id=ticket_id,
+                escalation_id=escalation_id,
+                kind="escalation",
+                clock=clock,
+                level=level,
+                created_at=now,
+            )
+        )
+
+
+def notification_json(n: AgentNotification, number: str) -> dict[str, Any]:
+    return {
+        "id": n.id,
+        "kind": n.kind,
+        "ticket_id": n.ticket_id,
+        "ticket_number": number,
+        "clock": n.clock,
+        "level": n.level,
+        "created_at": n.created_at.isoformat(),
+        "read": n.read_at is not None,
+        "read_at": n.read_at.isoformat() if n.read_at else None,
+    }
+
+
+async def list_notifications(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    unread: bool | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> NotificationPage:
+    if not principal.is_agent:
+        raise NotFound("agents only")
+    if not 1 <= limit <= 200:
+        raise ValidationFailed.field("limit", "1 to 200")
+    q = (
+        select(AgentNotification, Ticket.number)
+        .join(Ticket, Ticket.id == AgentNotification.ticket_id)
+        .where(AgentNotification.agent_id == principal.id)
+        .order_by(AgentNotification.created_at.desc(), AgentNotification.id.desc())
+        .limit(limit + 1)
+    )
+    if unread is not None:
+        read_at = AgentNotification.read_at
+        q = q.where(read_at.is_(None) if unread else read_at.is_not(None))
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        q = q.where(
+            or_(
+                AgentNotification.created_at < at,
+                and_(AgentNotification.created_at == at, AgentNotification.id < last_id),
+            )
+        )
+    rows = (await session.execute(q)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = encode_cursor(rows[-1][0].created_at, rows[-1][0].id) if more and rows else None
+    return NotificationPage([notification_json(n, number) for n, number in rows], nxt)
+
+
+async def mark_read(
+    session: AsyncSession, principal: Principal, notification_id: str, *, now: datetime
+) -> dict[str, Any]:
+    """Marks one of this agent's notifications read (again is a no-op); others' are 404."""
+    n = await session.get(AgentNotification, notification_id)
+    if n is None or not principal.is_agent or n.agent_id != principal.id:
+        raise NotFound("no such notification")
+    if n.read_at is None:
+        n.read_at = now
+    number = await session.scalar(select(Ticket.number).where(Ticket.id == n.ticket_id))
+    return notification_json(n, str(number))
