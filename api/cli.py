@@ -51,10 +51,12 @@ def migrate() -> None:
 def seed_demo() -> None:
     """Seed the demo catalog and accounts (demo mode only) and print the credentials."""
     settings = _settings()
-    if settings.env != "demo":
-        click.echo("refusing to seed: HOTLINE_ENV is not demo", err=True)
+    from api.seed import seed, seeding_refused
+
+    refused = seeding_refused(settings)
+    if refused:
+        click.echo(f"refusing to seed: {refused}", err=True)
         sys.exit(2)
-    from api.seed import seed
 
     lines = run_with_runtime(seed)
     for line in lines:
@@ -86,11 +88,14 @@ def run() -> None:
     from api.migrate import upgrade
 
     upgrade(settings.database_url)
-    if settings.env == "demo":
-        from api.seed import seed
+    from api.seed import seed, seeding_refused
 
+    refused = seeding_refused(settings)
+    if refused is None:
         for line in run_with_runtime(seed):
             click.echo(line)
+    elif settings.env == "demo":
+        click.echo(f"not seeding the demo: {refused}", err=True)
     os.environ.setdefault("HOTLINE_ENV", settings.env)
     click.echo(f"serving on http://{settings.host}:{settings.port}  (OpenAPI: /schema)")
     serve.callback(workers=1)  # type: ignore[misc]
