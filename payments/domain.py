@@ -52,6 +52,15 @@ _MOVES: Mapping[str, frozenset[str]] = {
 }
 
 
+# Money taken after we had given the attempt up (e.g. marked failed on a refused retry, or a
+# later confirmation at Stripe): not a normal move, but it must be booked, never ignored.
+LATE_SUCCESS_FROM = frozenset({FAILED, CANCELED})
+
+
+def is_late_success(current: str, target: str) -> bool:
+    return target == SUCCEEDED and current in LATE_SUCCESS_FROM
+
+
 def can_move(current: str, target: str) -> bool:
     return target in _MOVES.get(current, frozenset())
 

@@ -74,8 +74,10 @@ def move(
     actor: str,
     reason: str,
     now: datetime,
+    late_success: bool = False,
 ) -> None:
-    domain.check_move(payment.status, target)
+    if not (late_success and domain.is_late_success(payment.status, target)):
+        domain.check_move(payment.status, target)
     session.add(
         PaymentHistory(
             payment_id=payment.id,
@@ -299,14 +301,32 @@ async def settle(
     elif payment.intent_id != intent.id:
         return payment
     target = domain.status_from_intent(intent.status)
-    if payment.status == target or payment.status in domain.FINAL:
+    late = domain.is_late_success(payment.status, target)
+    if payment.status == target or (payment.status in domain.FINAL and not late):
         return payment
     if target == domain.SUCCEEDED and (
         intent.amount != payment.amount or intent.currency != payment.currency
     ):
         incident(session, payment, "amount_mismatch", f"intent {intent.id} {intent.amount}", now)
         return payment
-    move(session, payment, target, actor=actor, reason=f"intent {intent.status}", now=now)
+    if late:  # the money was taken after all: book it; on_captured refunds if it cannot stay
+        incident(
+            session,
+            payment,
+            "late_success",
+            f"intent {intent.id} succeeded after the payment was {payment.status}",
+            now,
+        )
+        payment.failure_reason = None
+    move(
+        session,
+        payment,
+        target,
+        actor=actor,
+        reason=f"intent {intent.status}",
+        now=now,
+        late_success=late,
+    )
     if target == domain.SUCCEEDED:
         await on_captured(session, deps, payment, actor=actor, now=now)
     return payment

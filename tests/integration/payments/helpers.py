@@ -78,6 +78,21 @@ async def wait_for_event(runtime: Runtime, kind: str, since: int, timeout: float
     raise AssertionError(f"no {kind} webhook within {timeout}s")
 
 
+async def wait_for_status(
+    runtime: Runtime, payment_id: str, status: str, timeout: float = 10
+) -> None:
+    """Wait until the payment reaches `status` (a webhook from localstripe settles it)."""
+    from payments.models import Payment
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        async with runtime.sessions() as s:
+            if (await s.get_one(Payment, payment_id)).status == status:
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"payment {payment_id} not {status} within {timeout}s")
+
+
 def signed(secret: str, event: dict[str, Any], at: int | None = None) -> tuple[bytes, str]:
     body = json.dumps(event).encode()
     ts = int(time.time()) if at is None else at
