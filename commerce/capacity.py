@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import is_postgres
 from core.errors import Busy, ValidationFailed
+from core.settings import Settings
 
 from .domain import LineRequest
 from .errors import SoldOut
@@ -98,11 +99,23 @@ async def quote(
     return quoted
 
 
-async def hold(session: AsyncSession, lines: Sequence[HeldLine]) -> None:
+def guarded(settings: Settings) -> bool:
+    """False only for the oversell canary (HOTLINE_TEST_UNGUARDED_HOLDS=1): settings refuse
+    the switch outside the test env, and this refuses it again."""
+    return not (settings.env == "test" and settings.test_unguarded_holds == 1)
+
+
+async def hold(session: AsyncSession, lines: Sequence[HeldLine], *, guarded: bool = True) -> None:
     """Take the quoted quantities out of `available`, all or nothing (the caller's transaction
     rolls back on SoldOut). One conditional UPDATE per offer, in offer-id order. Callers do this
     last before committing: the row lock lives from here to COMMIT, so nothing else should run
-    in between while others queue for the same hot row. `quote` set the lock_timeout."""
+    in between while others queue for the same hot row. `quote` set the lock_timeout.
+
+    `guarded=False` is the oversell canary's bug on purpose (HOTLINE_TEST_UNGUARDED_HOLDS,
+    refused outside the test env): read, decide, write back, with no condition."""
+    if not guarded:
+        await _unguarded_hold(session, lines)
+        return
     for line in sorted(lines, key=lambda ln: ln.offer_id):
         try:
             got = await session.scalar(
@@ -119,6 +132,23 @@ async def hold(session: AsyncSession, lines: Sequence[HeldLine]) -> None:
             raise busy_or_raise(exc) from None
         if got is None:
             await _refuse(session, line)
+
+
+async def _unguarded_hold(session: AsyncSession, lines: Sequence[HeldLine]) -> None:
+    """The read-then-write pretix and Saleor shipped; only the canary test runs this, to prove
+    the rush tests would see an oversell if the conditional update were ever lost."""
+    for line in sorted(lines, key=lambda ln: ln.offer_id):
+        left = await session.scalar(select(OFFERS.c.available).where(OFFERS.c.id == line.offer_id))
+        if left is None or left < line.quantity:
+            raise SoldOut(offer_id=line.offer_id, code=line.code, title=line.title, available=0)
+        try:
+            await session.execute(
+                update(OFFERS)
+                .where(OFFERS.c.id == line.offer_id)
+                .values(available=left - line.quantity)
+            )
+        except DBAPIError as exc:
+            raise busy_or_raise(exc) from None
 
 
 async def _refuse(session: AsyncSession, line: HeldLine) -> None:

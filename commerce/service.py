@@ -137,7 +137,7 @@ async def place_order(
     if before_hold is not None:
         await before_hold(order)
     # Last: the conditional update takes the offer rows' locks, held until the caller commits.
-    await capacity.hold(session, held)
+    await capacity.hold(session, held, guarded=capacity.guarded(settings))
     return order
 
 

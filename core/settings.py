@@ -38,6 +38,8 @@ class Settings:
     hold_minutes: int = 15
     booking_fee: int = 500  # minor units per order
     courier_fee: int = 1500  # minor units per courier delivery
+    eticket_fee: int = 0  # minor units per e-ticket delivery (free by default)
+    test_unguarded_holds: int = 0  # 1: the oversell canary's unguarded hold; test env only
     pin_max_failures: int = 10
     pin_delay_after: int = 3
     ip_limit_per_minute: int = 60
@@ -66,7 +68,8 @@ class Settings:
 
 
 _INT_FIELDS = {f.name for f in fields(Settings) if f.type in ("int", int)}
-_POSITIVE = _INT_FIELDS - {"booking_fee", "courier_fee"}
+_NOT_NEGATIVE = {"booking_fee", "courier_fee", "eticket_fee"}
+_POSITIVE = _INT_FIELDS - _NOT_NEGATIVE - {"test_unguarded_holds"}
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -99,9 +102,14 @@ def _validate(s: Settings) -> None:
     for name in _POSITIVE:
         if getattr(s, name) <= 0:
             raise SettingsError(f"HOTLINE_{name.upper()} must be positive")
-    for name in ("booking_fee", "courier_fee"):
+    for name in sorted(_NOT_NEGATIVE):
         if getattr(s, name) < 0:
             raise SettingsError(f"HOTLINE_{name.upper()} must not be negative")
+    if s.test_unguarded_holds not in (0, 1):
+        raise SettingsError("HOTLINE_TEST_UNGUARDED_HOLDS must be 0 or 1")
+    if s.test_unguarded_holds and s.env != "test":
+        # It lets capacity holds oversell on purpose (the canary test); never outside tests.
+        raise SettingsError("HOTLINE_TEST_UNGUARDED_HOLDS is refused unless HOTLINE_ENV=test")
     if not (0 < s.port < 65536):
         raise SettingsError("HOTLINE_PORT must be between 1 and 65535")
     if not s.database_url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):

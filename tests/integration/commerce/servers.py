@@ -42,12 +42,15 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 @contextmanager
 def uvicorn_servers(
-    settings: Settings, count: int = 2, app: str = "api.app:create_app"
+    settings: Settings,
+    count: int = 2,
+    app: str = "api.app:create_app",
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[list[str]]:
     """`count` uvicorn processes serving `app` (a factory) against settings' database."""
     procs: list[subprocess.Popen[bytes]] = []
     urls: list[str] = []
-    env = settings_env(settings)
+    env = {**settings_env(settings), **(extra_env or {})}
     try:
         for _ in range(count):
             port = free_port()

@@ -1,6 +1,7 @@
 """The ticket rush through real HTTP: two uvicorn processes, one scratch PostgreSQL database,
-hundreds of concurrent orders. The service-level canary (test_commerce_concurrency) shows the
-same rush oversells when the conditional update is replaced by read-then-write."""
+hundreds of concurrent orders. The canary runs the same rush against servers started with the
+real hold's guard switched off (HOTLINE_TEST_UNGUARDED_HOLDS=1) and must see the oversell, so
+the guarded rush passing means the guard works, not that the test cannot see a race."""
 
 from __future__ import annotations
 
@@ -75,22 +76,29 @@ async def _watch_min_available(runtime: Runtime, offer_id: str, stop: asyncio.Ev
     return low
 
 
-async def test_rush_of_240_orders_on_50_seats_sells_exactly_50(
-    servers: list[str], rush_runtime: Runtime, buyers: list[Any]
-) -> None:
-    offer = await make_offer(rush_runtime, capacity=50)
+async def _rush(
+    urls: list[str], runtime: Runtime, buyers: list[Any], offer_id: str
+) -> tuple[list[httpx.Response], int]:
+    """240 concurrent one-seat orders spread over the servers; (responses, lowest available)."""
     stop = asyncio.Event()
-    watcher = asyncio.create_task(_watch_min_available(rush_runtime, offer.id, stop))
+    watcher = asyncio.create_task(_watch_min_available(runtime, offer_id, stop))
     limits = httpx.Limits(max_connections=300, max_keepalive_connections=300)
     async with httpx.AsyncClient(timeout=60, limits=limits) as http:
         rs = await asyncio.gather(
             *[
-                _order(http, servers[i % 2], buyers[i % len(buyers)], [(offer.id, 1)])
+                _order(http, urls[i % len(urls)], buyers[i % len(buyers)], [(offer_id, 1)])
                 for i in range(240)
             ]
         )
     stop.set()
-    lowest = await watcher
+    return list(rs), await watcher
+
+
+async def test_rush_of_240_orders_on_50_seats_sells_exactly_50(
+    servers: list[str], rush_runtime: Runtime, buyers: list[Any]
+) -> None:
+    offer = await make_offer(rush_runtime, capacity=50)
+    rs, lowest = await _rush(servers, rush_runtime, buyers, offer.id)
     codes = [r.status_code for r in rs]
     assert codes.count(201) == 50, {c: codes.count(c) for c in set(codes)}
     assert all(r.json()["type"].endswith("/sold-out") for r in rs if r.status_code == 409)
@@ -143,3 +151,23 @@ async def test_duplicate_key_across_two_servers_makes_one_order(
         r.json()["type"].endswith("/idempotency-in-progress") for r in rs if r.status_code == 409
     )
     assert await available(rush_runtime, offer.id) == 38
+
+
+@pytest.fixture
+def unguarded_servers(rush_settings: Settings) -> Iterator[list[str]]:
+    app = "tests.integration.commerce.rush_app:create_app"
+    env = {"HOTLINE_TEST_UNGUARDED_HOLDS": "1"}
+    with uvicorn_servers(rush_settings, count=2, app=app, extra_env=env) as urls:
+        yield urls
+
+
+async def test_canary_the_same_rush_oversells_with_the_guard_switched_off(
+    unguarded_servers: list[str], rush_runtime: Runtime, buyers: list[Any]
+) -> None:
+    """Same servers, same rush, the real hold path with its condition off: it must oversell,
+    or the guarded rush above proves nothing."""
+    offer = await make_offer(rush_runtime, capacity=50)
+    rs, _ = await _rush(unguarded_servers, rush_runtime, buyers, offer.id)
+    sold = [r.status_code for r in rs].count(201)
+    assert sold > 50, f"the unguarded hold sold {sold} of 50 seats: the rush cannot see a race"
+    assert await seats_sold(rush_runtime, offer.id) > 50 - await available(rush_runtime, offer.id)
