@@ -1,10 +1,16 @@
 """Credential throttling per phone (growing delays, then a lock only an OTP reset lifts) and
 per client address (a fixed window). Atomic in Redis (INCR+EXPIRE in one MULTI pipeline),
 in-process dictionaries when no Redis is configured. Times come from the runtime clock so the
-delays can be travelled over in tests; Redis TTLs only clean up."""
+delays can be travelled over in tests; Redis TTLs only clean up.
+
+An attempt is counted before its secret is verified (`attempt`) and the count is cleared on
+success, so parallel guesses cannot slip past the lock while the first ones are still hashing.
+Failures stay counted until a success or a reset: the counter's TTL (30 days) is refreshed on
+every attempt, so a slow guesser does not get a fresh budget each day."""
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime
 from typing import Any
@@ -13,6 +19,27 @@ from auth.domain import failure_delay
 from core.errors import Throttled
 
 DAY = 86400
+FAILS_TTL = 30 * DAY
+CODE_INTERVAL = 60  # seconds between two one-time codes to one number
+CODES_PER_HOUR = 5
+
+# Sliding window of sent codes per number (a sorted set scored by clock time), checked and
+# recorded in one step so two simultaneous requests cannot both get a code.
+_SEND_CODE = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600)
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] and now - tonumber(last[2]) < tonumber(ARGV[3]) then
+  return {'minute', tostring(tonumber(ARGV[3]) - (now - tonumber(last[2])))}
+end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {'hour', tostring(tonumber(first[2]) + 3600 - now)}
+end
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('EXPIRE', KEYS[1], 7200)
+return {'ok', '0'}
+"""
 
 
 class AccountLocked(Throttled):
@@ -35,17 +62,21 @@ class Throttle:
         self.max_failures = max_failures
         self.ip_limit = ip_limit_per_minute
         self._mem: dict[str, tuple[float, float]] = {}  # key -> (value, expires monotonic)
+        self._sent: dict[str, list[float]] = {}  # number -> clock times of codes sent
 
     # -- tiny store with two backends -------------------------------------------------------
-    async def _incr(self, key: str, ttl: int) -> int:
+    async def _incr(self, key: str, ttl: int, *, refresh: bool = False) -> int:
+        """Add one and return the new count; the TTL starts at the first count, or restarts at
+        every count when `refresh`."""
         if self.redis is not None:
             pipe = self.redis.pipeline(transaction=True)
             pipe.incr(key)
-            pipe.expire(key, ttl, nx=True)
+            pipe.expire(key, ttl, nx=not refresh)
             count, _ = await pipe.execute()
             return int(count)
         value = self._get_mem(key) or 0.0
-        expires = self._mem[key][1] if key in self._mem else time.monotonic() + ttl
+        keep = key in self._mem and not refresh
+        expires = self._mem[key][1] if keep else time.monotonic() + ttl
         self._mem[key] = (value + 1, expires)
         return int(value + 1)
 
@@ -98,10 +129,24 @@ class Throttle:
         if next_at and next_at > now.timestamp():
             raise Throttled("wait before trying again", int(next_at - now.timestamp()) + 1)
 
-    async def failure(self, subject: str, now: datetime) -> bool:
-        """Record a miss; return True when this miss locked the subject."""
+    async def attempt(self, subject: str, now: datetime) -> int:
+        """`check`, then count this attempt as a failure until `success` says otherwise; return
+        its number for `failure`. Beyond the lock count it is refused outright: the earlier
+        attempts, finished or still being verified, have used the whole budget."""
+        await self.check(subject, now)
+        fails_key = self._keys(subject)[0]
+        number = await self._incr(fails_key, FAILS_TTL, refresh=True)
+        if number > self.max_failures:
+            raise AccountLocked(retry_after=3600)
+        return number
+
+    async def failure(self, subject: str, now: datetime, number: int | None = None) -> bool:
+        """Record a miss (already counted by `attempt` when `number` is given); return True
+        when this miss locked the subject."""
         fails_key, next_key, lock_key = self._keys(subject)
-        fails = await self._incr(fails_key, DAY)
+        fails = (
+            number if number is not None else await self._incr(fails_key, FAILS_TTL, refresh=True)
+        )
         delay = failure_delay(fails, delay_after=self.delay_after, max_failures=self.max_failures)
         if delay is None:
             await self._set(lock_key, 1, None)
@@ -109,6 +154,30 @@ class Throttle:
         if delay:
             await self._set(next_key, now.timestamp() + delay, delay + 3600)
         return False
+
+    async def code_sent(self, phone: str, now: datetime) -> None:
+        """Allow one more one-time code to `phone` (1 a minute, 5 an hour) or raise Throttled."""
+        at = now.timestamp()
+        if self.redis is not None:
+            key = f"{self.prefix}:otp:sent:{phone}"
+            args = (at, f"{at}", CODE_INTERVAL, CODES_PER_HOUR)
+            verdict, wait = await self.redis.eval(_SEND_CODE, 1, key, *args)
+            verdict = verdict.decode() if isinstance(verdict, bytes) else verdict
+            wait = float(wait)
+        else:
+            sent = [t for t in self._sent.get(phone, []) if t > at - 3600]
+            self._sent[phone] = sent
+            if sent and at - sent[-1] < CODE_INTERVAL:
+                verdict, wait = "minute", CODE_INTERVAL - (at - sent[-1])
+            elif len(sent) >= CODES_PER_HOUR:
+                verdict, wait = "hour", sent[0] + 3600 - at
+            else:
+                verdict, wait = "ok", 0.0
+                sent.append(at)
+        if verdict == "minute":
+            raise Throttled("one code per minute", max(1, math.ceil(wait)))
+        if verdict == "hour":
+            raise Throttled(f"{CODES_PER_HOUR} codes per hour", max(1, math.ceil(wait)))
 
     async def success(self, subject: str) -> None:
         fails_key, next_key, _ = self._keys(subject)
