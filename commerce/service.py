@@ -15,7 +15,7 @@ from typing import Literal, cast
 
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -120,7 +120,12 @@ async def place_order(
     ]
     # Core statements, not the unit of work: this is the rush's hot path, and each saved
     # round trip is time the offer row is not waited for.
-    await session.execute(insert(ITEMS), items)
+    try:
+        # The items' foreign key takes a share lock on each offer row: a row locked FOR
+        # UPDATE elsewhere (a long admin edit) makes this wait, up to the lock timeout.
+        await session.execute(insert(ITEMS), items)
+    except DBAPIError as exc:
+        raise capacity.busy_or_raise(exc) from None
     await session.execute(
         insert(EVENTS).values(
             id=new_id(),
