@@ -19,6 +19,7 @@ from .service import (
     transition,
 )
 from .setup import set_agent, set_policy, upsert_calendar, upsert_queue
+from .survey import SmsReply, handle_sms_reply, send_survey
 from .views import ticket_view
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "TRANSITIONS",
     "Calendar",
     "EscalationRun",
+    "SmsReply",
     "Status",
     "Ticket",
     "add_business_seconds",
@@ -40,6 +42,7 @@ __all__ = [
     "escalation_job",
     "find_by_number",
     "get_for",
+    "handle_sms_reply",
     "list_notifications",
     "list_tickets",
     "make_calendar",
@@ -49,6 +52,7 @@ __all__ = [
     "record_attempt",
     "record_satisfaction",
     "report_csv",
+    "send_survey",
     "set_agent",
     "set_policy",
     "ticket_report",

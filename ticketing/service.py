@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import commerce
 from core.errors import Forbidden, NotFound, ValidationFailed
 from core.principal import Principal
+from core.sms import SmsSender
 
 from .calendar import Calendar, add_business_seconds
 from .domain import (
@@ -349,12 +350,19 @@ async def transition(
     to: str,
     now: datetime,
     reason: str | None = None,
+    sms: SmsSender | None = None,
 ) -> Ticket:
+    """Move the ticket; resolving texts the customer the satisfaction survey when `sms` (the
+    SMS port) is given."""
     if not principal.is_agent:
         raise NotFound("no such ticket")
     target = parse_status(to)
     ticket = await _lock(session, ticket_id)
     await _apply_transition(session, ticket, target, principal, now, reason)
+    if target == Status.RESOLVED and sms is not None:
+        from .survey import send_survey
+
+        await send_survey(session, ticket, sms, now=now)
     return ticket
 
 

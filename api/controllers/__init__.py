@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.controllers import auth, commerce, fulfillment, notifications, payments, ticketing
+from api.controllers import (
+    auth,
+    commerce,
+    fulfillment,
+    notifications,
+    payments,
+    sms,
+    ticketing,
+)
 
 ROUTE_HANDLERS: list[Any] = [
     *auth.ROUTES,
@@ -13,4 +21,5 @@ ROUTE_HANDLERS: list[Any] = [
     *fulfillment.ROUTES,
     *ticketing.ROUTES,
     *notifications.ROUTES,
+    *sms.ROUTES,
 ]

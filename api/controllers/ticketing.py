@@ -151,7 +151,13 @@ async def transition(
     body: TransitionIn = await strict_body(request, TransitionIn)
     now = runtime.clock.now()
     t = await ticketing.transition(
-        session, ticket_id, principal, to=body.to, now=now, reason=body.reason
+        session,
+        ticket_id,
+        principal,
+        to=body.to,
+        now=now,
+        reason=body.reason,
+        sms=runtime.sms or runtime.ports.get("sms"),
     )
     return await ticketing.ticket_view(session, t, principal, now)
 

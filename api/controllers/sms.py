@@ -1,0 +1,125 @@
+"""The SMS channel (API.md, SMS): Twilio-compatible inbound webhook and delivery status.
+
+Both routes check `X-Twilio-Signature` with twilio's RequestValidator against
+HOTLINE_TWILIO_AUTH_TOKEN and the URL the gateway was given (HOTLINE_PUBLIC_BASE_URL plus the
+path: behind a proxy the Host header is not what Twilio signed). An unset token refuses every
+request: an unsigned endpoint would let anyone score tickets in a customer's name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from xml.sax.saxutils import escape
+
+import structlog
+from litestar import Request, Response, post
+from litestar.params import URLEncodedBody
+from sqlalchemy import update
+from twilio.request_validator import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
+
+import ticketing
+from api.deps import RuntimeDep, SessionDep
+from core.errors import Forbidden
+from core.phone import InvalidPhone, normalise_phone
+from core.runtime import Runtime
+from core.sms import SmsMessage
+
+log = structlog.get_logger("hotline.sms")
+Req = Request[Any, Any, Any]
+T = ["sms"]
+TWIML = "application/xml"
+SIGNED = {403: "X-Twilio-Signature missing or wrong (problem+json)"}
+
+
+def signed_url(runtime: Runtime, request: Req) -> str:
+    url = runtime.settings.public_base_url.rstrip("/") + request.url.path
+    return f"{url}?{request.url.query}" if request.url.query else url
+
+
+def check_signature(runtime: Runtime, request: Req, params: dict[str, str]) -> None:
+    token = runtime.settings.twilio_auth_token
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
+    if not token or not signature:
+        raise Forbidden("X-Twilio-Signature is required")
+    if not RequestValidator(token).validate(
+        signed_url(runtime, request), params, signature, algorithm
+    ):
+        raise Forbidden("X-Twilio-Signature does not match this request")
+
+
+def twiml(message: str) -> Response[str]:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f"<Response><Message>{escape(message)}</Message></Response>"
+    )
+    return Response(body, media_type=TWIML, status_code=200)
+
+
+@post(
+    "/v1/webhooks/sms",
+    tags=T,
+    status_code=200,
+    summary="Inbound SMS (Twilio-compatible): a 1-5 reply scores the resolved ticket; TwiML",
+    opt={"problems": SIGNED},
+)
+async def inbound_sms(
+    request: Req, runtime: RuntimeDep, session: SessionDep, data: URLEncodedBody[dict[str, str]]
+) -> Response[str]:
+    params = {str(k): str(v) for k, v in (data or {}).items()}
+    check_signature(runtime, request, params)
+    phone: str | None
+    try:
+        phone = normalise_phone(params.get("From", ""), runtime.settings.default_region)
+    except InvalidPhone:
+        phone = None
+    reply = await ticketing.handle_sms_reply(
+        session, phone, params.get("Body", ""), now=runtime.clock.now()
+    )
+    log.info(
+        "sms received",
+        message_sid=params.get("MessageSid"),
+        scored=reply.ticket_id is not None,
+        ticket_id=reply.ticket_id,
+    )
+    return twiml(reply.message)
+
+
+@post(
+    "/v1/webhooks/sms/status",
+    tags=T,
+    status_code=204,
+    summary="SMS delivery status callback (queued, sent, delivered, undelivered, failed)",
+    opt={"problems": SIGNED},
+)
+async def sms_status(
+    request: Req, runtime: RuntimeDep, session: SessionDep, data: URLEncodedBody[dict[str, str]]
+) -> None:
+    params = {str(k): str(v) for k, v in (data or {}).items()}
+    check_signature(runtime, request, params)
+    sid = params.get("MessageSid") or params.get("SmsSid") or ""
+    status = (params.get("MessageStatus") or params.get("SmsStatus") or "")[:20]
+    if not sid or not status:
+        return None
+    result = await session.execute(
+        update(SmsMessage)
+        .where(SmsMessage.id == sid)
+        .values(status=status)
+        .execution_options(synchronize_session=False)
+    )
+    log.info(
+        "sms status",
+        message_sid=sid,
+        status=status,
+        error_code=params.get("ErrorCode"),
+        known=bool(getattr(result, "rowcount", 0)),
+    )
+    return None
+
+
+ROUTES: list[Any] = [inbound_sms, sms_status]

@@ -1,0 +1,154 @@
+"""Satisfaction by SMS end to end: resolving texts the survey in the customer's language; the
+Twilio webhook (signatures computed by twilio's own RequestValidator) scores the reply and
+answers TwiML; a wrong signature is 403 problem+json; delivery status is recorded."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+from twilio.request_validator import RequestValidator
+
+from api.app import create_app
+from core.clock import TravelClock
+from core.settings import Settings
+from core.sms import SmsMessage
+from tests.auth_fixtures import make_customer
+from ticketing.models import Ticket
+
+TOKEN = "twilio-test-auth-token-0123456789abcdef"
+PUBLIC = "https://hotline.example.com"  # what Twilio signed, not the Host we are reached on
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+async def sms_client(
+    settings: Settings, clock: TravelClock
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    signed = dataclasses.replace(settings, twilio_auth_token=TOKEN, public_base_url=PUBLIC)
+    app = create_app(signed, clock=clock)
+    async with AsyncTestClient(app=app, base_url="http://10.0.0.7:8000") as c:
+        yield c
+
+
+def sign(path: str, params: dict[str, str], token: str = TOKEN) -> dict[str, str]:
+    return {"X-Twilio-Signature": RequestValidator(token).compute_signature(PUBLIC + path, params)}
+
+
+async def send_sms(client: Any, phone: str, body: str, **headers: str) -> Any:
+    params = {"From": phone, "To": "+8610086", "Body": body, "MessageSid": "SM" + "0" * 32}
+    return await client.post(
+        "/v1/webhooks/sms", data=params, headers=headers or sign("/v1/webhooks/sms", params)
+    )
+
+
+async def resolved_ticket(client: Any, who: Any, agent: Any) -> dict[str, Any]:
+    body = {"category": "service", "subject": "Rude usher", "description": "门口的服务员很凶"}
+    r = await client.post("/v1/tickets", json=body, headers=who.headers)
+    assert r.status_code == 201, r.text
+    t = r.json()
+    url = f"/v1/tickets/{t['id']}/transitions"
+    if t["status"] == "new":
+        r = await client.post(url, json={"to": "open"}, headers=agent.headers)
+        assert r.status_code == 200, r.text
+    r = await client.post(url, json={"to": "resolved"}, headers=agent.headers)
+    assert r.status_code == 200, r.text
+    return dict(t)
+
+
+async def surveys(tk_runtime: Any, phone: str) -> list[SmsMessage]:
+    async with tk_runtime.sessions() as s:
+        rows = await s.execute(
+            select(SmsMessage).where(SmsMessage.to == phone, SmsMessage.purpose == "ticket.survey")
+        )
+        return list(rows.scalars())
+
+
+async def scored(tk_runtime: Any, ticket_id: str) -> tuple[int | None, str | None]:
+    async with tk_runtime.sessions() as s:
+        t = await s.get(Ticket, ticket_id)
+        assert t is not None
+        return t.satisfaction, t.satisfaction_source
+
+
+async def test_english_customer_scores_by_replying_5(
+    client: Any, sms_client: Any, tk_runtime: Any, agent: Any
+) -> None:
+    me = await make_customer(tk_runtime, locale="en")
+    t = await resolved_ticket(client, me, agent)
+    sent = await surveys(tk_runtime, me.phone)
+    assert len(sent) == 1 and t["number"] in sent[0].body and "Reply 1-5" in sent[0].body
+
+    r = await send_sms(sms_client, me.phone, "hello?")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
+    assert "<Response><Message>Reply 1-5" in r.text
+    assert await scored(tk_runtime, t["id"]) == (None, None)
+
+    r = await send_sms(sms_client, me.phone, " 5 ")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/xml")
+    assert r.text.startswith("<?xml") and "Thank you" in r.text and t["number"] in r.text
+    assert await scored(tk_runtime, t["id"]) == (5, "sms")
+
+    # Delivery status of the survey (signed too); the sink's message id is its sid.
+    params = {"MessageSid": sent[0].id, "MessageStatus": "delivered"}
+    r = await sms_client.post(
+        "/v1/webhooks/sms/status", data=params, headers=sign("/v1/webhooks/sms/status", params)
+    )
+    assert r.status_code == 204, r.text
+    assert [m.status for m in await surveys(tk_runtime, me.phone)] == ["delivered"]
+
+
+async def test_chinese_reply_naming_the_ticket_number(
+    client: Any, sms_client: Any, tk_runtime: Any, agent: Any
+) -> None:
+    me = await make_customer(tk_runtime, locale="zh")
+    older = await resolved_ticket(client, me, agent)
+    newer = await resolved_ticket(client, me, agent)
+    assert all("请回复 1-5" in m.body for m in await surveys(tk_runtime, me.phone))
+    r = await send_sms(sms_client, me.phone, f"{older['number'].replace('-', '')} 3")
+    assert r.status_code == 200 and "感谢" in r.text and older["number"] in r.text
+    assert await scored(tk_runtime, older["id"]) == (3, "sms")
+    assert await scored(tk_runtime, newer["id"]) == (None, None)
+    r = await send_sms(sms_client, me.phone, "4")  # the latest one still awaiting a score
+    assert await scored(tk_runtime, newer["id"]) == (4, "sms")
+    r = await send_sms(sms_client, me.phone, "9")
+    assert r.status_code == 200 and "请回复 1-5" in r.text
+
+
+async def test_bad_or_missing_signature_is_403_problem(
+    sms_client: Any, client: Any, tk_runtime: Any, agent: Any
+) -> None:
+    me = await make_customer(tk_runtime, locale="en")
+    t = await resolved_ticket(client, me, agent)
+    params = {"From": me.phone, "To": "+8610086", "Body": "1", "MessageSid": "SM1"}
+    forged = sign("/v1/webhooks/sms", params, token="not-the-token")
+    for headers in (forged, {}, sign("/v1/webhooks/sms", {**params, "Body": "5"})):
+        r = await sms_client.post("/v1/webhooks/sms", data=params, headers=headers)
+        assert r.status_code == 403 and r.headers["content-type"].startswith(PROBLEM), r.text
+    # Signed for the Host we are reached on instead of the public URL: refused too.
+    wrong_url = RequestValidator(TOKEN).compute_signature(
+        "http://10.0.0.7:8000/v1/webhooks/sms", params
+    )
+    r = await sms_client.post(
+        "/v1/webhooks/sms", data=params, headers={"X-Twilio-Signature": wrong_url}
+    )
+    assert r.status_code == 403
+    r = await sms_client.post("/v1/webhooks/sms/status", data={"MessageSid": "x"})
+    assert r.status_code == 403 and r.headers["content-type"].startswith(PROBLEM)
+    assert await scored(tk_runtime, t["id"]) == (None, None)
+    # The main test app has no Twilio token configured: it refuses even a "signed" request.
+    r = await client.post(
+        "/v1/webhooks/sms",
+        data=params,
+        headers={
+            "X-Twilio-Signature": RequestValidator("").compute_signature(
+                "http://testserver.local/v1/webhooks/sms", params
+            )
+        },
+    )
+    assert r.status_code == 403
