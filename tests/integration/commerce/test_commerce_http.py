@@ -272,15 +272,24 @@ async def test_concurrent_duplicates_make_one_order(
     assert await _orders_of(rt, customer.id) == 1
 
 
-async def test_a_failed_attempt_frees_its_key(client: Any, rt: Runtime, customer: Any) -> None:
+async def test_a_failed_attempt_frees_its_key(
+    client: Any, rt: Runtime, customer: Any, other_customer: Any
+) -> None:
     offer = await make_offer(rt, capacity=1)
+    held = await client.post(
+        "/v1/orders", json=_order_body(offer.id), headers=other_customer.headers
+    )
     headers = {**customer.headers, "Idempotency-Key": uuid.uuid4().hex}
-    r = await client.post("/v1/orders", json=_order_body(offer.id, 2), headers=headers)
+    r = await client.post("/v1/orders", json=_order_body(offer.id), headers=headers)
     assert r.status_code == 409 and _slug(r) == "sold-out"
-    headers2 = {**headers, "Idempotency-Key": uuid.uuid4().hex}
-    assert (
-        await client.post("/v1/orders", json=_order_body(offer.id, 1), headers=headers2)
-    ).status_code == 201
+    cancel = f"/v1/orders/{held.json()['id']}/cancel"
+    assert (await client.post(cancel, headers=other_customer.headers)).status_code == 200
+    # The SAME key and body again: the refusal was not stored, so this books the freed seat.
+    r = await client.post("/v1/orders", json=_order_body(offer.id), headers=headers)
+    assert r.status_code == 201 and r.headers.get("idempotent-replayed") is None
+    again = await client.post("/v1/orders", json=_order_body(offer.id), headers=headers)
+    assert again.json() == r.json() and again.headers.get("idempotent-replayed") == "true"
+    assert await available(rt, offer.id) == 0
 
 
 # --- cancel and expiry ---------------------------------------------------------------------
