@@ -10,6 +10,7 @@ from payments.errors import (
     RefundExceedsCaptured,
 )
 from payments.gateway import Gateway, GatewayError, GatewayUnknown, Intent, StripeGateway
+from payments.incidents import list_incidents
 from payments.models import Payment, PaymentIncident, PhoneAccount, Refund
 from payments.orders import CommerceOrders, MarkPaidOutcome, Notifier, OrderInfo, OrderPort
 from payments.refunds import refund_order
@@ -55,6 +56,7 @@ __all__ = [
     "ensure_setup_intent",
     "handle_event",
     "ledger",
+    "list_incidents",
     "parse_event",
     "pay_url",
     "payment_by_token",

@@ -184,6 +184,35 @@ async def ledger_csv(
     )
 
 
+def incident_json(i: payments.PaymentIncident) -> dict[str, Any]:
+    return {
+        "id": i.id,
+        "payment_id": i.payment_id,
+        "order_id": i.order_id,
+        "kind": i.kind,
+        "detail": i.detail,
+        "created_at": i.created_at.isoformat(),
+    }
+
+
+@get(
+    "/v1/payments/incidents",
+    guards=[require_roles("supervisor", "finance")],
+    opt={"problems": {422: "bad limit or cursor"}},
+)
+async def list_incidents(
+    session: SessionDep,
+    limit: int = Parameter(query="limit", default=50, ge=1, le=200),
+    cursor: str | None = Parameter(query="cursor", default=None),
+    kind: str | None = Parameter(query="kind", default=None, max_length=40),
+) -> dict[str, Any]:
+    """Payment incidents for supervisors (auto refunds, late successes, disputes), newest first."""
+    rows, next_cursor = await payments.list_incidents(
+        session, limit=limit, cursor=cursor, kind=kind
+    )
+    return {"items": [incident_json(i) for i in rows], "next_cursor": next_cursor}
+
+
 class TopUpIn(msgspec.Struct, forbid_unknown_fields=True):
     amount: int
     reference: str
@@ -225,4 +254,11 @@ def account_json(a: payments.PhoneAccount) -> dict[str, Any]:
     }
 
 
-ROUTES: list[Any] = [create_payment, list_payments, create_refund, ledger_csv, top_up]
+ROUTES: list[Any] = [
+    create_payment,
+    list_payments,
+    create_refund,
+    ledger_csv,
+    list_incidents,
+    top_up,
+]
