@@ -176,3 +176,27 @@ def test_phone_normalises_to_one_e164(prefix: str, rest: int, style: str) -> Non
     e164 = normalise_phone(style.format(p=prefix, r=digits), "CN")
     assert e164 == f"+86{prefix}{digits}"
     assert normalise_phone(e164, "CN") == e164
+
+
+async def test_attempts_are_counted_before_verifying_in_memory() -> None:
+    throttle = Throttle(None, "mem", delay_after=3, max_failures=3, ip_limit_per_minute=3)
+    numbers = [await throttle.attempt("+8613800000001", NOW) for _ in range(3)]
+    assert numbers == [1, 2, 3]  # three in flight, none verified yet
+    with pytest.raises(AccountLocked):
+        await throttle.attempt("+8613800000001", NOW)
+    await throttle.success("+8613800000001")  # one of them was right: the run is cleared
+    assert await throttle.attempt("+8613800000001", NOW) == 1
+
+
+async def test_code_sending_window_in_memory() -> None:
+    throttle = Throttle(None, "mem", delay_after=3, max_failures=3, ip_limit_per_minute=3)
+    at = NOW
+    for _ in range(5):
+        await throttle.code_sent("+8613800000002", at)
+        with pytest.raises(Throttled):
+            await throttle.code_sent("+8613800000002", at + timedelta(seconds=59))
+        at += timedelta(seconds=60)
+    with pytest.raises(Throttled) as err:
+        await throttle.code_sent("+8613800000002", at)
+    assert err.value.retry_after == 3600 - 5 * 60
+    await throttle.code_sent("+8613800000002", NOW + timedelta(hours=1))
