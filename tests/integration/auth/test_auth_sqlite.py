@@ -81,3 +81,33 @@ async def test_enrollment_pin_and_password_change_on_sqlite(sqlite_app: Any) -> 
             (await s.execute(select(auth.AuditEvent.event, auth.AuditEvent.outcome))).tuples()
         )
     assert {("pin_change", "success"), ("password_change", "success")} <= events
+
+
+async def test_lock_and_reset_on_sqlite(sqlite_app: Any) -> None:
+    app, client = sqlite_app
+    clock = app.state.runtime.clock
+    phone = random_cn_mobile()
+    assert (await client.post("/v1/auth/enrollment", json={"phone": phone})).status_code == 202
+    r = await client.post(
+        "/v1/auth/enrollment/confirm",
+        json={"phone": phone, "code": await _code(app, phone), "pin": "508317"},
+    )
+    assert r.status_code == 200, r.text
+    for _ in range(100):
+        r = await client.post("/v1/auth/token", json={"phone": phone, "pin": "000001"})
+        assert r.status_code in (401, 429), r.text
+        if r.status_code == 429 and r.json()["type"].endswith("/locked"):
+            break
+        if r.status_code == 429:
+            clock.advance(seconds=int(r.headers["Retry-After"]) + 1)
+    async with fixture_sessions(app.state.runtime)() as s:
+        locked = await s.scalar(select(auth.Customer.locked).where(auth.Customer.phone == phone))
+    assert locked is True
+    clock.advance(seconds=61)
+    assert (await client.post("/v1/auth/enrollment", json={"phone": phone})).status_code == 202
+    r = await client.post(
+        "/v1/auth/enrollment/confirm",
+        json={"phone": phone, "code": await _code(app, phone), "pin": "583016"},
+    )
+    assert r.status_code == 200, r.text
+    assert (await client.post("/v1/auth/token", json={"phone": phone, "pin": "583016"})).is_success
