@@ -11,12 +11,14 @@ import asyncio
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import dramatiq
 import structlog
 
+from api import ticketing_events
 from core.broker import DramatiqSender, InProcessSender, make_broker
 from core.outbox import Sender, relay_once
 from core.runtime import Runtime
@@ -26,12 +28,13 @@ from fulfillment import (
     FulfillmentContext,
     HttpPartnerClient,
     RetryPolicy,
+    redeliver_lost_order_paid,
     sweep_due,
 )
 from fulfillment import actors as fulfillment_actors
 
 log = structlog.get_logger("hotline.worker")
-QUEUES = {fulfillment_actors.QUEUE}
+QUEUES = {fulfillment_actors.QUEUE, ticketing_events.QUEUE}
 
 
 def policy_from_env(env: Mapping[str, str] | None = None) -> RetryPolicy:
@@ -39,10 +42,16 @@ def policy_from_env(env: Mapping[str, str] | None = None) -> RetryPolicy:
     env = os.environ if env is None else env
     base = RetryPolicy()
     values: dict[str, Any] = {}
-    for name in ("max_attempts",):
+    for name in ("max_attempts", "max_redeliveries"):
         if f"HOTLINE_DISPATCH_{name.upper()}" in env:
             values[name] = int(env[f"HOTLINE_DISPATCH_{name.upper()}"])
-    for name in ("base_seconds", "cap_seconds", "timeout_seconds", "lease_seconds"):
+    for name in (
+        "base_seconds",
+        "cap_seconds",
+        "timeout_seconds",
+        "lease_seconds",
+        "redeliver_seconds",
+    ):
         if f"HOTLINE_DISPATCH_{name.upper()}" in env:
             values[name] = float(env[f"HOTLINE_DISPATCH_{name.upper()}"])
     if "HOTLINE_DISPATCH_WATCHDOG_SECONDS" in env:
@@ -78,7 +87,12 @@ def fulfillment_context(runtime: Runtime, policy: RetryPolicy | None = None) -> 
 
 
 def in_process_sender(runtime: Runtime) -> InProcessSender:
-    return InProcessSender(fulfillment_actors.handlers(fulfillment_context(runtime)))
+    return InProcessSender(
+        {
+            **fulfillment_actors.handlers(fulfillment_context(runtime)),
+            **ticketing_events.handlers(runtime),
+        }
+    )
 
 
 async def relay_job(runtime: Runtime) -> int:
@@ -94,9 +108,20 @@ async def relay_job(runtime: Runtime) -> int:
             return total
 
 
+_last_redelivery_scan: dict[int, float] = {}
+REDELIVERY_SCAN_SECONDS = 60.0
+
+
 async def sweep_job(runtime: Runtime) -> int:
-    """Periodic: re-enqueue pending shipments that a dead worker left behind."""
-    return await sweep_due(fulfillment_context(runtime))
+    """Periodic: re-enqueue pending shipments that a dead worker left behind, and (at most once
+    a minute, it scans two days of `order.paid`) paid orders whose job the broker lost."""
+    ctx = fulfillment_context(runtime)
+    count = await sweep_due(ctx)
+    last = _last_redelivery_scan.get(id(runtime))
+    if last is None or time.monotonic() - last >= REDELIVERY_SCAN_SECONDS:
+        _last_redelivery_scan[id(runtime)] = time.monotonic()
+        count += await redeliver_lost_order_paid(ctx)
+    return count
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
@@ -111,6 +136,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         else None,
     )
     fulfillment_actors.declare(broker)
+    ticketing_events.declare(broker)
     return broker
 
 
@@ -123,6 +149,7 @@ async def serve(settings: Settings, *, threads: int = 4, periodic: bool = True) 
     dramatiq.set_broker(broker)
     policy = policy_from_env()
     fulfillment_actors.configure(lambda: fulfillment_context(Runtime.build(settings), policy))
+    ticketing_events.configure(lambda: Runtime.build(settings))
     port = os.environ.get("HOTLINE_WORKER_METRICS_PORT")
     if port:
         from prometheus_client import start_http_server
@@ -132,7 +159,9 @@ async def serve(settings: Settings, *, threads: int = 4, periodic: bool = True) 
     worker.start()
     runtime = Runtime.build(settings)
     runtime.ports["dispatch_policy"] = policy
-    runtime.ports["outbox_sender"] = DramatiqSender(broker, fulfillment_actors.ROUTES)
+    runtime.ports["outbox_sender"] = DramatiqSender(
+        broker, {**fulfillment_actors.ROUTES, **ticketing_events.ROUTES}
+    )
     register_periodic_jobs()
     runner = PeriodicRunner(runtime)
     if periodic:

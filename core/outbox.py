@@ -84,6 +84,15 @@ def _failed(message: OutboxMessage, exc: Exception, now: datetime) -> None:
     message.available_at = now + timedelta(seconds=min(60, 2 ** min(message.attempts, 6)))
 
 
+def redeliver(message: OutboxMessage, now: datetime, reason: str) -> None:
+    """Send a message that was sent already once more (its job was lost after the send, e.g.
+    the broker gave up on it): the relay picks it up again under the same id."""
+    message.sent_at = None
+    message.available_at = now
+    message.attempts += 1
+    message.last_error = f"redelivered: {reason}"[:500]
+
+
 async def relay_once(
     sessions: async_sessionmaker[AsyncSession],
     sender: Sender,

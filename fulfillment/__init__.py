@@ -5,6 +5,7 @@ from fulfillment.domain import RetryPolicy, ShipmentStatus
 from fulfillment.models import DeadLetter, Partner, PartnerPayable, Shipment
 from fulfillment.orders import CommerceOrders
 from fulfillment.partners import HttpPartnerClient
+from fulfillment.recovery import redeliver_lost_order_paid
 from fulfillment.schemas import OrderItem, OrderSnapshot, PartnerIn
 from fulfillment.service import (
     TOPIC_DISPATCH,
@@ -46,6 +47,7 @@ __all__ = [
     "handle_order_paid",
     "list_dead_letters",
     "order_shipments",
+    "redeliver_lost_order_paid",
     "register_partner",
     "replay_dead_letter",
     "sweep_due",

@@ -66,6 +66,34 @@ _JOBS: dict[str, Callable[..., Awaitable[None]]] = {
 }
 
 
+# Dramatiq's own retries only cover an exception in the job (a database blip, a bug): partner
+# timeouts, 5xx and 429 are not exceptions but outcomes, retried durably by the service with
+# RetryPolicy through the outbox, and counted in `shipment.attempts`. So Dramatiq retries few
+# times, quickly, and what it gives up on (Redis' own dead-letter queue, read by nobody) must
+# still be recoverable by us:
+# - dispatch: the shipment stays `pending` with a `next_attempt_at` (and any lease expires),
+#   so the watchdog (service.sweep_due) sends it again; extra Dramatiq retries would only
+#   find the lease held and skip, and every real attempt still counts towards max_attempts.
+# - order_paid: no shipment exists yet, so fulfillment.recovery re-sends the outbox message
+#   after RetryPolicy.redeliver_seconds, well past this window (at most 2+4+8+16+16 s),
+#   and finally dead-letters it in our list. A missing partner does not raise at all.
+# Dramatiq's TimeLimit (10 min by default) stays above the partner timeout and lease.
+ACTOR_OPTIONS: dict[str, dict[str, int]] = {
+    "fulfillment.order_paid": {"max_retries": 5, "min_backoff": 1_000, "max_backoff": 16_000},
+    "fulfillment.dispatch": {"max_retries": 3, "min_backoff": 1_000, "max_backoff": 8_000},
+}
+
+
+def retry_window_seconds(actor_name: str) -> float:
+    """Longest time Dramatiq keeps retrying a failing job of this actor before giving up."""
+    opts = ACTOR_OPTIONS[actor_name]
+    # Retry n waits min_backoff * 2**n with jitter up to twice that, capped at max_backoff.
+    waits = (
+        min(opts["max_backoff"], 2 * opts["min_backoff"] * 2**n) for n in range(opts["max_retries"])
+    )
+    return sum(waits) / 1000
+
+
 def declare(broker: dramatiq.Broker) -> None:
     for route in ROUTES.values():
         if route.actor_name not in broker.actors:
@@ -75,7 +103,7 @@ def declare(broker: dramatiq.Broker) -> None:
                 actor_name=route.actor_name,
                 queue_name=route.queue_name,
                 priority=0,
-                options={"max_retries": 10, "min_backoff": 500, "max_backoff": 30_000},
+                options=dict(ACTOR_OPTIONS[route.actor_name]),
             )
 
 

@@ -24,6 +24,7 @@ from core.clock import Clock
 from core.errors import ValidationFailed
 from core.outbox import emit
 from fulfillment import metrics
+from fulfillment.dead_letters import dead_letter_order
 from fulfillment.domain import Outcome, RetryPolicy, ShipmentStatus, classify, eticket_text
 from fulfillment.errors import NoPartnerForDelivery
 from fulfillment.models import DeadLetter, Partner, PartnerPayable, Shipment, ShipmentEvent
@@ -189,39 +190,6 @@ async def handle_order_paid(ctx: FulfillmentContext, order_id: str) -> int:
             return len(shipments)
     except IntegrityError:  # a concurrent duplicate job won the race; its shipment stands
         return 0
-
-
-async def dead_letter_order(
-    session: AsyncSession,
-    order_id: str,
-    reason: str,
-    *,
-    error: str | None,
-    now: datetime,
-    delivery_method: str | None = None,
-) -> DeadLetter | None:
-    """Record a paid order that got no shipment, once while it is open (a duplicate
-    `order.paid` job finds the open one and adds nothing)."""
-    if await session.scalar(
-        select(DeadLetter.id).where(
-            DeadLetter.order_id == order_id, DeadLetter.replayed_at.is_(None)
-        )
-    ):
-        return None
-    dead = DeadLetter(
-        shipment_id=None,
-        order_id=order_id,
-        reason=reason,
-        delivery_method=delivery_method,
-        partner_code=None,
-        attempts=0,
-        last_error=(error or "")[:500],
-        created_at=now,
-    )
-    session.add(dead)
-    metrics.DEAD_LETTERS.labels(f"({reason})").inc()
-    log.warning("paid order dead-lettered", order_id=order_id, reason=reason, error=error)
-    return dead
 
 
 async def _claim(ctx: FulfillmentContext, shipment_id: str) -> tuple[Shipment, Partner] | None:

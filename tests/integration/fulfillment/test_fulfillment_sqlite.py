@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from api.migrate import upgrade
 from core.broker import InProcessSender
 from core.clock import SystemClock
 from core.db import make_engine, make_sessionmaker
-from core.outbox import OutboxMessage, relay_once
+from core.outbox import OutboxMessage, emit, relay_once
 from fulfillment import (
     FulfillmentContext,
     HttpPartnerClient,
@@ -21,11 +22,16 @@ from fulfillment import (
     RetryPolicy,
     Shipment,
     create_shipments,
+    redeliver_lost_order_paid,
     register_partner,
 )
 from fulfillment import actors as fulfillment_actors
 from tests.integration.fulfillment.conftest import StubOrders
 from tests.partner_server import PartnerServer
+
+
+async def _drop(payload: dict[str, object]) -> None:
+    """A broker that took the message and lost it."""
 
 
 async def test_in_process_relay_dispatches_on_sqlite(
@@ -70,5 +76,19 @@ async def test_in_process_relay_dispatches_on_sqlite(
                 select(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
             )
             assert [m.topic for m in pending if m.topic.startswith("fulfillment.")] == []
+
+        # An order.paid the broker lost is found and sent again on SQLite too.
+        lost = orders.paid()
+        async with sessions() as session, session.begin():
+            emit(session, "order.paid", {"order_id": lost.order_id}, now=clock.now())
+        await relay_once(sessions, InProcessSender({"order.paid": _drop}), now=clock.now())
+        ctx.policy = dataclasses.replace(policy, redeliver_seconds=0)
+        assert await redeliver_lost_order_paid(ctx) >= 1
+        await relay_once(sessions, sender, now=clock.now())
+        async with sessions() as session:
+            found = await session.scalar(
+                select(Shipment.id).where(Shipment.order_id == lost.order_id)
+            )
+        assert found is not None
     finally:
         await engine.dispose()

@@ -41,3 +41,22 @@ async def test_in_process_sender_awaits_the_handler() -> None:
     sender = InProcessSender({"t": handler})
     await sender.send("id", "t", {"a": 1})
     assert seen == [{"a": 1}] and sender.topics == {"t"}
+
+
+def test_dramatiq_gives_up_long_before_our_recovery_takes_over() -> None:
+    """Dramatiq's retries are bounded, and a job it gives up on is ours again: order.paid is
+    redelivered from the outbox only after Dramatiq's whole retry window (so the two never
+    race), and dispatch is re-sent by the watchdog whatever Dramatiq did."""
+    from fulfillment import RetryPolicy
+
+    broker = make_broker(load_settings(environ={}, redis_url=""))
+    actors.declare(broker)
+    for name in ("fulfillment.order_paid", "fulfillment.dispatch"):
+        options = broker.get_actor(name).options
+        assert 0 < options["max_retries"] <= 5
+        assert options["max_backoff"] <= 16_000
+    policy = RetryPolicy()
+    assert actors.retry_window_seconds("fulfillment.order_paid") == 46.0
+    assert actors.retry_window_seconds("fulfillment.order_paid") * 10 < policy.redeliver_seconds
+    assert actors.retry_window_seconds("fulfillment.dispatch") < policy.lease_seconds
+    broker.close()
