@@ -25,6 +25,7 @@ from .paging import Page
 from .service import (
     MarkPaidResult,
     cancel_order,
+    check_order_staff,
     expire_due_holds,
     get_order,
     get_order_for,
@@ -55,6 +56,7 @@ __all__ = [
     "SoldOut",
     "can_transition",
     "cancel_order",
+    "check_order_staff",
     "create_offer",
     "expire_due_holds",
     "expire_holds_job",

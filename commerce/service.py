@@ -21,7 +21,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.db import is_postgres, new_id
-from core.errors import Busy, NotFound, ValidationFailed
+from core.errors import Busy, Forbidden, NotFound, ValidationFailed
 from core.money import Money
 from core.outbox import emit
 from core.principal import Principal
@@ -209,8 +209,20 @@ async def get_order(session: AsyncSession, order_id: str) -> Order:
     return order
 
 
+ORDER_STAFF_ROLES = ("agent", "supervisor")  # staff who take bookings; finance/admin alone do not
+
+
 def may_see(order: Order, principal: Principal) -> bool:
-    return principal.is_agent or order.customer_id == principal.id
+    if principal.is_customer:
+        return order.customer_id == principal.id
+    return principal.has_any(*ORDER_STAFF_ROLES)
+
+
+def check_order_staff(principal: Principal) -> None:
+    """Customers act on their own orders; staff need the agent or supervisor role to place,
+    read or cancel anyone's (a finance-only or admin-only account takes no bookings)."""
+    if principal.is_agent and not principal.has_any(*ORDER_STAFF_ROLES):
+        raise Forbidden("orders need the agent or supervisor role")
 
 
 async def get_order_for(session: AsyncSession, order_id: str, principal: Principal) -> Order:
@@ -246,6 +258,7 @@ async def list_orders(
     stmt = select(Order)
     if number:
         stmt = stmt.where(Order.number == normalise_readable(number))
+    check_order_staff(principal)
     if principal.is_customer:
         stmt = stmt.where(Order.customer_id == principal.id)
     elif customer_id:

@@ -38,6 +38,7 @@ Limit = Annotated[int, QueryParameter(ge=1, le=100, description="page size")]
 Cursor = Annotated[str | None, QueryParameter(description="next_cursor of the previous page")]
 
 ORDER_PROBLEMS = {
+    403: "staff without the agent or supervisor role (problem+json)",
     404: "No such order, or not yours (problem+json)",
     409: "sold-out (names the offer), busy (Retry-After), idempotency-in-progress, "
     "invalid-transition (problem+json)",
@@ -116,6 +117,7 @@ async def create_order(
     principal: PrincipalDep,
     data: JSONBody[OrderIn],
 ) -> Response[OrderOut]:
+    commerce.check_order_staff(principal)
     body: OrderIn = await strict_body(request, OrderIn)
     now = runtime.clock.now()
 
@@ -199,6 +201,7 @@ class OrderDetail(OrderOut, kw_only=True):
 async def get_order(
     session: SessionDep, principal: PrincipalDep, order_id: FromPath[str]
 ) -> OrderDetail:
+    commerce.check_order_staff(principal)
     order = await commerce.get_order_for(session, order_id, principal)
     base = order_out(order, await commerce.order_history(session, order.id))
     paid = [
@@ -267,6 +270,7 @@ async def cancel_order(
     order_id: FromPath[str],
     data: JSONBody[CancelIn | None] = None,
 ) -> Response[OrderOut]:
+    commerce.check_order_staff(principal)
     raw = await request.body()
     body: CancelIn = await strict_body(request, CancelIn) if raw.strip() else CancelIn()
 
