@@ -8,6 +8,7 @@ from .calendar import Calendar, add_business_seconds, business_seconds, make_cal
 from .domain import CATEGORIES, CHANNELS, PRIORITIES, TRANSITIONS, Status
 from .escalation import EscalationRun, escalate_due, escalation_job
 from .followup import record_attempt, record_satisfaction
+from .intake import open_system_ticket
 from .listing import find_by_number, list_tickets, note_refund
 from .models import Ticket
 from .notifications import list_notifications, mark_read
@@ -48,6 +49,7 @@ __all__ = [
     "make_calendar",
     "mark_read",
     "note_refund",
+    "open_system_ticket",
     "open_ticket",
     "record_attempt",
     "record_satisfaction",

@@ -96,6 +96,8 @@ class Ticket(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     satisfaction: Mapped[int | None] = mapped_column(Integer, nullable=True)
     satisfaction_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # What opened it when the system did ("shipment_failed:<id>"): one ticket per such fact.
+    source_key: Mapped[str | None] = mapped_column(String(80), unique=True, nullable=True)
     # When the escalation job should look at this ticket next (NULL: no running clock).
     check_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     created_by: Mapped[str] = mapped_column(String(48))

@@ -52,6 +52,7 @@ from .models import (
 from .setup import policy_snapshot, queue_by_code, queue_for_category
 
 TIMELINE_RETRIES = 5
+SYSTEM_CHANNEL = "system"  # tickets the system opens (a failed shipment), never a client's
 OPEN_STATES = ("new", "open", "pending_customer", "pending_partner", "reopened")
 
 
@@ -179,10 +180,15 @@ async def open_ticket(
     customer_id: str | None = None,
     order_ids: list[str] | None = None,
     queue: str | None = None,
+    source_key: str | None = None,
+    created_by: str | None = None,
 ) -> Ticket:
+    """Open a ticket. `source_key` marks one the system opens for a fact (ticketing.intake):
+    unique, channel `system`, and its customer is the order's, not someone's claim."""
     check_choice("category", category, CATEGORIES)
     check_choice("priority", priority, PRIORITIES)
-    channel = check_choice("channel", channel or principal.channel, CHANNELS)
+    channels = (*CHANNELS, SYSTEM_CHANNEL) if source_key else CHANNELS
+    channel = check_choice("channel", channel or principal.channel, channels)
     subject, description = (subject or "").strip(), (description or "").strip()
     if not 1 <= len(subject) <= 200:
         raise ValidationFailed.field("subject", "1 to 200 characters")
@@ -194,7 +200,7 @@ async def open_ticket(
         customer_id = principal.id
     elif not customer_id:
         raise ValidationFailed.field("customer_id", "required when an agent opens a ticket")
-    else:
+    elif source_key is None:  # a system ticket's customer is its order's, even if since gone
         await _check_customer(session, customer_id)
     orders = []
     for oid in dict.fromkeys(order_ids or []):
@@ -234,7 +240,8 @@ async def open_ticket(
             "hours": cal_row.hours,
             "holidays": cal_row.holidays,
         },
-        created_by=principal.actor,
+        source_key=source_key,
+        created_by=created_by or principal.actor,
         created_at=now,
         updated_at=now,
     )
@@ -246,7 +253,7 @@ async def open_ticket(
         session,
         ticket,
         "created",
-        actor=principal.actor,
+        actor=created_by or principal.actor,
         channel=channel,
         now=now,
         after={

@@ -91,13 +91,15 @@ def upgrade() -> None:
     sa.Column('closed_at', core.db.UtcDateTime(), nullable=True),
     sa.Column('satisfaction', sa.Integer(), nullable=True),
     sa.Column('satisfaction_source', sa.String(length=16), nullable=True),
+    sa.Column('source_key', sa.String(length=80), nullable=True),
     sa.Column('check_at', core.db.UtcDateTime(), nullable=True),
     sa.Column('created_by', sa.String(length=48), nullable=False),
     sa.Column('created_at', core.db.UtcDateTime(), nullable=False),
     sa.Column('updated_at', core.db.UtcDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['queue_id'], ['ticket_queues.id'], name=op.f('fk_tickets_queue_id_ticket_queues')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tickets')),
-    sa.UniqueConstraint('number', name=op.f('uq_tickets_number'))
+    sa.UniqueConstraint('number', name=op.f('uq_tickets_number')),
+    sa.UniqueConstraint('source_key', name=op.f('uq_tickets_source_key'))
     )
     op.create_index(op.f('ix_tickets_assignee_id'), 'tickets', ['assignee_id'], unique=False)
     op.create_index('ix_tickets_check_at', 'tickets', ['check_at'], unique=False)
