@@ -32,6 +32,14 @@ class SetupIntent:
 
 
 @dataclass(frozen=True, slots=True)
+class Dispute:
+    id: str
+    amount: int
+    currency: str
+    payment_intent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayRefund:
     id: str
     status: str
@@ -74,6 +82,8 @@ class Gateway(Protocol):
     async def refund(
         self, intent_id: str, *, amount: int, metadata: dict[str, str], idempotency_key: str
     ) -> GatewayRefund: ...
+
+    async def retrieve_dispute(self, dispute_id: str) -> Dispute: ...
 
 
 def _plain(obj: Any) -> dict[str, Any]:
@@ -211,6 +221,16 @@ class StripeGateway:
         )
         plain = _plain(obj)
         return GatewayRefund(id=plain["id"], status=plain.get("status") or "succeeded")
+
+    async def retrieve_dispute(self, dispute_id: str) -> Dispute:
+        obj = _plain(await self._call(self.client.v1.disputes.retrieve_async, dispute_id))
+        pi = obj.get("payment_intent")
+        return Dispute(
+            id=obj["id"],
+            amount=int(obj.get("amount") or 0),
+            currency=str(obj.get("currency") or "").upper(),
+            payment_intent=pi if isinstance(pi, str) or pi is None else pi.get("id"),
+        )
 
 
 def verify_webhook(payload: bytes, signature: str | None, secret: str, tolerance: int = 300) -> Any:

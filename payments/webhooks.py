@@ -101,7 +101,12 @@ async def handle_event(
     if kind == "charge.refunded":
         refund = await record_external_refund(session, payment, intent.amount_refunded, now=now)
         return "refund-recorded" if refund else "refund-known"
-    amount = min(int(obj.get("amount") or 0), payment.amount - payment.disputed_amount)
+    # The amount is Stripe's, not the event's snapshot; what is disputed and what was refunded
+    # together never exceed what was captured.
+    async with upstream():
+        dispute = await _gateway(deps).retrieve_dispute(str(obj.get("id")))
+    room = payment.amount - payment.refunded_amount - payment.disputed_amount
+    amount = max(0, min(dispute.amount, room))
     if amount > 0:
         payment.disputed_amount += amount
         await ledger.post(
@@ -114,5 +119,11 @@ async def handle_event(
             order_id=payment.order_id,
             payment_id=payment.id,
         )
-    incident(session, payment, "dispute", f"dispute {obj.get('id')} for {amount}", now)
+    incident(
+        session,
+        payment,
+        "dispute",
+        f"dispute {dispute.id}: {dispute.amount} claimed, {amount} booked",
+        now,
+    )
     return "dispute-recorded"

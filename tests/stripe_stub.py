@@ -7,9 +7,10 @@ replayed by Idempotency-Key as Stripe does (localstripe ignores the header), so 
 lost answer returns the first result instead of charging twice, and `forwarded` shows what
 reached the upstream.
 
-Faults: "500" (refused before doing anything), "500-after" (done upstream, answer lost as a
-5xx), "hang-after" (done upstream, answer later than the client waits), "409" (a request with
-this idempotency key is still in flight).
+Faults, on writes to `fault_path` (creating PaymentIntents by default): "500" (refused before
+doing anything), "500-after" (done upstream, answer lost as a 5xx), "hang-after" (done
+upstream, answer later than the client waits), "409" (a request with this idempotency key is
+still in flight).
 """
 
 from __future__ import annotations
@@ -35,8 +36,13 @@ class StripeStub:
     faults: list[str] = field(default_factory=list)
     forwarded: list[tuple[str, str, str | None]] = field(default_factory=list)
     hang_seconds: float = 3.0
+    fault_path: str = "/v1/payment_intents"  # only writes to this path take a fault
     _replies: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def replied(self, idempotency_key: str) -> dict[str, Any]:
+        """The body first answered to a write (e.g. the intent whose answer the client lost)."""
+        return dict(json.loads(self._replies[idempotency_key][1]))
 
     def forwarded_writes(self, path: str) -> int:
         return sum(1 for m, p, _ in self.forwarded if m == "POST" and p == path)
@@ -51,7 +57,8 @@ class StripeStub:
         path = urlsplit(target).path
         key = headers.get("Idempotency-Key") if method == "POST" else None
         with self._lock:
-            fault = self.faults.pop(0) if method == "POST" and self.faults else None
+            faulty = method == "POST" and path == self.fault_path and self.faults
+            fault = self.faults.pop(0) if faulty else None
         if fault == "500":
             return 500, _error("api_error", "injected before the request was handled")
         if fault == "409":

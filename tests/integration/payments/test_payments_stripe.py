@@ -283,32 +283,6 @@ async def test_bad_signature_is_400_and_changes_nothing(
     assert await order_status(runtime, order.id) == "awaiting_payment"
 
 
-async def test_dispute_is_booked_once(
-    runtime: Runtime, deps: PaymentDeps, pay_server: LiveServer, localstripe: LocalStripe
-) -> None:
-    _order, p = await _pay_link(runtime, deps)
-    await _charge(pay_server, localstripe, p.pay_token or "", "4242424242424242")
-    row = await _payment(runtime, p.id)
-    ev = event(
-        "charge.dispute.created",
-        {
-            "id": "dp_1",
-            "object": "dispute",
-            "amount": 5000,
-            "payment_intent": row.intent_id,
-            "reason": "fraudulent",
-        },
-    )
-    async with httpx.AsyncClient(base_url=pay_server.url) as http:
-        for _ in range(2):
-            body, sig = signed(localstripe.webhook_secret, ev)
-            r = await http.post(
-                "/v1/webhooks/stripe", content=body, headers={"Stripe-Signature": sig}
-            )
-            assert r.status_code == 200
-    assert (await _payment(runtime, p.id)).disputed_amount == 5000
-
-
 async def test_concurrent_refunds_never_exceed_captured(
     runtime: Runtime, deps: PaymentDeps, pay_server: LiveServer, localstripe: LocalStripe
 ) -> None:

@@ -11,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
 from core.principal import Principal
-from payments.gateway import GatewayError, GatewayRefund, GatewayUnknown, Intent, SetupIntent
+from payments.gateway import (
+    Dispute,
+    GatewayError,
+    GatewayRefund,
+    GatewayUnknown,
+    Intent,
+    SetupIntent,
+)
 from payments.orders import MarkPaidOutcome, OrderInfo
 
 _ids = itertools.count(1)
@@ -29,6 +36,7 @@ class FakeGateway:
     # faults: "before" = the request never reached us; "after" = done, but the answer is lost
     faults: list[str] = field(default_factory=list)
     decline: set[str] = field(default_factory=set)
+    disputes: dict[str, Dispute] = field(default_factory=dict)
 
     def _fault(self, stage: str) -> None:
         if self.faults and self.faults[0] == stage:
@@ -105,6 +113,9 @@ class FakeGateway:
         result = self.by_key[idempotency_key]
         assert isinstance(result, GatewayRefund)
         return result
+
+    async def retrieve_dispute(self, dispute_id: str) -> Dispute:
+        return self.disputes[dispute_id]
 
 
 @dataclass
