@@ -9,7 +9,7 @@ from .domain import CATEGORIES, CHANNELS, PRIORITIES, TRANSITIONS, Status
 from .escalation import EscalationRun, escalate_due, escalation_job
 from .followup import record_attempt, record_satisfaction
 from .intake import open_system_ticket
-from .listing import find_by_number, list_tickets, note_refund
+from .listing import check_refund_ticket, find_by_number, list_tickets, note_refund
 from .models import Ticket
 from .notifications import list_notifications, mark_read
 from .reports import report_csv, ticket_report
@@ -37,6 +37,7 @@ __all__ = [
     "add_comment",
     "assign",
     "business_seconds",
+    "check_refund_ticket",
     "drain_for_agent",
     "drain_queue",
     "escalate_due",

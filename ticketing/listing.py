@@ -12,7 +12,7 @@ from core.errors import Conflict, NotFound, ValidationFailed
 from core.principal import Principal
 
 from .domain import Status
-from .models import Ticket, TicketRefund
+from .models import Ticket, TicketOrder, TicketRefund
 from .service import _lock, record
 from .setup import queue_by_code
 
@@ -54,6 +54,22 @@ async def list_tickets(
                 kept.append(t)
         tickets = kept
     return tickets
+
+
+async def check_refund_ticket(session: AsyncSession, ticket_id: str, order_id: str) -> Ticket:
+    """The ticket a refund on `order_id` may name: it exists and is linked to that order
+    (else 422 on `ticket_id`, before any money moves)."""
+    ticket = await session.get(Ticket, ticket_id) if ticket_id else None
+    if ticket is None:
+        raise ValidationFailed.field("ticket_id", "no such ticket")
+    linked = await session.scalar(
+        select(TicketOrder.id).where(
+            TicketOrder.ticket_id == ticket.id, TicketOrder.order_id == order_id
+        )
+    )
+    if linked is None:
+        raise ValidationFailed.field("ticket_id", "this ticket is not linked to the order")
+    return ticket
 
 
 async def note_refund(

@@ -11,6 +11,7 @@ from litestar import Request, Response, get, post
 from litestar.params import Parameter
 
 import payments
+import ticketing
 from api.controllers.payments import build_deps, payment_json
 from api.deps import RuntimeDep, SessionDep
 from api.idempotency import HEADER, idempotent, strict_body
@@ -131,6 +132,8 @@ async def create_refund(
     deps = build_deps(runtime)
 
     async def work() -> tuple[int, Any, str | None]:
+        if body.ticket_id is not None:  # 422 before any money moves
+            await ticketing.check_refund_ticket(session, body.ticket_id, order_id)
         r = await payments.refund_order(
             session,
             deps,
@@ -142,6 +145,10 @@ async def create_refund(
             request_key=key,
             now=runtime.clock.now(),
         )
+        if body.ticket_id is not None:  # on the ticket, in this same transaction
+            await ticketing.note_refund(
+                session, body.ticket_id, who, refund_id=r.id, now=runtime.clock.now()
+            )
         return (202 if r.status == "unknown" else 201), refund_json(r), r.id
 
     return await idempotent(

@@ -8,6 +8,8 @@ import uuid
 import httpx
 from sqlalchemy import select
 
+import ticketing
+from core.principal import Principal
 from core.runtime import Runtime
 from payments.models import Payment, Refund
 from payments.service import incident
@@ -64,14 +66,26 @@ async def test_carrier_402_then_refund_with_ticket_and_replay(
 
         refunds = f"/v1/orders/{order.id}/refunds"
         key = {"Idempotency-Key": uuid.uuid4().hex}
-        body = {"amount": 1500, "reason": "seat moved", "ticket_id": "T-20261201-0042"}
+        # The ticket a refund names must exist and be linked to the order (else 422).
+        async with runtime.sessions() as s, s.begin():
+            ticket = await ticketing.open_ticket(
+                s,
+                Principal("agent", uuid.uuid4().hex),
+                now=runtime.clock.now(),
+                category="billing",
+                subject="Seat moved",
+                description="refund the difference",
+                customer_id=customer.id,
+                order_ids=[order.id],
+            )
+        body = {"amount": 1500, "reason": "seat moved", "ticket_id": ticket.id}
         r = await http.post(refunds, json=body, headers={**as_super, **key})
         assert r.status_code == 201, r.text
         first = r.json()
-        assert first["ticket_id"] == "T-20261201-0042" and first["amount"]["amount"] == 1500
+        assert first["ticket_id"] == ticket.id and first["amount"]["amount"] == 1500
         async with runtime.sessions() as s:
             stored = await s.get_one(Refund, first["id"])
-        assert stored.ticket_id == "T-20261201-0042" and stored.reason == "seat moved"
+        assert stored.ticket_id == ticket.id and stored.reason == "seat moved"
 
         r = await http.post(refunds, json=body, headers={**as_super, **key})
         assert r.status_code == 201 and r.json() == first, "the replay is the first answer"
