@@ -56,6 +56,7 @@ def create_offer(
                 price=Money(amount, runtime.settings.currency),
                 capacity=capacity,
                 code=code,
+                currency=runtime.settings.currency,
                 now=runtime.clock.now(),
             )
 

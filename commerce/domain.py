@@ -146,9 +146,12 @@ class PriceBreakdown:
         return self.subtotal + self.booking_fee + self.delivery_fee
 
 
-def delivery_fee(method: DeliveryMethod, *, courier_fee: int, currency: str) -> Money:
-    """送票费: e-tickets travel by SMS for free; a courier costs the configured fee."""
-    return Money(courier_fee if method is DeliveryMethod.COURIER else 0, currency)
+def delivery_fee(
+    method: DeliveryMethod, *, courier_fee: int, currency: str, eticket_fee: int = 0
+) -> Money:
+    """送票费 by delivery method, both configured: a courier costs HOTLINE_COURIER_FEE, an
+    e-ticket sent by SMS HOTLINE_ETICKET_FEE (free unless the operator says otherwise)."""
+    return Money(courier_fee if method is DeliveryMethod.COURIER else eticket_fee, currency)
 
 
 def price_order(
@@ -158,6 +161,7 @@ def price_order(
     booking_fee: int,
     courier_fee: int,
     currency: str,
+    eticket_fee: int = 0,
 ) -> PriceBreakdown:
     """Subtotal of the lines + one booking fee (订票费) per order + the delivery fee."""
     subtotal = Money.zero(currency)
@@ -170,7 +174,9 @@ def price_order(
     return PriceBreakdown(
         subtotal=subtotal,
         booking_fee=Money(booking_fee, currency),
-        delivery_fee=delivery_fee(method, courier_fee=courier_fee, currency=currency),
+        delivery_fee=delivery_fee(
+            method, courier_fee=courier_fee, currency=currency, eticket_fee=eticket_fee
+        ),
     )
 
 

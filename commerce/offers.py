@@ -33,8 +33,11 @@ async def create_offer(
     capacity: int,
     now: datetime,
     code: str | None = None,
+    currency: str | None = None,
 ) -> Offer:
-    """Admin: a new bookable offer with `capacity` seats, all available."""
+    """Admin: a new bookable offer with `capacity` seats, all available. `currency` is the
+    service's (HOTLINE_CURRENCY): an offer priced in another could never share an order or a
+    payment with the rest of the catalog, so it is refused."""
     try:
         kind_value = OfferKind(kind).value
     except ValueError:
@@ -44,6 +47,8 @@ async def create_offer(
         raise ValidationFailed.field("title", "1-200 characters")
     if not 1 <= len(venue) <= 200:
         raise ValidationFailed.field("venue", "1-200 characters")
+    if currency is not None and price.currency != currency:
+        raise ValidationFailed.field("price.currency", f"offers are priced in {currency}")
     if type(price.amount) is not int or not 0 <= price.amount <= MAX_PRICE:
         raise ValidationFailed.field("price.amount", f"whole minor units, 0 to {MAX_PRICE}")
     if type(capacity) is not int or not 1 <= capacity <= MAX_CAPACITY:

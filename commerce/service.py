@@ -84,6 +84,7 @@ async def place_order(
         method=method,
         booking_fee=settings.booking_fee,
         courier_fee=settings.courier_fee,
+        eticket_fee=settings.eticket_fee,
         currency=currency,
     )
     values = {

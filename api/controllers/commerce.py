@@ -97,6 +97,7 @@ async def create_offer(
         price=Money(body.price.amount, body.price.currency),
         capacity=body.capacity,
         code=body.code,
+        currency=runtime.settings.currency,
         now=runtime.clock.now(),
     )
     return offer_out(offer)

@@ -99,6 +99,7 @@ async def seed_demo(runtime: Runtime) -> list[str]:
                 starts_at=datetime.combine(today + timedelta(days=days), at, tzinfo=zone),
                 price=Money(price, runtime.settings.currency),
                 capacity=capacity,
+                currency=runtime.settings.currency,
                 now=now,
             )
             created += 1

@@ -90,6 +90,15 @@ def test_price_adds_booking_fee_once_and_courier_fee() -> None:
         lines, method=DeliveryMethod.E_TICKET, booking_fee=500, courier_fee=1500, currency="CNY"
     )
     assert e.delivery_fee == Money(0, "CNY") and e.total == Money(191800, "CNY")
+    paid_e = price_order(
+        lines,
+        method=DeliveryMethod.E_TICKET,
+        booking_fee=500,
+        courier_fee=1500,
+        currency="CNY",
+        eticket_fee=200,
+    )
+    assert paid_e.delivery_fee == Money(200, "CNY") and paid_e.total == Money(192000, "CNY")
 
 
 def test_mixed_currencies_are_refused() -> None:

@@ -30,3 +30,10 @@ def test_the_switch_turns_the_guard_off_only_in_the_test_env() -> None:
     )
     with pytest.raises(SettingsError, match="0 or 1"):
         load_settings(environ={"HOTLINE_ENV": "test", "HOTLINE_TEST_UNGUARDED_HOLDS": "2"})
+
+
+def test_the_e_ticket_fee_is_free_by_default_configurable_and_never_negative() -> None:
+    assert load_settings(environ={}).eticket_fee == 0
+    assert load_settings(environ={"HOTLINE_ETICKET_FEE": "300"}).eticket_fee == 300
+    with pytest.raises(SettingsError, match="HOTLINE_ETICKET_FEE must not be negative"):
+        load_settings(environ={"HOTLINE_ETICKET_FEE": "-1"})
