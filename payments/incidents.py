@@ -9,8 +9,36 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import new_id
 from core.errors import ValidationFailed
-from payments.models import PaymentIncident
+from core.outbox import emit
+from payments.models import Payment, PaymentIncident
+
+
+def incident(
+    session: AsyncSession, payment: Payment, kind: str, detail: str, now: datetime
+) -> None:
+    """Record it for supervisors and tell the worker side (outbox, same transaction)."""
+    row = PaymentIncident(
+        id=new_id(),
+        payment_id=payment.id,
+        order_id=payment.order_id,
+        kind=kind,
+        detail=detail[:300],
+        created_at=now,
+    )
+    session.add(row)
+    emit(
+        session,
+        "payment.incident",
+        {
+            "incident_id": row.id,
+            "payment_id": payment.id,
+            "order_id": payment.order_id,
+            "kind": kind,
+        },
+        now=now,
+    )
 
 
 def _encode(at: datetime, last_id: str) -> str:

@@ -18,14 +18,13 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import new_id
 from core.errors import InvalidTransition, NotFound, UpstreamUnavailable, ValidationFailed
-from core.outbox import emit
 from core.principal import Principal
 from payments import carrier, domain, ledger
 from payments.errors import AlreadyPaid, PayLinkExpired, PaymentOutcomeUnknown
 from payments.gateway import Gateway, GatewayError, GatewayUnknown, Intent
-from payments.models import Payment, PaymentHistory, PaymentIncident
+from payments.incidents import incident
+from payments.models import Payment, PaymentHistory
 from payments.orders import Notifier, OrderInfo, OrderPort
 
 log = structlog.get_logger("hotline.payments")
@@ -90,32 +89,6 @@ def move(
     )
     payment.status = target
     payment.updated_at = now
-
-
-def incident(
-    session: AsyncSession, payment: Payment, kind: str, detail: str, now: datetime
-) -> None:
-    """Record it for supervisors and tell the worker side (outbox, same transaction)."""
-    row = PaymentIncident(
-        id=new_id(),
-        payment_id=payment.id,
-        order_id=payment.order_id,
-        kind=kind,
-        detail=detail[:300],
-        created_at=now,
-    )
-    session.add(row)
-    emit(
-        session,
-        "payment.incident",
-        {
-            "incident_id": row.id,
-            "payment_id": payment.id,
-            "order_id": payment.order_id,
-            "kind": kind,
-        },
-        now=now,
-    )
 
 
 def _new_payment(
