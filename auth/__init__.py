@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from auth.agents import create_agent
 from auth.errors import AccountLocked, VerificationRequired
 from auth.models import Agent, AuditEvent, CallerVerification, Customer
 from auth.service import (
     agent_token,
     check_verification,
-    create_agent,
     create_customer,
     customer_token,
     find_customer_by_phone,

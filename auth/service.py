@@ -1,4 +1,5 @@
-"""Use cases of the auth room. Functions take the request's session and never commit.
+"""Use cases of the auth room (customers, PIN checks, caller verification; one-time codes in
+auth.codes, agents in auth.agents). Functions take the request's session and never commit.
 
 Audit rows of what succeeds go into the request's session (they commit with the change). Rows
 of refusals, whose request rolls back, are written in their own short transaction, and only
@@ -7,7 +8,6 @@ connection writing while the request holds the write lock would wait and fail.""
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,14 +16,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth import hashing, tokens
-from auth.domain import hash_code, password_problem, pin_problem
+from auth.domain import pin_problem
 from auth.errors import AccountLocked, VerificationRequired
-from auth.models import Agent, AuditEvent, CallerVerification, Customer, OneTimeCode
+from auth.models import Agent, AuditEvent, CallerVerification, Customer
 from auth.throttle import Throttle
 from core.db import new_id
 from core.errors import Conflict, InvalidCredentials, NotFound, Throttled, ValidationFailed
 from core.phone import InvalidPhone, normalise_phone
-from core.principal import ROLES, Principal
+from core.principal import Principal
 from core.runtime import Runtime
 from core.settings import Settings
 
@@ -295,224 +295,6 @@ async def change_pin(
     )
 
 
-# -- one-time codes --------------------------------------------------------------------------
-async def send_code(
-    runtime: Runtime,
-    session: AsyncSession,
-    raw_phone: Any,
-    *,
-    address: str,
-    purpose: str = "enrollment",
-) -> None:
-    now = runtime.clock.now()
-    gate = throttle(runtime)
-    await gate.hit_address(address, now)
-    phone = phone_or_422(runtime, raw_phone)
-    await gate.code_sent(phone, now)
-    code = f"{secrets.randbelow(10**6):06d}"
-    await session.execute(
-        update(OneTimeCode)
-        .where(OneTimeCode.phone == phone, OneTimeCode.used.is_(False))
-        .values(used=True)
-    )
-    session.add(
-        OneTimeCode(
-            id=new_id(),
-            phone=phone,
-            purpose=purpose,
-            code_hash=hash_code(runtime.settings.secret_key, phone, code),
-            attempts=0,
-            used=False,
-            created_at=now,
-            expires_at=now + timedelta(seconds=runtime.settings.otp_ttl_seconds),
-        )
-    )
-    await session.flush()
-    sms = runtime_sms(runtime)
-    await sms.send(session, phone, f"Hotline code {code} (valid 5 minutes)", purpose="otp")
-
-
-def runtime_sms(runtime: Runtime) -> Any:
-    sms = getattr(runtime, "sms", None) or runtime.ports.get("sms")
-    if sms is None:
-        from core.sms import build_sms_sender
-
-        sms = build_sms_sender(runtime.settings, runtime.clock)
-        runtime.ports["sms"] = sms
-    return sms
-
-
-async def confirm_code(
-    runtime: Runtime, raw_phone: Any, code: Any, pin: Any, *, address: str
-) -> Customer:
-    """Check the code and set the PIN (creating the customer when new). The attempt counter is
-    written in its own transaction so a wrong code counts even though the request fails."""
-    now = runtime.clock.now()
-    gate = throttle(runtime)
-    await gate.hit_address(address, now)
-    phone = phone_or_422(runtime, raw_phone)
-    if not isinstance(code, str) or not isinstance(pin, str):
-        raise ValidationFailed.field("code", "code and pin must be strings")
-    reason = pin_problem(pin, phone=phone)
-    if reason:
-        raise ValidationFailed.field("pin", reason)
-    async with runtime.sessions() as session:
-        async with session.begin():
-            otp = await session.scalar(
-                select(OneTimeCode)
-                .where(OneTimeCode.phone == phone, OneTimeCode.used.is_(False))
-                .order_by(OneTimeCode.created_at.desc())
-                .limit(1)
-                .with_for_update()
-            )
-            valid = (
-                otp is not None
-                and otp.expires_at > now
-                and otp.attempts < runtime.settings.otp_max_attempts
-            )
-            if otp is None or not valid:
-                raise InvalidCredentials("the code is wrong or expired")
-            if not secrets.compare_digest(
-                otp.code_hash, hash_code(runtime.settings.secret_key, phone, code)
-            ):
-                otp.attempts += 1
-                failed = True
-            else:
-                otp.used = True
-                failed = False
-        if failed:
-            raise InvalidCredentials("the code is wrong or expired")
-        async with session.begin():
-            customer = await find_customer_by_phone(session, phone)
-            if customer is None:
-                customer = await create_customer(runtime, session, phone=phone)
-            await change_pin(
-                runtime,
-                session,
-                customer,
-                pin,
-                address=address,
-                actor=f"customer:{customer.id}",
-                channel="sms",
-            )
-        return customer
-
-
-# -- agents ----------------------------------------------------------------------------------
-async def create_agent(
-    runtime: Runtime,
-    session: AsyncSession,
-    *,
-    username: str,
-    password: str,
-    display_name: str | None = None,
-    roles: list[str] | tuple[str, ...] = ("agent",),
-) -> Agent:
-    if not isinstance(username, str) or not (3 <= len(username) <= 64) or not username.isascii():
-        raise ValidationFailed.field("username", "3 to 64 ASCII characters")
-    reason = password_problem(password)
-    if reason:
-        raise ValidationFailed.field("password", reason)
-    bad = [r for r in roles if r not in ROLES]
-    if bad or not roles:
-        raise ValidationFailed.field("roles", f"each role must be one of {', '.join(ROLES)}")
-    if await session.scalar(select(Agent.id).where(Agent.username == username)):
-        raise Conflict("an agent with this username exists")
-    agent = Agent(
-        id=new_id(),
-        username=username,
-        display_name=display_name or username,
-        roles=sorted(set(roles)),
-        active=True,
-        password_hash=await hashing.hash_secret_async(runtime.settings.env, password),
-        token_version=1,
-        created_at=runtime.clock.now(),
-    )
-    session.add(agent)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:
-        raise Conflict("an agent with this username exists") from None
-    return agent
-
-
-async def login_agent(
-    runtime: Runtime, session: AsyncSession, username: Any, password: Any, *, address: str
-) -> tuple[Agent, str, int]:
-    now = runtime.clock.now()
-    gate = throttle(runtime)
-    await gate.hit_address(address, now)
-    if not isinstance(username, str) or not isinstance(password, str) or len(username) > 64:
-        raise ValidationFailed.field("username", "username and password must be strings")
-    subject = f"agent:{username}"
-    try:
-        number = await gate.attempt(subject, now)
-    except Throttled as exc:
-        await audit(
-            runtime,
-            "agent_login",
-            actor="anonymous",
-            subject=subject,
-            channel="web",
-            address=address,
-            outcome=exc.slug,
-        )
-        raise
-    agent = await session.scalar(select(Agent).where(Agent.username == username))
-    stored = agent.password_hash if agent is not None and agent.active else None
-    if (
-        not await hashing.verify_secret_async(runtime.settings.env, stored, password[:256])
-        or agent is None
-    ):
-        locked = await gate.failure(subject, now, number)
-        await audit(
-            runtime,
-            "agent_login",
-            actor="anonymous",
-            subject=subject,
-            channel="web",
-            address=address,
-            outcome="locked" if locked else "failure",
-        )
-        raise InvalidCredentials("username or password is not right")
-    await gate.success(subject)
-    await audit(
-        runtime,
-        "agent_login",
-        actor=f"agent:{agent.id}",
-        subject=subject,
-        channel="web",
-        address=address,
-        outcome="success",
-        session=session,
-    )
-    token, expires = agent_token(runtime, agent)
-    return agent, token, expires
-
-
-async def change_password(
-    runtime: Runtime, session: AsyncSession, agent: Agent, password: str, *, address: str
-) -> None:
-    reason = password_problem(password)
-    if reason:
-        raise ValidationFailed.field("password", reason)
-    agent.password_hash = await hashing.hash_secret_async(runtime.settings.env, password)
-    agent.token_version += 1
-    await session.flush()
-    await throttle(runtime).unlock(f"agent:{agent.username}")
-    await audit(
-        runtime,
-        "password_change",
-        actor=f"agent:{agent.id}",
-        subject=f"agent:{agent.id}",
-        channel="web",
-        address=address,
-        outcome="success",
-        session=session,
-    )
-
-
 # -- caller verification ---------------------------------------------------------------------
 async def verify_caller(
     runtime: Runtime, session: AsyncSession, agent_id: str, phone: Any, pin: Any, *, address: str
@@ -589,18 +371,3 @@ async def change_own_pin(
         channel="web",
     )
     return customer
-
-
-async def change_own_password(
-    runtime: Runtime,
-    session: AsyncSession,
-    agent_id: str,
-    current: str,
-    new: str,
-    *,
-    address: str,
-) -> Agent:
-    agent = await get_agent(session, agent_id)
-    await login_agent(runtime, session, agent.username, current, address=address)
-    await change_password(runtime, session, agent, new, address=address)
-    return agent

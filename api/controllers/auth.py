@@ -9,7 +9,7 @@ from litestar.params import Parameter
 
 from api.deps import RuntimeDep, SessionDep
 from api.security import PrincipalDep, agents_only, customers_and_agents, require_roles
-from auth import service
+from auth import agents, codes, service
 from auth.models import Agent, Customer
 from auth.schemas import (
     AgentIn,
@@ -76,7 +76,7 @@ async def token(
 async def agent_token(
     request: Request[Any, Any, Any], data: AgentTokenIn, runtime: RuntimeDep, session: SessionDep
 ) -> TokenOut:
-    agent, tok, expires = await service.login_agent(
+    agent, tok, expires = await agents.login_agent(
         runtime, session, data.username, data.password, address=_address(request)
     )
     return TokenOut(
@@ -94,7 +94,7 @@ async def agent_token(
 async def enrollment(
     request: Request[Any, Any, Any], data: EnrollmentIn, runtime: RuntimeDep, session: SessionDep
 ) -> dict[str, str]:
-    await service.send_code(runtime, session, data.phone, address=_address(request))
+    await codes.send_code(runtime, session, data.phone, address=_address(request))
     return {"status": "sent"}
 
 
@@ -108,7 +108,7 @@ async def enrollment(
 async def enrollment_confirm(
     request: Request[Any, Any, Any], data: EnrollmentConfirmIn, runtime: RuntimeDep
 ) -> TokenOut:
-    customer = await service.confirm_code(
+    customer = await codes.confirm_code(
         runtime, data.phone, data.code, data.pin, address=_address(request)
     )
     tok, expires = service.customer_token(runtime, customer)
@@ -222,7 +222,7 @@ async def verify(
 async def create_agent(
     data: AgentIn, runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
 ) -> AgentOut:
-    a = await service.create_agent(
+    a = await agents.create_agent(
         runtime,
         session,
         username=data.username,
@@ -246,7 +246,7 @@ async def sms_outbox(
     principal: PrincipalDep,
     to: Annotated[str | None, Parameter(query="to", max_length=40)] = None,
 ) -> list[SmsOut]:
-    sender = service.runtime_sms(runtime)
+    sender = codes.runtime_sms(runtime)
     if not isinstance(sender, SinkSmsSender):
         raise NotFound("the built-in SMS sink is not the sender")
     number = service.phone_or_422(runtime, to, "to") if to else None
@@ -293,7 +293,7 @@ async def change_password(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> TokenOut:
-    a = await service.change_own_password(
+    a = await agents.change_own_password(
         runtime,
         session,
         principal.id,
