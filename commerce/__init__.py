@@ -22,17 +22,19 @@ from .jobs import expire_holds_job, purge_idempotency_keys_job
 from .models import Offer, Order, OrderEvent, OrderItem
 from .offers import create_offer, find_offer_by_code, get_offer, search_offers
 from .paging import Page
-from .service import (
-    MarkPaidResult,
-    cancel_order,
+from .reading import (
     check_order_staff,
-    expire_due_holds,
     get_order,
     get_order_for,
     list_orders,
-    mark_paid,
     may_see,
     order_history,
+)
+from .service import (
+    MarkPaidResult,
+    cancel_order,
+    expire_due_holds,
+    mark_paid,
     place_order,
     transition,
 )

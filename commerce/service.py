@@ -1,4 +1,4 @@
-"""Order use cases: place, read, list, pay, move through the lifecycle, expire.
+"""Order use cases: place, pay, move through the lifecycle, expire (reading: reading.py).
 
 Every function takes the caller's AsyncSession and never commits (the request, job or CLI
 owns the transaction). Status changes are conditional updates (`... WHERE status = :from`),
@@ -21,7 +21,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.db import is_postgres, new_id
-from core.errors import Busy, Forbidden, NotFound, ValidationFailed
+from core.errors import Busy, ValidationFailed
 from core.money import Money
 from core.outbox import emit
 from core.principal import Principal
@@ -39,12 +39,11 @@ from .domain import (
     check_transition,
     new_order_number,
     normalise_lines,
-    normalise_readable,
     price_order,
     releases_capacity,
 )
 from .models import Order, OrderEvent, OrderItem
-from .paging import Page, decode_cursor, encode_cursor
+from .reading import get_order, get_order_for
 
 S = OrderStatus
 # Table-level statements on the hot path skip the ORM's per-statement bookkeeping.
@@ -197,89 +196,6 @@ def _record(
             at=now,
         )
     )
-
-
-# --- reading -----------------------------------------------------------------------------
-
-
-async def get_order(session: AsyncSession, order_id: str) -> Order:
-    """The order with its items, or NotFound."""
-    order = await session.get(Order, order_id)
-    if order is None:
-        raise NotFound(f"no order {order_id}")
-    return order
-
-
-ORDER_STAFF_ROLES = ("agent", "supervisor")  # staff who take bookings; finance/admin alone do not
-
-
-def may_see(order: Order, principal: Principal) -> bool:
-    if principal.is_customer:
-        return order.customer_id == principal.id
-    return principal.has_any(*ORDER_STAFF_ROLES)
-
-
-def check_order_staff(principal: Principal) -> None:
-    """Customers act on their own orders; staff need the agent or supervisor role to place,
-    read or cancel anyone's (a finance-only or admin-only account takes no bookings)."""
-    if principal.is_agent and not principal.has_any(*ORDER_STAFF_ROLES):
-        raise Forbidden("orders need the agent or supervisor role")
-
-
-async def get_order_for(session: AsyncSession, order_id: str, principal: Principal) -> Order:
-    """As get_order, but a customer asking for someone else's order gets NotFound (not 403:
-    we do not confirm that the id exists)."""
-    order = await get_order(session, order_id)
-    if not may_see(order, principal):
-        raise NotFound(f"no order {order_id}")
-    return order
-
-
-async def order_history(session: AsyncSession, order_id: str) -> list[OrderEvent]:
-    rows = await session.scalars(
-        select(OrderEvent)
-        .where(OrderEvent.order_id == order_id)
-        .order_by(OrderEvent.at, OrderEvent.id)
-    )
-    return list(rows)
-
-
-async def list_orders(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    customer_id: str | None = None,
-    status: OrderStatus | None = None,
-    number: str | None = None,
-    limit: int = 20,
-    cursor: str | None = None,
-) -> Page[Order]:
-    """Newest first, keyset-paginated. A customer only ever sees their own orders. `number`
-    is the order number as a caller reads it out (case, spaces and dashes do not matter)."""
-    stmt = select(Order)
-    if number:
-        stmt = stmt.where(Order.number == normalise_readable(number))
-    check_order_staff(principal)
-    if principal.is_customer:
-        stmt = stmt.where(Order.customer_id == principal.id)
-    elif customer_id:
-        stmt = stmt.where(Order.customer_id == customer_id)
-    if status is not None:
-        stmt = stmt.where(Order.status == status.value)
-    if cursor:
-        at, last_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            (Order.created_at < at) | ((Order.created_at == at) & (Order.id < last_id))
-        )
-    rows = list(
-        await session.scalars(
-            stmt.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)
-        )
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
-    return Page(rows, next_cursor)
 
 
 # --- lifecycle ---------------------------------------------------------------------------

@@ -1,0 +1,95 @@
+"""Reading orders, and who may: a customer sees only their own orders; staff need a booking
+role (agent or supervisor). Someone else's order is NotFound, never 403, so ids are not
+confirmed to strangers."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Forbidden, NotFound
+from core.principal import Principal
+
+from .domain import OrderStatus, normalise_readable
+from .models import Order, OrderEvent
+from .paging import Page, decode_cursor, encode_cursor
+
+
+async def get_order(session: AsyncSession, order_id: str) -> Order:
+    """The order with its items, or NotFound."""
+    order = await session.get(Order, order_id)
+    if order is None:
+        raise NotFound(f"no order {order_id}")
+    return order
+
+
+ORDER_STAFF_ROLES = ("agent", "supervisor")  # staff who take bookings; finance/admin alone do not
+
+
+def may_see(order: Order, principal: Principal) -> bool:
+    if principal.is_customer:
+        return order.customer_id == principal.id
+    return principal.has_any(*ORDER_STAFF_ROLES)
+
+
+def check_order_staff(principal: Principal) -> None:
+    """Customers act on their own orders; staff need the agent or supervisor role to place,
+    read or cancel anyone's (a finance-only or admin-only account takes no bookings)."""
+    if principal.is_agent and not principal.has_any(*ORDER_STAFF_ROLES):
+        raise Forbidden("orders need the agent or supervisor role")
+
+
+async def get_order_for(session: AsyncSession, order_id: str, principal: Principal) -> Order:
+    """As get_order, but a customer asking for someone else's order gets NotFound (not 403:
+    we do not confirm that the id exists)."""
+    order = await get_order(session, order_id)
+    if not may_see(order, principal):
+        raise NotFound(f"no order {order_id}")
+    return order
+
+
+async def order_history(session: AsyncSession, order_id: str) -> list[OrderEvent]:
+    rows = await session.scalars(
+        select(OrderEvent)
+        .where(OrderEvent.order_id == order_id)
+        .order_by(OrderEvent.at, OrderEvent.id)
+    )
+    return list(rows)
+
+
+async def list_orders(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    customer_id: str | None = None,
+    status: OrderStatus | None = None,
+    number: str | None = None,
+    limit: int = 20,
+    cursor: str | None = None,
+) -> Page[Order]:
+    """Newest first, keyset-paginated. A customer only ever sees their own orders. `number`
+    is the order number as a caller reads it out (case, spaces and dashes do not matter)."""
+    stmt = select(Order)
+    if number:
+        stmt = stmt.where(Order.number == normalise_readable(number))
+    check_order_staff(principal)
+    if principal.is_customer:
+        stmt = stmt.where(Order.customer_id == principal.id)
+    elif customer_id:
+        stmt = stmt.where(Order.customer_id == customer_id)
+    if status is not None:
+        stmt = stmt.where(Order.status == status.value)
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        stmt = stmt.where(
+            (Order.created_at < at) | ((Order.created_at == at) & (Order.id < last_id))
+        )
+    rows = list(
+        await session.scalars(
+            stmt.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)
+        )
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+    return Page(rows, next_cursor)
