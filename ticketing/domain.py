@@ -160,6 +160,17 @@ def clock_state(
     )
 
 
+def breach_moment(states: Sequence[ClockState]) -> datetime | None:
+    """The earliest breach of the clocks' current cycles: one that happened, or the moment a
+    running clock will breach if nothing changes (paused and stopped ones move no more)."""
+    moments = [
+        s.breached_at if s.breached_at is not None else s.due_at
+        for s in states
+        if s.breached_at is not None or (s.running and s.due_at is not None)
+    ]
+    return min((m for m in moments if m is not None), default=None)
+
+
 def _due(cal: Calendar, start: datetime, seconds: int) -> datetime | None:
     try:
         return add_business_seconds(cal, start, seconds)

@@ -1,10 +1,11 @@
-"""Agent ticket lists and refund references."""
+"""Ticket lists (cursor-paginated) and refund references."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,8 +14,15 @@ from core.principal import Principal
 
 from .domain import Status
 from .models import Ticket, TicketOrder, TicketRefund
+from .paging import decode_cursor, encode_cursor
 from .service import _lock, record
 from .setup import queue_by_code
+
+
+@dataclass(frozen=True)
+class TicketPage:
+    items: list[Ticket]
+    next_cursor: str | None
 
 
 async def list_tickets(
@@ -27,11 +35,13 @@ async def list_tickets(
     breached: bool | None = None,
     now: datetime,
     limit: int = 50,
-) -> list[Ticket]:
-    """Agents list any tickets; customers list their own."""
+    cursor: str | None = None,
+) -> TicketPage:
+    """Agents list any tickets; customers list their own. Newest first, keyset-paginated;
+    every filter (breached= too, through `breach_at`) is in SQL, before the limit."""
     if not 1 <= limit <= 200:
         raise ValidationFailed.field("limit", "1 to 200")
-    q = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id).limit(limit)
+    q = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit + 1)
     if principal.is_customer:
         q = q.where(Ticket.customer_id == principal.id)
     if status:
@@ -43,17 +53,18 @@ async def list_tickets(
         q = q.where(Ticket.assignee_id == assignee)
     if queue:
         q = q.where(Ticket.queue_id == (await queue_by_code(session, queue)).id)
-    tickets = list((await session.execute(q)).scalars())
-    if breached is not None:
-        from .service import clock_events, states
-
-        kept = []
-        for t in tickets:
-            sts = states(t, await clock_events(session, t.id), now)
-            if any(s.breached_at is not None for s in sts.values()) == breached:
-                kept.append(t)
-        tickets = kept
-    return tickets
+    if breached is True:
+        q = q.where(Ticket.breach_at.is_not(None), Ticket.breach_at <= now)
+    elif breached is False:
+        q = q.where(or_(Ticket.breach_at.is_(None), Ticket.breach_at > now))
+    if cursor:
+        at, last_id = decode_cursor(cursor)
+        q = q.where(or_(Ticket.created_at < at, and_(Ticket.created_at == at, Ticket.id < last_id)))
+    rows = list((await session.execute(q)).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    nxt = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+    return TicketPage(rows, nxt)
 
 
 async def check_refund_ticket(session: AsyncSession, ticket_id: str, order_id: str) -> Ticket:

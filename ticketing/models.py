@@ -98,6 +98,9 @@ class Ticket(Base):
     satisfaction_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # What opened it when the system did ("shipment_failed:<id>"): one ticket per such fact.
     source_key: Mapped[str | None] = mapped_column(String(80), unique=True, nullable=True)
+    # The earliest moment a current clock cycle breached or will breach if nothing changes
+    # (recomputed with every clock event), so `breached=` is a WHERE clause: breach_at <= now.
+    breach_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # When the escalation job should look at this ticket next (NULL: no running clock).
     check_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     created_by: Mapped[str] = mapped_column(String(48))

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,28 +14,13 @@ from core.errors import NotFound, ValidationFailed
 from core.principal import Principal
 
 from .models import AgentNotification, Ticket
+from .paging import decode_cursor, encode_cursor
 
 
 @dataclass(frozen=True)
 class NotificationPage:
     items: list[dict[str, Any]]
     next_cursor: str | None
-
-
-def encode_cursor(at: datetime, last_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{last_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, last_id = raw.split("|", 1)
-        when = datetime.fromisoformat(at)
-        if when.tzinfo is None or not last_id:
-            raise ValueError
-        return when, last_id
-    except ValueError:
-        raise ValidationFailed.field("cursor", "not a cursor from this list") from None
 
 
 def notify(

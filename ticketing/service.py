@@ -29,6 +29,7 @@ from .domain import (
     ClockEvent,
     ClockState,
     Status,
+    breach_moment,
     check_choice,
     check_transition,
     clock_cycle,
@@ -165,6 +166,7 @@ async def append_clock(session: AsyncSession, ticket: Ticket, events: list[Clock
     if reached and reached - await fired_levels(session, ticket.id):
         moments.append(now)  # a level crossed just before a pause still fires at the next pass
     ticket.check_at = min(moments) if moments else None
+    ticket.breach_at = breach_moment(list(sts.values()))
 
 
 async def open_ticket(

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, Response, get, post, put
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter, QueryParameter
 
 import ticketing
 from api.deps import RuntimeDep, SessionDep
-from api.idempotency import strict_body
+from api.idempotency import Outcome, idempotent, strict_body
 from api.security import PrincipalDep, agents_only, customers_and_agents, require_roles
 from core.errors import ValidationFailed
 from ticketing.schemas import (
@@ -28,6 +29,7 @@ from ticketing.schemas import (
 )
 
 Req = Request[Any, Any, Any]
+Cursor = Annotated[str | None, QueryParameter(description="next_cursor of the previous page")]
 supervisors = require_roles("supervisor", "admin")
 
 
@@ -40,8 +42,13 @@ T = ["ticketing"]
     guards=[customers_and_agents],
     status_code=201,
     tags=T,
-    summary="Open a complaint ticket",
-    opt={"problems": {422: "validation failed"}},
+    summary="Open a complaint ticket (Idempotency-Key: the same key replays the first answer)",
+    opt={
+        "problems": {
+            409: "idempotency-in-progress (Retry-After)",
+            422: "validation failed, or idempotency-conflict (same key, another body)",
+        }
+    },
 )
 async def open_ticket(
     request: Req,
@@ -49,27 +56,45 @@ async def open_ticket(
     session: SessionDep,
     principal: PrincipalDep,
     data: JSONBody[TicketIn],
-) -> dict[str, Any]:
+) -> Response[Any]:
     body: TicketIn = await strict_body(request, TicketIn)
-    now = runtime.clock.now()
-    orders = [*([body.order_id] if body.order_id else []), *body.order_ids]
-    t = await ticketing.open_ticket(
+
+    async def work() -> Outcome:
+        now = runtime.clock.now()
+        orders = [*([body.order_id] if body.order_id else []), *body.order_ids]
+        t = await ticketing.open_ticket(
+            session,
+            principal,
+            now=now,
+            category=body.category,
+            subject=body.subject,
+            description=body.description,
+            priority=body.priority,
+            channel=body.channel,
+            customer_id=body.customer_id,
+            order_ids=orders,
+            queue=body.queue,
+        )
+        return 201, await ticketing.ticket_view(session, t, principal, now), t.id
+
+    return await idempotent(
+        request,
+        runtime,
         session,
-        principal,
-        now=now,
-        category=body.category,
-        subject=body.subject,
-        description=body.description,
-        priority=body.priority,
-        channel=body.channel,
-        customer_id=body.customer_id,
-        order_ids=orders,
-        queue=body.queue,
+        operation="tickets.create",
+        caller=principal.actor,
+        payload=msgspec.to_builtins(body),
+        work=work,
     )
-    return await ticketing.ticket_view(session, t, principal, now)
 
 
-@get("/v1/tickets", guards=[customers_and_agents], tags=T, summary="List tickets")
+@get(
+    "/v1/tickets",
+    guards=[customers_and_agents],
+    tags=T,
+    summary="List tickets, newest first: {items, next_cursor}",
+    opt={"problems": {422: "validation failed (status, queue, limit, cursor)"}},
+)
 async def list_tickets(
     runtime: RuntimeDep,
     session: SessionDep,
@@ -79,9 +104,10 @@ async def list_tickets(
     queue: FromQuery[str | None] = None,
     breached: FromQuery[bool | None] = None,
     limit: FromQuery[int] = 50,
-) -> list[dict[str, Any]]:
+    cursor: Cursor = None,
+) -> dict[str, Any]:
     now = runtime.clock.now()
-    rows = await ticketing.list_tickets(
+    page = await ticketing.list_tickets(
         session,
         principal,
         status=status,
@@ -90,8 +116,12 @@ async def list_tickets(
         breached=breached,
         now=now,
         limit=limit,
+        cursor=cursor,
     )
-    return [await ticketing.ticket_view(session, t, principal, now, full=False) for t in rows]
+    items = [
+        await ticketing.ticket_view(session, t, principal, now, full=False) for t in page.items
+    ]
+    return {"items": items, "next_cursor": page.next_cursor}
 
 
 @get(

@@ -92,6 +92,7 @@ def upgrade() -> None:
     sa.Column('satisfaction', sa.Integer(), nullable=True),
     sa.Column('satisfaction_source', sa.String(length=16), nullable=True),
     sa.Column('source_key', sa.String(length=80), nullable=True),
+    sa.Column('breach_at', core.db.UtcDateTime(), nullable=True),
     sa.Column('check_at', core.db.UtcDateTime(), nullable=True),
     sa.Column('created_by', sa.String(length=48), nullable=False),
     sa.Column('created_at', core.db.UtcDateTime(), nullable=False),

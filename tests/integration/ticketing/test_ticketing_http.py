@@ -45,7 +45,7 @@ async def test_customer_sees_own_ticket_with_clocks_and_public_comments_only(
     r = await client.get(url, headers=other_customer.headers)
     assert r.status_code == 404 and _slug(r) == "not-found"
     listed = (await client.get("/v1/tickets", headers=other_customer.headers)).json()
-    assert t["id"] not in [x["id"] for x in listed]
+    assert t["id"] not in [x["id"] for x in listed["items"]]
     r = await client.post(f"{url}/transitions", json={"to": "open"}, headers=customer.headers)
     assert r.status_code in (403, 404)
 

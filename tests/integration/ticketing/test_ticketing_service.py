@@ -109,8 +109,8 @@ async def test_customer_sees_only_own_ticket_and_public_comments(tk_runtime: Run
     with pytest.raises(NotFound):
         await view(rt, tid, other, T0)
     async with rt.sessions() as s:
-        assert tid not in [t.id for t in await ticketing.list_tickets(s, other, now=T0)]
-        assert tid in [t.id for t in await ticketing.list_tickets(s, me, now=T0)]
+        assert tid not in [t.id for t in (await ticketing.list_tickets(s, other, now=T0)).items]
+        assert tid in [t.id for t in (await ticketing.list_tickets(s, me, now=T0)).items]
 
 
 async def test_lifecycle_pauses_resolution_and_counts_reopens(tk_runtime: Runtime) -> None:
