@@ -1,13 +1,17 @@
-"""Payments throughput: carrier-billing charges/s and Stripe webhook events/s with p50/p99,
-each next to a trivial GET (`/health`) measured in the same run on the same server.
+"""Payments throughput over HTTP against a uvicorn server process: carrier-billing charges/s and
+Stripe webhook events/s with p50/p99, each next to a token-authenticated trivial GET
+(`/v1/me`) measured in the same run on the same server.
 
-- carrier billing: N orders (real commerce holds) charged concurrently to phone accounts via
-  the payments service (conditional-UPDATE debit + payment row + ledger + mark_paid) on
-  PostgreSQL, C at a time. In-process, not over HTTP: the HTTP route needs the auth room's
-  guards; the trivial GET ratio is therefore only indicative.
-- webhooks: signed `payment_intent.succeeded` events (distinct ids) POSTed over HTTP to a live
-  server; each is verified, recorded once, re-fetched from localstripe and settled (a no-op for
-  an already-paid attempt, as most real deliveries are).
+- carrier billing: `POST /v1/orders/{id}/payments {method: carrier_billing}` with real customer
+  tokens and an Idempotency-Key, one order each (real commerce holds), C at a time over
+  keep-alive connections: auth guard, idempotency record, conditional-UPDATE debit, payment
+  row, ledger and mark_paid on PostgreSQL.
+- webhooks: signed events POSTed to `/v1/webhooks/stripe`, each verified, recorded once and its
+  PaymentIntent re-fetched from localstripe. A `--fresh` share are `payment_intent.succeeded`
+  for intents that succeeded at localstripe while our payment was still pending, so each one
+  settles a payment (capture + sale ledger, order paid); the rest are re-deliveries for
+  already-settled payments (no-ops, as most real deliveries are). localstripe's own deliveries
+  are not registered, so only these events settle anything.
 
     uv run python bench/payments.py --charges 300 --events 300 --concurrency 16
 
@@ -19,175 +23,219 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
+import json
+import random
 import sys
-import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
+from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import commerce  # noqa: E402
 from api.migrate import upgrade  # noqa: E402
+from bench.rush import Connection, fire, pct  # noqa: E402
 from core.principal import Principal  # noqa: E402
 from core.runtime import Runtime  # noqa: E402
 from payments import PaymentDeps, StripeGateway, carrier, start_payment  # noqa: E402
+from payments.models import Payment  # noqa: E402
 from payments.orders import CommerceOrders  # noqa: E402
+from tests.auth_fixtures import make_customer  # noqa: E402
 from tests.conftest import create_database, drop_database, make_test_settings  # noqa: E402
+from tests.integration.commerce.servers import uvicorn_servers  # noqa: E402
 from tests.integration.payments.helpers import event, place_order, signed  # noqa: E402
-from tests.stripe_fixtures import run_localstripe, run_pay_server  # noqa: E402
+from tests.stripe_fixtures import run_localstripe  # noqa: E402
 
 AGENT = Principal("agent", "bench", frozenset({"agent"}))
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def timed(
-    n: int, concurrency: int, one: Callable[[int], Awaitable[None]]
-) -> dict[str, float]:
-    latencies: list[float] = []
-    sem = asyncio.Semaphore(concurrency)
-
-    async def run(i: int) -> None:
-        async with sem:
-            t = time.perf_counter()
-            await one(i)
-            latencies.append(time.perf_counter() - t)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(run(i) for i in range(n)))
-    wall = time.perf_counter() - start
+def figures(
+    n: int, elapsed: float, latencies: list[float], codes: dict[int, int]
+) -> dict[str, Any]:
+    ok = sum(c for s, c in codes.items() if s < 300)
     return {
-        "per_s": n / wall,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": pct(latencies, 0.99) * 1000,
+        "per_s": ok / elapsed,
+        "p50_ms": pct(latencies, 50) * 1000,
+        "p99_ms": pct(latencies, 99) * 1000,
+        "codes": codes,
     }
 
 
-async def trivial_gets(base: str, n: int, concurrency: int) -> dict[str, float]:
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-
-        async def one(_: int) -> None:
-            r = await http.get("/health")
-            assert r.status_code == 200
-
-        return await timed(n, concurrency, one)
-
-
-def line(name: str, figures: dict[str, float], floor: dict[str, float]) -> str:
+def line(name: str, f: dict[str, Any], floor: dict[str, Any]) -> str:
     return (
-        f"{name:<28} {figures['per_s']:8.1f}/s  p50 {figures['p50_ms']:7.1f} ms  "
-        f"p99 {figures['p99_ms']:7.1f} ms   "
-        f"ratio to trivial GET {figures['per_s'] / floor['per_s']:.2f}"
+        f"{name:<28} {f['per_s']:8.1f}/s  p50 {f['p50_ms']:7.1f} ms  p99 {f['p99_ms']:7.1f} ms  "
+        f"ratio to trivial GET {f['per_s'] / floor['per_s']:.2f}  codes {f['codes']}"
     )
 
 
-def main(args: argparse.Namespace) -> None:
+async def trivial_get(url: str, headers: dict[str, str], n: int, c: int) -> dict[str, Any]:
+    elapsed, lat, codes = await fire([url], n, c, lambda i: ("GET", "/v1/me", headers, None))
+    return figures(n, elapsed, lat, codes)
+
+
+async def carrier_charges(runtime: Runtime, url: str, args: Any) -> tuple[dict[str, Any], int]:
+    buyers = [await make_customer(runtime) for _ in range(args.customers)]
+    now = runtime.clock.now()
+    async with runtime.sessions() as s, s.begin():
+        for b in buyers:
+            await carrier.open_account(s, b.id, currency="CNY", now=now, balance=10**9)
+    offer = await _offer(runtime, capacity=args.charges + 10)
+    order_ids: list[tuple[str, dict[str, str]]] = []
+    for i in range(args.charges):
+        buyer = buyers[i % len(buyers)]
+        async with runtime.sessions() as s, s.begin():
+            o = await commerce.place_order(
+                s,
+                customer_id=buyer.id,
+                lines=[commerce.LineRequest(offer.id, 1)],
+                delivery_method="e_ticket",
+                delivery_address=None,
+                actor=f"customer:{buyer.id}",
+                channel="web",
+                settings=runtime.settings,
+                now=now,
+            )
+        order_ids.append((o.id, buyer.headers))
+    body = json.dumps({"method": "carrier_billing"}).encode()
+
+    def charge(i: int) -> tuple[str, str, dict[str, str], bytes]:
+        oid, headers = order_ids[i]
+        return "POST", f"/v1/orders/{oid}/payments", {**headers, "Idempotency-Key": f"b{i}"}, body
+
+    await trivial_get(url, buyers[0].headers, 100, args.concurrency)  # warm the server up
+    floor = await trivial_get(url, buyers[0].headers, args.gets, args.concurrency)
+    elapsed, lat, codes = await fire([url], args.charges, args.concurrency, charge)
+    async with runtime.sessions() as s:
+        paid = await s.scalar(
+            select(func.count())
+            .select_from(Payment)
+            .where(Payment.method == "carrier_billing", Payment.status == "succeeded")
+        )
+    return {"floor": floor, "charges": figures(args.charges, elapsed, lat, codes)}, int(paid or 0)
+
+
+async def _offer(runtime: Runtime, capacity: int) -> Any:
+    from datetime import timedelta
+
+    from core.money import Money
+
+    now = runtime.clock.now()
+    async with runtime.sessions() as s, s.begin():
+        return await commerce.create_offer(
+            s,
+            kind="event",
+            title="bench 演唱会",
+            venue="上海体育场",
+            starts_at=now + timedelta(days=30),
+            price=Money(1000, "CNY"),
+            capacity=capacity,
+            now=now,
+        )
+
+
+async def charged_at_stripe(runtime: Runtime, deps: PaymentDeps, ls: Any) -> tuple[str, str]:
+    """A card attempt whose PaymentIntent succeeded at localstripe; ours is still pending."""
+    o = await place_order(runtime, price=1000)
+    async with runtime.sessions() as s, s.begin():
+        p = await start_payment(
+            s, deps, o.id, "card", principal=AGENT, request_key=uuid.uuid4().hex,
+            now=runtime.clock.now(),
+        )  # fmt: skip
+    assert deps.gateway is not None
+    intent = await deps.gateway.create_intent(
+        amount=p.amount,
+        currency=p.currency,
+        payment_method=ls.create_card_method("4242424242424242"),
+        metadata={"order_id": o.id, "order_number": o.number, "payment_id": p.id},
+        idempotency_key=f"pi:{p.id}",
+    )
+    assert intent.status == "succeeded", intent
+    return p.id, intent.id
+
+
+def _delivery(secret: str, pid: str, intent_id: str) -> tuple[str, str, dict[str, str], bytes]:
+    ev = event("payment_intent.succeeded", {"id": intent_id, "metadata": {"payment_id": pid}})
+    body, sig = signed(secret, ev)
+    headers = {"Stripe-Signature": sig}
+    return "POST", "/v1/webhooks/stripe", headers, body
+
+
+async def webhooks(runtime: Runtime, url: str, ls: Any, args: Any) -> tuple[dict[str, Any], int]:
+    deps = PaymentDeps(
+        orders=CommerceOrders(),
+        gateway=StripeGateway("sk_test_hotline", api_base=ls.url),
+        public_base_url=url,
+    )
+    n_fresh = round(args.events * args.fresh)
+    fresh = [await charged_at_stripe(runtime, deps, ls) for _ in range(n_fresh)]
+    settled = [await charged_at_stripe(runtime, deps, ls) for _ in range(args.settled_pool)]
+    conn = Connection(url)  # settle the pool once, untimed: later events for it are repeats
+    for pid, intent_id in settled:
+        status, data = await conn.request(*_delivery(ls.webhook_secret, pid, intent_id))
+        assert status == 200, data
+    conn.close()
+    targets = fresh + [settled[i % len(settled)] for i in range(args.events - n_fresh)]
+    random.Random(7).shuffle(targets)
+    requests = [_delivery(ls.webhook_secret, pid, intent) for pid, intent in targets]
+    buyer = await make_customer(runtime)
+    floor = await trivial_get(url, buyer.headers, args.gets, args.concurrency)
+    elapsed, lat, codes = await fire([url], args.events, args.concurrency, requests.__getitem__)
+    async with runtime.sessions() as s:
+        done = 0
+        for pid, _ in fresh:
+            done += (await s.get_one(Payment, pid)).status == "succeeded"
+    return {"floor": floor, "events": figures(args.events, elapsed, lat, codes)}, done
+
+
+async def run(args: Any, url: str, ls: Any) -> None:
+    settings = make_test_settings(url)
+    runtime = Runtime.build(settings)
+    env = {
+        "HOTLINE_STRIPE_API_KEY": "sk_test_hotline",
+        "HOTLINE_STRIPE_API_BASE": ls.url,
+        "HOTLINE_STRIPE_WEBHOOK_SECRET": ls.webhook_secret,
+    }
+    with uvicorn_servers(settings, count=1, extra_env=env) as urls:
+        server = urls[0]
+        c, paid = await carrier_charges(runtime, server, args)
+        w, settled = await webhooks(runtime, server, ls, args)
+    n_fresh = round(args.events * args.fresh)
+    print(
+        f"bench/payments.py: {args.charges} carrier charges, {args.events} webhook events "
+        f"({n_fresh} fresh), concurrency {args.concurrency}, 1 uvicorn process "
+        f"(shared {args.cpus}-CPU machine; indicative only)"
+    )
+    print(line("trivial GET /v1/me (1)", c["floor"], c["floor"]))
+    print(line("carrier-billing charges", c["charges"], c["floor"]))
+    print(f"  carrier payments recorded: {paid}/{args.charges}")
+    print(line("trivial GET /v1/me (2)", w["floor"], w["floor"]))
+    print(line("stripe webhook events", w["events"], w["floor"]))
+    print(f"  fresh events that settled their payment: {settled}/{n_fresh}")
+    await runtime.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--charges", type=int, default=300)
+    p.add_argument("--events", type=int, default=300)
+    p.add_argument("--fresh", type=float, default=0.5, help="share of events that settle")
+    p.add_argument("--settled-pool", type=int, default=10, help="payments repeats refer to")
+    p.add_argument("--customers", type=int, default=32)
+    p.add_argument("--gets", type=int, default=1000)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--cpus", type=int, default=2)
+    args = p.parse_args()
     name, url = create_database("hotline_bench")
     try:
         upgrade(url)
-        with run_localstripe() as ls, run_pay_server(url, ls) as server:
-            asyncio.run(run(args, url, ls, server))
+        with run_localstripe() as ls:
+            asyncio.run(run(args, url, ls))
     finally:
         drop_database(name)
 
 
-async def run(args: argparse.Namespace, url: str, ls: Any, server: Any) -> None:
-    runtime = Runtime.build(make_test_settings(url))
-    deps = PaymentDeps(
-        orders=CommerceOrders(),
-        gateway=StripeGateway("sk_test_hotline", api_base=ls.url),
-        public_base_url=server.url,
-    )
-
-    # --- carrier billing -------------------------------------------------------------
-    orders = [await place_order(runtime, price=1000) for _ in range(args.charges)]
-    async with runtime.sessions() as s, s.begin():
-        for o in orders:
-            await carrier.open_account(
-                s, o.customer_id, currency="CNY", now=runtime.clock.now(), balance=10**9
-            )
-
-    async def charge(i: int) -> None:
-        async with runtime.sessions() as s, s.begin():
-            await start_payment(
-                s,
-                deps,
-                orders[i].id,
-                "carrier_billing",
-                principal=AGENT,
-                request_key=uuid.uuid4().hex,
-                now=runtime.clock.now(),
-            )
-
-    floor1 = await trivial_gets(server.url, args.gets, args.concurrency)
-    charges = await timed(args.charges, args.concurrency, charge)
-
-    # --- webhooks ----------------------------------------------------------------------
-    pay_ids: list[tuple[str, str]] = []
-    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
-        for _ in range(args.payments):
-            o = await place_order(runtime, price=1000)
-            async with runtime.sessions() as s, s.begin():
-                p = await start_payment(
-                    s,
-                    deps,
-                    o.id,
-                    "card",
-                    principal=AGENT,
-                    request_key=uuid.uuid4().hex,
-                    now=runtime.clock.now(),
-                )
-            await http.get(f"/pay/{p.pay_token}")
-            r = await http.post(
-                f"/pay/{p.pay_token}/charge",
-                json={"payment_method": ls.create_card_method("4242424242424242")},
-            )
-            assert r.json()["status"] == "succeeded", r.text
-            async with runtime.sessions() as s:
-                from payments.models import Payment
-
-                row = await s.get_one(Payment, p.id)
-            pay_ids.append((p.id, row.intent_id or ""))
-        await asyncio.sleep(2)  # let localstripe's own deliveries land first
-
-        async def deliver(i: int) -> None:
-            pid, intent = pay_ids[i % len(pay_ids)]
-            ev: dict[str, Any] = event(
-                "payment_intent.succeeded", {"id": intent, "metadata": {"payment_id": pid}}
-            )
-            body, sig = signed(ls.webhook_secret, ev)
-            r = await http.post(
-                "/v1/webhooks/stripe", content=body, headers={"Stripe-Signature": sig}
-            )
-            assert r.status_code == 200, r.text
-
-        floor2 = await trivial_gets(server.url, args.gets, args.concurrency)
-        hooks = await timed(args.events, args.concurrency, deliver)
-
-    print(
-        f"payments bench: {args.charges} charges, {args.events} webhook events, "
-        f"concurrency {args.concurrency} (shared 2-CPU machine; indicative only)"
-    )
-    print(line("trivial GET /health (1)", floor1, floor1))
-    print(line("carrier-billing charges", charges, floor1))
-    print(line("trivial GET /health (2)", floor2, floor2))
-    print(line("stripe webhook events", hooks, floor2))
-    await runtime.close()
-
-
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--charges", type=int, default=300)
-    parser.add_argument("--events", type=int, default=300)
-    parser.add_argument("--payments", type=int, default=20, help="card payments events refer to")
-    parser.add_argument("--gets", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=16)
-    main(parser.parse_args())
+    main()
