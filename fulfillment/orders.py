@@ -54,6 +54,7 @@ class CommerceOrders:
             recipient_phone=phone,
             address=order.delivery_address or "",
             language=language,
+            status=str(order.status),
             items=tuple(
                 OrderItem(
                     name=item.title,

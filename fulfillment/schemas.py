@@ -29,6 +29,11 @@ class OrderSnapshot:
     address: str = ""
     language: str = "zh"
     items: tuple[OrderItem, ...] = field(default_factory=tuple)
+    status: str = "paid"  # the order's status when read; only paid/fulfilling orders ship
+
+    @property
+    def shippable(self) -> bool:
+        return self.status in ("paid", "fulfilling")
 
     def dispatch_body(self, shipment_id: str) -> dict[str, Any]:
         return {

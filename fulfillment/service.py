@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
-from core.errors import ValidationFailed
+from core.errors import InvalidTransition, ValidationFailed
 from core.outbox import emit
 from fulfillment import metrics
 from fulfillment.dead_letters import dead_letter_order
@@ -174,6 +174,9 @@ async def handle_order_paid(ctx: FulfillmentContext, order_id: str) -> int:
             if snapshot is None:
                 log.warning("paid order not found", order_id=order_id)
                 return 0
+            if not snapshot.shippable:  # cancelled (and refunded) before the job ran
+                log.info("order no longer ships", order_id=order_id, status=snapshot.status)
+                return 0
             try:
                 shipments = await create_shipments(session, snapshot, now=now, policy=ctx.policy)
             except NoPartnerForDelivery as exc:  # raised before anything was added
@@ -189,6 +192,11 @@ async def handle_order_paid(ctx: FulfillmentContext, order_id: str) -> int:
             await ctx.orders.mark(session, order_id, "fulfilling", now=now)
             return len(shipments)
     except IntegrityError:  # a concurrent duplicate job won the race; its shipment stands
+        return 0
+    except InvalidTransition:
+        # Cancelled between our read and the move to `fulfilling` (commerce moves orders by
+        # conditional update): the shipments roll back with this transaction, nothing ships.
+        log.info("order cancelled while shipping", order_id=order_id)
         return 0
 
 

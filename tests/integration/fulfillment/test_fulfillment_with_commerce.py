@@ -109,3 +109,28 @@ async def test_paid_commerce_order_is_shipped_fulfilled_and_costed(
             )
         ).all()
     assert sorted(rows) == [("delivery_cost", 1500), ("partner_payable", -1500)]
+
+
+async def test_order_cancelled_before_the_job_runs_never_ships(
+    jobs_runtime: Runtime,
+    ctx: FulfillmentContext,
+    partner_server: PartnerServer,
+    courier: Partner,
+) -> None:
+    ctx.orders = CommerceOrders()
+    order_id = await _paid_courier_order(jobs_runtime)
+    async with jobs_runtime.sessions() as session, session.begin():
+        await commerce.transition(
+            session,
+            order_id,
+            commerce.OrderStatus.CANCELLED,
+            actor="agent:test",
+            channel="phone",
+            reason="caller changed their mind",
+            now=jobs_runtime.clock.now(),
+        )
+    await drain(ctx)
+    async with jobs_runtime.sessions() as session:
+        assert await order_shipments(session, order_id) == []
+    assert await _order_status(jobs_runtime, order_id) == "cancelled"
+    assert partner_server.received == []
