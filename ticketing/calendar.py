@@ -1,8 +1,9 @@
 """Business-time arithmetic (pure): working intervals per weekday, holidays, own time zone.
 
-Working intervals are given in local wall time and turned into UTC instants with zoneinfo for
-each local date, so DST changes and zone offsets never add or remove business time: a day's
-intervals are clipped so they never overlap after conversion (a DST gap cannot double-count).
+Working intervals are given in local wall time. A UTC instant is working time when the zone's
+wall clock at that instant shows a working minute of a working local date, so DST changes and
+zone offsets never add or remove business time: a spring-forward hour never counts, a repeated
+fall-back hour counts on both passes, and every instant has one wall time (no double count).
 """
 
 from __future__ import annotations
@@ -74,26 +75,69 @@ def make_calendar(
     return Calendar(zone=zone, hours=clean, holidays=frozenset(holidays or []))
 
 
-def _local(day: date, minute: int, tz: ZoneInfo) -> datetime:
-    if minute >= 24 * 60:
-        nxt = day + timedelta(days=1)
-        return datetime.combine(nxt, time(0, 0), tzinfo=tz).astimezone(UTC)
-    return datetime.combine(day, time(minute // 60, minute % 60), tzinfo=tz).astimezone(UTC)
+_MAX_OFFSET = timedelta(hours=14)  # no zone is further than this from UTC
+
+
+def _offset(tz: ZoneInfo, at: datetime) -> timedelta:
+    return at.astimezone(tz).utcoffset() or timedelta(0)
+
+
+def _offset_spans(
+    tz: ZoneInfo, lo: datetime, hi: datetime
+) -> list[tuple[datetime, datetime, timedelta]]:
+    """[lo, hi) cut into UTC spans of one constant offset (bisection finds each change to the
+    second; a window of a few days holds at most a change or two)."""
+    spans: list[tuple[datetime, datetime, timedelta]] = []
+    while lo < hi:
+        first = _offset(tz, lo)
+        if _offset(tz, hi - timedelta(seconds=1)) == first:
+            spans.append((lo, hi, first))
+            break
+        a, b = lo, hi - timedelta(seconds=1)  # offset(a) == first != offset(b)
+        while b - a > timedelta(seconds=1):
+            mid = a + (b - a) // 2
+            mid = mid.replace(microsecond=0)
+            if _offset(tz, mid) == first:
+                a = mid
+            else:
+                b = mid
+        spans.append((lo, b, first))
+        lo = b
+    return spans
 
 
 def day_intervals(cal: Calendar, day: date) -> list[tuple[datetime, datetime]]:
-    """The UTC working intervals of one local date (empty on holidays)."""
-    if day in cal.holidays:
+    """The UTC working intervals of one local date (empty on holidays): exactly the instants
+    whose wall-clock time in the calendar's zone falls in one of the day's intervals.
+
+    Worked out per span of constant UTC offset, so an interval reaching into a spring-forward
+    gap ends (or starts) where the wall clock jumps, and the hour a fall-back repeats is
+    working time on both passes when the interval covers it on the wall.
+    """
+    if day in cal.holidays or not cal.hours.get(day.weekday()):
         return []
     tz = cal.tz()
+    midnight = datetime.combine(day, time(0, 0))  # naive: wall time of this local date
+    lo = midnight.replace(tzinfo=UTC) - _MAX_OFFSET
+    hi = midnight.replace(tzinfo=UTC) + timedelta(days=1) + _MAX_OFFSET
+    spans = _offset_spans(tz, lo, hi)
     out: list[tuple[datetime, datetime]] = []
-    for a, b in cal.hours.get(day.weekday(), ()):
-        start, end = _local(day, a, tz), _local(day, b, tz)
-        if out and start < out[-1][1]:
-            start = out[-1][1]
-        if end > start:
-            out.append((start, end))
-    return out
+    for a, b in cal.hours[day.weekday()]:
+        wall_a, wall_b = midnight + timedelta(minutes=a), midnight + timedelta(minutes=b)
+        for s_lo, s_hi, off in spans:
+            # On this span wall time is UTC + off; clip the interval to it and map back.
+            start = max(s_lo, (wall_a - off).replace(tzinfo=UTC))
+            end = min(s_hi, (wall_b - off).replace(tzinfo=UTC))
+            if end > start:
+                out.append((start, end))
+    out.sort()
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in out:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _intervals_from(
