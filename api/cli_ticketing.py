@@ -19,6 +19,8 @@ def escalate_tickets() -> None:
     """Run one SLA escalation pass now (the periodic job runs every 2 seconds)."""
     run = run_with_runtime(ticketing.escalation_job)
     click.echo(f"{len(run.fired)} escalations fired")
+    if run.failed:  # logged with their errors; their check_at stays due for the next pass
+        click.echo(f"{len(run.failed)} tickets failed: {', '.join(run.failed)}", err=True)
 
 
 @main.command("ticket-agent")

@@ -65,6 +65,7 @@ def twiml(message: str) -> Response[str]:
     "/v1/webhooks/sms",
     tags=T,
     status_code=200,
+    media_type=TWIML,
     summary="Inbound SMS (Twilio-compatible): a 1-5 reply scores the resolved ticket; TwiML",
     opt={"problems": SIGNED},
 )
