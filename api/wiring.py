@@ -17,7 +17,9 @@ def register_periodic_jobs() -> None:
     from api import periodic, worker
 
     # Outbox relay (order.paid -> shipments, dispatches) and the fulfillment watchdog.
-    periodic.register("outbox.relay", 0.5, worker.relay_job)
+    # Each tick is one indexed query; a short tick keeps each outbox hop (order.paid ->
+    # shipment -> dispatch) well under a second without a notify channel.
+    periodic.register("outbox.relay", 0.1, worker.relay_job)
     periodic.register("fulfillment.sweep", 5.0, worker.sweep_job)
     # Lapsed holds give their seats back (safe with several sweepers: SKIP LOCKED).
     import commerce
