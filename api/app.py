@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.types import ControllerRouterHandler, Middleware
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import health
@@ -49,7 +50,10 @@ def create_app(
     *,
     runtime: Runtime | None = None,
     clock: Clock | None = None,
+    extra_routes: Sequence[ControllerRouterHandler] = (),
+    middleware: Sequence[Middleware] = (),
 ) -> Litestar:
+    """The app; `extra_routes` and `middleware` exist for bench/ (which compares limiters)."""
     settings = settings or load_settings()
     configure_logging(settings)
     runtime = runtime or Runtime.build(settings, clock=clock)
@@ -57,7 +61,8 @@ def create_app(
     from api.wiring import on_shutdown, on_startup
 
     app = Litestar(
-        route_handlers=[*health.ROUTES, *ROUTE_HANDLERS],
+        route_handlers=[*health.ROUTES, *ROUTE_HANDLERS, *extra_routes],
+        middleware=list(middleware),
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
             "session": Provide(provide_session),

@@ -1,6 +1,7 @@
 """Auth throughput against a real uvicorn server process on a loopback port and a scratch
 PostgreSQL database: PIN logins/s (p50/p99, production argon2id parameters), an authenticated
-trivial GET (/v1/me), the same GET behind the per-address limiter (/v1/me/throttled), ratios.
+trivial GET (/v1/me), the same GET behind our per-address limiter (/v1/me/throttled, Redis),
+and, on a second server, /v1/me behind Litestar's built-in RateLimitMiddleware; ratios.
 
     uv run python bench/auth.py --requests 400 --concurrency 16
 
@@ -38,6 +39,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def start_server(factory: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        env=env,
+        cwd=ROOT,
+    )  # fmt: skip
+
+
+async def wait_up(http: httpx.AsyncClient) -> None:
+    for _ in range(100):
+        try:
+            if (await http.get("/health")).status_code == 200:
+                return
+        except httpx.TransportError:
+            await asyncio.sleep(0.1)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -86,33 +105,11 @@ async def main(args: argparse.Namespace, url: str) -> None:
         assert customer is not None
         token, _ = auth.customer_token(runtime, customer)
         await runtime.close()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "api.app:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
-            env=env,
-            cwd=ROOT,
-        )
+        server = start_server("bench.auth_app:with_our_limiter", port, env)
         base = f"http://127.0.0.1:{port}"
         limits = httpx.Limits(max_connections=args.concurrency)
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
-            for _ in range(100):
-                try:
-                    if (await http.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.1)
+            await wait_up(http)
             headers = {"Authorization": f"Bearer {token}"}
 
             async def login(i: int) -> None:
@@ -133,6 +130,13 @@ async def main(args: argparse.Namespace, url: str) -> None:
             login_rps, login_lat = await hammer(n_login, args.concurrency, login)
             me_rps, me_lat = await hammer(args.requests, args.concurrency, me)
             thr_rps, thr_lat = await hammer(args.requests, args.concurrency, me_throttled)
+        server.terminate()
+        server.wait(timeout=10)
+        server = start_server("bench.auth_app:with_litestar_limiter", port, env)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as http:
+            await wait_up(http)
+            await hammer(50, args.concurrency, me)  # warm up
+            lit_rps, lit_lat = await hammer(args.requests, args.concurrency, me)
         print(
             f"auth bench: uvicorn (1 process) on {base}, concurrency {args.concurrency}; "
             "shared 2-CPU machine, figures indicative only"
@@ -150,7 +154,15 @@ async def main(args: argparse.Namespace, url: str) -> None:
             f"p50 {pct(thr_lat, 0.5) * 1000:7.1f} ms  p99 {pct(thr_lat, 0.99) * 1000:7.1f} ms"
         )
         print(
-            f"  throttled/plain GET throughput {thr_rps / me_rps:.2f} "
+            f"  GET /v1/me (Litestar lim.) {args.requests:>6} req  {lit_rps:8.1f}/s  "
+            f"p50 {pct(lit_lat, 0.5) * 1000:7.1f} ms  p99 {pct(lit_lat, 0.99) * 1000:7.1f} ms"
+        )
+        print(
+            f"  Litestar limiter/plain GET throughput {lit_rps / me_rps:.2f} "
+            f"(cost {100 * (1 - lit_rps / me_rps):.1f}%)"
+        )
+        print(
+            f"  our limiter/plain GET throughput {thr_rps / me_rps:.2f} "
             f"(cost {100 * (1 - thr_rps / me_rps):.1f}%); GET/login {me_rps / login_rps:.0f}x"
         )
     finally:

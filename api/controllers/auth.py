@@ -125,20 +125,6 @@ async def me(principal: PrincipalDep) -> MeOut:
     return MeOut(principal.kind, principal.id, sorted(principal.roles))
 
 
-@get(
-    "/v1/me/throttled",
-    tags=["auth"],
-    include_in_schema=False,
-    summary="/v1/me behind the per-address limiter (benchmark only)",
-    guards=[customers_and_agents],
-)
-async def me_throttled(
-    request: Request[Any, Any, Any], principal: PrincipalDep, runtime: RuntimeDep
-) -> MeOut:
-    await service.throttle(runtime).hit_address(f"bench:{_address(request)}", runtime.clock.now())
-    return MeOut(principal.kind, principal.id, sorted(principal.roles))
-
-
 @post(
     "/v1/customers",
     tags=["auth"],
@@ -313,7 +299,6 @@ ROUTES: list[Any] = [
     enrollment,
     enrollment_confirm,
     me,
-    me_throttled,
     create_customer,
     read_customer,
     find_customer,
