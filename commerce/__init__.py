@@ -5,6 +5,8 @@ The public surface other rooms (payments, fulfillment, ticketing) and api/ may u
 
 from __future__ import annotations
 
+from core.paging import Page
+
 from .capacity import LOCK_TIMEOUT_MS
 from .domain import (
     MAX_QUANTITY,
@@ -21,7 +23,6 @@ from .errors import OfferCodeTaken, SoldOut
 from .jobs import expire_holds_job, purge_idempotency_keys_job
 from .models import Offer, Order, OrderEvent, OrderItem
 from .offers import create_offer, find_offer_by_code, get_offer, search_offers
-from .paging import Page
 from .reading import (
     check_order_staff,
     get_order,

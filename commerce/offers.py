@@ -12,11 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import utc
 from core.errors import NotFound, ValidationFailed
 from core.money import Money
+from core.paging import Page, keyset, page_of
 
 from .domain import OfferKind, check_offer_code, new_offer_code
 from .errors import OfferCodeTaken
 from .models import Offer
-from .paging import Page, decode_cursor, encode_cursor
 
 MAX_CAPACITY = 1_000_000
 MAX_PRICE = 100_000_000  # minor units: one million yuan is not a hotline booking
@@ -133,11 +133,5 @@ async def search_offers(
         stmt = stmt.where(Offer.starts_at >= start, Offer.starts_at < start + timedelta(days=1))
     if not include_past:
         stmt = stmt.where(Offer.starts_at > now)
-    if cursor:
-        at, last_id = decode_cursor(cursor)
-        stmt = stmt.where((Offer.starts_at > at) | ((Offer.starts_at == at) & (Offer.id > last_id)))
-    rows = list(await session.scalars(stmt.order_by(Offer.starts_at, Offer.id).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].starts_at, rows[-1].id) if more and rows else None
-    return Page(rows, next_cursor)
+    stmt = keyset(stmt, Offer.starts_at, Offer.id, cursor=cursor, limit=limit, newest_first=False)
+    return page_of(list(await session.scalars(stmt)), limit, lambda o: (o.starts_at, o.id))

@@ -8,11 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Forbidden, NotFound
+from core.paging import Page, keyset, page_of
 from core.principal import Principal
 
 from .domain import OrderStatus, normalise_readable
 from .models import Order, OrderEvent
-from .paging import Page, decode_cursor, encode_cursor
 
 
 async def get_order(session: AsyncSession, order_id: str) -> Order:
@@ -79,17 +79,5 @@ async def list_orders(
         stmt = stmt.where(Order.customer_id == customer_id)
     if status is not None:
         stmt = stmt.where(Order.status == status.value)
-    if cursor:
-        at, last_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            (Order.created_at < at) | ((Order.created_at == at) & (Order.id < last_id))
-        )
-    rows = list(
-        await session.scalars(
-            stmt.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit + 1)
-        )
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
-    return Page(rows, next_cursor)
+    stmt = keyset(stmt, Order.created_at, Order.id, cursor=cursor, limit=limit)
+    return page_of(list(await session.scalars(stmt)), limit, lambda o: (o.created_at, o.id))

@@ -3,15 +3,14 @@ newest first, keyset-paged with an opaque cursor that stays stable under inserts
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import new_id
-from core.errors import ValidationFailed
 from core.outbox import emit
+from core.paging import keyset, page_of
 from payments.models import Payment, PaymentIncident
 
 
@@ -41,22 +40,6 @@ def incident(
     )
 
 
-def _encode(at: datetime, last_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{last_id}".encode()).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, last_id = raw.split("|", 1)
-        when = datetime.fromisoformat(at)
-        if when.tzinfo is None or not last_id:
-            raise ValueError
-        return when, last_id
-    except ValueError:
-        raise ValidationFailed.field("cursor", "not a cursor from this list") from None
-
-
 async def list_incidents(
     session: AsyncSession, *, limit: int = 50, cursor: str | None = None, kind: str | None = None
 ) -> tuple[list[PaymentIncident], str | None]:
@@ -64,21 +47,6 @@ async def list_incidents(
     stmt = select(PaymentIncident)
     if kind:
         stmt = stmt.where(PaymentIncident.kind == kind)
-    if cursor:
-        at, last_id = _decode(cursor)
-        stmt = stmt.where(
-            or_(
-                PaymentIncident.created_at < at,
-                and_(PaymentIncident.created_at == at, PaymentIncident.id < last_id),
-            )
-        )
-    rows = list(
-        await session.scalars(
-            stmt.order_by(PaymentIncident.created_at.desc(), PaymentIncident.id.desc()).limit(
-                limit + 1
-            )
-        )
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (_encode(rows[-1].created_at, rows[-1].id) if more and rows else None)
+    stmt = keyset(stmt, PaymentIncident.created_at, PaymentIncident.id, cursor=cursor, limit=limit)
+    page = page_of(list(await session.scalars(stmt)), limit, lambda i: (i.created_at, i.id))
+    return page.items, page.next_cursor

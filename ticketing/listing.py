@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.paging import keyset, page_of
 from core.principal import Principal
 
 from .domain import Status
 from .models import Ticket, TicketOrder, TicketRefund
-from .paging import decode_cursor, encode_cursor
 from .service import _lock, record
 from .setup import queue_by_code
 
@@ -41,7 +41,7 @@ async def list_tickets(
     every filter (breached= too, through `breach_at`) is in SQL, before the limit."""
     if not 1 <= limit <= 200:
         raise ValidationFailed.field("limit", "1 to 200")
-    q = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(limit + 1)
+    q = select(Ticket)
     if principal.is_customer:
         q = q.where(Ticket.customer_id == principal.id)
     if status:
@@ -57,14 +57,9 @@ async def list_tickets(
         q = q.where(Ticket.breach_at.is_not(None), Ticket.breach_at <= now)
     elif breached is False:
         q = q.where(or_(Ticket.breach_at.is_(None), Ticket.breach_at > now))
-    if cursor:
-        at, last_id = decode_cursor(cursor)
-        q = q.where(or_(Ticket.created_at < at, and_(Ticket.created_at == at, Ticket.id < last_id)))
-    rows = list((await session.execute(q)).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    nxt = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
-    return TicketPage(rows, nxt)
+    q = keyset(q, Ticket.created_at, Ticket.id, cursor=cursor, limit=limit)
+    page = page_of(list(await session.scalars(q)), limit, lambda t: (t.created_at, t.id))
+    return TicketPage(page.items, page.next_cursor)
 
 
 async def check_refund_ticket(session: AsyncSession, ticket_id: str, order_id: str) -> Ticket:

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound, ValidationFailed
+from core.paging import keyset, page_of
 from core.principal import Principal
 
 from .models import AgentNotification, Ticket
-from .paging import decode_cursor, encode_cursor
 
 
 @dataclass(frozen=True)
@@ -78,25 +78,15 @@ async def list_notifications(
         select(AgentNotification, Ticket.number)
         .join(Ticket, Ticket.id == AgentNotification.ticket_id)
         .where(AgentNotification.agent_id == principal.id)
-        .order_by(AgentNotification.created_at.desc(), AgentNotification.id.desc())
-        .limit(limit + 1)
     )
     if unread is not None:
         read_at = AgentNotification.read_at
         q = q.where(read_at.is_(None) if unread else read_at.is_not(None))
-    if cursor:
-        at, last_id = decode_cursor(cursor)
-        q = q.where(
-            or_(
-                AgentNotification.created_at < at,
-                and_(AgentNotification.created_at == at, AgentNotification.id < last_id),
-            )
-        )
-    rows = (await session.execute(q)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    nxt = encode_cursor(rows[-1][0].created_at, rows[-1][0].id) if more and rows else None
-    return NotificationPage([notification_json(n, number) for n, number in rows], nxt)
+    q = keyset(q, AgentNotification.created_at, AgentNotification.id, cursor=cursor, limit=limit)
+    page = page_of(
+        list((await session.execute(q)).tuples()), limit, lambda r: (r[0].created_at, r[0].id)
+    )
+    return NotificationPage([notification_json(n, num) for n, num in page.items], page.next_cursor)
 
 
 async def mark_read(

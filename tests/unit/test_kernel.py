@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.errors import ValidationFailed
 from core.money import CurrencyMismatch, Money
 from core.phone import InvalidPhone, normalise_phone
 from core.settings import DEMO_SECRET, SettingsError, load_settings
@@ -104,3 +107,21 @@ def test_phone_normalisation_property(
     e164 = normalise_phone(typed, "CN")
     assert e164 == "+86" + digits
     assert normalise_phone(e164, "US") == e164  # E.164 is a fixed point whatever the region
+
+
+def test_keyset_page_carries_the_cursor_of_its_last_row_only_when_more_follow() -> None:
+    from core.paging import decode_cursor, page_of
+
+    at = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    rows = [(at, "c"), (at, "b"), (at, "a")]
+    page = page_of(rows, 2, lambda r: r)  # keyset fetched limit + 1 rows
+    assert page.items == rows[:2] and decode_cursor(page.next_cursor or "") == (at, "b")
+    assert page_of(rows[:2], 2, lambda r: r).next_cursor is None
+
+
+def test_a_cursor_not_made_by_us_is_a_validation_error_on_cursor() -> None:
+    from core.paging import decode_cursor
+
+    with pytest.raises(ValidationFailed) as caught:
+        decode_cursor("not-a-cursor")
+    assert "cursor" in str(caught.value.errors)
