@@ -131,7 +131,7 @@ async def hold(session: AsyncSession, lines: Sequence[HeldLine], *, guarded: boo
         except DBAPIError as exc:
             raise busy_or_raise(exc) from None
         if got is None:
-            await _refuse(session, line)
+            await refuse(session, line)
 
 
 async def _unguarded_hold(session: AsyncSession, lines: Sequence[HeldLine]) -> None:
@@ -151,7 +151,7 @@ async def _unguarded_hold(session: AsyncSession, lines: Sequence[HeldLine]) -> N
             raise busy_or_raise(exc) from None
 
 
-async def _refuse(session: AsyncSession, line: HeldLine) -> None:
+async def refuse(session: AsyncSession, line: HeldLine) -> None:
     offer = await session.get(Offer, line.offer_id, populate_existing=True)
     if offer is not None and offer.price_amount != line.unit_price:
         raise Busy("the price changed while ordering; retry", retry_after=1)

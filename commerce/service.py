@@ -28,6 +28,7 @@ from core.principal import Principal
 from core.settings import Settings
 
 from . import capacity
+from .commit_hold import hold_and_commit
 from .domain import (
     HOLDING,
     PAID_STATES,
@@ -64,11 +65,15 @@ async def place_order(
     settings: Settings,
     now: datetime,
     before_hold: Callable[[Order], Awaitable[None]] | None = None,
+    commit: bool = False,
 ) -> Order:
     """Hold capacity and create an `awaiting_payment` order, all in the caller's transaction.
     Commit promptly after this returns: the hot offer rows stay locked until then. Whatever
     else the caller writes in this transaction (e.g. its Idempotency-Key response) belongs in
     `before_hold`, which runs after the order is written and before the locks are taken.
+
+    `commit=True` commits the caller's transaction in the hold's own round trip (see
+    commerce/commit_hold.py): for a request whose transaction ends with the order.
 
     Raises ValidationFailed (bad lines, unknown offer), SoldOut (409, naming the offer) or
     Busy (409 + Retry-After when the offer's row stays locked longer than the lock timeout).
@@ -141,8 +146,11 @@ async def place_order(
     order = _attach(session, Order(number=number, **values), [OrderItem(**i) for i in items])
     if before_hold is not None:
         await before_hold(order)
-    # Last: the conditional update takes the offer rows' locks, held until the caller commits.
-    await capacity.hold(session, held, guarded=capacity.guarded(settings))
+    # Last: the conditional update takes the offer rows' locks, held until the commit.
+    if commit and capacity.guarded(settings):
+        await hold_and_commit(session, held)
+    else:
+        await capacity.hold(session, held, guarded=capacity.guarded(settings))
     return order
 
 

@@ -141,6 +141,7 @@ async def create_order(
             settings=runtime.settings,
             now=now,
             before_hold=store_response,
+            commit=True,
         )
         return 201, response, order.id
 
