@@ -54,6 +54,9 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8000"
     sms_sender: str = "sink"  # sink | twilio
     twilio_auth_token: str = ""
+    twilio_account_sid: str = ""
+    twilio_from: str = ""  # the sender number, E.164
+    twilio_base_url: str = "https://api.twilio.com"  # a Twilio-compatible gateway's base
     redis_prefix: str = "hotline"
     worker: str = "inprocess"  # inprocess | dramatiq
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -128,6 +131,16 @@ def _validate(s: Settings) -> None:
         raise SettingsError(f"HOTLINE_TIMEZONE {s.timezone!r} is not an IANA zone") from None
     if s.sms_sender not in {"sink", "twilio"}:
         raise SettingsError("HOTLINE_SMS_SENDER must be sink or twilio")
+    if s.sms_sender == "twilio":
+        # Checked at start: a sender missing its account would otherwise fail on the first
+        # one-time code, in front of a customer.
+        for name in ("twilio_account_sid", "twilio_auth_token", "twilio_from"):
+            if not getattr(s, name):
+                raise SettingsError(
+                    f"HOTLINE_{name.upper()} is required with HOTLINE_SMS_SENDER=twilio"
+                )
+        if not s.twilio_base_url.startswith(("https://", "http://")):
+            raise SettingsError("HOTLINE_TWILIO_BASE_URL must be an http(s) URL")
     if s.worker not in {"inprocess", "dramatiq"}:
         raise SettingsError("HOTLINE_WORKER must be inprocess or dramatiq")
     if s.worker == "dramatiq" and not s.redis_url:

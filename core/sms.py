@@ -107,15 +107,10 @@ def build_sms_sender(settings: object, clock: Clock | None = None) -> SmsSender:
 
     assert isinstance(settings, Settings)
     if settings.sms_sender == "twilio":
-        import os
-
-        def conf(name: str, default: str = "") -> str:
-            return settings.extra.get(name) or os.environ.get(f"HOTLINE_{name.upper()}", default)
-
         return TwilioSmsSender(
-            conf("twilio_account_sid"),
+            settings.twilio_account_sid,
             settings.twilio_auth_token,
-            conf("twilio_from"),
-            base_url=conf("twilio_base_url", "https://api.twilio.com"),
+            settings.twilio_from,
+            base_url=settings.twilio_base_url,
         )
     return SinkSmsSender(clock)

@@ -46,6 +46,9 @@ def test_production_refuses_demo_secret() -> None:
         "HOTLINE_DATABASE_URL": "postgresql+asyncpg://db/x",
         "HOTLINE_REDIS_URL": "redis://r",
         "HOTLINE_SMS_SENDER": "twilio",
+        "HOTLINE_TWILIO_ACCOUNT_SID": "AC0123",
+        "HOTLINE_TWILIO_AUTH_TOKEN": "twilio-token",
+        "HOTLINE_TWILIO_FROM": "+8610086",
     }
     with pytest.raises(SettingsError, match="HOTLINE_SECRET_KEY"):
         load_settings(environ=env)
@@ -125,3 +128,17 @@ def test_a_cursor_not_made_by_us_is_a_validation_error_on_cursor() -> None:
     with pytest.raises(ValidationFailed) as caught:
         decode_cursor("not-a-cursor")
     assert "cursor" in str(caught.value.errors)
+
+
+def test_the_twilio_sender_needs_its_account_at_start() -> None:
+    with pytest.raises(SettingsError, match="HOTLINE_TWILIO_ACCOUNT_SID"):
+        load_settings(environ={"HOTLINE_SMS_SENDER": "twilio"})
+    ok = load_settings(
+        environ={
+            "HOTLINE_SMS_SENDER": "twilio",
+            "HOTLINE_TWILIO_ACCOUNT_SID": "AC0123",
+            "HOTLINE_TWILIO_AUTH_TOKEN": "twilio-token",
+            "HOTLINE_TWILIO_FROM": "+8610086",
+        }
+    )
+    assert ok.twilio_base_url == "https://api.twilio.com"

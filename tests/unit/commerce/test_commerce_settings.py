@@ -13,6 +13,9 @@ PRODUCTION = {
     "HOTLINE_DATABASE_URL": "postgresql+asyncpg://h@db/hotline",
     "HOTLINE_REDIS_URL": "redis://cache:6379/0",
     "HOTLINE_SMS_SENDER": "twilio",
+    "HOTLINE_TWILIO_ACCOUNT_SID": "AC0123",
+    "HOTLINE_TWILIO_AUTH_TOKEN": "twilio-token",
+    "HOTLINE_TWILIO_FROM": "+8610086",
 }
 
 
