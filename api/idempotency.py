@@ -87,6 +87,7 @@ async def idempotent(
         key=key,
         fingerprint=fp,
         now=now,
+        autocommit=runtime.autocommit(),
     )
     if claim.replay is not None:
         return Response(

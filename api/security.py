@@ -57,9 +57,9 @@ async def authenticated(connection: Conn, session: AsyncSession | None = None) -
     if connection.state.get(_CHECKED_KEY) is None:
         if session is not None:
             ok = await token_version_ok(session, who, version)
-        else:
+        else:  # one SELECT without BEGIN/ROLLBACK: this runs on every guarded request
             runtime: Runtime = connection.app.state.runtime
-            async with runtime.sessions() as own:
+            async with runtime.autocommit().connect() as own:
                 ok = await token_version_ok(own, who, version)
         if not ok:
             raise Unauthorized("token revoked", headers={"WWW-Authenticate": "Bearer"})

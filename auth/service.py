@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from auth import hashing, tokens
 from auth.domain import pin_problem
@@ -105,7 +105,9 @@ async def find_customer_by_phone(session: AsyncSession, phone: str) -> Customer 
     return found
 
 
-async def token_version_ok(session: AsyncSession, principal: Principal, version: int) -> bool:
+async def token_version_ok(
+    session: AsyncSession | AsyncConnection, principal: Principal, version: int
+) -> bool:
     """One lookup: the token's version is current and, for an agent, the agent is active."""
     query = (
         select(Customer.token_version, literal(True)).where(Customer.id == principal.id)

@@ -43,7 +43,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Integer, String, UniqueConstraint, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UtcDateTime, id_column, is_postgres, new_id
@@ -103,7 +103,7 @@ def check_key(key: str) -> str:
     return key
 
 
-def _insert(session: AsyncSession) -> Any:
+def _insert(session: AsyncSession | AsyncEngine) -> Any:
     return (postgresql.insert if is_postgres(session) else sqlite.insert)(IdempotencyRecord)
 
 
@@ -116,9 +116,33 @@ async def claim(
     now: datetime,
     ttl: timedelta = KEY_TTL,
     lease: timedelta = LEASE,
+    autocommit: AsyncEngine | None = None,
 ) -> Claim:
-    """Reserve (scope, key) for this request, or say why not (see the module docstring)."""
+    """Reserve (scope, key) for this request, or say why not (see the module docstring).
+
+    With `autocommit` (Runtime.autocommit()) a new key costs one round trip: its INSERT is
+    atomic on its own. A key already there goes through the transaction below."""
     key = check_key(key)
+    if autocommit is not None:
+        record_id = new_id()
+        async with autocommit.connect() as connection:
+            inserted = await connection.scalar(
+                _insert(autocommit)
+                .values(
+                    id=record_id,
+                    scope=scope,
+                    key=key,
+                    fingerprint=fingerprint,
+                    state=IN_PROGRESS,
+                    created_at=now,
+                    locked_until=now + lease,
+                    expires_at=now + ttl,
+                )
+                .on_conflict_do_nothing(index_elements=["scope", "key"])
+                .returning(IdempotencyRecord.id)
+            )
+        if inserted is not None:
+            return Claim(record_id, scope, key)
     for _ in range(3):
         async with sessions() as session, session.begin():
             record_id = new_id()

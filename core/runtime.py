@@ -44,6 +44,16 @@ class Runtime:
             sms=build_sms_sender(settings, clock),
         )
 
+    def autocommit(self) -> AsyncEngine:
+        """The same pool without transactions, for single statements that are atomic alone
+        (a lookup, one INSERT): no BEGIN and COMMIT round trips around them."""
+        cached = self.ports.get("_autocommit")
+        if cached is None or cached[0] is not self.engine:  # tests may swap the engine
+            cached = (self.engine, self.engine.execution_options(isolation_level="AUTOCOMMIT"))
+            self.ports["_autocommit"] = cached
+        engine: AsyncEngine = cached[1]
+        return engine
+
     async def close(self) -> None:
         if self.redis is not None:
             await self.redis.aclose()
