@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, UniqueConstraint, delete, select, update
+from sqlalchemy import JSON, Integer, String, UniqueConstraint, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
@@ -107,6 +107,17 @@ def _insert(session: AsyncSession | AsyncEngine) -> Any:
     return (postgresql.insert if is_postgres(session) else sqlite.insert)(IdempotencyRecord)
 
 
+# Built once (the claim and the completion run on every keyed write): see commerce/service.py.
+_TABLE: Any = IdempotencyRecord.__table__
+_CLAIM = {
+    name: dialect.insert(_TABLE)
+    .on_conflict_do_nothing(index_elements=["scope", "key"])
+    .returning(_TABLE.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_COMPLETE = update(_TABLE).where(_TABLE.c.id == bindparam("record_id"))
+
+
 async def claim(
     sessions: async_sessionmaker[AsyncSession],
     *,
@@ -125,22 +136,19 @@ async def claim(
     key = check_key(key)
     if autocommit is not None:
         record_id = new_id()
+        row = {
+            "id": record_id,
+            "scope": scope,
+            "key": key,
+            "fingerprint": fingerprint,
+            "state": IN_PROGRESS,
+            "created_at": now,
+            "locked_until": now + lease,
+            "expires_at": now + ttl,
+        }
         async with autocommit.connect() as connection:
-            inserted = await connection.scalar(
-                _insert(autocommit)
-                .values(
-                    id=record_id,
-                    scope=scope,
-                    key=key,
-                    fingerprint=fingerprint,
-                    state=IN_PROGRESS,
-                    created_at=now,
-                    locked_until=now + lease,
-                    expires_at=now + ttl,
-                )
-                .on_conflict_do_nothing(index_elements=["scope", "key"])
-                .returning(IdempotencyRecord.id)
-            )
+            dialect = "postgresql" if is_postgres(autocommit) else "sqlite"
+            inserted = await connection.scalar(_CLAIM[dialect], row)
         if inserted is not None:
             return Claim(record_id, scope, key)
     for _ in range(3):
@@ -232,16 +240,15 @@ async def complete(
 ) -> None:
     """Store the response in the caller's transaction (atomic with the work)."""
     await session.execute(
-        update(IdempotencyRecord)
-        .where(IdempotencyRecord.id == claim.record_id)
-        .values(
-            state=COMPLETED,
-            response_status=status,
-            response_body=body,
-            resource_id=resource_id,
-            locked_until=None,
-        )
-        .execution_options(synchronize_session=False)
+        _COMPLETE,
+        {
+            "record_id": claim.record_id,
+            "state": COMPLETED,
+            "response_status": status,
+            "response_body": body,
+            "resource_id": resource_id,
+            "locked_until": None,
+        },
     )
 
 
