@@ -49,6 +49,19 @@ async def test_openapi_documents_errors(client: Any) -> None:
     for path, ops in paths.items():
         for method, op in ops.items():
             assert "500" in op["responses"], f"{method} {path} documents no error response"
+            if op.get("requestBody"):
+                assert "422" in op["responses"], f"{method} {path} documents no 422"
+    guarded = [
+        (route.path, method.lower())
+        for route in client.app.routes
+        for handler in getattr(route, "route_handlers", [])
+        if handler.include_in_schema and handler.guards
+        for method in handler.http_methods
+    ]
+    assert guarded, "the app has guarded routes"
+    for path, method in guarded:
+        documented = paths[path.replace(":str", "").replace(":int", "")][method]["responses"]
+        assert {"401", "403"} <= set(documented), f"{method} {path} omits 401/403"
 
 
 async def test_models_and_migrations_agree(pg_url: str) -> None:
