@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from api.deps import RuntimeDep, SessionDep
 from api.security import PrincipalDep, agents_only, customers_and_agents, require_roles
@@ -58,7 +58,10 @@ def agent_out(a: Agent) -> AgentOut:
     opt={"problems": CREDENTIAL_PROBLEMS},
 )
 async def token(
-    request: Request[Any, Any, Any], data: TokenIn, runtime: RuntimeDep, session: SessionDep
+    request: Request[Any, Any, Any],
+    data: JSONBody[TokenIn],
+    runtime: RuntimeDep,
+    session: SessionDep,
 ) -> TokenOut:
     customer, tok, expires = await service.login_customer(
         runtime, session, data.phone, data.pin, address=_address(request)
@@ -74,7 +77,10 @@ async def token(
     opt={"problems": CREDENTIAL_PROBLEMS},
 )
 async def agent_token(
-    request: Request[Any, Any, Any], data: AgentTokenIn, runtime: RuntimeDep, session: SessionDep
+    request: Request[Any, Any, Any],
+    data: JSONBody[AgentTokenIn],
+    runtime: RuntimeDep,
+    session: SessionDep,
 ) -> TokenOut:
     agent, tok, expires = await agents.login_agent(
         runtime, session, data.username, data.password, address=_address(request)
@@ -92,7 +98,10 @@ async def agent_token(
     opt={"problems": {422: "validation-error", 429: "throttled"}},
 )
 async def enrollment(
-    request: Request[Any, Any, Any], data: EnrollmentIn, runtime: RuntimeDep, session: SessionDep
+    request: Request[Any, Any, Any],
+    data: JSONBody[EnrollmentIn],
+    runtime: RuntimeDep,
+    session: SessionDep,
 ) -> dict[str, str]:
     await codes.send_code(runtime, session, data.phone, address=_address(request))
     return {"status": "sent"}
@@ -106,7 +115,7 @@ async def enrollment(
     opt={"problems": CREDENTIAL_PROBLEMS},
 )
 async def enrollment_confirm(
-    request: Request[Any, Any, Any], data: EnrollmentConfirmIn, runtime: RuntimeDep
+    request: Request[Any, Any, Any], data: JSONBody[EnrollmentConfirmIn], runtime: RuntimeDep
 ) -> TokenOut:
     customer = await codes.confirm_code(
         runtime, data.phone, data.code, data.pin, address=_address(request)
@@ -134,7 +143,7 @@ async def me(principal: PrincipalDep) -> MeOut:
     opt={"problems": {409: "a customer with this phone exists", 422: "validation-error"}},
 )
 async def create_customer(
-    data: CustomerIn, runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
+    data: JSONBody[CustomerIn], runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
 ) -> CustomerOut:
     c = await service.create_customer(
         runtime, session, phone=data.phone, name=data.name, locale=data.locale
@@ -150,7 +159,7 @@ async def create_customer(
     opt={"problems": {404: "no such customer, or not you"}},
 )
 async def read_customer(
-    customer_id: str, session: SessionDep, principal: PrincipalDep
+    customer_id: FromPath[str], session: SessionDep, principal: PrincipalDep
 ) -> CustomerOut:
     if principal.is_customer and principal.id != customer_id:
         raise NotFound("no such customer")
@@ -168,7 +177,7 @@ async def find_customer(
     runtime: RuntimeDep,
     session: SessionDep,
     principal: PrincipalDep,
-    phone: Annotated[str, Parameter(query="phone", max_length=40)],
+    phone: Annotated[str, QueryParameter(max_length=40)],
 ) -> CustomerOut:
     found = await service.find_customer_by_phone(session, service.phone_or_422(runtime, phone))
     if found is None:
@@ -186,7 +195,7 @@ async def find_customer(
 )
 async def verify(
     request: Request[Any, Any, Any],
-    data: VerifyIn,
+    data: JSONBody[VerifyIn],
     runtime: RuntimeDep,
     session: SessionDep,
     principal: PrincipalDep,
@@ -206,7 +215,7 @@ async def verify(
     opt={"problems": {409: "username taken", 422: "validation-error"}},
 )
 async def create_agent(
-    data: AgentIn, runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
+    data: JSONBody[AgentIn], runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
 ) -> AgentOut:
     a = await agents.create_agent(
         runtime,
@@ -230,7 +239,7 @@ async def sms_outbox(
     runtime: RuntimeDep,
     session: SessionDep,
     principal: PrincipalDep,
-    to: Annotated[str | None, Parameter(query="to", max_length=40)] = None,
+    to: Annotated[str | None, QueryParameter(max_length=40)] = None,
 ) -> list[SmsOut]:
     sender = codes.runtime_sms(runtime)
     if not isinstance(sender, SinkSmsSender):
@@ -250,7 +259,7 @@ async def sms_outbox(
 )
 async def change_pin(
     request: Request[Any, Any, Any],
-    data: PinChangeIn,
+    data: JSONBody[PinChangeIn],
     runtime: RuntimeDep,
     session: SessionDep,
     principal: PrincipalDep,
@@ -274,7 +283,7 @@ async def change_pin(
 )
 async def change_password(
     request: Request[Any, Any, Any],
-    data: PasswordChangeIn,
+    data: JSONBody[PasswordChangeIn],
     runtime: RuntimeDep,
     session: SessionDep,
     principal: PrincipalDep,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery, JSONBody
 
 import commerce
 import fulfillment
@@ -23,7 +23,9 @@ from fulfillment.schemas import DeadLetterOut, PartnerIn, PartnerOut, ShipmentOu
     tags=["fulfillment"],
     summary="Register a delivery partner",
 )
-async def create_partner(data: PartnerIn, runtime: RuntimeDep, session: SessionDep) -> PartnerOut:
+async def create_partner(
+    data: JSONBody[PartnerIn], runtime: RuntimeDep, session: SessionDep
+) -> PartnerOut:
     p = await fulfillment.register_partner(
         session, data, currency=runtime.settings.currency, now=runtime.clock.now()
     )
@@ -60,7 +62,9 @@ async def order_shipments(
     tags=["fulfillment"],
     summary="Shipments whose dispatch retries ran out",
 )
-async def dead_letters(session: SessionDep, include_replayed: bool = False) -> list[DeadLetterOut]:
+async def dead_letters(
+    session: SessionDep, include_replayed: FromQuery[bool] = False
+) -> list[DeadLetterOut]:
     return await fulfillment.list_dead_letters(session, include_replayed=include_replayed)
 
 

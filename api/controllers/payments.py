@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import MediaType, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, HeaderParameter, JSONBody
 
 import payments
 from api.deps import RuntimeDep, SessionDep
@@ -56,7 +56,7 @@ def _amount_text(amount: int, currency: str) -> str:
     include_in_schema=True,
     opt={"problems": {404: "no such pay link", 410: "pay link expired"}},
 )
-async def pay_page(token: str, runtime: RuntimeDep, session: SessionDep) -> Response[str]:
+async def pay_page(token: FromPath[str], runtime: RuntimeDep, session: SessionDep) -> Response[str]:
     """The hosted pay page: Stripe.js card Element; card data never reaches this server."""
     deps = build_deps(runtime)
     p = await payments.ensure_setup_intent(session, deps, token, runtime.clock.now())
@@ -86,7 +86,7 @@ class ChargeBody(msgspec.Struct, forbid_unknown_fields=True):
     opt={"problems": {404: "no such pay link", 410: "pay link expired"}},
 )
 async def pay_charge(
-    token: str, data: ChargeBody, runtime: RuntimeDep, session: SessionDep
+    token: FromPath[str], data: JSONBody[ChargeBody], runtime: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
     """The page confirmed a SetupIntent; charge this attempt's PaymentIntent with its method."""
     deps = build_deps(runtime)
@@ -97,7 +97,9 @@ async def pay_charge(
 
 
 @post("/pay/{token:str}/confirm", status_code=200, opt={"problems": {404: "no such pay link"}})
-async def pay_confirm(token: str, runtime: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+async def pay_confirm(
+    token: FromPath[str], runtime: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
     """Back from 3-D Secure: ask Stripe and settle (the same function the webhook uses)."""
     deps = build_deps(runtime)
     now = runtime.clock.now()
@@ -109,7 +111,9 @@ async def pay_confirm(token: str, runtime: RuntimeDep, session: SessionDep) -> d
 
 
 @get("/pay/{token:str}/status", opt={"problems": {404: "no such pay link"}})
-async def pay_status(token: str, runtime: RuntimeDep, session: SessionDep) -> dict[str, Any]:
+async def pay_status(
+    token: FromPath[str], runtime: RuntimeDep, session: SessionDep
+) -> dict[str, Any]:
     p = await payments.payment_by_token(session, token, runtime.clock.now())
     return {"status": p.status}
 
@@ -119,7 +123,7 @@ async def stripe_webhook(
     request: Request[Any, Any, Any],
     runtime: RuntimeDep,
     session: SessionDep,
-    stripe_signature: str | None = Parameter(header="Stripe-Signature", default=None),
+    stripe_signature: Annotated[str | None, HeaderParameter(name="Stripe-Signature")] = None,
 ) -> dict[str, str]:
     """Signed Stripe events; each event id is processed once."""
     raw = await request.body()

@@ -4,11 +4,11 @@ accounts. Controllers only; rules live in payments/."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 import payments
 import ticketing
@@ -45,7 +45,7 @@ class PaymentIn(msgspec.Struct, forbid_unknown_fields=True):
 )
 async def create_payment(
     request: Request[Any, Any, Any],
-    order_id: str,
+    order_id: FromPath[str],
     runtime: RuntimeDep,
     session: SessionDep,
     principal: PrincipalDep,
@@ -85,7 +85,7 @@ async def create_payment(
     opt={"problems": {404: "order not found"}},
 )
 async def list_payments(
-    order_id: str, runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
+    order_id: FromPath[str], runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     deps = build_deps(runtime)
     await deps.orders.get(session, order_id, principal)  # 404 for someone else's order
@@ -120,7 +120,7 @@ def refund_json(r: payments.Refund) -> dict[str, Any]:
 )
 async def create_refund(
     request: Request[Any, Any, Any],
-    order_id: str,
+    order_id: FromPath[str],
     runtime: RuntimeDep,
     session: SessionDep,
     principal: PrincipalDep,
@@ -177,8 +177,8 @@ def _when(value: str | None, name: str) -> datetime | None:
 @get("/v1/finance/ledger.csv", guards=[require_roles("finance")], media_type="text/csv")
 async def ledger_csv(
     session: SessionDep,
-    start: str | None = Parameter(query="from", default=None),
-    end: str | None = Parameter(query="to", default=None),
+    start: Annotated[str | None, QueryParameter(name="from")] = None,
+    end: Annotated[str | None, QueryParameter(name="to")] = None,
 ) -> Response[str]:
     """Every ledger line in [from, to): debit and credit columns, one row per entry."""
     text = await payments.ledger.export_csv(
@@ -209,9 +209,9 @@ def incident_json(i: payments.PaymentIncident) -> dict[str, Any]:
 )
 async def list_incidents(
     session: SessionDep,
-    limit: int = Parameter(query="limit", default=50, ge=1, le=200),
-    cursor: str | None = Parameter(query="cursor", default=None),
-    kind: str | None = Parameter(query="kind", default=None, max_length=40),
+    limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+    cursor: FromQuery[str | None] = None,
+    kind: Annotated[str | None, QueryParameter(max_length=40)] = None,
 ) -> dict[str, Any]:
     """Payment incidents for supervisors (auto refunds, late successes, disputes), newest first."""
     rows, next_cursor = await payments.list_incidents(
@@ -233,7 +233,7 @@ class TopUpIn(msgspec.Struct, forbid_unknown_fields=True):
 )
 async def top_up(
     request: Request[Any, Any, Any],
-    customer_id: str,
+    customer_id: FromPath[str],
     runtime: RuntimeDep,
     session: SessionDep,
     principal: PrincipalDep,

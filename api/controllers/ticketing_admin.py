@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post, put
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 import ticketing
 from api.deps import RuntimeDep, SessionDep
@@ -136,7 +136,7 @@ def _when(name: str, value: str | None, default: datetime) -> datetime:
 async def report(
     runtime: RuntimeDep,
     session: SessionDep,
-    from_: Annotated[str | None, Parameter(query="from")] = None,
+    from_: Annotated[str | None, QueryParameter(name="from")] = None,
     to: FromQuery[str | None] = None,
     format: FromQuery[str] = "json",
 ) -> Response[Any]:
