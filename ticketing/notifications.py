@@ -84,7 +84,9 @@ async def list_notifications(
         q = q.where(read_at.is_(None) if unread else read_at.is_not(None))
     q = keyset(q, AgentNotification.created_at, AgentNotification.id, cursor=cursor, limit=limit)
     page = page_of(
-        list((await session.execute(q)).tuples()), limit, lambda r: (r[0].created_at, r[0].id)
+        [(n, num) for n, num in await session.execute(q)],
+        limit,
+        lambda r: (r[0].created_at, r[0].id),
     )
     return NotificationPage([notification_json(n, num) for n, num in page.items], page.next_cursor)
 

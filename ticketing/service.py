@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import commerce
+from core.db import new_id
 from core.errors import Forbidden, NotFound, ValidationFailed
 from core.principal import Principal
 from core.sms import SmsSender
@@ -91,21 +92,23 @@ async def record(
                 TicketEvent.ticket_id == ticket.id
             )
         )
-        row = TicketEvent(
-            ticket_id=ticket.id,
-            seq=int(seq or 0) + 1,
-            kind=kind,
-            actor=actor,
-            channel=channel,
-            before=before,
-            after=after,
-            public=public,
-            at=now,
-        )
+        row = {
+            "id": new_id(),
+            "ticket_id": ticket.id,
+            "seq": int(seq or 0) + 1,
+            "kind": kind,
+            "actor": actor,
+            "channel": channel,
+            "before": before,
+            "after": after,
+            "public": public,
+            "at": now,
+        }
         try:
+            # A Core insert in a savepoint: a collision undoes only this row, never other
+            # pending changes of the caller's unit of work.
             async with session.begin_nested():
-                session.add(row)
-                await session.flush([row])
+                await session.execute(insert(TicketEvent), row)
             return
         except IntegrityError:
             if attempt == TIMELINE_RETRIES - 1:

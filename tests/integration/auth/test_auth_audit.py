@@ -25,7 +25,7 @@ async def _rows(runtime: Any, *subjects: str) -> set[tuple[str, str, str, str, s
                 AuditEvent.client_address,
             ).where(AuditEvent.subject.in_(subjects))
         )
-        return set(rows.tuples())
+        return {tuple(r) for r in rows}
 
 
 async def _until_locked(client: Any, clock: Any, path: str, body: dict[str, str]) -> None:

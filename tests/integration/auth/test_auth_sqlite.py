@@ -78,7 +78,8 @@ async def test_enrollment_pin_and_password_change_on_sqlite(sqlite_app: Any) -> 
 
     async with fixture_sessions(app.state.runtime)() as s:
         events = set(
-            (await s.execute(select(auth.AuditEvent.event, auth.AuditEvent.outcome))).tuples()
+            tuple(r)
+            for r in await s.execute(select(auth.AuditEvent.event, auth.AuditEvent.outcome))
         )
     assert {("pin_change", "success"), ("password_change", "success")} <= events
 
