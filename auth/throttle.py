@@ -79,9 +79,17 @@ class Throttle:
         """Add one and return the new count; the TTL starts at the first count, or restarts at
         every count when `refresh`."""
         if self.redis is not None:
+            if not refresh:
+                # The per-address window: INCR is the atomic count, and only the window's first
+                # hit pays a second command for its TTL (a crash in between leaves a dead
+                # window key behind, never a wrong count); a plain INCR is the cheapest call.
+                count = int(await self.redis.incr(key))
+                if count == 1:
+                    await self.redis.expire(key, ttl)
+                return count
             if self._incr_script is None:
                 self._incr_script = self.redis.register_script(_INCR)
-            return int(await self._incr_script(keys=[key], args=[ttl, "1" if refresh else "0"]))
+            return int(await self._incr_script(keys=[key], args=[ttl, "1"]))
         value = self._get_mem(key) or 0.0
         keep = key in self._mem and not refresh
         expires = self._mem[key][1] if keep else time.monotonic() + ttl
