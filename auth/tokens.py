@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,8 +30,29 @@ def issue(
     return jwt.encode(claims, secret, algorithm=ALGORITHM), minutes * 60
 
 
+# Tokens already verified, by (secret, token): each request of a session presents the same
+# token, and PyJWT's parse + HMAC is a visible share of a trivial GET. Only good tokens are
+# kept, expiry is checked on every use, and revocation is the token-version lookup's job.
+_VERIFIED: OrderedDict[tuple[str, str], tuple[Principal, int, int]] = OrderedDict()
+_VERIFIED_MAX = 4096
+
+
 def decode(secret: str, token: str, *, now: datetime) -> tuple[Principal, int]:
     """Return (principal, token version) or raise Unauthorized."""
+    hit = _VERIFIED.get((secret, token))
+    if hit is not None:
+        principal, version, exp = hit
+        if exp <= now.timestamp():
+            raise Unauthorized("token expired")
+        return principal, version
+    principal, version, exp = _verify(secret, token, now=now)
+    _VERIFIED[(secret, token)] = (principal, version, exp)
+    if len(_VERIFIED) > _VERIFIED_MAX:
+        _VERIFIED.popitem(last=False)
+    return principal, version
+
+
+def _verify(secret: str, token: str, *, now: datetime) -> tuple[Principal, int, int]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -54,4 +76,4 @@ def decode(secret: str, token: str, *, now: datetime) -> tuple[Principal, int]:
         raise Unauthorized("invalid token")
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
         raise Unauthorized("invalid token")
-    return Principal(kind=kind, id=sub, roles=frozenset(roles)), ver
+    return Principal(kind=kind, id=sub, roles=frozenset(roles)), ver, exp

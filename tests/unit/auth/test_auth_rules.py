@@ -200,3 +200,17 @@ async def test_code_sending_window_in_memory() -> None:
         await throttle.code_sent("+8613800000002", at)
     assert err.value.retry_after == 3600 - 5 * 60
     await throttle.code_sent("+8613800000002", NOW + timedelta(hours=1))
+
+
+def test_a_token_verified_once_still_expires_and_a_tampered_copy_is_still_refused() -> None:
+    now = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    who = Principal("customer", uuid.uuid4().hex)
+    token, _ = tokens.issue("s" * 40, who, version=3, now=now, minutes=15)
+    assert tokens.decode("s" * 40, token, now=now) == (who, 3)
+    assert tokens.decode("s" * 40, token, now=now + timedelta(minutes=1)) == (who, 3)  # cached
+    with pytest.raises(Unauthorized):
+        tokens.decode("s" * 40, token, now=now + timedelta(minutes=16))
+    with pytest.raises(Unauthorized):
+        tokens.decode("other-secret" * 4, token, now=now)
+    with pytest.raises(Unauthorized):
+        tokens.decode("s" * 40, token[:-2] + ("AA" if token[-2:] != "AA" else "BB"), now=now)
