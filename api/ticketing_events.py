@@ -18,7 +18,7 @@ import structlog
 import commerce
 import fulfillment
 import ticketing
-from core.broker import Route
+from core.broker import Route, WorkerLocal
 from core.errors import NotFound
 from core.runtime import Runtime
 
@@ -65,24 +65,10 @@ async def ticket_for_failed_shipment(runtime: Runtime, shipment_id: str) -> str:
     return "opened" if opened else "duplicate"
 
 
-# One runtime per worker process, built lazily in the actors' event loop (database engines
-# belong to the loop that made them). Set by api.worker before the workers start.
-_factory: Callable[[], Runtime] | None = None
-_runtime: Runtime | None = None
-
-
-def configure(factory: Callable[[], Runtime]) -> None:
-    global _factory, _runtime
-    _factory, _runtime = factory, None
-
-
-def _rt() -> Runtime:
-    global _runtime
-    if _runtime is None:
-        if _factory is None:
-            raise RuntimeError("api.ticketing_events.configure() was not called")
-        _runtime = _factory()
-    return _runtime
+# One runtime per worker process (api.worker configures it before the workers start).
+_runtime: WorkerLocal[Runtime] = WorkerLocal("api.ticketing_events")
+configure = _runtime.configure
+_rt = _runtime.get
 
 
 async def shipment_failed(shipment_id: str) -> None:

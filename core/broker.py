@@ -11,13 +11,36 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
 
 from core.settings import Settings
+
+T = TypeVar("T")
+
+
+class WorkerLocal(Generic[T]):
+    """What a worker process's actors share (a runtime, a job context), built on first use
+    inside the actors' event loop: database engines belong to the loop that made them, so it
+    cannot be built when the worker starts. The worker entrypoint calls `configure`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._factory: Callable[[], T] | None = None
+        self._value: T | None = None
+
+    def configure(self, factory: Callable[[], T]) -> None:
+        self._factory, self._value = factory, None
+
+    def get(self) -> T:
+        if self._value is None:
+            if self._factory is None:
+                raise RuntimeError(f"{self.name}.configure() was not called")
+            self._value = self._factory()
+        return self._value
 
 
 @dataclass(frozen=True)

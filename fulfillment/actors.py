@@ -12,7 +12,7 @@ from typing import Any
 
 import dramatiq
 
-from core.broker import Route
+from core.broker import Route, WorkerLocal
 from fulfillment import metrics, service
 from fulfillment.service import FulfillmentContext
 
@@ -23,24 +23,10 @@ ROUTES = {
     service.TOPIC_DISPATCH: Route(QUEUE, "fulfillment.dispatch"),
 }
 
-# One context per worker process, built lazily inside the actors' event loop (database
-# engines belong to the loop that created them). Set by api.worker before workers start.
-_factory: Callable[[], FulfillmentContext] | None = None
-_context: FulfillmentContext | None = None
-
-
-def configure(factory: Callable[[], FulfillmentContext]) -> None:
-    global _factory, _context
-    _factory, _context = factory, None
-
-
-def _ctx() -> FulfillmentContext:
-    global _context
-    if _context is None:
-        if _factory is None:
-            raise RuntimeError("fulfillment.actors.configure() was not called")
-        _context = _factory()
-    return _context
+# One context per worker process (api.worker configures it before the workers start).
+_context: WorkerLocal[FulfillmentContext] = WorkerLocal("fulfillment.actors")
+configure = _context.configure
+_ctx = _context.get
 
 
 async def _run(name: str, job: Awaitable[object]) -> None:
