@@ -29,7 +29,7 @@ typecheck: install
 	$(UV) run mypy
 
 bench: install services
-	$(UV) run python bench/auth.py --requests 2000 --concurrency 16
+	$(UV) run python bench/auth.py --requests 3000 --concurrency 16 --rounds 9
 	$(UV) run python bench/rush.py --orders 1500 --concurrency 64
 	$(UV) run python bench/payments.py
 	$(UV) run python bench/fulfillment.py --shipments 200
