@@ -108,7 +108,6 @@ async def place_order(
         "created_at": now,
         "updated_at": now,
     }
-    number = await _insert_with_unique_number(session, values)
     items = [
         {
             "id": new_id(),
@@ -139,8 +138,9 @@ async def place_order(
         # The items' foreign key takes a share lock on each offer row: a row locked FOR
         # UPDATE elsewhere (a long admin edit) makes this wait, up to the lock timeout.
         if is_postgres(session):
-            await session.execute(_INSERT_ITEMS_AND_EVENT, _items_and_event_params(items, event))
+            number = await _insert_order_items_event(session, values, items, event)
         else:
+            number = await _insert_with_unique_number(session, values)
             await session.execute(insert(ITEMS), items)
             await session.execute(_INSERT_EVENT, event)
     except DBAPIError as exc:
@@ -180,24 +180,52 @@ _ITEM_ARRAYS = (
     ("unit_price", "int"),
     ("line_total", "int"),
 )
-_INSERT_ITEMS_AND_EVENT = text(
-    "WITH items AS (INSERT INTO order_items (order_id, "  # noqa: S608 (module constants only)
+_ORDER_COLUMNS = [c.name for c in ORDERS.columns]
+# The order, its items and its first history row in one statement: items and history read
+# the order's id from the order's own RETURNING, so when the number collides (ON CONFLICT
+# DO NOTHING returns no row) nothing at all is written and the caller draws again. The
+# foreign keys are checked at the statement's end, when the order row exists.
+_INSERT_ORDER_ITEMS_EVENT = text(
+    "WITH o AS (INSERT INTO orders ("  # noqa: S608 (module constants only)
+    + ", ".join(_ORDER_COLUMNS)
+    + ") VALUES ("
+    + ", ".join(f":o_{name}" for name in _ORDER_COLUMNS)
+    + ") ON CONFLICT (number) DO NOTHING RETURNING id),"
+    " items AS (INSERT INTO order_items (order_id, "
     + ", ".join(name for name, _ in _ITEM_ARRAYS)
-    + ") SELECT :order_id, i.* FROM unnest("
+    + ") SELECT o.id, i.* FROM o, unnest("
     + ", ".join(f"CAST(:item_{name} AS {kind}[])" for name, kind in _ITEM_ARRAYS)
-    + ") AS i) INSERT INTO order_events"
+    + ") AS i),"
+    " events AS (INSERT INTO order_events"
     " (id, order_id, from_status, to_status, actor, channel, reason, at)"
-    " VALUES (:id, :order_id, :from_status, :to_status, :actor, :channel, :reason, :at)"
+    " SELECT CAST(:id AS text), o.id, CAST(:from_status AS text), CAST(:to_status AS text),"
+    " CAST(:actor AS text), CAST(:channel AS text), CAST(:reason AS text),"
+    " CAST(:at AS timestamptz) FROM o)"
+    " SELECT count(*) FROM o"
 )
 
 
-def _items_and_event_params(
-    items: list[dict[str, object]], event: dict[str, object]
-) -> dict[str, object]:
+async def _insert_order_items_event(
+    session: AsyncSession,
+    values: dict[str, object],
+    items: list[dict[str, object]],
+    event: dict[str, object],
+) -> str:
+    """PostgreSQL: `_insert_with_unique_number` plus the items and history, one round trip."""
     params = dict(event)
     for name, _ in _ITEM_ARRAYS:
         params[f"item_{name}"] = [item[name] for item in items]
-    return params
+    for _ in range(5):
+        number = new_order_number()
+        params.update({f"o_{name}": values.get(name) for name in _ORDER_COLUMNS})
+        params["o_number"] = number
+        try:
+            inserted = await session.scalar(_INSERT_ORDER_ITEMS_EVENT, params)
+        except IntegrityError:
+            raise ValidationFailed.field("customer_id", "no such customer") from None
+        if inserted:
+            return number
+    raise RuntimeError("could not draw a unique order number")
 
 
 _INSERT_ORDER = {

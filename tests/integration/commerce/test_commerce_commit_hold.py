@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 import commerce
-from commerce import Offer, Order, SoldOut
+from commerce import Offer, Order, OrderEvent, OrderItem, SoldOut
 from core.errors import Busy
 from core.runtime import Runtime
 from tests.integration.commerce.helpers import available, make_offer
@@ -69,3 +69,23 @@ async def test_a_price_changed_between_quote_and_hold_is_busy_and_writes_nothing
     with pytest.raises(Busy):
         await _order(rt, offer, customer, meanwhile={"price_amount": 70000})
     assert await available(rt, offer.id) == 5 and await _orders_of(rt, customer) == 0
+
+
+async def test_a_colliding_order_number_is_drawn_again_with_nothing_half_written(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The order, its items and its history go in one statement; a number already taken makes
+    # that statement write nothing, and the next draw writes all three once.
+    offer, customer = await make_offer(rt, capacity=5), uuid.uuid4().hex
+    first = await _order(rt, offer, customer)
+    draws = iter([first.number, "ZZZZ2345"])
+    monkeypatch.setattr("commerce.service.new_order_number", lambda: next(draws))
+    second = await _order(rt, offer, customer)
+    assert second.number == "ZZZZ2345" and await _orders_of(rt, customer) == 2
+    async with rt.sessions() as session:
+        for table in (OrderItem, OrderEvent):
+            rows = await session.scalar(
+                select(func.count()).select_from(table).where(table.order_id == second.id)
+            )
+            assert rows == 1
+    assert await available(rt, offer.id) == 1
