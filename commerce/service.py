@@ -217,7 +217,9 @@ async def _insert_order_items_event(
         params[f"item_{name}"] = [item[name] for item in items]
     for _ in range(5):
         number = new_order_number()
-        params.update({f"o_{name}": values.get(name) for name in _ORDER_COLUMNS})
+        # Every column by name (KeyError, not a silent NULL, if the table grows one): the
+        # statement lists them all, so column defaults would not apply here.
+        params.update({f"o_{name}": values[name] for name in _ORDER_COLUMNS if name != "number"})
         params["o_number"] = number
         try:
             inserted = await session.scalar(_INSERT_ORDER_ITEMS_EVENT, params)
