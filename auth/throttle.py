@@ -23,12 +23,12 @@ FAILS_TTL = 30 * DAY
 CODE_INTERVAL = 60  # seconds between two one-time codes to one number
 CODES_PER_HOUR = 5
 
-# INCR and its TTL in one atomic step and one command: EVALSHA costs about 60% of a MULTI
-# pipeline's client time here (redis-py builds and parses each pipeline in Python), and the
-# per-address count runs on every credential request.
-_INCR = """
+# A fail counter's INCR and its refreshed TTL in one atomic step and one command (EVALSHA
+# costs about 60% of a MULTI pipeline's client time: redis-py builds and parses each pipeline
+# in Python).
+_INCR_REFRESH = """
 local count = redis.call('INCR', KEYS[1])
-if count == 1 or ARGV[2] == '1' then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
 return count
 """
 
@@ -88,8 +88,8 @@ class Throttle:
                     await self.redis.expire(key, ttl)
                 return count
             if self._incr_script is None:
-                self._incr_script = self.redis.register_script(_INCR)
-            return int(await self._incr_script(keys=[key], args=[ttl, "1"]))
+                self._incr_script = self.redis.register_script(_INCR_REFRESH)
+            return int(await self._incr_script(keys=[key], args=[ttl]))
         value = self._get_mem(key) or 0.0
         keep = key in self._mem and not refresh
         expires = self._mem[key][1] if keep else time.monotonic() + ttl

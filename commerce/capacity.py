@@ -57,10 +57,19 @@ async def set_lock_timeout(session: AsyncSession) -> None:
         await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_MS}ms'"))
 
 
+def busy() -> Busy:
+    return Busy("too many bookings on this offer right now; retry shortly", retry_after=1)
+
+
+def is_lock_busy(sqlstate: str | None) -> bool:
+    """A lock timeout, or a deadlock (which sorted locking should prevent)."""
+    return sqlstate in _LOCK_BUSY
+
+
 def busy_or_raise(exc: DBAPIError) -> Busy:
-    """Map a lock timeout (or a deadlock, which sorted locking should prevent) to 409 busy."""
-    if _sqlstate(exc) in _LOCK_BUSY:
-        return Busy("too many bookings on this offer right now; retry shortly", retry_after=1)
+    """Map a lock timeout (or a deadlock) to 409 busy; re-raise anything else."""
+    if is_lock_busy(_sqlstate(exc)):
+        return busy()
     raise exc
 
 

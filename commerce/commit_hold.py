@@ -25,11 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import is_postgres
 from core.errors import Busy
 
-from .capacity import HeldLine, hold, refuse
+from .capacity import HeldLine, busy, hold, is_lock_busy, refuse
 from .models import Offer
 
 _OWN_ID = re.compile(r"[0-9a-f]{32}")
-_LOCK_BUSY = {"55P03", "40P01"}  # lock_not_available, deadlock_detected
 _NOT_HELD = "22012"  # division_by_zero: a conditional UPDATE matched no row
 
 
@@ -61,13 +60,11 @@ async def hold_and_commit(session: AsyncSession, lines: Sequence[HeldLine]) -> N
         await driver.execute(batch)
     except Exception as exc:
         state = getattr(exc, "sqlstate", None)
-        if state not in _LOCK_BUSY and state != _NOT_HELD:
+        if not is_lock_busy(state) and state != _NOT_HELD:
             raise
         await session.rollback()
-        if state in _LOCK_BUSY:
-            raise Busy(
-                "too many bookings on this offer right now; retry shortly", retry_after=1
-            ) from None
+        if is_lock_busy(state):
+            raise busy() from None
         for line in ordered:  # which line did not fit: the first that still does not
             await _refuse_if_short(session, line)
         raise Busy("seats moved while ordering; retry", retry_after=1) from None

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Literal, cast
 
 from sqlalchemy import Table, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
@@ -230,18 +230,16 @@ async def _insert_order_items_event(
     raise RuntimeError("could not draw a unique order number")
 
 
-_INSERT_ORDER = {
-    name: dialect.insert(ORDERS)
-    .on_conflict_do_nothing(index_elements=["number"])
-    .returning(ORDERS.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+# SQLite's order insert (PostgreSQL's goes in one statement with its items and history).
+_INSERT_ORDER_SQLITE = (
+    sqlite.insert(ORDERS).on_conflict_do_nothing(index_elements=["number"]).returning(ORDERS.c.id)
+)
 
 
 async def _insert_with_unique_number(session: AsyncSession, values: dict[str, object]) -> str:
     """Order numbers are random (31^8 of them); on the rare collision with the unique index,
     draw again. ON CONFLICT DO NOTHING keeps the transaction usable for the retry."""
-    stmt = _INSERT_ORDER["postgresql" if is_postgres(session) else "sqlite"]
+    stmt = _INSERT_ORDER_SQLITE
     for _ in range(5):
         number = new_order_number()
         try:

@@ -46,7 +46,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, UtcDateTime, id_column, is_postgres, new_id
+from core.db import Base, UtcDateTime, id_column, new_id
 from core.errors import IdempotencyConflict, IdempotencyInProgress, ValidationFailed
 
 KEY_TTL = timedelta(hours=24)
@@ -103,10 +103,6 @@ def check_key(key: str) -> str:
     return key
 
 
-def _insert(session: AsyncSession | AsyncEngine) -> Any:
-    return (postgresql.insert if is_postgres(session) else sqlite.insert)(IdempotencyRecord)
-
-
 # Built once (the claim and the completion run on every keyed write): see commerce/service.py.
 _TABLE: Any = IdempotencyRecord.__table__
 _CLAIM = {
@@ -134,10 +130,10 @@ async def claim(
     With `autocommit` (Runtime.autocommit()) a new key costs one round trip: its INSERT is
     atomic on its own. A key already there goes through the transaction below."""
     key = check_key(key)
-    if autocommit is not None:
-        record_id = new_id()
-        row = {
-            "id": record_id,
+
+    def new_record() -> dict[str, Any]:
+        return {
+            "id": new_id(),
             "scope": scope,
             "key": key,
             "fingerprint": fingerprint,
@@ -146,31 +142,19 @@ async def claim(
             "locked_until": now + lease,
             "expires_at": now + ttl,
         }
+
+    if autocommit is not None:
+        record = new_record()
         async with autocommit.connect() as connection:
-            dialect = "postgresql" if is_postgres(autocommit) else "sqlite"
-            inserted = await connection.scalar(_CLAIM[dialect], row)
+            inserted = await connection.scalar(_CLAIM[autocommit.dialect.name], record)
         if inserted is not None:
-            return Claim(record_id, scope, key)
+            return Claim(record["id"], scope, key)
     for _ in range(3):
         async with sessions() as session, session.begin():
-            record_id = new_id()
-            inserted = await session.scalar(
-                _insert(session)
-                .values(
-                    id=record_id,
-                    scope=scope,
-                    key=key,
-                    fingerprint=fingerprint,
-                    state=IN_PROGRESS,
-                    created_at=now,
-                    locked_until=now + lease,
-                    expires_at=now + ttl,
-                )
-                .on_conflict_do_nothing(index_elements=["scope", "key"])
-                .returning(IdempotencyRecord.id)
-            )
-            if inserted is not None:
-                return Claim(record_id, scope, key)
+            record = new_record()
+            dialect = session.get_bind().dialect.name
+            if await session.scalar(_CLAIM[dialect], record) is not None:
+                return Claim(record["id"], scope, key)
             row = await session.scalar(
                 select(IdempotencyRecord).where(
                     IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
