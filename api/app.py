@@ -18,6 +18,7 @@ from api.openapi import document_problems, openapi_config
 from api.problems import EXCEPTION_HANDLERS
 from api.security import principal
 from core.clock import Clock
+from core.db import commit
 from core.runtime import Runtime
 from core.settings import Settings, load_settings
 
@@ -33,7 +34,7 @@ async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
     session = runtime.sessions()
     try:
         yield session
-        await session.commit()
+        await commit(session)
     except BaseException:
         await session.rollback()
         raise

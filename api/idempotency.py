@@ -13,6 +13,10 @@ Pass `staged_work=` instead of `work=` to get `finish(status, body, resource_id)
 early, storing the response
 before its last statement (placing an order stores it before the capacity hold, so the
 hot offer row is not kept locked during one more round trip); otherwise it is stored after.
+Pass `committed_work=` for work that commits by itself: it gets `respond(status, body,
+resource_id)`, which returns the `idempotency.Completion` (None without a key) for the work
+to store atomically with its own commit (placing an order on PostgreSQL does it in the very
+statement that holds the seats).
 
 The work's response is stored in the request's own transaction (core.idempotency.complete),
 and this helper commits that transaction itself so a failed commit frees the key (release)
@@ -32,6 +36,7 @@ from litestar import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import idempotency
+from core.db import commit
 from core.errors import ValidationFailed
 from core.runtime import Runtime
 
@@ -42,6 +47,8 @@ Outcome = tuple[int, Any, str | None]  # status, JSON-able body, id of what was 
 Finish = Callable[[int, Any, str | None], Awaitable[None]]
 Work = Callable[[], Awaitable[Outcome]]
 StagedWork = Callable[[Finish], Awaitable[Outcome]]
+Respond = Callable[[int, Any, str | None], idempotency.Completion | None]
+CommittedWork = Callable[[Respond], Awaitable[Outcome]]
 
 
 async def idempotent(
@@ -54,13 +61,16 @@ async def idempotent(
     payload: Any,
     work: Work | None = None,
     staged_work: StagedWork | None = None,
+    committed_work: CommittedWork | None = None,
 ) -> Response[Any]:
-    if (work is None) == (staged_work is None):
-        raise TypeError("pass exactly one of work= or staged_work=")
+    if sum(w is not None for w in (work, staged_work, committed_work)) != 1:
+        raise TypeError("pass exactly one of work=, staged_work= or committed_work=")
 
-    async def run(finish: Finish) -> Outcome:
+    async def run(finish: Finish, respond: Respond) -> Outcome:
         if staged_work is not None:
             return await staged_work(finish)
+        if committed_work is not None:
+            return await committed_work(respond)
         assert work is not None
         return await work()
 
@@ -70,13 +80,13 @@ async def idempotent(
         async def nothing_to_store(status: int, body: Any, resource_id: str | None) -> None:
             return None
 
-        status, body, _ = await run(nothing_to_store)
-        await session.commit()  # at once: a capacity hold keeps its row locked until commit
+        status, body, _ = await run(nothing_to_store, lambda *_: None)
+        await commit(session)  # at once: a capacity hold keeps its row locked until commit
         return Response(body, status_code=status)
     # End the request session's transaction (nothing is written yet; the auth dependency may
     # have read) so its pooled connection goes back before the claim takes another: a request
     # holding one connection while waiting for a second starves the pool under a rush.
-    await session.commit()
+    await commit(session)
     now = runtime.clock.now()
     fp = idempotency.fingerprint(
         {"method": request.method, "path": request.url.path, "body": payload}
@@ -102,11 +112,16 @@ async def idempotent(
         )
         stored = True
 
+    def respond(status: int, body: Any, resource_id: str | None) -> idempotency.Completion:
+        nonlocal stored
+        stored = True  # by the work, with its own commit (or rolled back with it)
+        return idempotency.completion(claim, status=status, body=body, resource_id=resource_id)
+
     try:
-        status, body, resource_id = await run(finish)
+        status, body, resource_id = await run(finish, respond)
         if not stored:
             await finish(status, body, resource_id)
-        await session.commit()
+        await commit(session)
     except BaseException:
         await session.rollback()
         await idempotency.release(runtime.sessions, claim)

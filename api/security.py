@@ -19,7 +19,8 @@ from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep
-from auth import decode_token, token_version_ok
+from auth import decode_token, token_version_ok, token_version_ok_on
+from core.db import driver_connection, is_postgres
 from core.errors import Forbidden, Unauthorized
 from core.principal import Principal
 from core.runtime import Runtime
@@ -59,8 +60,12 @@ async def authenticated(connection: Conn, session: AsyncSession | None = None) -
             ok = await token_version_ok(session, who, version)
         else:  # one SELECT without BEGIN/ROLLBACK: this runs on every guarded request
             runtime: Runtime = connection.app.state.runtime
-            async with runtime.autocommit().connect() as own:
-                ok = await token_version_ok(own, who, version)
+            if is_postgres(runtime.engine):
+                async with driver_connection(runtime.engine) as driver:
+                    ok = await token_version_ok_on(driver, who, version)
+            else:
+                async with runtime.autocommit().connect() as own:
+                    ok = await token_version_ok(own, who, version)
         if not ok:
             raise Unauthorized("token revoked", headers={"WWW-Authenticate": "Bearer"})
         connection.state[_CHECKED_KEY] = True

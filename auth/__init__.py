@@ -14,6 +14,7 @@ from auth.service import (
     get_agent,
     get_customer,
     token_version_ok,
+    token_version_ok_on,
 )
 from auth.tokens import decode as decode_token
 
@@ -34,4 +35,5 @@ __all__ = [
     "get_agent",
     "get_customer",
     "token_version_ok",
+    "token_version_ok_on",
 ]

@@ -19,10 +19,12 @@ from .domain import (
     can_transition,
     price_order,
 )
+from .draft import PlacedOrder
 from .errors import OfferCodeTaken, SoldOut
 from .jobs import expire_holds_job, purge_idempotency_keys_job
 from .models import Offer, Order, OrderEvent, OrderItem
 from .offers import create_offer, find_offer_by_code, get_offer, search_offers
+from .placing import place_order_committed
 from .reading import (
     check_order_staff,
     get_order,
@@ -55,6 +57,7 @@ __all__ = [
     "OrderItem",
     "OrderStatus",
     "Page",
+    "PlacedOrder",
     "PriceBreakdown",
     "SoldOut",
     "can_transition",
@@ -72,6 +75,7 @@ __all__ = [
     "may_see",
     "order_history",
     "place_order",
+    "place_order_committed",
     "price_order",
     "purge_idempotency_keys_job",
     "search_offers",

@@ -81,7 +81,14 @@ async def quote(
     rush most requests end here, never touching the hot row's lock)."""
     ids = [line.offer_id for line in lines]
     stmt = _QUOTE_PG if is_postgres(session) else _QUOTE_SQLITE
-    rows = {r.id: r for r in await session.execute(stmt, {"ids": ids})}
+    return check_quote(lines, {r.id: r for r in await session.execute(stmt, {"ids": ids})}, now)
+
+
+def check_quote(
+    lines: Sequence[LineRequest], rows: dict[str, Any], now: datetime
+) -> list[HeldLine]:
+    """`quote`'s refusals, over offer rows by id (anything with the `_QUOTED` columns as
+    attributes: SQLAlchemy rows here, commerce/placing.py reads its own)."""
     quoted: list[HeldLine] = []
     for i, line in enumerate(lines):
         r = rows.get(line.offer_id)

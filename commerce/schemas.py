@@ -8,6 +8,7 @@ from typing import Annotated
 import msgspec
 
 from .domain import MAX_LINES, MAX_QUANTITY
+from .draft import PlacedOrder
 from .models import Offer, Order, OrderEvent
 
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY, description="seats or rooms")]
@@ -131,7 +132,7 @@ def offer_out(o: Offer) -> OfferOut:
     )
 
 
-def order_out(o: Order, history: list[OrderEvent] | None = None) -> OrderOut:
+def order_out(o: Order | PlacedOrder, history: list[OrderEvent] | None = None) -> OrderOut:
     c = o.currency
     return OrderOut(
         id=o.id,

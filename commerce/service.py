@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal, cast
 
 from sqlalchemy import Table, insert, select, text, update
@@ -20,29 +20,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core.db import is_postgres, new_id
+from core.db import is_postgres
 from core.errors import Busy, ValidationFailed
-from core.money import Money
 from core.outbox import emit
 from core.principal import Principal
 from core.settings import Settings
 
 from . import capacity
-from .commit_hold import hold_and_commit
 from .domain import (
     HOLDING,
     PAID_STATES,
     LineRequest,
     OrderStatus,
-    PricedLine,
     check_actor,
     check_delivery,
     check_transition,
     new_order_number,
     normalise_lines,
-    price_order,
     releases_capacity,
 )
+from .draft import draft_order
 from .models import Order, OrderEvent, OrderItem
 from .reading import get_order, get_order_for
 
@@ -65,73 +62,31 @@ async def place_order(
     settings: Settings,
     now: datetime,
     before_hold: Callable[[Order], Awaitable[None]] | None = None,
-    commit: bool = False,
 ) -> Order:
     """Hold capacity and create an `awaiting_payment` order, all in the caller's transaction.
     Commit promptly after this returns: the hot offer rows stay locked until then. Whatever
     else the caller writes in this transaction (e.g. its Idempotency-Key response) belongs in
     `before_hold`, which runs after the order is written and before the locks are taken.
 
-    `commit=True` commits the caller's transaction in the hold's own round trip (see
-    commerce/commit_hold.py): for a request whose transaction ends with the order.
-
     Raises ValidationFailed (bad lines, unknown offer), SoldOut (409, naming the offer) or
     Busy (409 + Retry-After when the offer's row stays locked longer than the lock timeout).
-    Who may order for whom is the caller's check (see `check_may_order_for`)."""
+    Who may order for whom is the caller's check (see `check_may_order_for`). A request that
+    does nothing but place the order uses placing.place_order_committed instead."""
     check_actor(actor, channel)
     method, address = check_delivery(delivery_method, delivery_address)
     wanted = normalise_lines(lines)
     held = await capacity.quote(session, wanted, now=now)
-    currency = held[0].currency
-    price = price_order(
-        [PricedLine(h.offer_id, h.quantity, Money(h.unit_price, h.currency)) for h in held],
+    draft = draft_order(
+        held,
+        customer_id=customer_id,
         method=method,
-        booking_fee=settings.booking_fee,
-        courier_fee=settings.courier_fee,
-        eticket_fee=settings.eticket_fee,
-        currency=currency,
+        address=address,
+        actor=actor,
+        channel=channel,
+        settings=settings,
+        now=now,
     )
-    values = {
-        "id": new_id(),
-        "customer_id": customer_id,
-        "status": S.AWAITING_PAYMENT.value,
-        "channel": channel,
-        "currency": currency,
-        "subtotal": price.subtotal.amount,
-        "booking_fee": price.booking_fee.amount,
-        "delivery_fee": price.delivery_fee.amount,
-        "total": price.total.amount,
-        "delivery_method": method.value,
-        "delivery_address": address,
-        "hold_expires_at": now + timedelta(minutes=settings.hold_minutes),
-        "created_by": actor,
-        "created_at": now,
-        "updated_at": now,
-    }
-    items = [
-        {
-            "id": new_id(),
-            "order_id": values["id"],
-            "offer_id": h.offer_id,
-            "offer_code": h.code,
-            "title": h.title,
-            "starts_at": h.starts_at,
-            "quantity": h.quantity,
-            "unit_price": h.unit_price,
-            "line_total": h.unit_price * h.quantity,
-        }
-        for h in held
-    ]
-    event = {
-        "id": new_id(),
-        "order_id": values["id"],
-        "from_status": None,
-        "to_status": S.AWAITING_PAYMENT.value,
-        "actor": actor,
-        "channel": channel,
-        "reason": "order placed",
-        "at": now,
-    }
+    values, items, event = draft.values, draft.items, draft.event
     # Core statements, not the unit of work: this is the rush's hot path, and each saved
     # round trip is time the offer row is not waited for.
     try:
@@ -149,10 +104,7 @@ async def place_order(
     if before_hold is not None:
         await before_hold(order)
     # Last: the conditional update takes the offer rows' locks, held until the commit.
-    if commit and capacity.guarded(settings):
-        await hold_and_commit(session, held)
-    else:
-        await capacity.hold(session, held, guarded=capacity.guarded(settings))
+    await capacity.hold(session, held, guarded=capacity.guarded(settings))
     return order
 
 

@@ -213,6 +213,25 @@ async def claim(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """The response `complete` stores, for a write that stores it in one of its own
+    statements (commerce_place_order, see commerce/placing.py) instead of via a session."""
+
+    record_id: str
+    status: int
+    body: Any
+    resource_id: str | None
+
+    def body_json(self) -> str:
+        """The body as the JSON column would store it (SQLAlchemy's default json.dumps)."""
+        return json.dumps(self.body)
+
+
+def completion(claim: Claim, *, status: int, body: Any, resource_id: str | None) -> Completion:
+    return Completion(claim.record_id, status, body, resource_id)
+
+
 async def complete(
     session: AsyncSession,
     claim: Claim,
@@ -223,14 +242,19 @@ async def complete(
     now: datetime,
 ) -> None:
     """Store the response in the caller's transaction (atomic with the work)."""
+    await store(session, completion(claim, status=status, body=body, resource_id=resource_id))
+
+
+async def store(session: AsyncSession, done: Completion) -> None:
+    """`complete` for a Completion handed over by the caller."""
     await session.execute(
         _COMPLETE,
         {
-            "record_id": claim.record_id,
+            "record_id": done.record_id,
             "state": COMPLETED,
-            "response_status": status,
-            "response_body": body,
-            "resource_id": resource_id,
+            "response_status": done.status,
+            "response_body": done.body,
+            "resource_id": done.resource_id,
             "locked_until": None,
         },
     )

@@ -14,7 +14,7 @@ import commerce
 import fulfillment
 import payments
 from api.deps import RuntimeDep, SessionDep
-from api.idempotency import Finish, Outcome, idempotent, strict_body
+from api.idempotency import Finish, Outcome, Respond, idempotent, strict_body
 from api.security import PrincipalDep, customers_and_agents, require_roles
 from auth import check_verification, get_customer
 from commerce import LineRequest, OrderStatus
@@ -30,7 +30,9 @@ from commerce.schemas import (
     offer_out,
     order_out,
 )
+from core.db import commit
 from core.errors import Forbidden, ValidationFailed
+from core.idempotency import Completion
 from core.money import Money
 from core.principal import Principal
 
@@ -122,16 +124,19 @@ async def create_order(
     body: OrderIn = await strict_body(request, OrderIn)
     now = runtime.clock.now()
 
-    async def work(finish: Finish) -> Outcome:
+    async def work(respond: Respond) -> Outcome:
         customer_id = await _customer_for(session, principal, body, now=now)
+        await commit(session)  # the lookups are done: the order commits by itself
         response: dict[str, Any] = {}
 
-        async def store_response(order: commerce.Order) -> None:
+        def reply(order: commerce.Order | commerce.PlacedOrder) -> Completion | None:
+            response.clear()
             response.update(msgspec.to_builtins(order_out(order)))
-            await finish(201, response, order.id)
+            return respond(201, response, order.id)
 
-        order = await commerce.place_order(
-            session,
+        order = await commerce.place_order_committed(
+            runtime.engine,
+            runtime.sessions,
             customer_id=customer_id,
             lines=[LineRequest(i.offer_id, i.quantity) for i in body.items],
             delivery_method=body.delivery.method,
@@ -140,8 +145,7 @@ async def create_order(
             channel=principal.channel,
             settings=runtime.settings,
             now=now,
-            before_hold=store_response,
-            commit=True,
+            respond=reply,
         )
         return 201, response, order.id
 
@@ -152,7 +156,7 @@ async def create_order(
         operation="orders.create",
         caller=principal.actor,
         payload=msgspec.to_builtins(body),
-        staged_work=work,
+        committed_work=work,
     )
 
 

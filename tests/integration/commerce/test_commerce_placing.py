@@ -1,0 +1,175 @@
+"""An order placed on its own (commerce/placing.py): quote, then `commerce_place_order`, one
+statement that writes the order and holds its seats. A line that no longer fits when the
+statement runs rolls back everything it wrote; the refusals are the session path's."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+import commerce
+from commerce import Offer, Order, OrderEvent, OrderItem, SoldOut, placing
+from commerce.capacity import check_quote
+from core import idempotency
+from core.db import driver_connection
+from core.errors import Busy, IdempotencyInProgress, ValidationFailed
+from core.runtime import Runtime
+from tests.integration.commerce.helpers import available, make_offer, place
+
+
+async def _order(rt: Runtime, offer: Offer, customer: str, **kw: Any) -> Any:
+    return await commerce.place_order_committed(
+        rt.engine,
+        rt.sessions,
+        customer_id=customer,
+        lines=[commerce.LineRequest(offer.id, 2)],
+        delivery_method="e_ticket",
+        delivery_address=None,
+        actor=f"customer:{customer}",
+        channel="web",
+        settings=rt.settings,
+        now=rt.clock.now(),
+        **kw,
+    )
+
+
+async def _count(rt: Runtime, table: Any, **where: str) -> int:
+    column, value = next(iter(where.items()))
+    async with rt.sessions() as session:
+        stmt = select(func.count()).select_from(table).where(getattr(table, column) == value)
+        return int(await session.scalar(stmt) or 0)
+
+
+def _stale_quote(monkeypatch: pytest.MonkeyPatch, **quoted: Any) -> None:
+    """The quote read before someone else's commit: it passes, the statement then refuses."""
+
+    def stale(lines: Any, rows: dict[str, Any], now: Any) -> Any:
+        rows = {k: type(r)(**{**vars(r), **quoted.get("row", {})}) for k, r in rows.items()}
+        return [replace(h, **quoted.get("line", {})) for h in check_quote(lines, rows, now)]
+
+    monkeypatch.setattr(placing, "check_quote", stale)
+
+
+async def test_the_order_is_committed_with_its_hold(rt: Runtime) -> None:
+    offer, customer = await make_offer(rt, capacity=5), uuid.uuid4().hex
+    order = await _order(rt, offer, customer)
+    assert order.status == "awaiting_payment" and order.subtotal == 2 * 68000
+    assert await available(rt, offer.id) == 3
+    assert await _count(rt, Order, customer_id=customer) == 1
+    for table in (OrderItem, OrderEvent):
+        assert await _count(rt, table, order_id=order.id) == 1
+    async with rt.sessions() as session:
+        stored = await commerce.get_order(session, order.id)
+        assert (stored.number, stored.total, stored.items[0].title) == (
+            order.number,
+            order.total,
+            offer.title,
+        )
+
+
+async def test_seats_gone_between_quote_and_hold_roll_the_order_back(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    offer, customer = await make_offer(rt, capacity=1), uuid.uuid4().hex
+    _stale_quote(monkeypatch, row={"available": 5})
+    with pytest.raises(SoldOut) as refused:
+        await _order(rt, offer, customer)
+    assert refused.value.offer_id == offer.id
+    assert await available(rt, offer.id) == 1 and await _count(rt, Order, customer_id=customer) == 0
+
+
+async def test_a_price_changed_between_quote_and_hold_is_busy_and_writes_nothing(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    offer, customer = await make_offer(rt, capacity=5), uuid.uuid4().hex
+    _stale_quote(monkeypatch, line={"unit_price": 60000})
+    with pytest.raises(Busy):
+        await _order(rt, offer, customer)
+    assert await available(rt, offer.id) == 5 and await _count(rt, Order, customer_id=customer) == 0
+
+
+async def test_an_offer_started_between_quote_and_hold_is_422(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    offer, customer = await make_offer(rt, capacity=5), uuid.uuid4().hex
+    async with rt.sessions() as session, session.begin():
+        started = rt.clock.now() - timedelta(minutes=1)
+        await session.execute(update(Offer).where(Offer.id == offer.id).values(starts_at=started))
+    _stale_quote(monkeypatch, row={"starts_at": rt.clock.now() + timedelta(days=1)})
+    with pytest.raises(ValidationFailed) as refused:
+        await _order(rt, offer, customer)
+    assert "already started" in str(refused.value)
+    assert await available(rt, offer.id) == 5
+
+
+async def test_a_colliding_order_number_is_drawn_again_with_nothing_half_written(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    offer, customer = await make_offer(rt, capacity=5), uuid.uuid4().hex
+    first = await _order(rt, offer, customer)
+    draws = iter([first.number, "ZZZZ2345"])
+    monkeypatch.setattr(placing, "new_order_number", lambda: next(draws))
+    bodies: list[str] = []
+    second = await _order(rt, offer, customer, respond=lambda o: bodies.append(o.number))
+    assert second.number == "ZZZZ2345" and bodies == [first.number, "ZZZZ2345"]
+    assert await _count(rt, Order, customer_id=customer) == 2
+    for table in (OrderItem, OrderEvent):
+        assert await _count(rt, table, order_id=second.id) == 1
+    assert await available(rt, offer.id) == 1  # the failed draw held nothing
+
+
+async def test_the_stored_reply_commits_with_the_order_and_not_without_it(rt: Runtime) -> None:
+    offer, customer = await make_offer(rt, capacity=2), uuid.uuid4().hex
+    now = rt.clock.now()
+
+    async def claim(key: str) -> idempotency.Claim:
+        return await idempotency.claim(
+            rt.sessions, scope=f"t:{customer}", key=key, fingerprint="f", now=now
+        )
+
+    kept, lost = await claim("kept"), await claim("lost")
+
+    def reply(claim: idempotency.Claim) -> Any:
+        return lambda o: idempotency.completion(
+            claim, status=201, body={"number": o.number}, resource_id=o.id
+        )
+
+    order = await _order(rt, offer, customer, respond=reply(kept))
+    with pytest.raises(SoldOut):
+        await _order(rt, offer, customer, respond=reply(lost))
+    again = await claim("kept")
+    assert again.replay is not None and again.replay.body == {"number": order.number}
+    assert again.replay.resource_id == order.id
+    with pytest.raises(IdempotencyInProgress):
+        await claim("lost")  # still in progress: the refused order stored nothing
+
+
+async def test_a_connection_left_mid_query_is_not_given_back_to_the_pool(rt: Runtime) -> None:
+    with pytest.raises(TimeoutError):
+        async with driver_connection(rt.engine) as pg:
+            broken = pg
+            await asyncio.wait_for(pg.execute("SELECT pg_sleep(5)"), 0.05)
+    async with driver_connection(rt.engine) as pg:
+        assert pg is not broken and await pg.fetchval("SELECT 1") == 1
+
+
+async def test_in_a_transaction_a_colliding_number_is_drawn_again_too(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # service.place_order's one statement for order, items and history: a number already
+    # taken makes it write nothing, and the next draw writes all three once.
+    offer, customer = await make_offer(rt, capacity=5), uuid.uuid4().hex
+    first = await place(rt, customer, (offer.id, 2))
+    draws = iter([first.number, "ZZZZ2346"])
+    monkeypatch.setattr("commerce.service.new_order_number", lambda: next(draws))
+    second = await place(rt, customer, (offer.id, 2))
+    assert second.number == "ZZZZ2346" and await _count(rt, Order, customer_id=customer) == 2
+    for table in (OrderItem, OrderEvent):
+        assert await _count(rt, table, order_id=second.id) == 1
+    assert await available(rt, offer.id) == 1
