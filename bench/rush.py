@@ -195,7 +195,9 @@ async def main_async(args: Any, db_name: str, url: str) -> None:
           f"{ceiling:.0f} tps")  # fmt: skip
     for processes in args.processes:
         with uvicorn_servers(settings, count=processes, app=args.app) as urls:
-            await rush(runtime, urls, buyers, argparse.Namespace(orders=100, concurrency=16))
+            # Warm at full concurrency: every pooled connection opened, statements prepared.
+            warm = argparse.Namespace(orders=8 * args.concurrency, concurrency=args.concurrency)
+            await rush(runtime, urls, buyers, warm)
             r = await rush(runtime, urls, buyers, args)
             g = await trivial_get(urls, buyers, args)
         ratio = r["orders_per_s"] / ceiling if ceiling else float("nan")
