@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep
 from auth import decode_token, token_version_ok, token_version_ok_on
-from core.db import driver_connection, is_postgres
 from core.errors import Forbidden, Unauthorized
 from core.principal import Principal
 from core.runtime import Runtime
@@ -60,8 +59,8 @@ async def authenticated(connection: Conn, session: AsyncSession | None = None) -
             ok = await token_version_ok(session, who, version)
         else:  # one SELECT without BEGIN/ROLLBACK: this runs on every guarded request
             runtime: Runtime = connection.app.state.runtime
-            if is_postgres(runtime.engine):
-                async with driver_connection(runtime.engine) as driver:
+            if runtime.drivers is not None:
+                async with runtime.drivers.connection() as driver:
                     ok = await token_version_ok_on(driver, who, version)
             else:
                 async with runtime.autocommit().connect() as own:

@@ -118,7 +118,7 @@ async def token_version_ok(
     return row is not None and row[0] == version and bool(row[1])
 
 
-# The same lookup as plain SQL for core.db.driver_connection: it runs on every guarded request.
+# The same lookup as plain SQL for core.drivers: it runs on every guarded request.
 _TOKEN_VERSION = {
     True: "SELECT token_version, true FROM customers WHERE id = $1",
     False: "SELECT token_version, active FROM agents WHERE id = $1",
@@ -126,7 +126,7 @@ _TOKEN_VERSION = {
 
 
 async def token_version_ok_on(driver: Any, principal: Principal, version: int) -> bool:
-    """`token_version_ok` on an asyncpg connection (core.db.driver_connection)."""
+    """`token_version_ok` on an asyncpg connection (core.drivers)."""
     row = await driver.fetchrow(_TOKEN_VERSION[principal.is_customer], principal.id)
     return row is not None and row[0] == version and bool(row[1])
 

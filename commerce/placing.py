@@ -18,10 +18,10 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import idempotency
-from core.db import driver_connection, is_postgres
+from core.drivers import DriverPool
 from core.errors import Busy, ValidationFailed
 from core.idempotency import Completion
 from core.settings import Settings
@@ -48,7 +48,7 @@ _NUMBER_TAKEN = "uq_orders_number"
 
 
 async def place_order_committed(
-    engine: AsyncEngine,
+    drivers: DriverPool | None,
     sessions: async_sessionmaker[AsyncSession],
     *,
     customer_id: str,
@@ -66,7 +66,7 @@ async def place_order_committed(
 
     Raises what `service.place_order` raises: ValidationFailed, SoldOut, Busy."""
     respond = respond or (lambda _: None)
-    if not is_postgres(engine):
+    if drivers is None:  # SQLite
         return await _in_session(
             sessions,
             respond,
@@ -82,7 +82,7 @@ async def place_order_committed(
     check_actor(actor, channel)
     method, address = check_delivery(delivery_method, delivery_address)
     wanted = normalise_lines(lines)
-    async with driver_connection(engine) as pg:
+    async with drivers.connection() as pg:
         rows = {
             r["id"]: SimpleNamespace(**r)
             for r in await pg.fetch(_QUOTE, [ln.offer_id for ln in wanted])

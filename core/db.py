@@ -7,8 +7,6 @@ processes choose their own database.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +19,6 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.util import greenlet_spawn
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -78,10 +75,10 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
             cur.close()
 
         return engine
-    # Sized for the requests one process serves at once, with little overflow: a connection
-    # past pool_size is closed when it comes back, and opening one (a backend start and
-    # SQLAlchemy's codec setup) is dear. With 20 + 10 a 64-client rush opened ~9 a second.
-    kwargs.setdefault("pool_size", 30)
+    # Little overflow: a connection past pool_size is closed when it comes back, and opening
+    # one (a backend start and SQLAlchemy's codec setup) is dear; with 20 + 10 a 64-client
+    # rush opened ~9 a second. Two processes, each with core.drivers' 16, stay under 100.
+    kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 5)
     kwargs.setdefault("pool_pre_ping", False)
     return create_async_engine(url, **kwargs)
@@ -102,25 +99,3 @@ def is_postgres(session_or_engine: AsyncSession | AsyncEngine) -> bool:
     if isinstance(session_or_engine, AsyncSession):
         return session_or_engine.get_bind().dialect.name == "postgresql"
     return session_or_engine.dialect.name == "postgresql"
-
-
-@asynccontextmanager
-async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
-    """A pooled connection's asyncpg connection itself, for the few statements on the hot
-    path (placing an order, checking a token). py-spy on the rush found SQLAlchemy's execution
-    layer costing more CPU per statement than asyncpg and PostgreSQL together. Statements run
-    without BEGIN, each its own transaction; PostgreSQL only. The connection goes back to
-    the same pool, so this adds no connections."""
-    fairy = await engine.raw_connection()
-    clean = False
-    try:
-        yield fairy.driver_connection
-        clean = True
-    except Exception as exc:
-        # A PostgreSQL error ends its own statement's transaction and leaves the connection
-        # reusable; anything else may have left the protocol mid-message.
-        clean = type(exc).__module__.startswith("asyncpg.exceptions")
-        raise
-    finally:
-        # Check-in may close a surplus connection, which SQLAlchemy awaits inside a greenlet.
-        await greenlet_spawn(fairy.close if clean else fairy.invalidate)

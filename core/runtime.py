@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.clock import Clock, SystemClock
-from core.db import make_engine, make_sessionmaker
+from core.db import is_postgres, make_engine, make_sessionmaker
+from core.drivers import DriverPool
 from core.settings import Settings
 from core.sms import SmsSender, build_sms_sender
 
@@ -26,6 +27,7 @@ class Runtime:
     redis: Any = None  # redis.asyncio.Redis when HOTLINE_REDIS_URL is set
     ports: dict[str, Any] = field(default_factory=dict)  # sms sender, gateway, ... by name
     sms: SmsSender | None = None  # the SMS port (sink table or Twilio-compatible REST)
+    drivers: DriverPool | None = None  # PostgreSQL: asyncpg's pool for the hot paths
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -42,6 +44,7 @@ class Runtime:
             clock=clock or SystemClock(),
             redis=redis,
             sms=build_sms_sender(settings, clock),
+            drivers=DriverPool(settings.database_url) if is_postgres(engine) else None,
         )
 
     def autocommit(self) -> AsyncEngine:
@@ -55,6 +58,8 @@ class Runtime:
         return engine
 
     async def close(self) -> None:
+        if self.drivers is not None:
+            await self.drivers.close()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

@@ -135,7 +135,7 @@ async def create_order(
             return respond(201, response, order.id)
 
         order = await commerce.place_order_committed(
-            runtime.engine,
+            runtime.drivers,
             runtime.sessions,
             customer_id=customer_id,
             lines=[LineRequest(i.offer_id, i.quantity) for i in body.items],
