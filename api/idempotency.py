@@ -54,7 +54,7 @@ CommittedWork = Callable[[Respond], Awaitable[Outcome]]
 async def idempotent(
     request: Request[Any, Any, Any],
     runtime: Runtime,
-    session: AsyncSession,
+    session: AsyncSession | None,
     *,
     operation: str,
     caller: str,
@@ -65,6 +65,8 @@ async def idempotent(
 ) -> Response[Any]:
     if sum(w is not None for w in (work, staged_work, committed_work)) != 1:
         raise TypeError("pass exactly one of work=, staged_work= or committed_work=")
+    if session is None and committed_work is None:
+        raise TypeError("only committed_work= runs without the request's session")
 
     async def run(finish: Finish, respond: Respond) -> Outcome:
         if staged_work is not None:
@@ -81,12 +83,12 @@ async def idempotent(
             return None
 
         status, body, _ = await run(nothing_to_store, lambda *_: None)
-        await commit(session)  # at once: a capacity hold keeps its row locked until commit
+        await _commit(session)  # at once: a capacity hold keeps its row locked until commit
         return Response(body, status_code=status)
     # End the request session's transaction (nothing is written yet; the auth dependency may
     # have read) so its pooled connection goes back before the claim takes another: a request
     # holding one connection while waiting for a second starves the pool under a rush.
-    await commit(session)
+    await _commit(session)
     now = runtime.clock.now()
     fp = idempotency.fingerprint(
         {"method": request.method, "path": request.url.path, "body": payload}
@@ -107,6 +109,7 @@ async def idempotent(
 
     async def finish(status: int, body: Any, resource_id: str | None) -> None:
         nonlocal stored
+        assert session is not None  # staged_work only
         await idempotency.complete(
             session, claim, status=status, body=body, resource_id=resource_id, now=now
         )
@@ -121,12 +124,18 @@ async def idempotent(
         status, body, resource_id = await run(finish, respond)
         if not stored:
             await finish(status, body, resource_id)
-        await commit(session)
+        await _commit(session)
     except BaseException:
-        await session.rollback()
+        if session is not None:
+            await session.rollback()
         await idempotency.release(runtime.sessions, claim)
         raise
     return Response(body, status_code=status)
+
+
+async def _commit(session: AsyncSession | None) -> None:
+    if session is not None:
+        await commit(session)
 
 
 _AT = re.compile(r"^(?P<msg>.*?)(?: - at `\$\.?(?P<path>[^`]*)`)?$", re.S)

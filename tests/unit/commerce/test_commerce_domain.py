@@ -158,6 +158,9 @@ def test_order_numbers_are_readable_aloud() -> None:
     for n in numbers:
         assert len(n) == 8 and set(n) <= set(READABLE_ALPHABET)
     assert not set("01OIL") & set(READABLE_ALPHABET)
+    # every character is used in every position (the draw is spread over the whole space)
+    for position in range(8):
+        assert {n[position] for n in numbers} == set(READABLE_ALPHABET)
 
 
 def test_offer_codes_are_short_and_upper_case() -> None:
