@@ -2,12 +2,12 @@
 
 `service.place_order` works inside the caller's transaction, so jobs, tests and other rooms
 can compose it with their own writes. A request that only places an order needs none of that,
-and under a ticket rush it is the whole cost. On PostgreSQL this reads the quote, then calls
-`commerce_place_order` (migrations/versions/0006): two statements straight on the pooled
-asyncpg connection, neither wrapped in BEGIN/COMMIT, where the session path took seven round
-trips through SQLAlchemy. The hot offer row is locked only inside PostgreSQL, from the
-conditional UPDATE to the commit at the end of that one statement. The guard is unchanged
-(the same conditional UPDATE, in offer-id order) and so are the refusals. On SQLite it is
+and under a ticket rush it is the whole cost. On PostgreSQL this quotes (commerce/quotes.py,
+mostly from memory), then calls `commerce_place_order` (migrations/versions/0006) on a pooled
+asyncpg connection (core/drivers.py) without BEGIN/COMMIT: one round trip, where the session
+path took seven through SQLAlchemy. The hot offer row is locked only inside PostgreSQL, from
+the conditional UPDATE to the commit at the end of that one statement. The guard is the same
+conditional UPDATE in offer-id order, and so are the refusals. On SQLite it is
 `service.place_order` in a session of its own.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,7 +25,7 @@ from core.errors import Busy, ValidationFailed
 from core.idempotency import Completion
 from core.settings import Settings
 
-from . import capacity
+from . import capacity, quotes
 from .capacity import HeldLine, check_quote
 from .domain import LineRequest, check_actor, check_delivery, new_order_number, normalise_lines
 from .draft import REASON, Draft, PlacedOrder, draft_order
@@ -38,10 +37,6 @@ Placed = Order | PlacedOrder  # SQLite's session path hands back the ORM row
 
 Respond = Callable[[Placed], Completion | None]
 
-_QUOTE = (
-    "SELECT id, code, title, starts_at, price_amount, currency, available"
-    " FROM offers WHERE id = ANY($1::text[])"
-)
 _PLACE = "SELECT commerce_place_order(" + ", ".join(f"${n}" for n in range(1, 30)) + ")"
 _NOT_HELD = "HL001"  # commerce_place_order: a line's conditional UPDATE matched no row
 _NUMBER_TAKEN = "uq_orders_number"
@@ -82,11 +77,10 @@ async def place_order_committed(
     check_actor(actor, channel)
     method, address = check_delivery(delivery_method, delivery_address)
     wanted = normalise_lines(lines)
+    guarded = capacity.guarded(settings)
     async with drivers.connection() as pg:
-        rows = {
-            r["id"]: SimpleNamespace(**r)
-            for r in await pg.fetch(_QUOTE, [ln.offer_id for ln in wanted])
-        }
+        # The canary's unguarded write needs what the database said just now.
+        rows = await quotes.quote_rows(pg, wanted, fresh=not guarded)
         held = check_quote(wanted, rows, now)
         draft = draft_order(
             held,
@@ -100,7 +94,7 @@ async def place_order_committed(
         )
         # The oversell canary's bug (HOTLINE_TEST_UNGUARDED_HOLDS, test env only): write
         # back what this quote read, unconditionally.
-        seen = None if capacity.guarded(settings) else [rows[h.offer_id].available for h in held]
+        seen = None if guarded else [rows[h.offer_id].available for h in held]
         for _ in range(5):
             order = draft.order(new_order_number())
             try:
@@ -158,17 +152,12 @@ def _arguments(
 async def _refuse(pg: Any, held: Sequence[HeldLine], offer_id: str, now: datetime) -> None:
     """Why a line could not be held, as `capacity.refuse` says it."""
     i, line = next((i, h) for i, h in enumerate(held) if h.offer_id == offer_id)
-    row = await pg.fetchrow(
-        "SELECT available, price_amount, currency, starts_at FROM offers WHERE id = $1", offer_id
-    )
-    if row is not None and (row["price_amount"], row["currency"]) != (
-        line.unit_price,
-        line.currency,
-    ):
+    row = (await quotes.read(pg, [offer_id])).get(offer_id)  # and remember what it says now
+    if row is not None and (row.price_amount, row.currency) != (line.unit_price, line.currency):
         raise Busy("the price changed while ordering; retry", retry_after=1)
-    if row is not None and row["starts_at"] <= now:
+    if row is not None and row.starts_at <= now:
         raise ValidationFailed.field(f"items[{i}].offer_id", "this offer has already started")
-    left = row["available"] if row is not None else 0
+    left = row.available if row is not None else 0
     raise SoldOut(offer_id=line.offer_id, code=line.code, title=line.title, available=left)
 
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 import commerce
-from commerce import Offer, Order, OrderEvent, OrderItem, SoldOut, placing
+from commerce import Offer, Order, OrderEvent, OrderItem, OrderStatus, SoldOut, placing, quotes
 from commerce.capacity import check_quote
 from core import idempotency
 from core.errors import Busy, IdempotencyInProgress, ValidationFailed
@@ -173,3 +173,61 @@ async def test_in_a_transaction_a_colliding_number_is_drawn_again_too(
     for table in (OrderItem, OrderEvent):
         assert await _count(rt, table, order_id=second.id) == 1
     assert await available(rt, offer.id) == 1
+
+
+# --- the quote from memory (commerce/quotes.py) -------------------------------------------
+
+
+async def test_a_remembered_seat_count_never_sells_what_is_gone(rt: Runtime) -> None:
+    offer = await make_offer(rt, capacity=2)
+    await _order(rt, offer, uuid.uuid4().hex)  # remembers available = 2, then takes both
+    with pytest.raises(SoldOut) as refused:
+        await _order(rt, offer, uuid.uuid4().hex)  # the hint says 2: the UPDATE says no
+    assert refused.value.available == 0 and await available(rt, offer.id) == 0
+    assert quotes._remembered([offer.id]) is not None
+    assert quotes._remembered([offer.id])[offer.id].available == 0  # learnt from the refusal
+
+
+async def test_seats_given_back_are_sold_again_despite_a_remembered_sell_out(rt: Runtime) -> None:
+    offer = await make_offer(rt, capacity=2)
+    first = await _order(rt, offer, uuid.uuid4().hex)
+    with pytest.raises(SoldOut):
+        await _order(rt, offer, uuid.uuid4().hex)
+    async with rt.sessions() as session, session.begin():
+        await commerce.transition(
+            session,
+            first.id,
+            OrderStatus.CANCELLED,
+            actor="system",
+            channel="system",
+            reason="test",
+            now=rt.clock.now(),
+        )
+    again = await _order(rt, offer, uuid.uuid4().hex)  # hint 0 < 2: read afresh, then hold
+    assert again.status == "awaiting_payment" and await available(rt, offer.id) == 0
+
+
+async def test_a_remembered_offer_moved_into_the_past_is_refused_by_the_database(
+    rt: Runtime,
+) -> None:
+    offer, customer = await make_offer(rt, capacity=5), uuid.uuid4().hex
+    await _order(rt, offer, customer)
+    async with rt.sessions() as session, session.begin():
+        started = rt.clock.now() - timedelta(minutes=1)
+        await session.execute(update(Offer).where(Offer.id == offer.id).values(starts_at=started))
+    with pytest.raises(ValidationFailed):
+        await _order(rt, offer, customer)
+    assert await available(rt, offer.id) == 3
+
+
+async def test_a_price_changed_under_a_remembered_quote_is_busy_once_then_the_new_price(
+    rt: Runtime,
+) -> None:
+    offer, customer = await make_offer(rt, capacity=5), uuid.uuid4().hex
+    await _order(rt, offer, customer)
+    async with rt.sessions() as session, session.begin():
+        await session.execute(update(Offer).where(Offer.id == offer.id).values(price_amount=1000))
+    with pytest.raises(Busy):
+        await _order(rt, offer, customer)
+    retried = await _order(rt, offer, customer)
+    assert retried.subtotal == 2 * 1000 and await available(rt, offer.id) == 1
