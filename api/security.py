@@ -31,9 +31,16 @@ _STATE_KEY = "hotline_principal"
 _CHECKED_KEY = "hotline_principal_checked"
 
 
+def _state(connection: Conn) -> dict[str, Any]:
+    """The request's state dict itself: `connection.state` builds a new State wrapper around it
+    on every access, four times per guarded request here."""
+    state: dict[str, Any] = connection.scope.setdefault("state", {})
+    return state
+
+
 def decoded(connection: Conn) -> tuple[Principal, int]:
     """(principal, token version) from the Authorization header, decoded once per request."""
-    cached = connection.state.get(_STATE_KEY)
+    cached = _state(connection).get(_STATE_KEY)
     if cached is not None:
         result: tuple[Principal, int] = cached
         return result
@@ -45,7 +52,7 @@ def decoded(connection: Conn) -> tuple[Principal, int]:
         )
     runtime: Runtime = connection.app.state.runtime
     result = decode_token(runtime.settings.secret_key, token.strip(), now=runtime.clock.now())
-    connection.state[_STATE_KEY] = result
+    _state(connection)[_STATE_KEY] = result
     return result
 
 
@@ -54,7 +61,7 @@ async def authenticated(connection: Conn, session: AsyncSession | None = None) -
     lookup uses `session` when given, else a short session of its own (guards run before the
     request's session exists)."""
     who, version = decoded(connection)
-    if connection.state.get(_CHECKED_KEY) is None:
+    if _state(connection).get(_CHECKED_KEY) is None:
         if session is not None:
             ok = await token_version_ok(session, who, version)
         else:  # one SELECT without BEGIN/ROLLBACK: this runs on every guarded request
@@ -67,7 +74,7 @@ async def authenticated(connection: Conn, session: AsyncSession | None = None) -
                     ok = await token_version_ok(own, who, version)
         if not ok:
             raise Unauthorized("token revoked", headers={"WWW-Authenticate": "Bearer"})
-        connection.state[_CHECKED_KEY] = True
+        _state(connection)[_CHECKED_KEY] = True
     return who
 
 

@@ -6,7 +6,7 @@ processes choose their own database.
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,8 +54,9 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 def new_id() -> str:
-    """Opaque, unguessable id (API ids are opaque strings)."""
-    return uuid.uuid4().hex
+    """Opaque, unguessable id (API ids are opaque strings): 128 random bits as 32 hex digits,
+    the shape uuid4().hex had, without building a UUID (a visible cost at 3 ids per order)."""
+    return secrets.token_hex(16)
 
 
 def id_column() -> Mapped[str]:
