@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import idempotency
@@ -28,7 +29,7 @@ from core.settings import Settings
 from . import capacity, quotes
 from .capacity import HeldLine, check_quote
 from .domain import LineRequest, check_actor, check_delivery, new_order_number, normalise_lines
-from .draft import REASON, Draft, PlacedOrder, draft_order
+from .draft import Draft, PlacedOrder, draft_order
 from .errors import SoldOut
 from .models import Order
 from .service import place_order
@@ -37,7 +38,7 @@ Placed = Order | PlacedOrder  # SQLite's session path hands back the ORM row
 
 Respond = Callable[[Placed], Completion | None]
 
-_PLACE = "SELECT commerce_place_order(" + ", ".join(f"${n}" for n in range(1, 30)) + ")"
+_PLACE = "SELECT commerce_place_order($1, $2, $3, $4, $5, $6, $7, $8)"
 _NOT_HELD = "HL001"  # commerce_place_order: a line's conditional UPDATE matched no row
 _NUMBER_TAKEN = "uq_orders_number"
 
@@ -115,38 +116,23 @@ async def place_order_committed(
 def _arguments(
     draft: Draft, order: PlacedOrder, done: Completion | None, seen: list[int] | None
 ) -> list[Any]:
-    v, items = draft.values, draft.items
+    items = draft.items
+    if seen is not None:  # the canary's unguarded write (see commerce_place_order)
+        items = [{**item, "seen": n} for item, n in zip(items, seen, strict=True)]
     return [
-        v["id"],
-        order.number,
-        v["customer_id"],
-        v["channel"],
-        v["currency"],
-        v["subtotal"],
-        v["booking_fee"],
-        v["delivery_fee"],
-        v["total"],
-        v["delivery_method"],
-        v["delivery_address"],
-        v["hold_expires_at"],
-        v["created_by"],
-        v["created_at"],
-        [i["id"] for i in items],
-        [i["offer_id"] for i in items],
-        [i["offer_code"] for i in items],
-        [i["title"] for i in items],
-        [i["starts_at"] for i in items],
-        [i["quantity"] for i in items],
-        [i["unit_price"] for i in items],
-        draft.event["id"],
-        REASON,
+        _json({**draft.values, "number": order.number}),
+        _json(items),
+        _json(draft.event),
         done.record_id if done else None,
         done.status if done else None,
         done.body_json() if done else None,
         done.resource_id if done else None,
         f"{capacity.LOCK_TIMEOUT_MS}ms",
-        seen,
     ]
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
 
 
 async def _refuse(pg: Any, held: Sequence[HeldLine], offer_id: str, now: datetime) -> None:
