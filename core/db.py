@@ -78,7 +78,7 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     # Little overflow: a connection past pool_size is closed when it comes back, and opening
     # one (a backend start and SQLAlchemy's codec setup) is dear; with 20 + 10 a 64-client
-    # rush opened ~9 a second. Two processes, each with core.drivers' 16, stay under 100.
+    # rush opened ~9 a second. Two processes, each with core.drivers' 8, stay well under 100.
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 5)
     kwargs.setdefault("pool_pre_ping", False)
