@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import health
 from api.controllers import ROUTE_HANDLERS
+from api.deps import RuntimeDep
 from api.logging import configure_logging
 from api.openapi import document_problems, openapi_config
 from api.problems import EXCEPTION_HANDLERS
@@ -28,7 +29,7 @@ def provide_runtime(state: State) -> Runtime:
     return runtime
 
 
-async def provide_session(runtime: Runtime) -> AsyncGenerator[AsyncSession, None]:
+async def provide_session(runtime: RuntimeDep) -> AsyncGenerator[AsyncSession, None]:
     """One session per request; committed when the handler returns, rolled back if it raises.
 
     It takes `runtime` so that Litestar resolves the dependencies one after the other: two
