@@ -6,17 +6,62 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from core.db import new_id
 from core.money import Money
 from core.settings import Settings
 
 from .capacity import HeldLine
-from .domain import DeliveryMethod, OrderStatus, PricedLine, price_order
+from .domain import (
+    DeliveryMethod,
+    LineRequest,
+    OrderStatus,
+    PricedLine,
+    check_actor,
+    check_delivery,
+    normalise_lines,
+    price_order,
+)
 
 PLACED = OrderStatus.AWAITING_PAYMENT.value
 REASON = "order placed"
+
+
+class OrderRequest(TypedDict):
+    """What a caller asks for: the keyword arguments of both ways to place an order."""
+
+    customer_id: str
+    lines: Sequence[LineRequest]
+    delivery_method: str
+    delivery_address: str | None
+    actor: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """An OrderRequest checked: a known actor and channel, a delivery, merged sorted lines."""
+
+    customer_id: str
+    actor: str
+    channel: str
+    method: DeliveryMethod
+    address: str | None
+    lines: list[LineRequest]
+
+
+def check_request(order: OrderRequest) -> Asked:
+    check_actor(order["actor"], order["channel"])
+    method, address = check_delivery(order["delivery_method"], order["delivery_address"])
+    return Asked(
+        order["customer_id"],
+        order["actor"],
+        order["channel"],
+        method,
+        address,
+        normalise_lines(order["lines"]),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,20 +118,12 @@ class PlacedOrder:
 
 
 def draft_order(
-    held: Sequence[HeldLine],
-    *,
-    customer_id: str,
-    method: DeliveryMethod,
-    address: str | None,
-    actor: str,
-    channel: str,
-    settings: Settings,
-    now: datetime,
+    held: Sequence[HeldLine], asked: Asked, *, settings: Settings, now: datetime
 ) -> Draft:
     currency = held[0].currency
     price = price_order(
         [PricedLine(h.offer_id, h.quantity, Money(h.unit_price, h.currency)) for h in held],
-        method=method,
+        method=asked.method,
         booking_fee=settings.booking_fee,
         courier_fee=settings.courier_fee,
         eticket_fee=settings.eticket_fee,
@@ -95,18 +132,18 @@ def draft_order(
     order_id = new_id()
     values = {
         "id": order_id,
-        "customer_id": customer_id,
+        "customer_id": asked.customer_id,
         "status": PLACED,
-        "channel": channel,
+        "channel": asked.channel,
         "currency": currency,
         "subtotal": price.subtotal.amount,
         "booking_fee": price.booking_fee.amount,
         "delivery_fee": price.delivery_fee.amount,
         "total": price.total.amount,
-        "delivery_method": method.value,
-        "delivery_address": address,
+        "delivery_method": asked.method.value,
+        "delivery_address": asked.address,
         "hold_expires_at": now + timedelta(minutes=settings.hold_minutes),
-        "created_by": actor,
+        "created_by": asked.actor,
         "created_at": now,
         "updated_at": now,
     }
@@ -129,8 +166,8 @@ def draft_order(
         "order_id": order_id,
         "from_status": None,
         "to_status": PLACED,
-        "actor": actor,
-        "channel": channel,
+        "actor": asked.actor,
+        "channel": asked.channel,
         "reason": REASON,
         "at": now,
     }

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,8 +28,8 @@ from core.settings import Settings
 
 from . import capacity, quotes
 from .capacity import HeldLine, check_quote
-from .domain import LineRequest, check_actor, check_delivery, new_order_number, normalise_lines
-from .draft import Draft, PlacedOrder, draft_order
+from .domain import new_order_number
+from .draft import Draft, OrderRequest, PlacedOrder, check_request, draft_order
 from .errors import SoldOut
 from .models import Order
 from .service import place_order
@@ -47,15 +47,10 @@ async def place_order_committed(
     drivers: DriverPool | None,
     sessions: async_sessionmaker[AsyncSession],
     *,
-    customer_id: str,
-    lines: Sequence[LineRequest],
-    delivery_method: str,
-    delivery_address: str | None,
-    actor: str,
-    channel: str,
     settings: Settings,
     now: datetime,
     respond: Respond | None = None,
+    **order: Unpack[OrderRequest],
 ) -> Placed:
     """Place an `awaiting_payment` order and commit it, with the response `respond` returns
     for it (an Idempotency-Key's stored reply) committed in the same transaction.
@@ -63,43 +58,21 @@ async def place_order_committed(
     Raises what `service.place_order` raises: ValidationFailed, SoldOut, Busy."""
     respond = respond or (lambda _: None)
     if drivers is None:  # SQLite
-        return await _in_session(
-            sessions,
-            respond,
-            customer_id=customer_id,
-            lines=lines,
-            delivery_method=delivery_method,
-            delivery_address=delivery_address,
-            actor=actor,
-            channel=channel,
-            settings=settings,
-            now=now,
-        )
-    check_actor(actor, channel)
-    method, address = check_delivery(delivery_method, delivery_address)
-    wanted = normalise_lines(lines)
+        return await _in_session(sessions, respond, settings=settings, now=now, **order)
+    asked = check_request(order)
     guarded = capacity.guarded(settings)
     async with drivers.connection() as pg:
         # The canary's unguarded write needs what the database said just now.
-        rows = await quotes.quote_rows(pg, wanted, fresh=not guarded)
-        held = check_quote(wanted, rows, now)
-        draft = draft_order(
-            held,
-            customer_id=customer_id,
-            method=method,
-            address=address,
-            actor=actor,
-            channel=channel,
-            settings=settings,
-            now=now,
-        )
+        rows = await quotes.quote_rows(pg, asked.lines, fresh=not guarded)
+        held = check_quote(asked.lines, rows, now)
+        draft = draft_order(held, asked, settings=settings, now=now)
         # The oversell canary's bug (HOTLINE_TEST_UNGUARDED_HOLDS, test env only): write
         # back what this quote read, unconditionally.
         seen = None if guarded else [rows[h.offer_id].available for h in held]
         for _ in range(5):
-            order = draft.order(new_order_number())
+            placed = draft.order(new_order_number())
             try:
-                await pg.execute(_PLACE, *_arguments(draft, order, respond(order), seen))
+                await pg.execute(_PLACE, *_arguments(draft, placed, respond(placed), seen))
             except Exception as exc:
                 state = getattr(exc, "sqlstate", None)
                 if state == "23505" and getattr(exc, "constraint_name", "") == _NUMBER_TAKEN:
@@ -109,7 +82,7 @@ async def place_order_committed(
                 if state == _NOT_HELD:
                     await _refuse(pg, held, getattr(exc, "detail", ""), now)
                 raise
-            return order
+            return placed
     raise RuntimeError("could not draw a unique order number")
 
 
@@ -148,7 +121,12 @@ async def _refuse(pg: Any, held: Sequence[HeldLine], offer_id: str, now: datetim
 
 
 async def _in_session(
-    sessions: async_sessionmaker[AsyncSession], respond: Respond, **order: Any
+    sessions: async_sessionmaker[AsyncSession],
+    respond: Respond,
+    *,
+    settings: Settings,
+    now: datetime,
+    **order: Unpack[OrderRequest],
 ) -> Order:
     async with sessions() as session:
 
@@ -157,6 +135,6 @@ async def _in_session(
             if done is not None:
                 await idempotency.store(session, done)
 
-        placed = await place_order(session, **order, before_hold=store)
+        placed = await place_order(session, settings=settings, now=now, before_hold=store, **order)
         await session.commit()
         return placed

@@ -8,10 +8,10 @@ winner, and capacity is released exactly once by whoever won.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, cast
+from typing import Literal, Unpack, cast
 
 from sqlalchemy import Table, insert, select, text, update
 from sqlalchemy.dialects import sqlite
@@ -33,13 +33,11 @@ from .domain import (
     LineRequest,
     OrderStatus,
     check_actor,
-    check_delivery,
     check_transition,
     new_order_number,
-    normalise_lines,
     releases_capacity,
 )
-from .draft import draft_order
+from .draft import OrderRequest, check_request, draft_order
 from .models import Order, OrderEvent, OrderItem
 from .reading import get_order, get_order_for
 
@@ -53,15 +51,10 @@ EVENTS = cast(Table, OrderEvent.__table__)
 async def place_order(
     session: AsyncSession,
     *,
-    customer_id: str,
-    lines: Sequence[LineRequest],
-    delivery_method: str,
-    delivery_address: str | None,
-    actor: str,
-    channel: str,
     settings: Settings,
     now: datetime,
     before_hold: Callable[[Order], Awaitable[None]] | None = None,
+    **order: Unpack[OrderRequest],
 ) -> Order:
     """Hold capacity and create an `awaiting_payment` order, all in the caller's transaction.
     Commit promptly after this returns: the hot offer rows stay locked until then. Whatever
@@ -72,20 +65,9 @@ async def place_order(
     Busy (409 + Retry-After when the offer's row stays locked longer than the lock timeout).
     Who may order for whom is the caller's check (see `check_may_order_for`). A request that
     does nothing but place the order uses placing.place_order_committed instead."""
-    check_actor(actor, channel)
-    method, address = check_delivery(delivery_method, delivery_address)
-    wanted = normalise_lines(lines)
-    held = await capacity.quote(session, wanted, now=now)
-    draft = draft_order(
-        held,
-        customer_id=customer_id,
-        method=method,
-        address=address,
-        actor=actor,
-        channel=channel,
-        settings=settings,
-        now=now,
-    )
+    asked = check_request(order)
+    held = await capacity.quote(session, asked.lines, now=now)
+    draft = draft_order(held, asked, settings=settings, now=now)
     values, items, event = draft.values, draft.items, draft.event
     # Core statements, not the unit of work: this is the rush's hot path, and each saved
     # round trip is time the offer row is not waited for.
@@ -100,12 +82,12 @@ async def place_order(
             await session.execute(_INSERT_EVENT, event)
     except DBAPIError as exc:
         raise capacity.busy_or_raise(exc) from None
-    order = _attach(session, Order(number=number, **values), [OrderItem(**i) for i in items])
+    placed = _attach(session, Order(number=number, **values), [OrderItem(**i) for i in items])
     if before_hold is not None:
-        await before_hold(order)
+        await before_hold(placed)
     # Last: the conditional update takes the offer rows' locks, held until the commit.
     await capacity.hold(session, held, guarded=capacity.guarded(settings))
-    return order
+    return placed
 
 
 def _attach(session: AsyncSession, order: Order, items: list[OrderItem]) -> Order:
