@@ -14,6 +14,8 @@ from api.pay_page import render
 from core.runtime import Runtime
 from payments.orders import CommerceOrders
 
+TAGS = ["payments"]
+
 
 def build_deps(runtime: Runtime) -> payments.PaymentDeps:
     """The payments ports for this runtime (gateway built once from settings, then cached)."""
@@ -52,6 +54,7 @@ def _amount_text(amount: int, currency: str) -> str:
 
 @get(
     "/pay/{token:str}",
+    tags=TAGS,
     media_type=MediaType.HTML,
     include_in_schema=True,
     opt={"problems": {404: "no such pay link", 410: "pay link expired"}},
@@ -82,6 +85,7 @@ class ChargeBody(msgspec.Struct, forbid_unknown_fields=True):
 
 @post(
     "/pay/{token:str}/charge",
+    tags=TAGS,
     status_code=200,
     opt={"problems": {404: "no such pay link", 410: "pay link expired"}},
 )
@@ -96,7 +100,12 @@ async def pay_charge(
     return {"status": p.status, "client_secret": secret, "detail": p.failure_reason}
 
 
-@post("/pay/{token:str}/confirm", status_code=200, opt={"problems": {404: "no such pay link"}})
+@post(
+    "/pay/{token:str}/confirm",
+    tags=TAGS,
+    status_code=200,
+    opt={"problems": {404: "no such pay link"}},
+)
 async def pay_confirm(
     token: FromPath[str], runtime: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -110,7 +119,7 @@ async def pay_confirm(
     return {"status": p.status, "detail": p.failure_reason}
 
 
-@get("/pay/{token:str}/status", opt={"problems": {404: "no such pay link"}})
+@get("/pay/{token:str}/status", tags=TAGS, opt={"problems": {404: "no such pay link"}})
 async def pay_status(
     token: FromPath[str], runtime: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -118,7 +127,12 @@ async def pay_status(
     return {"status": p.status}
 
 
-@post("/v1/webhooks/stripe", status_code=200, opt={"problems": {400: "bad signature"}})
+@post(
+    "/v1/webhooks/stripe",
+    tags=TAGS,
+    status_code=200,
+    opt={"problems": {400: "bad signature"}},
+)
 async def stripe_webhook(
     request: Request[Any, Any, Any],
     runtime: RuntimeDep,
