@@ -65,11 +65,16 @@ def create_app(
 
     from api.wiring import on_shutdown, on_startup
 
+    demo_routes: list[ControllerRouterHandler] = []
+    if settings.env == "demo":  # the seeded courier answers without a separate process
+        from api.demo_courier import ROUTES as demo_routes
+
     app = Litestar(
         route_handlers=[
             *health.ROUTES,
             *ROUTE_HANDLERS,
             *problem_pages.ROUTES,
+            *demo_routes,
             *extra_routes,
         ],
         middleware=list(middleware),

@@ -10,22 +10,29 @@ from litestar.params import FromPath, HeaderParameter, JSONBody
 
 import payments
 from api.deps import RuntimeDep, SessionDep
-from api.pay_page import render
+from api.pay_page import render, render_demo
 from core.runtime import Runtime
+from core.settings import Settings
 from payments.orders import CommerceOrders
 
 TAGS = ["payments"]
+
+
+def card_gateway(s: Settings) -> payments.Gateway | None:
+    """Stripe when a key is set; in demo mode without one, the demo gateway (test cards only,
+    no money moves) so `make run` can pay by card; otherwise cards are off."""
+    if s.stripe_api_key:
+        return payments.StripeGateway(s.stripe_api_key, api_base=s.stripe_api_base)
+    if s.env == "demo":
+        return payments.DemoCardGateway(s.env)
+    return None
 
 
 def build_deps(runtime: Runtime) -> payments.PaymentDeps:
     """The payments ports for this runtime (gateway built once from settings, then cached)."""
     s = runtime.settings
     if "gateway" not in runtime.ports:
-        runtime.ports["gateway"] = (
-            payments.StripeGateway(s.stripe_api_key, api_base=s.stripe_api_base)
-            if s.stripe_api_key
-            else None
-        )
+        runtime.ports["gateway"] = card_gateway(s)
     return payments.PaymentDeps(
         orders=runtime.ports.get("orders") or CommerceOrders(),
         gateway=runtime.ports["gateway"],
@@ -60,9 +67,18 @@ def _amount_text(amount: int, currency: str) -> str:
     opt={"problems": {404: "no such pay link", 410: "pay link expired"}},
 )
 async def pay_page(token: FromPath[str], runtime: RuntimeDep, session: SessionDep) -> Response[str]:
-    """The hosted pay page: Stripe.js card Element; card data never reaches this server."""
+    """The hosted pay page: Stripe.js card Element; card data never reaches this server.
+    In demo mode without Stripe, a demo form served by the app (test cards only)."""
     deps = build_deps(runtime)
     p = await payments.ensure_setup_intent(session, deps, token, runtime.clock.now())
+    if isinstance(deps.gateway, payments.DemoCardGateway):
+        page = render_demo(
+            number=p.order_number,
+            amount=_amount_text(p.amount, p.currency),
+            status=p.status,
+            base=f"/pay/{token}",
+        )
+        return Response(page, media_type=MediaType.HTML, headers={"Cache-Control": "no-store"})
     body = render(
         number=p.order_number,
         amount=_amount_text(p.amount, p.currency),
