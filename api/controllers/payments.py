@@ -62,6 +62,7 @@ def _amount_text(amount: int, currency: str) -> str:
 @get(
     "/pay/{token:str}",
     tags=TAGS,
+    summary="The pay page behind a pay link (HTML)",
     media_type=MediaType.HTML,
     include_in_schema=True,
     opt={"problems": {404: "no such pay link", 410: "pay link expired"}},
@@ -102,6 +103,7 @@ class ChargeBody(msgspec.Struct, forbid_unknown_fields=True):
 @post(
     "/pay/{token:str}/charge",
     tags=TAGS,
+    summary="Charge the pay link's attempt with a PaymentMethod (called by the pay page)",
     status_code=200,
     opt={"problems": {404: "no such pay link", 410: "pay link expired"}},
 )
@@ -119,6 +121,7 @@ async def pay_charge(
 @post(
     "/pay/{token:str}/confirm",
     tags=TAGS,
+    summary="After 3-D Secure: ask the gateway and settle",
     status_code=200,
     opt={"problems": {404: "no such pay link"}},
 )
@@ -135,7 +138,12 @@ async def pay_confirm(
     return {"status": p.status, "detail": p.failure_reason}
 
 
-@get("/pay/{token:str}/status", tags=TAGS, opt={"problems": {404: "no such pay link"}})
+@get(
+    "/pay/{token:str}/status",
+    tags=TAGS,
+    summary="The pay link's payment status",
+    opt={"problems": {404: "no such pay link"}},
+)
 async def pay_status(
     token: FromPath[str], runtime: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -146,6 +154,7 @@ async def pay_status(
 @post(
     "/v1/webhooks/stripe",
     tags=TAGS,
+    summary="Stripe events (signed); each event id is processed once",
     status_code=200,
     opt={"problems": {400: "bad signature"}},
 )

@@ -36,6 +36,7 @@ class PaymentIn(msgspec.Struct, forbid_unknown_fields=True):
 @post(
     "/v1/orders/{order_id:str}/payments",
     tags=TAGS,
+    summary="Pay an order: card (pay link) or carrier billing (Idempotency-Key required)",
     guards=[customers_and_agents],
     status_code=201,
     opt={
@@ -86,6 +87,7 @@ async def create_payment(
 @get(
     "/v1/orders/{order_id:str}/payments",
     tags=TAGS,
+    summary="An order's payment attempts",
     guards=[customers_and_agents],
     opt={"problems": {404: "order not found"}},
 )
@@ -120,6 +122,7 @@ def refund_json(r: payments.Refund) -> dict[str, Any]:
 @post(
     "/v1/orders/{order_id:str}/refunds",
     tags=TAGS,
+    summary="Refund an order, fully or partly (Idempotency-Key required)",
     guards=[require_roles("supervisor", "finance")],
     status_code=201,
     opt={"problems": {404: "no captured payment", 409: "refund exceeds captured"}},
@@ -181,7 +184,13 @@ def _when(value: str | None, name: str) -> datetime | None:
     return parsed
 
 
-@get("/v1/finance/ledger.csv", tags=TAGS, guards=[require_roles("finance")], media_type="text/csv")
+@get(
+    "/v1/finance/ledger.csv",
+    tags=TAGS,
+    summary="Ledger export (CSV)",
+    guards=[require_roles("finance")],
+    media_type="text/csv",
+)
 async def ledger_csv(
     session: SessionDep,
     start: Annotated[str | None, QueryParameter(name="from")] = None,
@@ -212,6 +221,7 @@ def incident_json(i: payments.PaymentIncident) -> dict[str, Any]:
 @get(
     "/v1/payments/incidents",
     tags=TAGS,
+    summary="Payment incidents: auto refunds, late successes, disputes",
     guards=[require_roles("supervisor", "finance")],
     opt={"problems": {422: "bad limit or cursor"}},
 )
@@ -237,6 +247,7 @@ class TopUpIn(msgspec.Struct, forbid_unknown_fields=True):
 @post(
     "/v1/admin/phone-accounts/{customer_id:str}/top-ups",
     tags=TAGS,
+    summary="Top up a phone account (the reference makes a repeat a no-op)",
     guards=[require_roles("admin")],
     status_code=200,
 )
