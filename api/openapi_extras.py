@@ -119,7 +119,7 @@ def _idempotency_header(required: bool) -> Parameter:
         name="Idempotency-Key",
         param_in="header",
         required=required,
-        schema=Schema(type=OpenAPIType.STRING, max_length=200),
+        schema=Schema(type=OpenAPIType.STRING, max_length=255),
         description=(
             f"{when}. A retry with the same key and body replays the first answer "
             "(`Idempotent-Replayed: true`); another body is 422 `idempotency-conflict`; "

@@ -136,3 +136,15 @@ async def test_problem_types_emitted_by_the_app_resolve_to_pages(
     unknown = await client.get(PROBLEM_BASE + "no-such-problem")
     assert unknown.status_code == 404
     assert unknown.headers["content-type"].startswith("application/problem+json")
+
+
+def test_the_api_reference_covers_every_route(doc: dict[str, Any]) -> None:
+    root = MANIFEST.parents[3]
+    assert "docs/API.md" in (root / "README.md").read_text()
+    reference = re.sub(r"\{[^}]*\}", "{}", (root / "docs" / "API.md").read_text())
+    missing = [
+        path
+        for path in doc["paths"]
+        if re.sub(r"\{[^}]*\}", "{}", path) not in reference and path != "/schema"
+    ]
+    assert missing == []
