@@ -11,7 +11,7 @@ from litestar.di import Provide
 from litestar.types import ControllerRouterHandler, Middleware
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import health
+from api import health, problem_pages
 from api.controllers import ROUTE_HANDLERS
 from api.deps import RuntimeDep
 from api.logging import configure_logging
@@ -65,8 +65,18 @@ def create_app(
 
     from api.wiring import on_shutdown, on_startup
 
+    demo_routes: list[ControllerRouterHandler] = []
+    if settings.env == "demo":  # the seeded courier answers without a separate process
+        from api.demo_courier import ROUTES as demo_routes
+
     app = Litestar(
-        route_handlers=[*health.ROUTES, *ROUTE_HANDLERS, *extra_routes],
+        route_handlers=[
+            *health.ROUTES,
+            *ROUTE_HANDLERS,
+            *problem_pages.ROUTES,
+            *demo_routes,
+            *extra_routes,
+        ],
         middleware=list(middleware),
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),

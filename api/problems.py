@@ -16,7 +16,8 @@ from litestar.exceptions import (
 
 from core.errors import DomainError
 
-PROBLEM_BASE = "https://hotline.example/problems/"
+# Relative to the API: each type is a page served by api/problem_pages.py.
+PROBLEM_BASE = "/problems/"
 PROBLEM_MEDIA = "application/problem+json"
 log = structlog.get_logger("hotline.api")
 

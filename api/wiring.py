@@ -38,6 +38,9 @@ def register_periodic_jobs() -> None:
 
 async def on_startup(app: Litestar) -> None:
     runtime: Runtime = app.state.runtime
+    from api.startup_report import report
+
+    report(runtime.settings)
     register_periodic_jobs()
     # Tests drive jobs explicitly; the embedded default runs them in-process.
     if runtime.settings.worker == "inprocess" and runtime.settings.env != "test":

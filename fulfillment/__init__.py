@@ -1,7 +1,7 @@
 """Fulfillment: paid orders reach delivery partners through the outbox and Dramatiq, once in
 effect; partner callbacks move shipments on; the order is fulfilled when all are delivered."""
 
-from fulfillment.domain import RetryPolicy, ShipmentStatus
+from fulfillment.domain import RetryPolicy, ShipmentStatus, verify_signature
 from fulfillment.models import DeadLetter, Partner, PartnerPayable, Shipment
 from fulfillment.orders import CommerceOrders
 from fulfillment.partners import HttpPartnerClient
@@ -51,4 +51,5 @@ __all__ = [
     "register_partner",
     "replay_dead_letter",
     "sweep_due",
+    "verify_signature",
 ]

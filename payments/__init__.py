@@ -1,6 +1,7 @@
 """Payments room: gateway port (Stripe), card pay links, carrier billing, refunds, ledger."""
 
 from payments import carrier, domain, ledger
+from payments.demo_gateway import DemoCardGateway, DemoGatewayRefused
 from payments.errors import (
     AlreadyPaid,
     BadSignature,
@@ -33,6 +34,8 @@ __all__ = [
     "BadSignature",
     "CardDeclined",
     "CommerceOrders",
+    "DemoCardGateway",
+    "DemoGatewayRefused",
     "Gateway",
     "GatewayError",
     "GatewayUnknown",

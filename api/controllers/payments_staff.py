@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 import payments
 import ticketing
@@ -18,6 +18,8 @@ from api.idempotency import HEADER, idempotent, strict_body
 from api.security import PrincipalDep, customers_and_agents, require_roles
 from core.errors import ValidationFailed
 from core.principal import Principal
+
+TAGS = ["payments"]
 
 
 def _require_key(request: Request[Any, Any, Any]) -> str:
@@ -33,6 +35,8 @@ class PaymentIn(msgspec.Struct, forbid_unknown_fields=True):
 
 @post(
     "/v1/orders/{order_id:str}/payments",
+    tags=TAGS,
+    summary="Pay an order: card (pay link) or carrier billing (Idempotency-Key required)",
     guards=[customers_and_agents],
     status_code=201,
     opt={
@@ -49,6 +53,7 @@ async def create_payment(
     runtime: RuntimeDep,
     session: SessionDep,
     principal: PrincipalDep,
+    data: JSONBody[PaymentIn],
 ) -> Response[Any]:
     """`card`: a pay link (also sent by SMS); `carrier_billing`: charged to the phone account."""
     key = _require_key(request)
@@ -81,6 +86,8 @@ async def create_payment(
 
 @get(
     "/v1/orders/{order_id:str}/payments",
+    tags=TAGS,
+    summary="An order's payment attempts",
     guards=[customers_and_agents],
     opt={"problems": {404: "order not found"}},
 )
@@ -114,6 +121,8 @@ def refund_json(r: payments.Refund) -> dict[str, Any]:
 
 @post(
     "/v1/orders/{order_id:str}/refunds",
+    tags=TAGS,
+    summary="Refund an order, fully or partly (Idempotency-Key required)",
     guards=[require_roles("supervisor", "finance")],
     status_code=201,
     opt={"problems": {404: "no captured payment", 409: "refund exceeds captured"}},
@@ -124,6 +133,7 @@ async def create_refund(
     runtime: RuntimeDep,
     session: SessionDep,
     principal: PrincipalDep,
+    data: JSONBody[RefundIn],
 ) -> Response[Any]:
     """Full (no amount) or partial refund; 202 when the gateway's answer is still unknown."""
     key = _require_key(request)
@@ -174,7 +184,13 @@ def _when(value: str | None, name: str) -> datetime | None:
     return parsed
 
 
-@get("/v1/finance/ledger.csv", guards=[require_roles("finance")], media_type="text/csv")
+@get(
+    "/v1/finance/ledger.csv",
+    tags=TAGS,
+    summary="Ledger export (CSV)",
+    guards=[require_roles("finance")],
+    media_type="text/csv",
+)
 async def ledger_csv(
     session: SessionDep,
     start: Annotated[str | None, QueryParameter(name="from")] = None,
@@ -204,6 +220,8 @@ def incident_json(i: payments.PaymentIncident) -> dict[str, Any]:
 
 @get(
     "/v1/payments/incidents",
+    tags=TAGS,
+    summary="Payment incidents: auto refunds, late successes, disputes",
     guards=[require_roles("supervisor", "finance")],
     opt={"problems": {422: "bad limit or cursor"}},
 )
@@ -228,6 +246,8 @@ class TopUpIn(msgspec.Struct, forbid_unknown_fields=True):
 
 @post(
     "/v1/admin/phone-accounts/{customer_id:str}/top-ups",
+    tags=TAGS,
+    summary="Top up a phone account (the reference makes a repeat a no-op)",
     guards=[require_roles("admin")],
     status_code=200,
 )
@@ -237,6 +257,7 @@ async def top_up(
     runtime: RuntimeDep,
     session: SessionDep,
     principal: PrincipalDep,
+    data: JSONBody[TopUpIn],
 ) -> dict[str, Any]:
     """Add money to a phone account (the reference makes a repeat a no-op)."""
     body = await strict_body(request, TopUpIn)
