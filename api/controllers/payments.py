@@ -118,7 +118,11 @@ async def pay_status(
     return {"status": p.status}
 
 
-@post("/v1/webhooks/stripe", status_code=200, opt={"problems": {400: "bad signature"}})
+@post(
+    "/v1/webhooks/stripe",
+    status_code=200,
+    opt={"problems": {400: "bad signature"}, "raw_body": True},
+)
 async def stripe_webhook(
     request: Request[Any, Any, Any],
     runtime: RuntimeDep,
