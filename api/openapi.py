@@ -54,6 +54,11 @@ def document_problems(app: Litestar) -> None:
             if not isinstance(handler, HTTPRouteHandler) or not handler.include_in_schema:
                 continue
             codes: dict[int, str] = dict(COMMON)
+            opt = handler.opt or {}
+            if handler.http_methods & {"POST", "PUT", "PATCH"} and not (
+                opt.get("raw_body") or opt.get("accepts")
+            ):  # api/input_guard.py
+                codes[415] = "The body is not JSON (problem+json)"
             if handler.guards or any(
                 g
                 for layer in handler.ownership_layers
