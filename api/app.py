@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import health, problem_pages
 from api.controllers import ROUTE_HANDLERS
 from api.deps import RuntimeDep
+from api.input_guard import HotlineRequest, guard_input
 from api.logging import configure_logging
 from api.openapi import document_problems, openapi_config
 from api.problems import EXCEPTION_HANDLERS
@@ -84,6 +85,8 @@ def create_app(
             "principal": Provide(principal),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=guard_input,
+        request_class=HotlineRequest,
         openapi_config=openapi_config(),
         state=State({"runtime": runtime}),
         on_startup=[on_startup],

@@ -65,6 +65,11 @@ def document_problems(app: Litestar) -> None:
                 continue
             handler.operation_class = HotlineOperation
             codes: dict[int, str] = dict(COMMON)
+            opt = handler.opt or {}
+            if handler.http_methods & {"POST", "PUT", "PATCH"} and not (
+                opt.get("raw_body") or opt.get("accepts")
+            ):  # api/input_guard.py
+                codes[415] = "The body is not JSON (problem+json)"
             if _needs_token(handler):
                 handler.security = [{BEARER: []}]
                 codes.update(GUARDED)

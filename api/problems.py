@@ -108,7 +108,7 @@ def validation_handler(request: Request[Any, Any, Any], exc: ValidationException
         errors = [{"field": "body", "message": exc.detail or "malformed request"}]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return problem(
-        422 if request.method != "GET" else 400,
+        422,  # query, path and body alike: the request is well formed, a value is not
         "validation-error",
         "Request is not valid",
         detail,

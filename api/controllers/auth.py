@@ -38,6 +38,12 @@ CREDENTIAL_PROBLEMS = {
 }
 
 
+VERIFY_PROBLEMS = {
+    422: "caller-pin-wrong (same answer for unknown phone and wrong PIN), or validation-error",
+    429: "throttled or locked, with Retry-After",
+}
+
+
 def _address(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -191,7 +197,7 @@ async def find_customer(
     summary="Verify a caller's PIN (agents)",
     guards=[agents_only],
     status_code=201,
-    opt={"problems": CREDENTIAL_PROBLEMS},
+    opt={"problems": VERIFY_PROBLEMS},
 )
 async def verify(
     request: Request[Any, Any, Any],

@@ -156,7 +156,7 @@ async def pay_status(
     tags=TAGS,
     summary="Stripe events (signed); each event id is processed once",
     status_code=200,
-    opt={"problems": {400: "bad signature"}},
+    opt={"problems": {400: "bad signature"}, "raw_body": True},
 )
 async def stripe_webhook(
     request: Request[Any, Any, Any],

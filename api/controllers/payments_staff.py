@@ -17,6 +17,7 @@ from api.deps import RuntimeDep, SessionDep
 from api.idempotency import HEADER, idempotent, strict_body
 from api.security import PrincipalDep, customers_and_agents, require_roles
 from core.errors import ValidationFailed
+from core.money import AmountIn
 from core.principal import Principal
 
 TAGS = ["payments"]
@@ -102,7 +103,7 @@ async def list_payments(
 
 class RefundIn(msgspec.Struct, forbid_unknown_fields=True):
     reason: str
-    amount: int | None = None
+    amount: AmountIn | None = None
     ticket_id: str | None = None
 
 
@@ -202,7 +203,7 @@ async def ledger_csv(
     )
     return Response(
         text,
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",  # Litestar adds "; charset=utf-8" itself, once
         headers={"Content-Disposition": 'attachment; filename="ledger.csv"'},
     )
 
@@ -239,9 +240,9 @@ async def list_incidents(
 
 
 class TopUpIn(msgspec.Struct, forbid_unknown_fields=True):
-    amount: int
-    reference: str
-    credit_limit: int | None = None
+    amount: AmountIn
+    reference: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    credit_limit: AmountIn | None = None
 
 
 @post(

@@ -34,6 +34,7 @@ Req = Request[Any, Any, Any]
 T = ["sms"]
 TWIML = "application/xml"
 SIGNED = {403: "X-Twilio-Signature missing or wrong (problem+json)"}
+FORM = ("application/x-www-form-urlencoded",)  # what Twilio posts (api/input_guard.py)
 
 
 def signed_url(runtime: Runtime, request: Req) -> str:
@@ -67,7 +68,7 @@ def twiml(message: str) -> Response[str]:
     status_code=200,
     media_type=TWIML,
     summary="Inbound SMS (Twilio-compatible): a 1-5 reply scores the resolved ticket; TwiML",
-    opt={"problems": SIGNED},
+    opt={"problems": SIGNED, "accepts": FORM},
 )
 async def inbound_sms(
     request: Req, runtime: RuntimeDep, session: SessionDep, data: URLEncodedBody[dict[str, str]]
@@ -96,7 +97,7 @@ async def inbound_sms(
     tags=T,
     status_code=204,
     summary="SMS delivery status callback (queued, sent, delivered, undelivered, failed)",
-    opt={"problems": SIGNED},
+    opt={"problems": SIGNED, "accepts": FORM},
 )
 async def sms_status(
     request: Req, runtime: RuntimeDep, session: SessionDep, data: URLEncodedBody[dict[str, str]]
