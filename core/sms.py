@@ -23,6 +23,10 @@ from core.errors import UpstreamUnavailable
 from core.outbox import emit
 
 TOPIC_SEND = "sms.send"
+STATUS_PATH = "/v1/webhooks/sms/status"  # the delivery-status webhook (api/controllers/sms.py)
+# Texts whose body is a secret: once the provider has it, our copy is blanked (the sink's
+# table is the demo's inbox, so there it stays readable).
+SECRET_PURPOSES = frozenset({"otp"})
 
 # Our statuses, in the order a message moves through them. `queued`: written, waiting for the
 # job; `sending`: a job holds it (lease) and is talking to the provider; `sent`: the provider
@@ -103,6 +107,7 @@ class TwilioSmsProvider:
         from_number: str,
         *,
         base_url: str = "https://api.twilio.com",
+        status_callback: str = "",
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 10.0,
     ) -> None:
@@ -110,16 +115,20 @@ class TwilioSmsProvider:
         self.auth_token = auth_token
         self.from_number = from_number
         self.base_url = base_url.rstrip("/")
+        self.status_callback = status_callback
         self.transport = transport
         self.timeout = timeout
 
     async def deliver(self, to: str, body: str) -> str:
         url = f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        form = {"To": to, "From": self.from_number, "Body": body}
+        if self.status_callback:  # Twilio calls back only when a message names the URL
+            form["StatusCallback"] = self.status_callback
         async with httpx.AsyncClient(transport=self.transport, timeout=self.timeout) as http:
             try:
                 resp = await http.post(
                     url,
-                    data={"To": to, "From": self.from_number, "Body": body},
+                    data=form,
                     auth=(self.account_sid, self.auth_token),
                 )
             except httpx.HTTPError as exc:
@@ -190,6 +199,7 @@ def build_sms_provider(settings: object) -> SmsProvider:
             settings.twilio_auth_token,
             settings.twilio_from,
             base_url=settings.twilio_base_url,
+            status_callback=settings.public_base_url.rstrip("/") + STATUS_PATH,
         )
     return SinkSmsProvider()
 

@@ -9,6 +9,10 @@ At-least-once, not exactly-once: if the process dies after the provider accepted
 and before the second transaction commits, the row stays `sending`; when its lease lapses
 the sweep queues it again and the customer gets the text twice. Twilio offers no idempotency
 key for Messages, so a duplicate text is the price of never losing one.
+
+A delivery-status callback that arrives before our second transaction commits finds no row
+with that provider id and is dropped (logged as unknown); the row then stays `sent`. Twilio
+reports `delivered` seconds later, so this mostly loses the early `queued`/`sent` callbacks.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from core.sms import (
     FAILED,
     QUEUED,
     RANK,
+    SECRET_PURPOSES,
     SENDING,
     SENT,
     TOPIC_SEND,
@@ -38,6 +43,7 @@ from core.sms import (
 
 log = structlog.get_logger("hotline.sms")
 
+REDACTED = "[sent; secret not kept]"
 LEASE_SECONDS = 60.0  # well above the provider's 10 s timeout
 MAX_ATTEMPTS = 6
 # Twilio's callback statuses onto ours: before `sent` they tell us nothing new.
@@ -61,7 +67,7 @@ def backoff_seconds(attempts: int) -> float:
 
 async def _claim(
     sessions: async_sessionmaker[AsyncSession], sms_id: str, now: datetime
-) -> tuple[str, str, int] | None:
+) -> tuple[str, str, str, int] | None:
     async with sessions() as session, session.begin():
         claimed = await session.execute(
             update(SmsMessage)
@@ -84,12 +90,12 @@ async def _claim(
             return None
         row = (
             await session.execute(
-                select(SmsMessage.to, SmsMessage.body, SmsMessage.attempts).where(
-                    SmsMessage.id == sms_id
-                )
+                select(
+                    SmsMessage.to, SmsMessage.body, SmsMessage.purpose, SmsMessage.attempts
+                ).where(SmsMessage.id == sms_id)
             )
         ).one()
-        return row.to, row.body, row.attempts
+        return row.to, row.body, row.purpose, row.attempts
 
 
 async def deliver(
@@ -99,7 +105,7 @@ async def deliver(
     claimed = await _claim(sessions, sms_id, clock.now())
     if claimed is None:
         return "skipped"  # sent already, failed for good, or another worker holds the lease
-    to, body, attempts = claimed
+    to, body, purpose, attempts = claimed
     error: str | None = None
     permanent = False
     provider_id = ""
@@ -121,6 +127,8 @@ async def deliver(
                 "error": None,
                 "status_at": now,
             }
+            if purpose in SECRET_PURPOSES and not provider.is_sink:
+                values["body"] = REDACTED  # the code is hashed in auth; no plain copy here
             await session.execute(
                 update(SmsMessage)
                 .where(mine)
@@ -130,15 +138,18 @@ async def deliver(
             log.info("sms sent", sms_id=sms_id, provider_message_id=provider_id)
             return "sent"
         final = permanent or attempts >= MAX_ATTEMPTS
+        failed: dict[str, object] = {
+            "status": FAILED if final else QUEUED,
+            "error": error[:500],
+            "lease_until": None,
+            "status_at": now,
+        }
+        if final and purpose in SECRET_PURPOSES and not provider.is_sink:
+            failed["body"] = REDACTED
         await session.execute(
             update(SmsMessage)
             .where(mine)
-            .values(
-                status=FAILED if final else QUEUED,
-                error=error[:500],
-                lease_until=None,
-                status_at=now,
-            )
+            .values(**failed)
             .execution_options(synchronize_session=False)
         )
         if not final:

@@ -21,6 +21,7 @@ class Text:
     to: str
     sender: str
     body: str
+    status_callback: str = ""
 
 
 @dataclass
@@ -72,7 +73,13 @@ class TwilioServer:
                     self._answer(owner.answer_status, {"code": 21211, "message": "refused"})
                     return
                 form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
-                text = Text("SM" + secrets.token_hex(16), form["To"], form["From"], form["Body"])
+                text = Text(
+                    "SM" + secrets.token_hex(16),
+                    form["To"],
+                    form["From"],
+                    form["Body"],
+                    form.get("StatusCallback", ""),
+                )
                 if owner.on_send is not None:
                     owner.on_send(text)
                 with owner.lock:

@@ -27,6 +27,7 @@ from api.deps import RuntimeDep, SessionDep
 from core.errors import Forbidden
 from core.phone import InvalidPhone, normalise_phone
 from core.runtime import Runtime
+from core.sms import STATUS_PATH
 from core.sms_delivery import answer_once, apply_status
 
 log = structlog.get_logger("hotline.sms")
@@ -105,7 +106,7 @@ async def inbound_sms(
 
 
 @post(
-    "/v1/webhooks/sms/status",
+    STATUS_PATH,
     tags=T,
     status_code=204,
     summary="SMS delivery status callback (queued, sent, delivered, undelivered, failed); "
