@@ -1,6 +1,7 @@
 """Fixtures of the SMS tests: a Twilio-compatible server on loopback, an app and a jobs
 runtime configured to send through it (HOTLINE_SMS_SENDER=twilio), and the relay of the
-`sms.send` job driven by hand (the test env runs no periodic relay)."""
+`sms.send` job driven by hand (the test env runs no periodic relay). Package-scoped: their
+connection pools close when this folder is done (the machine's PostgreSQL is shared)."""
 
 from __future__ import annotations
 
@@ -27,14 +28,14 @@ from tests.twilio_server import TwilioServer
 PUBLIC = "https://hotline.example.com"  # what the gateway signs, not the Host we are reached on
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def twilio() -> Iterator[TwilioServer]:
     server = TwilioServer().start()
     yield server
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sms_settings(settings: Settings, twilio: TwilioServer) -> Settings:
     return dataclasses.replace(
         settings,
@@ -47,7 +48,7 @@ def sms_settings(settings: Settings, twilio: TwilioServer) -> Settings:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def sms_rt(sms_settings: Settings, clock: TravelClock) -> AsyncIterator[Runtime]:
     """The jobs' runtime, on the test loop (the app serves on another one)."""
     rt = Runtime.build(sms_settings, clock=clock)
@@ -55,13 +56,13 @@ async def sms_rt(sms_settings: Settings, clock: TravelClock) -> AsyncIterator[Ru
     await rt.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def runtime(sms_rt: Runtime) -> Runtime:
     """What the auth fixtures (customer, agent, ...) use on the test loop."""
     return sms_rt
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def sms_client(
     sms_settings: Settings, clock: TravelClock
 ) -> AsyncIterator[AsyncTestClient[Litestar]]:
