@@ -131,7 +131,9 @@ async def deliver(
                 values["body"] = REDACTED  # the code is hashed in auth; no plain copy here
             await session.execute(
                 update(SmsMessage)
-                .where(mine)
+                # Also when the sweep requeued it meanwhile (our lease lapsed mid-call): it is
+                # sent, and recording that spares the customer the duplicate.
+                .where(SmsMessage.id == sms_id, SmsMessage.status.in_((QUEUED, SENDING)))
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )

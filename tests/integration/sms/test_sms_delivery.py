@@ -15,7 +15,7 @@ from api import sms_events
 from core.outbox import OutboxMessage
 from core.runtime import Runtime
 from core.sms import SmsInbound
-from core.sms_delivery import LEASE_SECONDS, answer_once, requeue_stale
+from core.sms_delivery import LEASE_SECONDS, answer_once, deliver, requeue_stale
 from tests.auth_fixtures import make_agent, make_customer, random_cn_mobile
 from tests.integration.sms.conftest import messages, post_status, relay, signed
 from tests.twilio_server import TwilioServer
@@ -188,3 +188,29 @@ async def test_concurrent_copies_wait_on_the_key_and_answer_once(sms_rt: Runtime
     async with sms_rt.sessions() as s:
         stored = await s.get(SmsInbound, sid)
     assert stored is not None and stored.reply == "reply 1"
+
+
+async def test_a_late_accept_after_the_sweep_is_still_recorded_once(
+    sms_rt: Runtime, clock: Any
+) -> None:
+    """The provider answers after our lease lapsed and the sweep requeued the text: the
+    accept is recorded, and the requeued job then finds it sent instead of texting again."""
+    phone = random_cn_mobile()
+    sms_id = await queue(sms_rt, phone)
+    calls: list[str] = []
+
+    class SlowProvider:
+        is_sink = False
+
+        async def deliver(self, to: str, body: str) -> str:
+            calls.append(to)
+            clock.advance(seconds=LEASE_SECONDS + 1)
+            assert await requeue_stale(sms_rt.sessions, clock.now()) >= 1
+            return f"SM{len(calls)}-{sms_id}"
+
+    provider = SlowProvider()
+    assert await deliver(sms_rt.sessions, provider, sms_rt.clock, sms_id) == "sent"
+    [row] = await messages(sms_rt, phone)
+    assert (row.status, row.provider_message_id) == ("sent", f"SM1-{sms_id}")
+    assert await deliver(sms_rt.sessions, provider, sms_rt.clock, sms_id) == "skipped"
+    assert calls == [phone]
