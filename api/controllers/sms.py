@@ -4,6 +4,8 @@ Both routes check `X-Twilio-Signature` with twilio's RequestValidator against
 HOTLINE_TWILIO_AUTH_TOKEN and the URL the gateway was given (HOTLINE_PUBLIC_BASE_URL plus the
 path: behind a proxy the Host header is not what Twilio signed). An unset token refuses every
 request: an unsigned endpoint would let anyone score tickets in a customer's name.
+An inbound message is answered once per MessageSid (core.sms_delivery.answer_once): the
+gateway retries a webhook that timed out, and a retry must not score a second ticket.
 """
 
 from __future__ import annotations
