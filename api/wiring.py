@@ -21,6 +21,10 @@ def register_periodic_jobs() -> None:
     # shipment -> dispatch) well under a second without a notify channel.
     periodic.register("outbox.relay", 0.1, worker.relay_job)
     periodic.register("fulfillment.sweep", 5.0, worker.sweep_job)
+    # SMS left `sending` by a job that died mid-send are queued again (at-least-once).
+    from api import sms_events
+
+    periodic.register("sms.sweep", 30.0, sms_events.sweep_job)
     # Lapsed holds give their seats back (safe with several sweepers: SKIP LOCKED).
     import commerce
 

@@ -18,7 +18,7 @@ from typing import Any
 import dramatiq
 import structlog
 
-from api import ticketing_events
+from api import sms_events, ticketing_events
 from core.broker import DramatiqSender, InProcessSender, make_broker
 from core.outbox import Sender, relay_once
 from core.runtime import Runtime
@@ -34,7 +34,7 @@ from fulfillment import (
 from fulfillment import actors as fulfillment_actors
 
 log = structlog.get_logger("hotline.worker")
-QUEUES = {fulfillment_actors.QUEUE, ticketing_events.QUEUE}
+QUEUES = {fulfillment_actors.QUEUE, ticketing_events.QUEUE, sms_events.QUEUE}
 
 
 def policy_from_env(env: Mapping[str, str] | None = None) -> RetryPolicy:
@@ -60,8 +60,9 @@ def policy_from_env(env: Mapping[str, str] | None = None) -> RetryPolicy:
 
 
 class _RuntimeSms:
-    """The SMS port looked up when a message is sent, so it does not matter whether the auth
-    room attaches it to the runtime before or after this context is built."""
+    """The SMS port looked up when a message is queued, so it does not matter whether the auth
+    room attaches it to the runtime before or after this context is built. Queueing writes in
+    the job's transaction; the `sms.send` job (api.sms_events) texts it after the commit."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -91,6 +92,7 @@ def in_process_sender(runtime: Runtime) -> InProcessSender:
         {
             **fulfillment_actors.handlers(fulfillment_context(runtime)),
             **ticketing_events.handlers(runtime),
+            **sms_events.handlers(runtime),
         }
     )
 
@@ -137,6 +139,7 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     )
     fulfillment_actors.declare(broker)
     ticketing_events.declare(broker)
+    sms_events.declare(broker)
     return broker
 
 
@@ -150,6 +153,7 @@ async def serve(settings: Settings, *, threads: int = 4, periodic: bool = True) 
     policy = policy_from_env()
     fulfillment_actors.configure(lambda: fulfillment_context(Runtime.build(settings), policy))
     ticketing_events.configure(lambda: Runtime.build(settings))
+    sms_events.configure(lambda: Runtime.build(settings))
     port = os.environ.get("HOTLINE_WORKER_METRICS_PORT")
     if port:
         from prometheus_client import start_http_server
@@ -163,7 +167,7 @@ async def serve(settings: Settings, *, threads: int = 4, periodic: bool = True) 
     runtime = Runtime.build(settings)
     runtime.ports["dispatch_policy"] = policy
     runtime.ports["outbox_sender"] = DramatiqSender(
-        broker, {**fulfillment_actors.ROUTES, **ticketing_events.ROUTES}
+        broker, {**fulfillment_actors.ROUTES, **ticketing_events.ROUTES, **sms_events.ROUTES}
     )
     register_periodic_jobs()
     runner = PeriodicRunner(runtime)

@@ -29,7 +29,7 @@ from auth.schemas import (
     VerifyOut,
 )
 from core.errors import Forbidden, NotFound
-from core.sms import SinkSmsSender
+from core.sms import SmsOutbox
 
 CREDENTIAL_PROBLEMS = {
     401: "invalid-credentials (same answer for unknown phone and wrong PIN)",
@@ -248,11 +248,14 @@ async def sms_outbox(
     to: Annotated[str | None, QueryParameter(max_length=40)] = None,
 ) -> list[SmsOut]:
     sender = codes.runtime_sms(runtime)
-    if not isinstance(sender, SinkSmsSender):
+    if not isinstance(sender, SmsOutbox) or not sender.is_sink:
         raise NotFound("the built-in SMS sink is not the sender")
     number = service.phone_or_422(runtime, to, "to") if to else None
     rows = await sender.outbox(session, number)
-    return [SmsOut(m.id, m.to, m.body, m.purpose, m.created_at, m.status) for m in rows]
+    return [
+        SmsOut(m.id, m.to, m.body, m.purpose, m.created_at, m.status, m.provider_message_id)
+        for m in rows
+    ]
 
 
 @post(

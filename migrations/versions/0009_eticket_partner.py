@@ -5,7 +5,7 @@ operator adds the partner by hand. It sends codes by SMS, so it has no endpoint;
 is random per database (nothing signs with it, but the column is required).
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from alembic import op
 from core.db import UtcDateTime, new_id
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
