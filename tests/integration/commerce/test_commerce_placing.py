@@ -1,6 +1,6 @@
 """An order placed on its own (commerce/placing_pg.py): quote, then `commerce_place_order`, one
 statement that writes the order and holds its seats. A line that no longer fits when the
-statement runs rolls back everything it wrote; the refusals are the session path's."""
+statement runs rolls back everything it wrote; the refusals are commerce/guards.py's."""
 
 from __future__ import annotations
 
