@@ -29,7 +29,8 @@ from core.settings import Settings
 
 from . import capacity, guards, quotes
 from .domain import new_order_number
-from .draft import Draft, OrderRequest, Placed, PlacedOrder, Respond, check_request, draft_order
+from .draft import Draft, OrderRequest, PlacedOrder, Respond, check_request, draft_order
+from .models import Order
 
 _ARGS = "$1, $2, $3, $4, $5, $6, $7, $8"
 _PLACE = f"SELECT commerce_place_order({_ARGS})"
@@ -84,7 +85,7 @@ class PostgresPlacement:
         now: datetime,
         respond: Respond | None = None,
         **order: Unpack[OrderRequest],
-    ) -> Placed:
+    ) -> Order:
         asked = check_request(order)
         rows = await capacity.read_offers(session, asked.lines)
         held = guards.check_quote(asked.lines, rows, now)
