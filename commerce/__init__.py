@@ -24,7 +24,7 @@ from .errors import OfferCodeTaken, SoldOut
 from .jobs import expire_holds_job, purge_idempotency_keys_job
 from .models import Offer, Order, OrderEvent, OrderItem
 from .offers import create_offer, find_offer_by_code, get_offer, search_offers
-from .placing import place_order_committed
+from .placing import OrderPlacement, placement
 from .reading import (
     check_order_staff,
     get_order,
@@ -55,6 +55,7 @@ __all__ = [
     "Order",
     "OrderEvent",
     "OrderItem",
+    "OrderPlacement",
     "OrderStatus",
     "Page",
     "PlacedOrder",
@@ -75,7 +76,7 @@ __all__ = [
     "may_see",
     "order_history",
     "place_order",
-    "place_order_committed",
+    "placement",
     "price_order",
     "purge_idempotency_keys_job",
     "search_offers",

@@ -1,7 +1,7 @@
 """asyncpg's own pool, beside SQLAlchemy's, for the few statements on the hottest paths.
 
 Placing an order and checking a token run as plain SQL on an asyncpg connection (see
-commerce/placing.py). Borrowing that connection from SQLAlchemy's pool cost two greenlet
+commerce/placing_pg.py). Borrowing that connection from SQLAlchemy's pool cost two greenlet
 switches and the pool's checkout and reset bookkeeping per use, the largest single item in
 a profile of the rush; asyncpg's pool hands one out in a few microseconds. PostgreSQL only.
 

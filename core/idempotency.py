@@ -216,7 +216,7 @@ async def claim(
 @dataclass(frozen=True, slots=True)
 class Completion:
     """The response `complete` stores, for a write that stores it in one of its own
-    statements (commerce_place_order, see commerce/placing.py) instead of via a session."""
+    statements (commerce_place_order, see commerce/placing_pg.py) instead of via a session."""
 
     record_id: str
     status: int
