@@ -21,6 +21,7 @@ def register_periodic_jobs() -> None:
     # shipment -> dispatch) well under a second without a notify channel.
     periodic.register("outbox.relay", 0.1, worker.relay_job)
     periodic.register("fulfillment.sweep", 5.0, worker.sweep_job)
+    periodic.register("outbox.purge", 3600.0, worker.purge_outbox_job)
     # Lapsed holds give their seats back (safe with several sweepers: SKIP LOCKED).
     import commerce
 
@@ -37,6 +38,11 @@ def register_periodic_jobs() -> None:
 
 
 async def on_startup(app: Litestar) -> None:
+    from api import outbox_routes
+    from api.worker import policy_from_env
+
+    outbox_routes.check_routes()  # an unrouted topic would wait forever: refuse to start
+    policy_from_env()  # a malformed HOTLINE_DISPATCH_* stops the start, naming the variable
     runtime: Runtime = app.state.runtime
     register_periodic_jobs()
     # Tests drive jobs explicitly; the embedded default runs them in-process.

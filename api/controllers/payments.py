@@ -59,14 +59,24 @@ def _amount_text(amount: int, currency: str) -> str:
 async def pay_page(token: FromPath[str], runtime: RuntimeDep, session: SessionDep) -> Response[str]:
     """The hosted pay page: Stripe.js card Element; card data never reaches this server."""
     deps = build_deps(runtime)
-    p = await payments.ensure_setup_intent(session, deps, token, runtime.clock.now())
+    now = runtime.clock.now()
+    try:
+        await payments.check_payable(session, deps.orders, token, now)
+    except payments.OrderNotPayable as exc:
+        # No form and no SetupIntent: a cancelled or expired order takes no card.
+        p = await payments.payment_for_token(session, token)
+        status, text = "not_payable", f"不能再支付 / No longer payable: {exc.detail}"
+    else:
+        p = await payments.ensure_setup_intent(session, deps, token, now)
+        status = text = p.status
     body = render(
         number=p.order_number,
         amount=_amount_text(p.amount, p.currency),
-        status=p.status,
+        status=status,
+        status_text=text,
         js_url=runtime.settings.stripe_js_url,
         publishable_key=runtime.settings.stripe_publishable_key or "pk_test_hotline",
-        setup_secret=p.setup_client_secret,
+        setup_secret=p.setup_client_secret if status == p.status else None,
         base=f"/pay/{token}",
     )
     return Response(
@@ -83,7 +93,13 @@ class ChargeBody(msgspec.Struct, forbid_unknown_fields=True):
 @post(
     "/pay/{token:str}/charge",
     status_code=200,
-    opt={"problems": {404: "no such pay link", 410: "pay link expired"}},
+    opt={
+        "problems": {
+            404: "no such pay link",
+            409: "order cancelled or expired",
+            410: "pay link expired",
+        }
+    },
 )
 async def pay_charge(
     token: FromPath[str], data: JSONBody[ChargeBody], runtime: RuntimeDep, session: SessionDep
@@ -148,7 +164,6 @@ async def sweep_job(runtime: Runtime) -> int:
     """Periodic: settle card attempts and refunds whose gateway answer was lost."""
     deps = build_deps(runtime)
     now = runtime.clock.now()
-    if deps.gateway is None:  # carrier billing only: still refund cancelled orders
-        return await payments.refund_cancelled_orders(runtime.sessions, deps, now)
-    settled = await payments.sweep_once(runtime.sessions, deps, now)
-    return settled + await payments.refund_cancelled_orders(runtime.sessions, deps, now)
+    if deps.gateway is None:  # carrier billing only: nothing is left unanswered
+        return 0
+    return await payments.sweep_once(runtime.sessions, deps, now)
