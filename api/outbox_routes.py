@@ -114,11 +114,11 @@ class UnroutedTopics(RuntimeError):
 
 
 def check_routes(
-    emitted: frozenset[str] = EMITTED, routed: Mapping[str, Route] | None = None
+    emitted: frozenset[str] | None = None, routed: Mapping[str, Route] | None = None
 ) -> None:
     """Raise UnroutedTopics naming every emitted topic without a route."""
     table = routes() if routed is None else routed
-    missing = sorted(emitted - set(table))
+    missing = sorted((EMITTED if emitted is None else emitted) - set(table))
     if missing:
         raise UnroutedTopics(
             f"outbox topic(s) {', '.join(missing)} are emitted but have no consumer; "
