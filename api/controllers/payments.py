@@ -60,12 +60,14 @@ async def pay_page(token: FromPath[str], runtime: RuntimeDep, session: SessionDe
     """The hosted pay page: Stripe.js card Element; card data never reaches this server."""
     deps = build_deps(runtime)
     now = runtime.clock.now()
+    code = 200
     try:
         await payments.check_payable(session, deps.orders, token, now)
     except payments.OrderNotPayable as exc:
-        # No form and no SetupIntent: a cancelled or expired order takes no card.
+        # No form and no SetupIntent: a cancelled or expired order takes no card. Still a
+        # page for the customer's browser, with the status code /charge would answer.
         p = await payments.payment_for_token(session, token)
-        status, text = "not_payable", f"不能再支付 / No longer payable: {exc.detail}"
+        status, text, code = "not_payable", f"不能再支付 / No longer payable: {exc.detail}", 409
     else:
         p = await payments.ensure_setup_intent(session, deps, token, now)
         status = text = p.status
@@ -81,6 +83,7 @@ async def pay_page(token: FromPath[str], runtime: RuntimeDep, session: SessionDe
     )
     return Response(
         body,
+        status_code=code,
         media_type=MediaType.HTML,
         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )
