@@ -39,6 +39,11 @@ async def refund_cancelled_order(runtime: Runtime, order_id: str) -> str:
     return outcome
 
 
+async def redelivery_job(runtime: Runtime) -> int:
+    """Periodic: send `order.cancelled` again where its job was lost (see payments)."""
+    return await payments.redeliver_lost_cancellations(runtime.sessions, runtime.clock.now())
+
+
 # One runtime per worker process (api.worker configures it before the workers start).
 _runtime: WorkerLocal[Runtime] = WorkerLocal("api.payments_events")
 configure = _runtime.configure

@@ -31,6 +31,10 @@ def register_periodic_jobs() -> None:
     from api.controllers import payments as payments_api
 
     periodic.register("payments.sweep", 30.0, payments_api.sweep_job)
+    # A cancellation whose job the broker lost (Redis restarted empty) is sent again.
+    from api import payments_events
+
+    periodic.register("payments.redeliver_cancellations", 60.0, payments_events.redelivery_job)
     # SLA escalation at 75%/90%/breach: exactly once per (ticket, clock, level) by a unique row.
     import ticketing
 

@@ -1,7 +1,11 @@
 """Payments room: gateway port (Stripe), card pay links, carrier billing, refunds, ledger."""
 
 from payments import carrier, domain, ledger
-from payments.cancellations import on_order_cancelled, void_attempts
+from payments.cancellations import (
+    on_order_cancelled,
+    redeliver_lost_cancellations,
+    void_attempts,
+)
 from payments.errors import (
     AlreadyPaid,
     BadSignature,
@@ -73,6 +77,7 @@ __all__ = [
     "payment_by_token",
     "payment_for_token",
     "payments_for_order",
+    "redeliver_lost_cancellations",
     "refresh_from_gateway",
     "refund_order",
     "settle",

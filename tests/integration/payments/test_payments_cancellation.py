@@ -1,7 +1,8 @@
 """A cancelled order through the outbox (`order.cancelled` -> api.payments_events): what was
 captured is refunded once by the actor, however many orders are cancelled and however old the
 message is (the scan it replaces read 100 rows of the last 24 hours), and unused pay links of
-a cancelled order are voided."""
+a cancelled order are voided. A cancellation job lost after the relay sent it is sent again.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 import commerce
+import payments
+import payments.cancellations
 from api import payments_events
 from core.broker import InProcessSender
 from core.outbox import OutboxMessage, emit, relay_once
@@ -142,3 +145,47 @@ async def test_cancelling_an_unpaid_order_voids_its_pay_link(runtime: Runtime) -
         row = await s.get_one(Payment, payment.id)
     assert row.status == "canceled"
     assert (await refunds_of(runtime, [order.id])) == {order.id: []}
+
+
+class LosingBroker:
+    """Accepts the message and loses it (Redis restarted without its data)."""
+
+    topics = frozenset({commerce.TOPIC_ORDER_CANCELLED})
+
+    async def send(self, message_id: str, topic: str, payload: dict[str, object]) -> None:
+        return None
+
+
+async def test_a_lost_cancellation_job_is_sent_again_and_refunds(runtime: Runtime) -> None:
+    order = await paid_by_carrier(runtime)
+    await cancel(runtime, order.id)
+    now = runtime.clock.now()
+    await relay_once(runtime.sessions, LosingBroker(), now=now)  # marked sent, job gone
+    assert (await refunds_of(runtime, [order.id])) == {order.id: []}
+    assert await payments.redeliver_lost_cancellations(runtime.sessions, now) == 0  # too soon
+    later = now + payments.cancellations.REDELIVER_AFTER + timedelta(seconds=1)
+    assert await payments.redeliver_lost_cancellations(runtime.sessions, later) >= 1
+    await relay_all(runtime, now_offset=later - now)
+    assert (await refunds_of(runtime, [order.id])) == {order.id: [order.total]}
+    # Refunded: nothing left to send again.
+    again = later + payments.cancellations.REDELIVER_AFTER * 2
+    async with runtime.sessions() as s:
+        left = await s.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.topic == commerce.TOPIC_ORDER_CANCELLED,
+                OutboxMessage.payload["order_id"].as_string() == order.id,
+                OutboxMessage.sent_at.is_(None),
+            )
+        )
+    assert left == 0
+    await payments.redeliver_lost_cancellations(runtime.sessions, again)
+    async with runtime.sessions() as s:
+        row = await s.scalar(
+            select(OutboxMessage).where(
+                OutboxMessage.topic == commerce.TOPIC_ORDER_CANCELLED,
+                OutboxMessage.payload["order_id"].as_string() == order.id,
+            )
+        )
+    assert row is not None and row.sent_at is not None and row.attempts == 1
