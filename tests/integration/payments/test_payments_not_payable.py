@@ -1,6 +1,7 @@
 """A cancelled or expired order cannot be paid: its pay page says so (no card form, no
 SetupIntent), `/charge` answers 409 problem+json and no PaymentIntent is created at the
-gateway; cancelling voids the unused pay link through the `order.cancelled` consumer."""
+gateway; cancelling voids the unused pay link through the `order.cancelled` consumer, expiring
+through the payments sweep (the link lapses with the hold)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 
 import commerce
 from core.runtime import Runtime
-from payments import PaymentDeps, StripeGateway, start_payment
+from payments import PaymentDeps, StripeGateway, start_payment, sweep_once
 from payments.models import Payment
 from payments.orders import CommerceOrders
 from tests.integration.payments.helpers import AGENT, order_status, place_order
@@ -108,6 +109,11 @@ async def test_expired_order_cannot_be_paid(
         await commerce.expire_due_holds(s, later)
     assert await order_status(runtime, order.id) == "expired"
     await refused(pay_server, localstripe, p)  # the server's clock is still before the lapse
+    # The link lapsed with the hold: the payments sweep (every 30 s) voids the attempt.
+    await sweep_once(runtime.sessions, deps, later)
+    async with runtime.sessions() as s:
+        assert (await s.get_one(Payment, p.id)).status == "canceled"
+    await refused(pay_server, localstripe, p)
 
 
 async def test_a_payable_order_is_charged_and_counted(
