@@ -64,6 +64,7 @@ def render(
     amount: str,
     status: str,
     js_url: str,
+    status_text: str | None = None,
     publishable_key: str,
     setup_secret: str | None,
     base: str,
@@ -80,7 +81,7 @@ def render(
         _PAGE.replace("__JS__", html.escape(js_url))
         .replace("__NUMBER__", html.escape(number))
         .replace("__AMOUNT__", html.escape(amount))
-        .replace("__STATUS_TEXT__", html.escape(status))
+        .replace("__STATUS_TEXT__", html.escape(status_text or status))
         .replace("__STATUS__", html.escape(status))
         .replace("__CONFIG__", config_js)
     )

@@ -34,6 +34,8 @@ from .reading import (
     order_history,
 )
 from .service import (
+    TOPIC_ORDER_CANCELLED,
+    TOPIC_ORDER_PAID,
     MarkPaidResult,
     cancel_order,
     expire_due_holds,
@@ -42,9 +44,15 @@ from .service import (
     transition,
 )
 
+# Every outbox topic this room emits; api/outbox_routes.py refuses to start without a route.
+TOPICS = frozenset({TOPIC_ORDER_PAID, TOPIC_ORDER_CANCELLED})
+
 __all__ = [
     "LOCK_TIMEOUT_MS",
     "MAX_QUANTITY",
+    "TOPICS",
+    "TOPIC_ORDER_CANCELLED",
+    "TOPIC_ORDER_PAID",
     "TRANSITIONS",
     "DeliveryMethod",
     "LineRequest",

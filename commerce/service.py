@@ -24,7 +24,6 @@ from core.settings import Settings
 from . import capacity
 from .domain import (
     HOLDING,
-    PAID_STATES,
     LineRequest,
     OrderStatus,
     check_actor,
@@ -35,6 +34,10 @@ from .draft import OrderRequest
 from .models import Order, OrderEvent
 from .placing import placement_in
 from .reading import get_order, get_order_for
+
+# Outbox facts of this room (commerce.TOPICS lists them for the start-up route check).
+TOPIC_ORDER_PAID = "order.paid"
+TOPIC_ORDER_CANCELLED = "order.cancelled"
 
 S = OrderStatus
 
@@ -125,7 +128,8 @@ async def transition(
     """Move an order to `fulfilling`, `fulfilled`, `cancelled` or `refunded` (use mark_paid for
     `paid`). Writes a history row. Already in `to` (a retried job) is a no-op, except for
     `refunded` where each call is another (partial) refund. Cancelling releases held capacity
-    exactly once; cancelling a paid order emits `order.cancelled` so payments refunds it."""
+    exactly once. Cancelling emits `order.cancelled` {order_id, was}: payments voids the
+    order's unused pay links and refunds what was captured."""
     check_actor(actor, channel)
     if to is S.PAID:
         raise ValueError("use mark_paid to make an order paid")
@@ -138,8 +142,13 @@ async def transition(
         if await _move(session, order, current, to, now):
             if releases_capacity(current, to):
                 await capacity.release(session, _lines(order))
-            if to is S.CANCELLED and current in PAID_STATES:
-                emit(session, "order.cancelled", {"order_id": order.id}, now=now)
+            if to is S.CANCELLED:
+                emit(
+                    session,
+                    TOPIC_ORDER_CANCELLED,
+                    {"order_id": order.id, "was": current.value},
+                    now=now,
+                )
             _record(session, order.id, current, to, actor, channel, reason, now)
             return order
         current = await _reload(session, order)
@@ -197,7 +206,7 @@ async def mark_paid(
             current = await _reload(session, order)
             continue
         _record(session, order.id, current, S.PAID, actor, channel, reason, now)
-        emit(session, "order.paid", {"order_id": order.id}, now=now)
+        emit(session, TOPIC_ORDER_PAID, {"order_id": order.id}, now=now)
         return MarkPaidResult(order, "paid")
     raise Busy("the order is changing right now; retry shortly", retry_after=1)
 

@@ -59,6 +59,8 @@ class Settings:
     twilio_base_url: str = "https://api.twilio.com"  # a Twilio-compatible gateway's base
     redis_prefix: str = "hotline"
     worker: str = "inprocess"  # inprocess | dramatiq
+    outbox_retention_hours: int = 168  # sent outbox messages are deleted after this
+    idempotency_retention_hours: int = 24  # used Idempotency-Keys are deleted after this
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -113,6 +115,9 @@ def _validate(s: Settings) -> None:
     for name in sorted(_NOT_NEGATIVE):
         if getattr(s, name) < 0:
             raise SettingsError(f"HOTLINE_{name.upper()} must not be negative")
+    if s.idempotency_retention_hours < 24:
+        # Clients may retry with the same key for 24 hours (core.idempotency.KEY_TTL).
+        raise SettingsError("HOTLINE_IDEMPOTENCY_RETENTION_HOURS must be at least 24")
     if s.test_unguarded_holds not in (0, 1):
         raise SettingsError("HOTLINE_TEST_UNGUARDED_HOLDS must be 0 or 1")
     if s.test_unguarded_holds and s.env != "test":

@@ -9,6 +9,7 @@ from fulfillment.recovery import redeliver_lost_order_paid
 from fulfillment.schemas import OrderItem, OrderSnapshot, PartnerIn
 from fulfillment.service import (
     TOPIC_DISPATCH,
+    TOPIC_ORDER_PAID,
     TOPIC_SHIPMENT_FAILED,
     FulfillmentContext,
     OrderGateway,
@@ -25,8 +26,13 @@ from fulfillment.tracking import (
     replay_dead_letter,
 )
 
+# Every outbox topic this room emits (a replayed dead letter re-emits commerce's order.paid).
+TOPICS = frozenset({TOPIC_DISPATCH, TOPIC_SHIPMENT_FAILED, TOPIC_ORDER_PAID})
+
 __all__ = [
+    "TOPICS",
     "TOPIC_DISPATCH",
+    "TOPIC_ORDER_PAID",
     "TOPIC_SHIPMENT_FAILED",
     "CommerceOrders",
     "DeadLetter",

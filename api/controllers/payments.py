@@ -71,26 +71,39 @@ async def pay_page(token: FromPath[str], runtime: RuntimeDep, session: SessionDe
     """The hosted pay page: Stripe.js card Element; card data never reaches this server.
     In demo mode without Stripe, a demo form served by the app (test cards only)."""
     deps = build_deps(runtime)
-    p = await payments.ensure_setup_intent(session, deps, token, runtime.clock.now())
-    if isinstance(deps.gateway, payments.DemoCardGateway):
-        page = render_demo(
-            number=p.order_number,
-            amount=_amount_text(p.amount, p.currency),
-            status=p.status,
-            base=f"/pay/{token}",
-        )
-        return Response(page, media_type=MediaType.HTML, headers={"Cache-Control": "no-store"})
+    now = runtime.clock.now()
+    code = 200
+    try:
+        await payments.check_payable(session, deps.orders, token, now)
+    except payments.OrderNotPayable as exc:
+        # No form and no SetupIntent: a cancelled or expired order takes no card. Still a
+        # page for the customer's browser, with the status code /charge would answer.
+        p = await payments.payment_for_token(session, token)
+        status, text, code = "not_payable", f"不能再支付 / No longer payable: {exc.detail}", 409
+    else:
+        p = await payments.ensure_setup_intent(session, deps, token, now)
+        status = text = p.status
+        if isinstance(deps.gateway, payments.DemoCardGateway):
+            page = render_demo(
+                number=p.order_number,
+                amount=_amount_text(p.amount, p.currency),
+                status=p.status,
+                base=f"/pay/{token}",
+            )
+            return Response(page, media_type=MediaType.HTML, headers={"Cache-Control": "no-store"})
     body = render(
         number=p.order_number,
         amount=_amount_text(p.amount, p.currency),
-        status=p.status,
+        status=status,
+        status_text=text,
         js_url=runtime.settings.stripe_js_url,
         publishable_key=runtime.settings.stripe_publishable_key or "pk_test_hotline",
-        setup_secret=p.setup_client_secret,
+        setup_secret=p.setup_client_secret if status == p.status else None,
         base=f"/pay/{token}",
     )
     return Response(
         body,
+        status_code=code,
         media_type=MediaType.HTML,
         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )
@@ -105,7 +118,13 @@ class ChargeBody(msgspec.Struct, forbid_unknown_fields=True):
     tags=TAGS,
     summary="Charge the pay link's attempt with a PaymentMethod (called by the pay page)",
     status_code=200,
-    opt={"problems": {404: "no such pay link", 410: "pay link expired"}},
+    opt={
+        "problems": {
+            404: "no such pay link",
+            409: "order cancelled or expired",
+            410: "pay link expired",
+        }
+    },
 )
 async def pay_charge(
     token: FromPath[str], data: JSONBody[ChargeBody], runtime: RuntimeDep, session: SessionDep
@@ -187,7 +206,6 @@ async def sweep_job(runtime: Runtime) -> int:
     """Periodic: settle card attempts and refunds whose gateway answer was lost."""
     deps = build_deps(runtime)
     now = runtime.clock.now()
-    if deps.gateway is None:  # carrier billing only: still refund cancelled orders
-        return await payments.refund_cancelled_orders(runtime.sessions, deps, now)
-    settled = await payments.sweep_once(runtime.sessions, deps, now)
-    return settled + await payments.refund_cancelled_orders(runtime.sessions, deps, now)
+    if deps.gateway is None:  # carrier billing only: nothing is left unanswered
+        return 0
+    return await payments.sweep_once(runtime.sessions, deps, now)
