@@ -85,6 +85,7 @@ def _sample_payloads() -> dict[str, dict[str, Any]]:
     return {
         "order.paid": {"order_id": missing},
         "order.cancelled": {"order_id": missing, "was": "paid"},
+        "sms.send": {"sms_id": missing},
         "fulfillment.dispatch": {"shipment_id": missing},
         "fulfillment.shipment_failed": {"shipment_id": missing},
         "payment.incident": {
@@ -115,19 +116,19 @@ async def test_walk_every_emitted_topic_through_its_in_process_consumer(
 
 def test_check_names_an_unrouted_topic(monkeypatch: pytest.MonkeyPatch) -> None:
     outbox_routes.check_routes()  # the real tables are complete
-    monkeypatch.setattr(outbox_routes, "EMITTED", outbox_routes.EMITTED | {"sms.send"})
-    with pytest.raises(outbox_routes.UnroutedTopics, match=r"sms\.send"):
+    monkeypatch.setattr(outbox_routes, "EMITTED", outbox_routes.EMITTED | {"voucher.issued"})
+    with pytest.raises(outbox_routes.UnroutedTopics, match=r"voucher\.issued"):
         outbox_routes.check_routes()
 
 
 async def test_api_and_worker_refuse_to_start_with_an_unrouted_topic(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(outbox_routes, "EMITTED", outbox_routes.EMITTED | {"sms.send"})
+    monkeypatch.setattr(outbox_routes, "EMITTED", outbox_routes.EMITTED | {"voucher.issued"})
     app = create_app(settings)
     with pytest.raises(BaseException) as started:  # the lifespan wraps it in a group
         async with AsyncTestClient(app=app):
             pass
-    assert started.group_contains(outbox_routes.UnroutedTopics, match=r"sms\.send")
-    with pytest.raises(outbox_routes.UnroutedTopics, match=r"sms\.send"):
+    assert started.group_contains(outbox_routes.UnroutedTopics, match=r"voucher\.issued")
+    with pytest.raises(outbox_routes.UnroutedTopics, match=r"voucher\.issued"):
         await worker.serve(settings, periodic=False)
