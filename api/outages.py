@@ -44,6 +44,8 @@ def outage(exc: BaseException) -> str | None:
             return "database"
         if connection_lost(current):  # asyncpg, raw (core.drivers) or wrapped by SQLAlchemy
             return "database"
+        if isinstance(current, asyncpg.exceptions.TooManyConnectionsError):
+            return "database"  # max_connections reached: refused for now, not a bug of ours
         if isinstance(current, _SOCKET_GONE) or type(current) is OSError:
             return "database"  # asyncpg's connect; Redis's are wrapped (matched above)
         orig = getattr(current, "orig", None)

@@ -21,6 +21,8 @@ def test_lost_connections_are_outages() -> None:
     assert outage(asyncpg.exceptions.CannotConnectNowError("starting up")) == "database"
     assert outage(wrapped(asyncpg.exceptions.InterfaceError("connection is closed"))) == "database"
     assert outage(ConnectionRefusedError(111, "refused")) == "database"
+    too_many = asyncpg.exceptions.TooManyConnectionsError("sorry, too many clients already")
+    assert outage(wrapped(too_many)) == "database"
     assert outage(RedisConnectionError("Error 111")) == "redis"
 
 
