@@ -59,6 +59,13 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return count
 """
 
+# Take back one counted attempt, never below zero (the count may have been cleared meanwhile).
+_UNCOUNT = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""
+
 # Sliding window of sent codes per number (a sorted set scored by clock time), checked and
 # recorded in one step so two simultaneous requests cannot both get a code.
 _SEND_CODE = """
@@ -245,6 +252,22 @@ class Throttle:
         if number > self.max_failures:
             raise AccountLocked(retry_after=3600)
         return number
+
+    async def uncount(self, subject: str) -> None:
+        """Take back the attempt `attempt` counted when no verdict could be reached (the
+        database was unavailable): the caller learnt nothing, so it was no guess, and a
+        customer retrying through an outage must not lock themself out."""
+        key = self._keys(subject)[0]
+        redis = self._live_redis()
+        if redis is not None:
+            try:
+                await redis.eval(_UNCOUNT, 1, key)
+                return
+            except REDIS_DOWN as exc:
+                self._redis_failed(exc)
+        item = self._mem.get(key)
+        if item is not None and item[0] > 0:
+            self._mem[key] = (item[0] - 1, item[1])
 
     async def failure(self, subject: str, now: datetime, number: int | None = None) -> bool:
         """Record a miss (already counted by `attempt` when `number` is given); return True

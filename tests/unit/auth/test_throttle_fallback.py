@@ -73,3 +73,11 @@ async def test_full_memory_refuses_instead_of_forgetting(monkeypatch: pytest.Mon
         await gate.attempt("d", NOW)
     assert caught.value.status == 503 and caught.value.headers["Retry-After"]
     assert await gate.attempt("a", NOW) == 2  # known subjects keep counting
+
+
+async def test_uncount_takes_back_an_attempt_in_memory() -> None:
+    gate = make(DeadRedis())
+    assert await gate.attempt("s", NOW) == 1
+    await gate.uncount("s")
+    await gate.uncount("s")  # never below zero
+    assert await gate.attempt("s", NOW) == 1
