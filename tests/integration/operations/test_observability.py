@@ -146,7 +146,7 @@ def test_third_party_logs_are_json_lines_with_the_request_id(
     try:
         logging.getLogger("sqlalchemy.pool").warning("pool %s exhausted", "main")
         logging.getLogger("dramatiq.worker").error("worker died")
-        logging.getLogger("uvicorn.error").info("started")
+        logging.getLogger("uvicorn.error").warning("started")  # uvicorn runs at warning
     finally:
         structlog.contextvars.reset_contextvars(**tokens)
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
