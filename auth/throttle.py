@@ -18,7 +18,8 @@ Redis down:
   - memory counters are kept for their full TTL and never cleared by Redis coming back, so
     outages do not hand out fresh budgets: across any number of them a subject gets at most
     (1 + processes) x `max_failures` misses before a lock, instead of `max_failures`; against
-    a million PINs or a 12+ character password that is no practical gain;
+    a million PINs or a 12+ character password that is no practical gain (an agent's lock lives
+    only in Redis, so during an outage it is that agent's memory count that stops guessers);
   - the memory store is bounded (`MEMORY_KEYS`): when full of live entries it refuses with 503
     `unavailable` rather than evicting, since evicting would forget a guesser's count.
 Redis is tried again `REDIS_RETRY_SECONDS` after a failure (not on every request, which
