@@ -16,6 +16,7 @@ from api.controllers import ROUTE_HANDLERS
 from api.deps import RuntimeDep
 from api.input_guard import HotlineRequest, guard_input
 from api.logging import configure_logging
+from api.observability import RequestObservability
 from api.openapi import document_problems, openapi_config
 from api.problems import EXCEPTION_HANDLERS
 from api.security import principal
@@ -94,4 +95,6 @@ def create_app(
         debug=False,
     )
     document_problems(app)
+    # outside Litestar's own stack, so 404s and errors get a request id, a log line and counts
+    app.asgi_handler = RequestObservability(app.asgi_handler)
     return app

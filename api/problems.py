@@ -14,6 +14,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 
+from api.outages import OUTAGE_HANDLERS
 from core.errors import DomainError
 
 # Relative to the API: each type is a page served by api/problem_pages.py.
@@ -144,6 +145,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: validation_handler,
     HTTPException: http_error_handler,
     Exception: unexpected_handler,
+    **OUTAGE_HANDLERS,  # PostgreSQL or Redis unreachable -> 503 (api/outages.py)
 }
 
 # Documented on every route in OpenAPI so clients know the error shape.

@@ -157,9 +157,11 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
 
 async def serve(settings: Settings, *, threads: int = 4, periodic: bool = True) -> None:
     """Run worker threads and the periodic jobs until SIGTERM/SIGINT."""
+    from api.logging import configure_logging
     from api.periodic import PeriodicRunner
     from api.wiring import register_periodic_jobs
 
+    configure_logging(settings)  # in production Dramatiq's own log lines become JSON too
     outbox_routes.check_routes()  # an unrouted topic would wait forever: refuse to start
     policy = policy_from_env()
     broker = build_broker(settings)

@@ -224,7 +224,11 @@ async def check_pin(
         raise ValidationFailed.field("pin", "must be a string of digits")
     try:
         number = await gate.attempt(phone, now)  # counted before hashing: see auth.throttle
-        customer = await find_customer_by_phone(session, phone)
+        try:
+            customer = await find_customer_by_phone(session, phone)
+        except Exception:
+            await gate.uncount(phone)  # no verdict (database unavailable): not a guess
+            raise
         if customer is not None and customer.locked:  # the lock outlives a Redis flush
             raise AccountLocked(retry_after=3600)
     except Throttled as exc:
