@@ -12,6 +12,7 @@ from litestar.types import ControllerRouterHandler, Middleware
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import health, problem_pages
+from api.composition import Services, build_services
 from api.controllers import ROUTE_HANDLERS
 from api.deps import RuntimeDep
 from api.input_guard import HotlineRequest, guard_input
@@ -29,6 +30,11 @@ from core.settings import Settings, load_settings
 def provide_runtime(state: State) -> Runtime:
     runtime: Runtime = state.runtime
     return runtime
+
+
+def provide_services(state: State) -> Services:
+    services: Services = state.services
+    return services
 
 
 async def provide_session(runtime: RuntimeDep) -> AsyncGenerator[AsyncSession, None]:
@@ -56,14 +62,19 @@ def create_app(
     settings: Settings | None = None,
     *,
     runtime: Runtime | None = None,
+    services: Services | None = None,
     clock: Clock | None = None,
     extra_routes: Sequence[ControllerRouterHandler] = (),
     middleware: Sequence[Middleware] = (),
 ) -> Litestar:
-    """The app; `extra_routes` and `middleware` exist for bench/ (which compares limiters)."""
-    settings = settings or load_settings()
+    """The app; `extra_routes` and `middleware` exist for bench/ (which compares limiters).
+    `services` (tests' fakes) is built from `runtime` when not given, once per app."""
+    if services is not None:
+        runtime = services.runtime
+    settings = settings or (runtime.settings if runtime else load_settings())
     configure_logging(settings)
     runtime = runtime or Runtime.build(settings, clock=clock)
+    services = services or build_services(runtime)
 
     from api.wiring import on_shutdown, on_startup
 
@@ -82,6 +93,7 @@ def create_app(
         middleware=list(middleware),
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
+            "services": Provide(provide_services, sync_to_thread=False),
             "session": Provide(provide_session),
             "principal": Provide(principal),
         },
@@ -89,7 +101,7 @@ def create_app(
         before_request=guard_input,
         request_class=HotlineRequest,
         openapi_config=openapi_config(),
-        state=State({"runtime": runtime}),
+        state=State({"runtime": runtime, "services": services}),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         debug=False,

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from api.composition import Services, build_services
 from core.runtime import Runtime
 from core.settings import Settings, SettingsError, load_settings
 
@@ -22,15 +23,23 @@ def _settings() -> Settings:
         sys.exit(2)
 
 
-def run_with_runtime(fn: Callable[[Runtime], Awaitable[Any]]) -> Any:
+def run_with_services(fn: Callable[[Services], Awaitable[Any]]) -> Any:
+    """Run one command against this process's composition (the same builder as the app's and
+    the worker's, so a command uses the ports a request would)."""
+
     async def _go() -> Any:
         runtime = Runtime.build(_settings())
         try:
-            return await fn(runtime)
+            return await fn(build_services(runtime))
         finally:
             await runtime.close()
 
     return asyncio.run(_go())
+
+
+def run_with_runtime(fn: Callable[[Runtime], Awaitable[Any]]) -> Any:
+    """A command that needs only the infrastructure (sessions, clock, settings)."""
+    return run_with_services(lambda services: fn(services.runtime))
 
 
 @click.group()

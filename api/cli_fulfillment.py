@@ -92,20 +92,22 @@ def dead_letters_list(include_replayed: bool) -> None:
 def dead_letters_replay(dead_letter_id: str) -> None:
     """Give the shipment a fresh set of attempts (same shipment id and body), or run a paid
     order that got no shipment through `order.paid` again."""
-    from api.worker import policy_from_env
+    from api.cli import run_with_services
+    from api.composition import Services
     from fulfillment import replay_dead_letter
 
-    async def go(runtime: Runtime) -> str:
+    async def go(services: Services) -> str:
+        runtime = services.runtime
         async with runtime.sessions() as session, session.begin():
             out = await replay_dead_letter(
-                session, dead_letter_id, now=runtime.clock.now(), policy=policy_from_env()
+                session, dead_letter_id, now=runtime.clock.now(), policy=services.dispatch_policy
             )
             if out.shipment_id:
                 return f"shipment {out.shipment_id} queued for dispatch again"
             return f"order {out.order_id} queued for its shipments again"
 
     try:
-        done = run_with_runtime(go)
+        done = run_with_services(go)
     except DomainError as exc:
         click.echo(f"error: {exc.detail}", err=True)
         sys.exit(1)

@@ -50,7 +50,8 @@ def top_up(customer_id: str, amount: str, reference: str | None, credit_limit: s
 @main.command("sweep-payments")
 def sweep_payments() -> None:
     """Settle card attempts and refunds left `unknown` (the periodic job does this too)."""
+    from api.cli import run_with_services
     from api.controllers.payments import sweep_job
 
-    n = run_with_runtime(sweep_job)
+    n = run_with_services(sweep_job)
     click.echo(f"{n} payments or refunds settled")

@@ -6,10 +6,21 @@ Rooms never import each other upward; when a downstream fact must reach an upstr
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
 from litestar import Litestar
 
+from api.composition import Services
 from api.periodic import PeriodicRunner
 from core.runtime import Runtime
+
+
+def _on_runtime(
+    job: Callable[[Runtime], Awaitable[object]],
+) -> Callable[[Services], Awaitable[object]]:
+    """A room's periodic job needs only the infrastructure part of the composition."""
+    return lambda services: job(services.runtime)
 
 
 def register_periodic_jobs() -> None:
@@ -29,8 +40,8 @@ def register_periodic_jobs() -> None:
     # Lapsed holds give their seats back (safe with several sweepers: SKIP LOCKED).
     import commerce
 
-    periodic.register("commerce.expire_holds", 5.0, commerce.expire_holds_job)
-    periodic.register("idempotency.purge", 3600.0, commerce.purge_idempotency_keys_job)
+    periodic.register("commerce.expire_holds", 5.0, _on_runtime(commerce.expire_holds_job))
+    periodic.register("idempotency.purge", 3600.0, _on_runtime(commerce.purge_idempotency_keys_job))
     # Card attempts/refunds left `unknown` by a timeout or 5xx are settled by asking Stripe.
     from api.controllers import payments as payments_api
 
@@ -42,15 +53,13 @@ def register_periodic_jobs() -> None:
     # SLA escalation at 75%/90%/breach: exactly once per (ticket, clock, level) by a unique row.
     import ticketing
 
-    periodic.register("ticketing.escalate", 2.0, ticketing.escalation_job)
+    periodic.register("ticketing.escalate", 2.0, _on_runtime(ticketing.escalation_job))
 
 
 async def on_startup(app: Litestar) -> None:
     from api import outbox_routes
-    from api.worker import policy_from_env
 
     outbox_routes.check_routes()  # an unrouted topic would wait forever: refuse to start
-    policy_from_env()  # a malformed HOTLINE_DISPATCH_* stops the start, naming the variable
     runtime: Runtime = app.state.runtime
     from api.startup_report import report
 
@@ -61,8 +70,11 @@ async def on_startup(app: Litestar) -> None:
         from api.worker import in_process_sender
 
         # Embedded defaults: outbox jobs run in this process (no Redis, no worker process).
-        runtime.ports["outbox_sender"] = in_process_sender(runtime)
-        runner = PeriodicRunner(runtime)
+        # Set before the first request; routes and the runner then share this composition.
+        services: Services = app.state.services
+        services = replace(services, outbox_sender=in_process_sender(services))
+        app.state.services = services
+        runner = PeriodicRunner(services)
         runner.start()
         app.state.periodic = runner
 

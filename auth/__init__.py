@@ -7,6 +7,7 @@ from auth.errors import AccountLocked, VerificationRequired
 from auth.models import Agent, AuditEvent, CallerVerification, Customer
 from auth.service import (
     agent_token,
+    build_throttle,
     check_verification,
     create_customer,
     customer_token,
@@ -16,6 +17,7 @@ from auth.service import (
     token_version_ok,
     token_version_ok_on,
 )
+from auth.throttle import Throttle
 from auth.tokens import decode as decode_token
 
 __all__ = [
@@ -24,8 +26,10 @@ __all__ = [
     "AuditEvent",
     "CallerVerification",
     "Customer",
+    "Throttle",
     "VerificationRequired",
     "agent_token",
+    "build_throttle",
     "check_verification",
     "create_agent",
     "create_customer",

@@ -4,7 +4,7 @@ effect; partner callbacks move shipments on; the order is fulfilled when all are
 from fulfillment.domain import RetryPolicy, ShipmentStatus, verify_signature
 from fulfillment.models import DeadLetter, Partner, PartnerPayable, Shipment
 from fulfillment.orders import CommerceOrders
-from fulfillment.partners import HttpPartnerClient
+from fulfillment.partners import HttpPartnerClient, PartnerClient
 from fulfillment.recovery import redeliver_lost_order_paid
 from fulfillment.schemas import OrderItem, OrderSnapshot, PartnerIn
 from fulfillment.service import (
@@ -42,6 +42,7 @@ __all__ = [
     "OrderItem",
     "OrderSnapshot",
     "Partner",
+    "PartnerClient",
     "PartnerIn",
     "PartnerPayable",
     "RetryPolicy",
