@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import health, problem_pages
 from api.composition import Services, build_services
 from api.controllers import ROUTE_HANDLERS
-from api.deps import RuntimeDep
+from api.deps import RuntimeDep, ServicesDep
 from api.input_guard import HotlineRequest, guard_input
 from api.logging import configure_logging
 from api.observability import RequestObservability
@@ -27,14 +27,17 @@ from core.runtime import Runtime
 from core.settings import Settings, load_settings
 
 
-def provide_runtime(state: State) -> Runtime:
-    runtime: Runtime = state.runtime
-    return runtime
-
-
 def provide_services(state: State) -> Services:
     services: Services = state.services
     return services
+
+
+def provide_runtime(services: ServicesDep) -> Runtime:
+    """The composition's runtime. Taken from `services` (not from state) so the dependencies
+    form one chain, services -> runtime -> session -> principal: Litestar resolves independent
+    dependencies of one handler in an anyio task group, two tasks per request (a quarter more
+    server CPU on POST /v1/orders, bench/cpu_ab.py)."""
+    return services.runtime
 
 
 async def provide_session(runtime: RuntimeDep) -> AsyncGenerator[AsyncSession, None]:
