@@ -14,22 +14,33 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from api.cli import main, run_with_runtime
+from api.cli import _settings, main, run_with_runtime
 from core.errors import DomainError
 from core.runtime import Runtime
 
 
 @main.command("worker")
 @click.option("--processes", default=2, show_default=True, help="worker OS processes")
-@click.option("--threads", default=4, show_default=True, help="Dramatiq threads per process")
-def worker(processes: int, threads: int) -> None:
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Dramatiq threads per process  [default: HOTLINE_WORKER_THREADS, 4]",
+)
+def worker(processes: int, threads: int | None) -> None:
     """Run Dramatiq workers against Redis plus the periodic jobs (outbox relay, watchdog...).
 
     Each process runs `python -m api.worker`; a crashed one is restarted. SIGTERM/Ctrl-C stops
     them all gracefully.
     """
-    env = {**os.environ, "HOTLINE_WORKER_THREADS": str(threads)}
-    if not env.get("HOTLINE_REDIS_URL"):
+    # Checked here first: a bad HOTLINE_* would otherwise kill every process at start, and
+    # each would be restarted forever.
+    settings = _settings()
+    env = dict(os.environ)
+    if threads is not None:
+        env["HOTLINE_WORKER_THREADS"] = str(threads)
+    threads = threads or settings.worker_threads
+    if not settings.redis_url:
         click.echo("HOTLINE_REDIS_URL is required for `hotline worker`", err=True)
         sys.exit(2)
 

@@ -71,3 +71,19 @@ def test_the_worker_entrypoint_reports_a_typo_and_exits(
     monkeypatch.setenv("HOTLINE_WORKER_THREADS", "0")
     with pytest.raises(SystemExit, match="HOTLINE_WORKER_THREADS"):
         worker.main()
+
+
+def test_hotline_worker_refuses_a_typo_before_starting_any_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    import api.cli_fulfillment  # noqa: F401  (registers the command)
+    from api.cli import main
+
+    monkeypatch.setenv("HOTLINE_DISPATCH_MAX_ATTEMPTS", "abc")
+    spawned: list[object] = []
+    monkeypatch.setattr("subprocess.Popen", lambda *a, **k: spawned.append(a))
+    result = CliRunner().invoke(main, ["worker"])
+    assert result.exit_code == 2 and "HOTLINE_DISPATCH_MAX_ATTEMPTS" in result.output
+    assert spawned == []
