@@ -11,10 +11,12 @@ from litestar.di import Provide
 from litestar.types import ControllerRouterHandler, Middleware
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api import health
+from api import health, problem_pages
 from api.controllers import ROUTE_HANDLERS
 from api.deps import RuntimeDep
+from api.input_guard import HotlineRequest, guard_input
 from api.logging import configure_logging
+from api.observability import RequestObservability
 from api.openapi import document_problems, openapi_config
 from api.problems import EXCEPTION_HANDLERS
 from api.security import principal
@@ -65,8 +67,18 @@ def create_app(
 
     from api.wiring import on_shutdown, on_startup
 
+    demo_routes: list[ControllerRouterHandler] = []
+    if settings.env == "demo":  # the seeded courier answers without a separate process
+        from api.demo_courier import ROUTES as demo_routes
+
     app = Litestar(
-        route_handlers=[*health.ROUTES, *ROUTE_HANDLERS, *extra_routes],
+        route_handlers=[
+            *health.ROUTES,
+            *ROUTE_HANDLERS,
+            *problem_pages.ROUTES,
+            *demo_routes,
+            *extra_routes,
+        ],
         middleware=list(middleware),
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
@@ -74,6 +86,8 @@ def create_app(
             "principal": Provide(principal),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=guard_input,
+        request_class=HotlineRequest,
         openapi_config=openapi_config(),
         state=State({"runtime": runtime}),
         on_startup=[on_startup],
@@ -81,4 +95,6 @@ def create_app(
         debug=False,
     )
     document_problems(app)
+    # outside Litestar's own stack, so 404s and errors get a request id, a log line and counts
+    app.asgi_handler = RequestObservability(app.asgi_handler)
     return app

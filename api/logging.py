@@ -1,12 +1,31 @@
-"""structlog configuration: JSON lines in production, readable console otherwise."""
+"""structlog configuration: JSON lines in production, readable console otherwise.
+
+In production the standard library's loggers (uvicorn, SQLAlchemy, Dramatiq, Litestar, any
+other library) are rendered by structlog's ProcessorFormatter too, so every line on stdout is
+one JSON object with the same keys (timestamp, level, logger, event) and, inside a request,
+its `request_id` (api/observability.py binds it). Elsewhere they keep Python's defaults (tests
+rely on pytest's capture of them)."""
 
 from __future__ import annotations
 
 import logging
+import sys
 
 import structlog
 
 from core.settings import Settings
+
+# Libraries whose own handlers would print in their own format; they propagate to the root.
+THIRD_PARTY = ("uvicorn", "uvicorn.error", "uvicorn.access", "sqlalchemy", "dramatiq", "litestar")
+_OURS = "_hotline_structlog"  # marks the root handler installed here (configure may rerun)
+
+
+def _shared_processors() -> list[structlog.typing.Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
 
 
 def configure_logging(settings: Settings) -> None:
@@ -17,9 +36,7 @@ def configure_logging(settings: Settings) -> None:
     )
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *_shared_processors(),
             structlog.processors.format_exc_info,
             renderer,
         ],
@@ -28,3 +45,34 @@ def configure_logging(settings: Settings) -> None:
         ),
         cache_logger_on_first_use=True,
     )
+    if settings.is_production:
+        route_stdlib_logs(structlog.processors.JSONRenderer())
+
+
+def route_stdlib_logs(renderer: structlog.typing.Processor, level: int = logging.INFO) -> None:
+    """Send every standard-library log record through structlog's processors and `renderer`
+    (one handler on the root logger; the libraries' own handlers are removed)."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*_shared_processors(), structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    setattr(handler, _OURS, True)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in THIRD_PARTY:
+        library = logging.getLogger(name)
+        library.handlers.clear()
+        library.propagate = True
+    # our access log replaces uvicorn's; SQLAlchemy at info would log every statement
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)

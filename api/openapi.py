@@ -9,6 +9,9 @@ from litestar import Litestar
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, Tag
+
+from api.openapi_extras import BEARER, SECURITY_SCHEMES, HotlineOperation, operation_id
 
 
 class FieldError(msgspec.Struct):
@@ -47,18 +50,28 @@ GUARDED = {
 }
 
 
+def _needs_token(handler: HTTPRouteHandler) -> bool:
+    guarded = any(getattr(layer, "guards", None) for layer in handler.ownership_layers)
+    return guarded or "principal" in handler.parsed_fn_signature.parameters
+
+
 def document_problems(app: Litestar) -> None:
-    """Attach the problem responses to every HTTP handler, once the app is built."""
+    """Attach the problem responses, the bearer requirement and our operation class (the
+    Idempotency-Key header, webhook bodies, examples) to every HTTP handler, once the app is
+    built: Litestar writes the document lazily, at the first request for it."""
     for route in app.routes:
         for handler in getattr(route, "route_handlers", []):
             if not isinstance(handler, HTTPRouteHandler) or not handler.include_in_schema:
                 continue
+            handler.operation_class = HotlineOperation
             codes: dict[int, str] = dict(COMMON)
-            if handler.guards or any(
-                g
-                for layer in handler.ownership_layers
-                for g in (getattr(layer, "guards", None) or [])
-            ):
+            opt = handler.opt or {}
+            if handler.http_methods & {"POST", "PUT", "PATCH"} and not (
+                opt.get("raw_body") or opt.get("accepts")
+            ):  # api/input_guard.py
+                codes[415] = "The body is not JSON (problem+json)"
+            if _needs_token(handler):
+                handler.security = [{BEARER: []}]
                 codes.update(GUARDED)
             extra: dict[int, str] = (handler.opt or {}).get("problems", {})
             codes.update(extra)
@@ -68,11 +81,39 @@ def document_problems(app: Litestar) -> None:
             handler.responses = existing
 
 
+VENDOR = "/static/vendor/swagger-ui"
+TAGS = {
+    "auth": "Customers (phone + PIN), agents, tokens, caller verification",
+    "commerce": "Offers and orders (capacity holds, cancellation)",
+    "payments": "Card pay links, carrier billing, refunds, ledger, Stripe webhook",
+    "fulfillment": "Delivery partners, shipments, dead letters, partner callbacks",
+    "ticketing": "Complaint tickets, SLA clocks, queues, follow-ups, reports",
+    "sms": "Inbound SMS and delivery status webhooks (Twilio)",
+    "operations": "Health, readiness, metrics",
+}
+
+
 def openapi_config() -> OpenAPIConfig:
     return OpenAPIConfig(
         title="Hotline",
         version="1.0.0",
-        description="Mobile-commerce call center: bookings, payments, fulfillment, complaints.",
+        description=(
+            "Mobile-commerce call center: bookings, payments, fulfillment, complaints. "
+            "Errors are RFC 9457 problem+json whose `type` links to `/problems/{slug}`; "
+            "the full contract is docs/API.md in the repository."
+        ),
         path="/schema",
-        render_plugins=[SwaggerRenderPlugin()],
+        # Served by the app itself (api/static/vendor, see scripts/vendor_assets.py): the
+        # docs page must not be blank offline or behind a firewall.
+        render_plugins=[
+            SwaggerRenderPlugin(
+                js_url=f"{VENDOR}/swagger-ui-bundle.js",
+                css_url=f"{VENDOR}/swagger-ui.css",
+                standalone_preset_js_url=f"{VENDOR}/swagger-ui-standalone-preset.js",
+                favicon=f"<link rel='icon' type='image/png' href='{VENDOR}/favicon-32x32.png'>",
+            )
+        ],
+        components=Components(security_schemes=SECURITY_SCHEMES),
+        operation_id_creator=operation_id,
+        tags=[Tag(name=name, description=text) for name, text in TAGS.items()],
     )

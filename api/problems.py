@@ -14,9 +14,11 @@ from litestar.exceptions import (
     ValidationException,
 )
 
+from api.outages import OUTAGE_HANDLERS
 from core.errors import DomainError
 
-PROBLEM_BASE = "https://hotline.example/problems/"
+# Relative to the API: each type is a page served by api/problem_pages.py.
+PROBLEM_BASE = "/problems/"
 PROBLEM_MEDIA = "application/problem+json"
 log = structlog.get_logger("hotline.api")
 
@@ -107,7 +109,7 @@ def validation_handler(request: Request[Any, Any, Any], exc: ValidationException
         errors = [{"field": "body", "message": exc.detail or "malformed request"}]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return problem(
-        422 if request.method != "GET" else 400,
+        422,  # query, path and body alike: the request is well formed, a value is not
         "validation-error",
         "Request is not valid",
         detail,
@@ -143,6 +145,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: validation_handler,
     HTTPException: http_error_handler,
     Exception: unexpected_handler,
+    **OUTAGE_HANDLERS,  # PostgreSQL or Redis unreachable -> 503 (api/outages.py)
 }
 
 # Documented on every route in OpenAPI so clients know the error shape.

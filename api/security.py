@@ -66,9 +66,10 @@ async def authenticated(connection: Conn, session: AsyncSession | None = None) -
             ok = await token_version_ok(session, who, version)
         else:  # one SELECT without BEGIN/ROLLBACK: this runs on every guarded request
             runtime: Runtime = connection.app.state.runtime
-            if runtime.drivers is not None:
-                async with runtime.drivers.connection() as driver:
-                    ok = await token_version_ok_on(driver, who, version)
+            if runtime.drivers is not None:  # a read: retried once if the connection was lost
+                ok = await runtime.drivers.read(
+                    lambda driver: token_version_ok_on(driver, who, version)
+                )
             else:
                 async with runtime.autocommit().connect() as own:
                     ok = await token_version_ok(own, who, version)

@@ -21,6 +21,11 @@ def register_periodic_jobs() -> None:
     # shipment -> dispatch) well under a second without a notify channel.
     periodic.register("outbox.relay", 0.1, worker.relay_job)
     periodic.register("fulfillment.sweep", 5.0, worker.sweep_job)
+    # SMS left `sending` by a job that died mid-send are queued again (at-least-once).
+    from api import sms_events
+
+    periodic.register("sms.sweep", 30.0, sms_events.sweep_job)
+    periodic.register("outbox.purge", 3600.0, worker.purge_outbox_job)
     # Lapsed holds give their seats back (safe with several sweepers: SKIP LOCKED).
     import commerce
 
@@ -30,6 +35,10 @@ def register_periodic_jobs() -> None:
     from api.controllers import payments as payments_api
 
     periodic.register("payments.sweep", 30.0, payments_api.sweep_job)
+    # A cancellation whose job the broker lost (Redis restarted empty) is sent again.
+    from api import payments_events
+
+    periodic.register("payments.redeliver_cancellations", 60.0, payments_events.redelivery_job)
     # SLA escalation at 75%/90%/breach: exactly once per (ticket, clock, level) by a unique row.
     import ticketing
 
@@ -37,7 +46,15 @@ def register_periodic_jobs() -> None:
 
 
 async def on_startup(app: Litestar) -> None:
+    from api import outbox_routes
+    from api.worker import policy_from_env
+
+    outbox_routes.check_routes()  # an unrouted topic would wait forever: refuse to start
+    policy_from_env()  # a malformed HOTLINE_DISPATCH_* stops the start, naming the variable
     runtime: Runtime = app.state.runtime
+    from api.startup_report import report
+
+    report(runtime.settings)
     register_periodic_jobs()
     # Tests drive jobs explicitly; the embedded default runs them in-process.
     if runtime.settings.worker == "inprocess" and runtime.settings.env != "test":

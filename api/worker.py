@@ -13,16 +13,17 @@ import os
 import signal
 import time
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import dramatiq
 import structlog
 
-from api import ticketing_events
+from api import outbox_routes
 from core.broker import DramatiqSender, InProcessSender, make_broker
-from core.outbox import Sender, relay_once
+from core.outbox import Sender, purge_sent, relay_once
 from core.runtime import Runtime
-from core.settings import Settings, load_settings
+from core.settings import Settings, SettingsError, load_settings
 from fulfillment import (
     CommerceOrders,
     FulfillmentContext,
@@ -31,37 +32,44 @@ from fulfillment import (
     redeliver_lost_order_paid,
     sweep_due,
 )
-from fulfillment import actors as fulfillment_actors
 
 log = structlog.get_logger("hotline.worker")
-QUEUES = {fulfillment_actors.QUEUE, ticketing_events.QUEUE}
+QUEUES = outbox_routes.queues()
 
 
 def policy_from_env(env: Mapping[str, str] | None = None) -> RetryPolicy:
-    """HOTLINE_DISPATCH_* knobs (tests shorten leases and backoff)."""
+    """HOTLINE_DISPATCH_* knobs (tests shorten leases and backoff). A malformed or non-positive
+    value raises SettingsError naming the variable; the API and the worker check at start."""
     env = os.environ if env is None else env
     base = RetryPolicy()
     values: dict[str, Any] = {}
-    for name in ("max_attempts", "max_redeliveries"):
-        if f"HOTLINE_DISPATCH_{name.upper()}" in env:
-            values[name] = int(env[f"HOTLINE_DISPATCH_{name.upper()}"])
-    for name in (
-        "base_seconds",
-        "cap_seconds",
-        "timeout_seconds",
-        "lease_seconds",
-        "redeliver_seconds",
+    for name, kind in (
+        ("max_attempts", int),
+        ("max_redeliveries", int),
+        ("base_seconds", float),
+        ("cap_seconds", float),
+        ("timeout_seconds", float),
+        ("lease_seconds", float),
+        ("watchdog_seconds", float),
+        ("redeliver_seconds", float),
     ):
-        if f"HOTLINE_DISPATCH_{name.upper()}" in env:
-            values[name] = float(env[f"HOTLINE_DISPATCH_{name.upper()}"])
-    if "HOTLINE_DISPATCH_WATCHDOG_SECONDS" in env:
-        values["watchdog_seconds"] = float(env["HOTLINE_DISPATCH_WATCHDOG_SECONDS"])
+        var = f"HOTLINE_DISPATCH_{name.upper()}"
+        if var not in env:
+            continue
+        try:
+            value = kind(env[var].strip())
+        except ValueError:
+            raise SettingsError(f"{var} must be a number, got {env[var]!r}") from None
+        if not value > 0 or value == float("inf"):
+            raise SettingsError(f"{var} must be positive")
+        values[name] = value
     return RetryPolicy(**{**base.__dict__, **values})
 
 
 class _RuntimeSms:
-    """The SMS port looked up when a message is sent, so it does not matter whether the auth
-    room attaches it to the runtime before or after this context is built."""
+    """The SMS port looked up when a message is queued, so it does not matter whether the auth
+    room attaches it to the runtime before or after this context is built. Queueing writes in
+    the job's transaction; the `sms.send` job (api.sms_events) texts it after the commit."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -87,12 +95,7 @@ def fulfillment_context(runtime: Runtime, policy: RetryPolicy | None = None) -> 
 
 
 def in_process_sender(runtime: Runtime) -> InProcessSender:
-    return InProcessSender(
-        {
-            **fulfillment_actors.handlers(fulfillment_context(runtime)),
-            **ticketing_events.handlers(runtime),
-        }
-    )
+    return InProcessSender(outbox_routes.handlers(runtime))
 
 
 async def relay_job(runtime: Runtime) -> int:
@@ -108,17 +111,30 @@ async def relay_job(runtime: Runtime) -> int:
             return total
 
 
+async def purge_outbox_job(runtime: Runtime) -> int:
+    """Periodic: delete sent messages after HOTLINE_OUTBOX_RETENTION_HOURS (pending ones stay)."""
+    retention = timedelta(hours=runtime.settings.outbox_retention_hours)
+    async with runtime.sessions() as session, session.begin():
+        return await purge_sent(session, runtime.clock.now(), retention)
+
+
 _last_redelivery_scan: dict[int, float] = {}
-REDELIVERY_SCAN_SECONDS = 60.0
+
+
+def redelivery_scan_seconds(policy: RetryPolicy) -> float:
+    """How often to look for lost `order.paid` jobs: a quarter of redeliver_seconds, so a lost
+    job is sent again at most ~1.25 x redeliver_seconds after it was first sent, but at most
+    once a minute (the scan reads two days of `order.paid`) and at least every half second."""
+    return max(0.5, min(60.0, policy.redeliver_seconds / 4))
 
 
 async def sweep_job(runtime: Runtime) -> int:
-    """Periodic: re-enqueue pending shipments that a dead worker left behind, and (at most once
-    a minute, it scans two days of `order.paid`) paid orders whose job the broker lost."""
+    """Periodic: re-enqueue pending shipments that a dead worker left behind, and paid orders
+    whose `order.paid` job the broker lost (Dramatiq gave up, or Redis restarted empty)."""
     ctx = fulfillment_context(runtime)
     count = await sweep_due(ctx)
     last = _last_redelivery_scan.get(id(runtime))
-    if last is None or time.monotonic() - last >= REDELIVERY_SCAN_SECONDS:
+    if last is None or time.monotonic() - last >= redelivery_scan_seconds(ctx.policy):
         _last_redelivery_scan[id(runtime)] = time.monotonic()
         count += await redeliver_lost_order_paid(ctx)
     return count
@@ -135,21 +151,22 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         if "HOTLINE_DRAMATIQ_MAINTENANCE_CHANCE" in env
         else None,
     )
-    fulfillment_actors.declare(broker)
-    ticketing_events.declare(broker)
+    outbox_routes.declare(broker)
     return broker
 
 
 async def serve(settings: Settings, *, threads: int = 4, periodic: bool = True) -> None:
     """Run worker threads and the periodic jobs until SIGTERM/SIGINT."""
+    from api.logging import configure_logging
     from api.periodic import PeriodicRunner
     from api.wiring import register_periodic_jobs
 
+    configure_logging(settings)  # in production Dramatiq's own log lines become JSON too
+    outbox_routes.check_routes()  # an unrouted topic would wait forever: refuse to start
+    policy = policy_from_env()
     broker = build_broker(settings)
     dramatiq.set_broker(broker)
-    policy = policy_from_env()
-    fulfillment_actors.configure(lambda: fulfillment_context(Runtime.build(settings), policy))
-    ticketing_events.configure(lambda: Runtime.build(settings))
+    outbox_routes.configure(settings, policy)
     port = os.environ.get("HOTLINE_WORKER_METRICS_PORT")
     if port:
         from prometheus_client import start_http_server
@@ -162,9 +179,7 @@ async def serve(settings: Settings, *, threads: int = 4, periodic: bool = True) 
     worker.start()
     runtime = Runtime.build(settings)
     runtime.ports["dispatch_policy"] = policy
-    runtime.ports["outbox_sender"] = DramatiqSender(
-        broker, {**fulfillment_actors.ROUTES, **ticketing_events.ROUTES}
-    )
+    runtime.ports["outbox_sender"] = DramatiqSender(broker, outbox_routes.routes())
     register_periodic_jobs()
     runner = PeriodicRunner(runtime)
     if periodic:

@@ -78,7 +78,11 @@ async def login_agent(
             outcome=exc.slug,
         )
         raise
-    agent = await session.scalar(select(Agent).where(Agent.username == username))
+    try:
+        agent = await session.scalar(select(Agent).where(Agent.username == username))
+    except Exception:
+        await gate.uncount(subject)  # no verdict (database unavailable): not a guess
+        raise
     stored = agent.password_hash if agent is not None and agent.active else None
     if (
         not await hashing.verify_secret_async(runtime.settings.env, stored, password[:256])

@@ -50,6 +50,7 @@ async def send_code(
     )
     await session.flush()
     sms = runtime_sms(runtime)
+    # Queued with the code in this transaction; the sms.send job texts it after the commit.
     await sms.send(session, phone, f"Hotline code {code} (valid 5 minutes)", purpose="otp")
 
 

@@ -89,7 +89,8 @@ class SmsOut(msgspec.Struct):
     body: str
     purpose: str
     created_at: datetime
-    status: str
+    status: str  # queued until the sms.send job ran, then sent (the sink accepts at once)
+    provider_message_id: str | None = None
 
 
 class PinChangeIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -17,11 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from auth import hashing, tokens
 from auth.domain import pin_problem
-from auth.errors import AccountLocked, VerificationRequired
+from auth.errors import AccountLocked, CallerPinWrong, VerificationRequired
 from auth.models import Agent, AuditEvent, CallerVerification, Customer
 from auth.throttle import Throttle
 from core.db import new_id
-from core.errors import Conflict, InvalidCredentials, NotFound, Throttled, ValidationFailed
+from core.errors import (
+    Conflict,
+    DomainError,
+    InvalidCredentials,
+    NotFound,
+    Throttled,
+    ValidationFailed,
+)
 from core.phone import InvalidPhone, normalise_phone
 from core.principal import Principal
 from core.runtime import Runtime
@@ -205,8 +212,10 @@ async def check_pin(
     actor: str,
     channel: str,
     event: str,
+    wrong: type[DomainError] = InvalidCredentials,
 ) -> Customer:
-    """Throttled, enumeration-safe PIN check shared by login and caller verification."""
+    """Throttled, enumeration-safe PIN check shared by login and caller verification;
+    `wrong` is what a miss raises (a caller's wrong PIN is not the agent's failed login)."""
     now = runtime.clock.now()
     gate = throttle(runtime)
     await gate.hit_address(address, now)
@@ -215,7 +224,11 @@ async def check_pin(
         raise ValidationFailed.field("pin", "must be a string of digits")
     try:
         number = await gate.attempt(phone, now)  # counted before hashing: see auth.throttle
-        customer = await find_customer_by_phone(session, phone)
+        try:
+            customer = await find_customer_by_phone(session, phone)
+        except Exception:
+            await gate.uncount(phone)  # no verdict (database unavailable): not a guess
+            raise
         if customer is not None and customer.locked:  # the lock outlives a Redis flush
             raise AccountLocked(retry_after=3600)
     except Throttled as exc:
@@ -248,7 +261,7 @@ async def check_pin(
             address=address,
             outcome="locked" if locked else "failure",
         )
-        raise InvalidCredentials("phone or PIN is not right")
+        raise wrong("phone or PIN is not right")
     await gate.success(phone)
     await audit(
         runtime,
@@ -323,6 +336,7 @@ async def verify_caller(
         actor=f"agent:{agent_id}",
         channel="phone",
         event="verification",
+        wrong=CallerPinWrong,
     )
     now = runtime.clock.now()
     verification = CallerVerification(

@@ -6,7 +6,24 @@ delays can be travelled over in tests; Redis TTLs only clean up.
 An attempt is counted before its secret is verified (`attempt`) and the count is cleared on
 success, so parallel guesses cannot slip past the lock while the first ones are still hashing.
 Failures stay counted until a success or a reset: the counter's TTL (30 days) is refreshed on
-every attempt, so a slow guesser does not get a fresh budget each day."""
+every attempt, so a slow guesser does not get a fresh budget each day.
+
+When Redis is unreachable (down, restarting, timing out) the counters fall back to this
+process's memory instead of failing the request: agents must keep logging in and verifying
+callers to take phone orders. Why that does not open a door to guessers who manage to take
+Redis down:
+  - the PIN lock that matters is also on the customer row (auth.service.check_pin reads it on
+    every attempt, whatever store the counters are in), and a lock reached in memory is written
+    there too, so every process refuses the number;
+  - memory counters are kept for their full TTL and never cleared by Redis coming back, so
+    outages do not hand out fresh budgets: across any number of them a subject gets at most
+    (1 + processes) x `max_failures` misses before a lock, instead of `max_failures`; against
+    a million PINs or a 12+ character password that is no practical gain (an agent's lock lives
+    only in Redis, so during an outage it is that agent's memory count that stops guessers);
+  - the memory store is bounded (`MEMORY_KEYS`): when full of live entries it refuses with 503
+    `unavailable` rather than evicting, since evicting would forget a guesser's count.
+Redis is tried again `REDIS_RETRY_SECONDS` after a failure (not on every request, which
+would pay a failed connect each time)."""
 
 from __future__ import annotations
 
@@ -15,13 +32,24 @@ import time
 from datetime import datetime
 from typing import Any
 
+import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from auth.domain import failure_delay
-from core.errors import Throttled
+from core.errors import DomainError, Throttled
+
+log = structlog.get_logger("hotline.auth")
 
 DAY = 86400
 FAILS_TTL = 30 * DAY
 CODE_INTERVAL = 60  # seconds between two one-time codes to one number
 CODES_PER_HOUR = 5
+MEMORY_KEYS = 100_000  # live counters kept in memory (a few hundred bytes each)
+REDIS_RETRY_SECONDS = 1.0  # after Redis failed, count in memory this long before trying again
+# What an unreachable Redis raises (refused, reset, closed mid-command, timed out); any other
+# Redis error is a bug and stays a 500.
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError)
 
 # A fail counter's INCR and its refreshed TTL in one atomic step and one command (EVALSHA
 # costs about 60% of a MULTI pipeline's client time: redis-py builds and parses each pipeline
@@ -30,6 +58,13 @@ _INCR_REFRESH = """
 local count = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 return count
+"""
+
+# Take back one counted attempt, never below zero (the count may have been cleared meanwhile).
+_UNCOUNT = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
 """
 
 # Sliding window of sent codes per number (a sorted set scored by clock time), checked and
@@ -55,6 +90,17 @@ class AccountLocked(Throttled):
     slug, title = "locked", "Too many failed attempts; reset the PIN by SMS code to unlock"
 
 
+class CountersUnavailable(DomainError):
+    """The in-memory fallback is full of live counters: refuse rather than forget one."""
+
+    status, slug, title = 503, "unavailable", "Temporarily unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "attempt counters are unavailable; try again shortly", headers={"Retry-After": "5"}
+        )
+
+
 class Throttle:
     def __init__(
         self,
@@ -73,28 +119,47 @@ class Throttle:
         self._mem: dict[str, tuple[float, float]] = {}  # key -> (value, expires monotonic)
         self._sent: dict[str, list[float]] = {}  # number -> clock times of codes sent
         self._incr_script: Any = None
+        self._redis_down_until = 0.0  # monotonic; Redis is skipped until then
+        self._swept_at = 0.0
 
     # -- tiny store with two backends -------------------------------------------------------
+    def _live_redis(self) -> Any:
+        """The Redis client, or None while counting in memory (no Redis, or it just failed)."""
+        if self.redis is None or time.monotonic() < self._redis_down_until:
+            return None
+        return self.redis
+
+    def _redis_failed(self, exc: BaseException) -> None:
+        self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
+        log.warning("redis unreachable, throttling in process memory", error=repr(exc))
+
     async def _incr(self, key: str, ttl: int, *, refresh: bool = False) -> int:
         """Add one and return the new count; the TTL starts at the first count, or restarts at
         every count when `refresh`."""
-        if self.redis is not None:
-            if not refresh:
-                # The per-address window: INCR is the atomic count, and only the window's first
-                # hit pays a second command for its TTL (a crash in between leaves a dead
-                # window key behind, never a wrong count); a plain INCR is the cheapest call.
-                count = int(await self.redis.incr(key))
-                if count == 1:
-                    await self.redis.expire(key, ttl)
-                return count
-            if self._incr_script is None:
-                self._incr_script = self.redis.register_script(_INCR_REFRESH)
-            return int(await self._incr_script(keys=[key], args=[ttl]))
+        redis = self._live_redis()
+        if redis is not None:
+            try:
+                return await self._incr_redis(redis, key, ttl, refresh)
+            except REDIS_DOWN as exc:
+                self._redis_failed(exc)
         value = self._get_mem(key) or 0.0
         keep = key in self._mem and not refresh
         expires = self._mem[key][1] if keep else time.monotonic() + ttl
-        self._mem[key] = (value + 1, expires)
+        self._put_mem(key, value + 1, expires)
         return int(value + 1)
+
+    async def _incr_redis(self, redis: Any, key: str, ttl: int, refresh: bool) -> int:
+        if not refresh:
+            # The per-address window: INCR is the atomic count, and only the window's first
+            # hit pays a second command for its TTL (a crash in between leaves a dead
+            # window key behind, never a wrong count); a plain INCR is the cheapest call.
+            count = int(await redis.incr(key))
+            if count == 1:
+                await redis.expire(key, ttl)
+            return count
+        if self._incr_script is None:
+            self._incr_script = redis.register_script(_INCR_REFRESH)
+        return int(await self._incr_script(keys=[key], args=[ttl]))
 
     def _get_mem(self, key: str) -> float | None:
         item = self._mem.get(key)
@@ -105,24 +170,57 @@ class Throttle:
             return None
         return item[0]
 
+    def _put_mem(self, key: str, value: float, expires: float) -> None:
+        if key not in self._mem and len(self._mem) + len(self._sent) >= MEMORY_KEYS:
+            self._sweep_mem()
+        self._mem[key] = (value, expires)
+
+    def _sweep_mem(self) -> None:
+        """Drop expired entries (at most once a second: a full scan is dear); still full ->
+        refuse, never evict a live count."""
+        now = time.monotonic()
+        if now - self._swept_at >= 1.0:
+            self._swept_at = now
+            for k in [k for k, (_, exp) in self._mem.items() if exp < now]:
+                del self._mem[k]
+            newest = max((t[-1] for t in self._sent.values() if t), default=0.0)
+            for k in [k for k, t in self._sent.items() if not t or t[-1] < newest - 3600]:
+                del self._sent[k]
+        if len(self._mem) + len(self._sent) >= MEMORY_KEYS:
+            raise CountersUnavailable()
+
     async def _get_many(self, *keys: str) -> list[float | None]:
-        if self.redis is not None:
-            raw = await self.redis.mget(keys)
-            return [float(v) if v is not None else None for v in raw]
+        redis = self._live_redis()
+        if redis is not None:
+            try:
+                raw = await redis.mget(keys)
+                return [float(v) if v is not None else None for v in raw]
+            except REDIS_DOWN as exc:
+                self._redis_failed(exc)
         return [self._get_mem(k) for k in keys]
 
     async def _set(self, key: str, value: float, ttl: int | None) -> None:
-        if self.redis is not None:
-            await self.redis.set(key, str(value), ex=ttl)
-            return
-        self._mem[key] = (value, time.monotonic() + (ttl if ttl else 10 * 365 * DAY))
+        redis = self._live_redis()
+        if redis is not None:
+            try:
+                await redis.set(key, str(value), ex=ttl)
+                return
+            except REDIS_DOWN as exc:
+                self._redis_failed(exc)
+        self._put_mem(key, value, time.monotonic() + (ttl if ttl else 10 * 365 * DAY))
 
     async def _delete(self, *keys: str) -> None:
-        if self.redis is not None:
-            await self.redis.delete(*keys)
-            return
+        """Clear both stores: a success or reset must not leave a stale count behind in
+        either (Redis stays best effort: unreachable, its keys are cleared by the next
+        success or expire)."""
         for k in keys:
             self._mem.pop(k, None)
+        redis = self._live_redis()
+        if redis is not None:
+            try:
+                await redis.delete(*keys)
+            except REDIS_DOWN as exc:
+                self._redis_failed(exc)
 
     # -- policy ------------------------------------------------------------------------------
     def _keys(self, subject: str) -> tuple[str, str, str]:
@@ -156,6 +254,22 @@ class Throttle:
             raise AccountLocked(retry_after=3600)
         return number
 
+    async def uncount(self, subject: str) -> None:
+        """Take back the attempt `attempt` counted when no verdict could be reached (the
+        database was unavailable): the caller learnt nothing, so it was no guess, and a
+        customer retrying through an outage must not lock themself out."""
+        key = self._keys(subject)[0]
+        redis = self._live_redis()
+        if redis is not None:
+            try:
+                await redis.eval(_UNCOUNT, 1, key)
+                return
+            except REDIS_DOWN as exc:
+                self._redis_failed(exc)
+        item = self._mem.get(key)
+        if item is not None and item[0] > 0:
+            self._mem[key] = (item[0] - 1, item[1])
+
     async def failure(self, subject: str, now: datetime, number: int | None = None) -> bool:
         """Record a miss (already counted by `attempt` when `number` is given); return True
         when this miss locked the subject."""
@@ -174,26 +288,34 @@ class Throttle:
     async def code_sent(self, phone: str, now: datetime) -> None:
         """Allow one more one-time code to `phone` (1 a minute, 5 an hour) or raise Throttled."""
         at = now.timestamp()
-        if self.redis is not None:
+        verdict: str | None = None
+        redis = self._live_redis()
+        if redis is not None:
             key = f"{self.prefix}:otp:sent:{phone}"
             args = (at, f"{at}", CODE_INTERVAL, CODES_PER_HOUR)
-            verdict, wait = await self.redis.eval(_SEND_CODE, 1, key, *args)
-            verdict = verdict.decode() if isinstance(verdict, bytes) else verdict
-            wait = float(wait)
-        else:
-            sent = [t for t in self._sent.get(phone, []) if t > at - 3600]
-            self._sent[phone] = sent
-            if sent and at - sent[-1] < CODE_INTERVAL:
-                verdict, wait = "minute", CODE_INTERVAL - (at - sent[-1])
-            elif len(sent) >= CODES_PER_HOUR:
-                verdict, wait = "hour", sent[0] + 3600 - at
-            else:
-                verdict, wait = "ok", 0.0
-                sent.append(at)
+            try:
+                raw, wait_raw = await redis.eval(_SEND_CODE, 1, key, *args)
+                verdict = raw.decode() if isinstance(raw, bytes) else raw
+                wait = float(wait_raw)
+            except REDIS_DOWN as exc:
+                self._redis_failed(exc)
+        if verdict is None:
+            verdict, wait = self._code_sent_mem(phone, at)
         if verdict == "minute":
             raise Throttled("one code per minute", max(1, math.ceil(wait)))
         if verdict == "hour":
             raise Throttled(f"{CODES_PER_HOUR} codes per hour", max(1, math.ceil(wait)))
+
+    def _code_sent_mem(self, phone: str, at: float) -> tuple[str, float]:
+        sent = [t for t in self._sent.get(phone, []) if t > at - 3600]
+        if sent and at - sent[-1] < CODE_INTERVAL:
+            return "minute", CODE_INTERVAL - (at - sent[-1])
+        if len(sent) >= CODES_PER_HOUR:
+            return "hour", sent[0] + 3600 - at
+        if phone not in self._sent and len(self._mem) + len(self._sent) >= MEMORY_KEYS:
+            self._sweep_mem()
+        self._sent[phone] = [*sent, at]
+        return "ok", 0.0
 
     async def success(self, subject: str) -> None:
         fails_key, next_key, _ = self._keys(subject)

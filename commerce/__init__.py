@@ -24,7 +24,7 @@ from .errors import OfferCodeTaken, SoldOut
 from .jobs import expire_holds_job, purge_idempotency_keys_job
 from .models import Offer, Order, OrderEvent, OrderItem
 from .offers import create_offer, find_offer_by_code, get_offer, search_offers
-from .placing import place_order_committed
+from .placing import OrderPlacement, placement
 from .reading import (
     check_order_staff,
     get_order,
@@ -34,6 +34,8 @@ from .reading import (
     order_history,
 )
 from .service import (
+    TOPIC_ORDER_CANCELLED,
+    TOPIC_ORDER_PAID,
     MarkPaidResult,
     cancel_order,
     expire_due_holds,
@@ -42,9 +44,15 @@ from .service import (
     transition,
 )
 
+# Every outbox topic this room emits; api/outbox_routes.py refuses to start without a route.
+TOPICS = frozenset({TOPIC_ORDER_PAID, TOPIC_ORDER_CANCELLED})
+
 __all__ = [
     "LOCK_TIMEOUT_MS",
     "MAX_QUANTITY",
+    "TOPICS",
+    "TOPIC_ORDER_CANCELLED",
+    "TOPIC_ORDER_PAID",
     "TRANSITIONS",
     "DeliveryMethod",
     "LineRequest",
@@ -55,6 +63,7 @@ __all__ = [
     "Order",
     "OrderEvent",
     "OrderItem",
+    "OrderPlacement",
     "OrderStatus",
     "Page",
     "PlacedOrder",
@@ -75,7 +84,7 @@ __all__ = [
     "may_see",
     "order_history",
     "place_order",
-    "place_order_committed",
+    "placement",
     "price_order",
     "purge_idempotency_keys_job",
     "search_offers",

@@ -10,7 +10,6 @@ instead of a stuck request.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -20,27 +19,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import is_postgres
-from core.errors import Busy, ValidationFailed
-from core.settings import Settings
+from core.errors import Busy
 
 from .domain import LineRequest
 from .errors import SoldOut
+from .guards import HeldLine, refusal
 from .models import Offer
 
 LOCK_TIMEOUT_MS = 3000
 OFFERS = cast(Table, Offer.__table__)
 _LOCK_BUSY = {"55P03", "40P01"}  # lock_not_available, deadlock_detected
-
-
-@dataclass(frozen=True, slots=True)
-class HeldLine:
-    offer_id: str
-    code: str
-    title: str
-    starts_at: datetime
-    quantity: int
-    unit_price: int
-    currency: str
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:
@@ -73,35 +61,14 @@ def busy_or_raise(exc: DBAPIError) -> Busy:
     raise exc
 
 
-async def quote(
-    session: AsyncSession, lines: Sequence[LineRequest], *, now: datetime
-) -> list[HeldLine]:
-    """Read what the lines would hold (titles, prices) without locking anything, and refuse
-    early what cannot work: unknown or started offers, and offers already sold out (during a
-    rush most requests end here, never touching the hot row's lock)."""
+async def read_offers(session: AsyncSession, lines: Sequence[LineRequest]) -> dict[str, Any]:
+    """The offer rows the lines name, by id, for guards.check_quote: read without locking
+    anything, so what cannot work is refused early (during a rush most requests end there,
+    never touching the hot row's lock). On PostgreSQL this also sets the transaction's
+    lock_timeout for the hold to come."""
     ids = [line.offer_id for line in lines]
     stmt = _QUOTE_PG if is_postgres(session) else _QUOTE_SQLITE
-    return check_quote(lines, {r.id: r for r in await session.execute(stmt, {"ids": ids})}, now)
-
-
-def check_quote(
-    lines: Sequence[LineRequest], rows: dict[str, Any], now: datetime
-) -> list[HeldLine]:
-    """`quote`'s refusals, over offer rows by id (anything with the `_QUOTED` columns as
-    attributes: SQLAlchemy rows here, commerce/placing.py reads its own)."""
-    quoted: list[HeldLine] = []
-    for i, line in enumerate(lines):
-        r = rows.get(line.offer_id)
-        if r is None:
-            raise ValidationFailed.field(f"items[{i}].offer_id", "no such offer")
-        if r.starts_at <= now:
-            raise ValidationFailed.field(f"items[{i}].offer_id", "this offer has already started")
-        if r.available < line.quantity:
-            raise SoldOut(offer_id=r.id, code=r.code, title=r.title, available=r.available)
-        quoted.append(
-            HeldLine(r.id, r.code, r.title, r.starts_at, line.quantity, r.price_amount, r.currency)
-        )
-    return quoted
+    return {r.id: r for r in await session.execute(stmt, {"ids": ids})}
 
 
 _QUOTED: list[Any] = [
@@ -122,31 +89,29 @@ _QUOTE_PG = select(*_QUOTED, func.set_config("lock_timeout", f"{LOCK_TIMEOUT_MS}
 _QUOTE_SQLITE = select(*_QUOTED).where(OFFERS.c.id.in_(bindparam("ids", expanding=True)))
 
 
-def guarded(settings: Settings) -> bool:
-    """False only for the oversell canary (HOTLINE_TEST_UNGUARDED_HOLDS=1): settings refuse
-    the switch outside the test env, and this refuses it again."""
-    return not (settings.env == "test" and settings.test_unguarded_holds == 1)
-
-
-async def hold(session: AsyncSession, lines: Sequence[HeldLine], *, guarded: bool = True) -> None:
+async def hold(
+    session: AsyncSession, lines: Sequence[HeldLine], *, now: datetime, guarded: bool = True
+) -> None:
     """Take the quoted quantities out of `available`, all or nothing (the caller's transaction
-    rolls back on SoldOut). One conditional UPDATE per offer, in offer-id order. Callers do this
-    last before committing: the row lock lives from here to COMMIT, so nothing else should run
-    in between while others queue for the same hot row. `quote` set the lock_timeout.
+    rolls back on a refusal). One conditional UPDATE per offer, in offer-id order, carrying
+    every guard (commerce/guards.py) as commerce_place_order does. Callers do this last
+    before committing: the row lock lives from here to COMMIT. SQLite's adapter only.
 
-    `guarded=False` is the oversell canary's bug on purpose (HOTLINE_TEST_UNGUARDED_HOLDS,
-    refused outside the test env): read, decide, write back, with no condition."""
-    if not guarded:
-        await _unguarded_hold(session, lines)
-        return
+    `guarded=False` is the oversell canary's bug on purpose (guards.guarded): read, decide,
+    write back, with no condition."""
     for line in sorted(lines, key=lambda ln: ln.offer_id):
+        if not guarded:
+            await _unguarded_hold(session, line)
+            continue
         try:
             got = await session.scalar(
                 update(OFFERS)
                 .where(
                     OFFERS.c.id == line.offer_id,
                     OFFERS.c.available >= line.quantity,
-                    OFFERS.c.price_amount == line.unit_price,  # the quoted price still stands
+                    OFFERS.c.price_amount == line.unit_price,
+                    OFFERS.c.currency == line.currency,
+                    OFFERS.c.starts_at > now,
                 )
                 .values(available=OFFERS.c.available - line.quantity)
                 .returning(OFFERS.c.id)
@@ -154,32 +119,31 @@ async def hold(session: AsyncSession, lines: Sequence[HeldLine], *, guarded: boo
         except DBAPIError as exc:
             raise busy_or_raise(exc) from None
         if got is None:
-            await refuse(session, line)
+            raise refusal(lines, line.offer_id, await read_offer(session, line.offer_id), now)
 
 
-async def _unguarded_hold(session: AsyncSession, lines: Sequence[HeldLine]) -> None:
-    """The read-then-write pretix and Saleor shipped; only the canary test runs this, to prove
-    the rush tests would see an oversell if the conditional update were ever lost."""
-    for line in sorted(lines, key=lambda ln: ln.offer_id):
-        left = await session.scalar(select(OFFERS.c.available).where(OFFERS.c.id == line.offer_id))
-        if left is None or left < line.quantity:
-            raise SoldOut(offer_id=line.offer_id, code=line.code, title=line.title, available=0)
-        try:
-            await session.execute(
-                update(OFFERS)
-                .where(OFFERS.c.id == line.offer_id)
-                .values(available=left - line.quantity)
-            )
-        except DBAPIError as exc:
-            raise busy_or_raise(exc) from None
+async def read_offer(session: AsyncSession, offer_id: str) -> Any:
+    """One offer row as it is now (None: gone), for guards.refusal."""
+    return (await session.execute(_ONE, {"id": offer_id})).first()
 
 
-async def refuse(session: AsyncSession, line: HeldLine) -> None:
-    offer = await session.get(Offer, line.offer_id, populate_existing=True)
-    if offer is not None and offer.price_amount != line.unit_price:
-        raise Busy("the price changed while ordering; retry", retry_after=1)
-    left = offer.available if offer is not None else 0
-    raise SoldOut(offer_id=line.offer_id, code=line.code, title=line.title, available=left)
+_ONE = select(*_QUOTED).where(OFFERS.c.id == bindparam("id"))
+
+
+async def _unguarded_hold(session: AsyncSession, line: HeldLine) -> None:
+    """The read-then-write pretix and Saleor shipped; only the canary runs this, to prove
+    the concurrency tests would see an oversell if the conditional update were ever lost."""
+    left = await session.scalar(select(OFFERS.c.available).where(OFFERS.c.id == line.offer_id))
+    if left is None or left < line.quantity:
+        raise SoldOut(offer_id=line.offer_id, code=line.code, title=line.title, available=0)
+    try:
+        await session.execute(
+            update(OFFERS)
+            .where(OFFERS.c.id == line.offer_id)
+            .values(available=left - line.quantity)
+        )
+    except DBAPIError as exc:
+        raise busy_or_raise(exc) from None
 
 
 async def rehold(session: AsyncSession, lines: Sequence[LineRequest]) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from core.errors import InvalidTransition, ValidationFailed
-from core.money import Money
+from core.money import MAX_AMOUNT, Money
 
 
 class OfferKind(StrEnum):
@@ -171,13 +171,18 @@ def price_order(
                 "items", f"all offers in an order must be priced in {currency}"
             )
         subtotal = subtotal + line.line_total
-    return PriceBreakdown(
+    price = PriceBreakdown(
         subtotal=subtotal,
         booking_fee=Money(booking_fee, currency),
         delivery_fee=delivery_fee(
             method, courier_fee=courier_fee, currency=currency, eticket_fee=eticket_fee
         ),
     )
+    if price.total.amount > MAX_AMOUNT:  # also keeps the order's int32 amount columns whole
+        raise ValidationFailed.field(
+            "items", f"an order may total at most {MAX_AMOUNT} minor units; split it"
+        )
+    return price
 
 
 def check_delivery(method: str, address: str | None) -> tuple[DeliveryMethod, str | None]:

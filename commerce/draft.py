@@ -1,18 +1,22 @@
-"""The rows of a new order, priced from its quote: shared by the two ways to place one
-(service.place_order in the caller's transaction, placing.place_order_committed on its own)."""
+"""The rows of a new order, priced from its quote: shared by both adapters of the placement
+port (commerce/placing.py), whichever database writes them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+
 from core.db import new_id
+from core.idempotency import Completion
 from core.money import Money
 from core.settings import Settings
 
-from .capacity import HeldLine
 from .domain import (
     DeliveryMethod,
     LineRequest,
@@ -23,6 +27,8 @@ from .domain import (
     normalise_lines,
     price_order,
 )
+from .guards import HeldLine
+from .models import Order, OrderItem
 
 PLACED = OrderStatus.AWAITING_PAYMENT.value
 REASON = "order placed"
@@ -72,6 +78,17 @@ class Draft:
     items: list[dict[str, Any]]
     event: dict[str, Any]
 
+    def attach(self, session: AsyncSession, number: str) -> Order:
+        """The order as ORM objects for rows already written, as if loaded in `session` (for
+        callers composing the order with their own writes)."""
+        order = Order(number=number, **self.values)
+        items = [OrderItem(**i) for i in self.items]
+        for obj in (order, *items):
+            make_transient_to_detached(obj)
+            session.add(obj)
+        set_committed_value(order, "items", items)
+        return order
+
     def order(self, number: str) -> PlacedOrder:
         """The order as written, for the response (ORM instances cost 90 us each to build)."""
         return PlacedOrder(
@@ -96,7 +113,7 @@ class PlacedItem:
 
 @dataclass(slots=True, kw_only=True)
 class PlacedOrder:
-    """An order as written by placing.place_order_committed: Order's columns and items."""
+    """An order as written on its own by the PostgreSQL adapter: Order's columns and items."""
 
     id: str
     number: str
@@ -172,3 +189,8 @@ def draft_order(
         "at": now,
     }
     return Draft(values, items, event)
+
+
+Placed = Order | PlacedOrder
+# The Idempotency-Key reply to commit with the order (None: no key), from the order as written.
+Respond = Callable[[Placed], Completion | None]

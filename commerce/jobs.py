@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from core import idempotency
 from core.runtime import Runtime
 
@@ -22,6 +24,7 @@ async def expire_holds_job(runtime: Runtime) -> int:
 
 
 async def purge_idempotency_keys_job(runtime: Runtime) -> int:
-    """Forget Idempotency-Keys older than 24 hours."""
+    """Forget used Idempotency-Keys after HOTLINE_IDEMPOTENCY_RETENTION_HOURS (24 by default)."""
+    retention = timedelta(hours=runtime.settings.idempotency_retention_hours)
     async with runtime.sessions() as session, session.begin():
-        return await idempotency.purge_expired(session, runtime.clock.now())
+        return await idempotency.purge_expired(session, runtime.clock.now(), retention)

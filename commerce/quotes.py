@@ -1,4 +1,4 @@
-"""The quote of an order placed on its own (commerce/placing.py), mostly from memory.
+"""The quote of an order placed on its own (commerce/placing_pg.py), mostly from memory.
 
 An offer's code, title, start, price and currency never change once it is created (only
 `available` does, and only through capacity.py), so a process keeps the rows it has read and
@@ -32,7 +32,7 @@ _rows: OrderedDict[str, tuple[float, SimpleNamespace]] = OrderedDict()
 async def quote_rows(
     pg: Any, lines: Sequence[LineRequest], *, fresh: bool = False
 ) -> dict[str, SimpleNamespace]:
-    """The offer rows for `lines` by id, as capacity.check_quote reads them (a missing id is
+    """The offer rows for `lines` by id, as guards.check_quote reads them (a missing id is
     an unknown offer). `fresh` reads the database whatever is remembered."""
     ids = [line.offer_id for line in lines]
     if not fresh:

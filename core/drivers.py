@@ -1,7 +1,7 @@
 """asyncpg's own pool, beside SQLAlchemy's, for the few statements on the hottest paths.
 
 Placing an order and checking a token run as plain SQL on an asyncpg connection (see
-commerce/placing.py). Borrowing that connection from SQLAlchemy's pool cost two greenlet
+commerce/placing_pg.py). Borrowing that connection from SQLAlchemy's pool cost two greenlet
 switches and the pool's checkout and reset bookkeeping per use, the largest single item in
 a profile of the rush; asyncpg's pool hands one out in a few microseconds. PostgreSQL only.
 
@@ -9,14 +9,20 @@ Connections are opened lazily (a runtime that never places an order opens none) 
 not reset when they come back: these statements leave no session state behind (no LISTEN,
 no advisory locks, no cursors; settings are transaction-local), and the reset would cost a
 round trip per use. A statement is its own transaction: none is wrapped in BEGIN/COMMIT.
+
+A connection the server dropped (a restart, pg_terminate_backend) is terminated here when a
+statement fails on it, so the pool opens a fresh one instead of lending the dead one again;
+reads may use `read`, which retries once on that fresh connection. Writes are not retried
+(whether the statement ran is unknown): the error reaches api/outages.py, which answers 503.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -27,6 +33,20 @@ from sqlalchemy.engine import make_url
 # cheap instead. On the 2-CPU rush (bench/rush.py, 2 processes): 292-338 orders/s at 16,
 # 544-877 at 8, 596-800 at 4-6.
 MAX_SIZE = 8
+T = TypeVar("T")
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """True when asyncpg says the connection is gone, not that the statement was wrong: closed
+    (08xxx, 'connection is closed'), the server shutting down or starting (57P01-57P03), or the
+    protocol knocked out of step by the FATAL message a terminated backend sends while idle
+    ('cannot switch to state ..; another operation (2) is in progress')."""
+    errors = asyncpg.exceptions
+    if isinstance(exc, errors.PostgresConnectionError | errors.OperatorInterventionError):
+        return True
+    if isinstance(exc, errors.InterfaceError) and "closed" in str(exc):
+        return True
+    return isinstance(exc, errors.InternalClientError) and "another operation" in str(exc)
 
 
 class DriverPool:
@@ -41,7 +61,27 @@ class DriverPool:
     async def connection(self) -> AsyncIterator[Any]:
         pool = self._pool or await self._open()
         async with pool.acquire() as connection:
-            yield connection
+            try:
+                yield connection
+            except Exception as exc:
+                if connection_lost(exc):
+                    # the pool replaces a closed connection; one it noticed closed itself is
+                    # already detached from this proxy, which then refuses any call
+                    with contextlib.suppress(asyncpg.exceptions.InterfaceError):
+                        connection.terminate()
+                raise
+
+    async def read(self, query: Callable[[Any], Awaitable[T]]) -> T:
+        """Run a read-only `query(connection)`; on a lost connection, once more on a fresh one
+        (a database restart then costs the request nothing)."""
+        try:
+            async with self.connection() as connection:
+                return await query(connection)
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+        async with self.connection() as connection:
+            return await query(connection)
 
     async def _open(self) -> asyncpg.Pool:
         async with self._opening:

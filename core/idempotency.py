@@ -216,7 +216,7 @@ async def claim(
 @dataclass(frozen=True, slots=True)
 class Completion:
     """The response `complete` stores, for a write that stores it in one of its own
-    statements (commerce_place_order, see commerce/placing.py) instead of via a session."""
+    statements (commerce_place_order, see commerce/placing_pg.py) instead of via a session."""
 
     record_id: str
     status: int
@@ -270,9 +270,14 @@ async def release(sessions: async_sessionmaker[AsyncSession], claim: Claim) -> N
         )
 
 
-async def purge_expired(session: AsyncSession, now: datetime) -> int:
-    """Delete records past their 24 hours; returns how many went."""
+async def purge_expired(
+    session: AsyncSession, now: datetime, retention: timedelta = KEY_TTL
+) -> int:
+    """Delete records past their 24 hours and older than `retention` (kept longer for audit
+    when configured so; a key past its 24 hours may be reused either way); returns how many."""
     result = await session.execute(
-        delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= now)
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.expires_at <= now, IdempotencyRecord.created_at <= now - retention
+        )
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -3,6 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+import msgspec
+
+# The largest amount, in minor units, any one request may carry (a top-up, a credit limit, a
+# refund, a price, a partner's cost) and any one order may total: ten million yuan. It is far
+# under 2**63 and under 2**31 too, so it fits every amount column, int32 ones included.
+MAX_AMOUNT = 1_000_000_000
+# The largest balance a phone account may reach by top-ups and refunds (bigint column).
+MAX_BALANCE = 1_000_000_000_000_000
+
+AmountIn = Annotated[
+    int,
+    msgspec.Meta(ge=0, le=MAX_AMOUNT, description=f"integer minor units, 0 to {MAX_AMOUNT}"),
+]
 
 
 class CurrencyMismatch(ValueError):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import JSON, Index, Integer, Select, String, select, update
+from sqlalchemy import JSON, Index, Integer, Select, String, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -93,6 +93,32 @@ def redeliver(message: OutboxMessage, now: datetime, reason: str) -> None:
     message.last_error = f"redelivered: {reason}"[:500]
 
 
+# A claimed row is hidden from other relays this long: long enough for an in-process job
+# (a partner call has a 10 s timeout), short enough that a relay killed mid-batch delays its
+# rows by minutes only.
+CLAIM = timedelta(minutes=5)
+
+
+async def _claim(
+    sessions: async_sessionmaker[AsyncSession],
+    topics: frozenset[str],
+    now: datetime,
+    batch: int,
+    lock_rows: bool,
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Take due rows out of other relays' sight by moving `available_at` past CLAIM, in one
+    short transaction: the row locks (PostgreSQL, SKIP LOCKED) end at its COMMIT, before any
+    message is sent."""
+    async with sessions() as session, session.begin():
+        query = _pending(topics, now, batch)
+        if lock_rows and is_postgres(session):
+            query = query.with_for_update(skip_locked=True)
+        rows = list(await session.scalars(query))
+        for message in rows:
+            message.available_at = now + CLAIM
+        return [(m.id, m.topic, dict(m.payload)) for m in rows]
+
+
 async def relay_once(
     sessions: async_sessionmaker[AsyncSession],
     sender: Sender,
@@ -104,57 +130,49 @@ async def relay_once(
     """Move due messages to the sender; return how many were sent.
 
     At-least-once: a message is marked sent only after the sender accepted it, so a crash
-    between the two resends it (jobs are idempotent; the Dramatiq message id is the outbox id).
-    On PostgreSQL rows are claimed with FOR UPDATE SKIP LOCKED inside one transaction, so
-    several relays share the work without sending the same row concurrently. SQLite has one
-    relay (the embedded process) and short transactions, because an in-process job writes in
-    between and a SQLite read transaction cannot later be upgraded to a write.
+    between the two resends it after CLAIM (jobs are idempotent; the Dramatiq message id is
+    the outbox id). Rows are claimed first in a committed transaction (`_claim`), so several
+    relays share the work without sending a row twice, and no row lock is held while the
+    sender runs: with the in-process sender that is the whole job, partner calls included.
     `lock_rows=False` exists only for the canary test that shows the race without the lock.
     """
     topics = sender.topics
     if not topics:
         return 0
+    claimed = await _claim(sessions, topics, now, batch, lock_rows)
     sent = 0
-    async with sessions() as session:
-        if is_postgres(session):
-            async with session.begin():
-                query = _pending(topics, now, batch)
-                if lock_rows:
-                    query = query.with_for_update(skip_locked=True)
-                rows = await session.scalars(query)
-                for message in rows:
-                    try:
-                        await sender.send(message.id, message.topic, message.payload)
-                    except Exception as exc:  # broker down: keep it pending, retry later
-                        _failed(message, exc, now)
-                        log.warning("outbox send failed", topic=message.topic, error=str(exc))
-                        break
-                    message.sent_at = now
-                    sent += 1
-            return sent
-        async with session.begin():
-            ids = list(
-                await session.scalars(
-                    _pending(topics, now, batch).with_only_columns(OutboxMessage.id)
-                )
+    for index, (message_id, topic, payload) in enumerate(claimed):
+        try:
+            await sender.send(message_id, topic, payload)
+        except Exception as exc:  # broker down: keep it pending, retry later
+            log.warning("outbox send failed", topic=topic, error=str(exc))
+            async with sessions() as session, session.begin():
+                row = await session.get(OutboxMessage, message_id)
+                if row is not None:
+                    _failed(row, exc, now)
+                # The broker is likely down for the rest too: give them back for the next tick
+                # instead of waiting out a socket timeout each.
+                rest = [m for m, _, _ in claimed[index + 1 :]]
+                if rest:
+                    await session.execute(
+                        update(OutboxMessage)
+                        .where(OutboxMessage.id.in_(rest), OutboxMessage.sent_at.is_(None))
+                        .values(available_at=now)
+                    )
+            break
+        async with sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxMessage).where(OutboxMessage.id == message_id).values(sent_at=now)
             )
-    for message_id in ids:
-        async with sessions() as session:
-            row = await session.get(OutboxMessage, message_id)
-            if row is None or row.sent_at is not None:
-                continue
-            topic, payload = row.topic, row.payload
-            await session.rollback()
-            try:
-                await sender.send(message_id, topic, payload)
-            except Exception as exc:
-                async with session.begin():
-                    _failed(await session.get_one(OutboxMessage, message_id), exc, now)
-                log.warning("outbox send failed", topic=topic, error=str(exc))
-                continue
-            async with session.begin():
-                await session.execute(
-                    update(OutboxMessage).where(OutboxMessage.id == message_id).values(sent_at=now)
-                )
-            sent += 1
+        sent += 1
     return sent
+
+
+async def purge_sent(session: AsyncSession, now: datetime, retention: timedelta) -> int:
+    """Delete messages sent longer than `retention` ago (pending ones are never purged)."""
+    result = await session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.sent_at.is_not(None), OutboxMessage.sent_at <= now - retention
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

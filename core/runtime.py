@@ -17,6 +17,8 @@ from core.drivers import DriverPool
 from core.settings import Settings
 from core.sms import SmsSender, build_sms_sender
 
+REDIS_TIMEOUT_SECONDS = 2.0
+
 
 @dataclass
 class Runtime:
@@ -36,7 +38,14 @@ class Runtime:
         if settings.redis_url:
             import redis.asyncio as aioredis
 
-            redis = aioredis.from_url(settings.redis_url, decode_responses=False)
+            # Bounded waits: an unreachable Redis must fail fast so callers can fall back
+            # (auth.throttle) instead of hanging the request on a connect that never answers.
+            redis = aioredis.from_url(
+                settings.redis_url,
+                decode_responses=False,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+            )
         return cls(
             settings=settings,
             engine=engine,

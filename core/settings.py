@@ -51,7 +51,7 @@ class Settings:
     stripe_webhook_secret: str = ""
     stripe_publishable_key: str = ""
     stripe_js_url: str = "https://js.stripe.com/v3/"
-    public_base_url: str = "http://127.0.0.1:8000"
+    public_base_url: str = "http://127.0.0.1:8000"  # load_settings: follows host and port
     sms_sender: str = "sink"  # sink | twilio
     twilio_auth_token: str = ""
     twilio_account_sid: str = ""
@@ -59,6 +59,8 @@ class Settings:
     twilio_base_url: str = "https://api.twilio.com"  # a Twilio-compatible gateway's base
     redis_prefix: str = "hotline"
     worker: str = "inprocess"  # inprocess | dramatiq
+    outbox_retention_hours: int = 168  # sent outbox messages are deleted after this
+    idempotency_retention_hours: int = 24  # used Idempotency-Keys are deleted after this
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -94,6 +96,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         else:
             values[f.name] = raw
     values.update(overrides)
+    if "public_base_url" not in values:
+        # Pay links must reach this server: follow HOTLINE_HOST/HOTLINE_PORT unless told.
+        values["public_base_url"] = default_public_base_url(
+            str(values.get("host", Settings.host)), values.get("port", Settings.port)
+        )
     settings = Settings(**values)
     _validate(settings)
     return settings
@@ -108,6 +115,9 @@ def _validate(s: Settings) -> None:
     for name in sorted(_NOT_NEGATIVE):
         if getattr(s, name) < 0:
             raise SettingsError(f"HOTLINE_{name.upper()} must not be negative")
+    if s.idempotency_retention_hours < 24:
+        # Clients may retry with the same key for 24 hours (core.idempotency.KEY_TTL).
+        raise SettingsError("HOTLINE_IDEMPOTENCY_RETENTION_HOURS must be at least 24")
     if s.test_unguarded_holds not in (0, 1):
         raise SettingsError("HOTLINE_TEST_UNGUARDED_HOLDS must be 0 or 1")
     if s.test_unguarded_holds and s.env != "test":
@@ -156,6 +166,14 @@ def _validate(s: Settings) -> None:
             raise SettingsError("HOTLINE_REDIS_URL is required in production")
         if s.sms_sender == "sink":
             raise SettingsError("HOTLINE_SMS_SENDER=sink is a demo sender; refused in production")
+
+
+def default_public_base_url(host: str, port: object) -> str:
+    """Where a browser on this machine reaches the server (a wildcard bind is not an address)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - compared only
+    if ":" in shown:  # an IPv6 literal
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
 
 
 def random_secret() -> str:

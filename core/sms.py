@@ -1,4 +1,11 @@
-"""SMS port: the built-in sink (a table, for demo and tests) and a Twilio-compatible sender."""
+"""SMS port. A room never talks to the SMS provider itself: `SmsOutbox.send` writes the message
+to `sms_messages` (status `queued`) and an outbox message `sms.send` in the caller's
+transaction, so a rolled-back change texts nobody and a commit is never followed by a lost
+text. The `sms.send` job (core.sms_delivery) then calls the provider outside any transaction.
+
+Providers: the built-in sink (demo and tests: it accepts everything, the table is the inbox,
+read at `GET /v1/admin/sms-outbox`) and Twilio's REST API or any compatible server.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +13,32 @@ from datetime import datetime
 from typing import Protocol
 
 import httpx
-from sqlalchemy import String, Text, insert, select
+from sqlalchemy import Index, Integer, String, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import Clock, SystemClock
 from core.db import Base, UtcDateTime, id_column, new_id
 from core.errors import UpstreamUnavailable
+from core.outbox import emit
+
+TOPIC_SEND = "sms.send"
+STATUS_PATH = "/v1/webhooks/sms/status"  # the delivery-status webhook (api/controllers/sms.py)
+# Texts whose body is a secret: once the provider has it, our copy is blanked (the sink's
+# table is the demo's inbox, so there it stays readable).
+SECRET_PURPOSES = frozenset({"otp"})
+
+# Our statuses, in the order a message moves through them. `queued`: written, waiting for the
+# job; `sending`: a job holds it (lease) and is talking to the provider; `sent`: the provider
+# accepted it (its id is stored); then what the delivery-status webhook reports, final.
+QUEUED, SENDING, SENT = "queued", "sending", "sent"
+DELIVERED, UNDELIVERED, FAILED = "delivered", "undelivered", "failed"
+RANK = {QUEUED: 0, SENDING: 1, SENT: 2, DELIVERED: 3, UNDELIVERED: 3, FAILED: 3}
 
 
 class SmsMessage(Base):
+    """One outgoing text (the auth room created the table; every room sends through it)."""
+
     __tablename__ = "sms_messages"
 
     id: Mapped[str] = id_column()
@@ -23,45 +46,56 @@ class SmsMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     purpose: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    status: Mapped[str] = mapped_column(String(20), default="sent")
+    status: Mapped[str] = mapped_column(String(20), default=QUEUED)
+    # The delivery-status webhook finds the message by it.
+    provider_message_id: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, unique=True, index=True
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    status_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+    # The sweep looks for `sending` rows whose lease lapsed.
+    __table_args__ = (Index("ix_sms_messages_status_lease", "status", "lease_until"),)
 
 
-class SmsSender(Protocol):
-    async def send(self, session: AsyncSession, to: str, body: str, *, purpose: str) -> str: ...
+class SmsInbound(Base):
+    """An inbound SMS we answered, by the gateway's `MessageSid`: a retry of the same message
+    gets the stored TwiML reply and changes nothing (the primary key settles concurrent ones)."""
+
+    __tablename__ = "sms_inbound"
+
+    message_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    from_phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    reply: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
-class SinkSmsSender:
-    """Stores each message in `sms_messages` inside the caller's transaction."""
+class SmsRejected(Exception):
+    """The provider refused the message for good (a 4xx: bad number, blocked, ...)."""
+
+
+class SmsProvider(Protocol):
+    """Hands one text to the gateway and returns the gateway's message id. It takes no
+    session on purpose: it is only called by the `sms.send` job, outside any transaction."""
+
+    is_sink: bool
+
+    async def deliver(self, to: str, body: str) -> str: ...
+
+
+class SinkSmsProvider:
+    """Accepts everything at once; the `sms_messages` row is the delivered text."""
 
     is_sink = True
 
-    def __init__(self, clock: Clock | None = None) -> None:
-        self.clock = clock or SystemClock()
-
-    async def send(self, session: AsyncSession, to: str, body: str, *, purpose: str) -> str:
-        message_id = new_id()
-        await session.execute(
-            insert(SmsMessage).values(
-                id=message_id,
-                to=to,
-                body=body,
-                purpose=purpose,
-                created_at=self.clock.now(),
-                status="sent",
-            )
-        )
-        return message_id
-
-    async def outbox(
-        self, session: AsyncSession, to: str | None, limit: int = 50
-    ) -> list[SmsMessage]:
-        stmt = select(SmsMessage).order_by(SmsMessage.created_at.desc()).limit(limit)
-        if to:
-            stmt = stmt.where(SmsMessage.to == to)
-        return list((await session.scalars(stmt)).all())
+    async def deliver(self, to: str, body: str) -> str:
+        return "SM" + new_id()
 
 
-class TwilioSmsSender:
+class TwilioSmsProvider:
     """Twilio's REST Messages API (or any compatible server at `base_url`)."""
 
     is_sink = False
@@ -73,6 +107,7 @@ class TwilioSmsSender:
         from_number: str,
         *,
         base_url: str = "https://api.twilio.com",
+        status_callback: str = "",
         transport: httpx.AsyncBaseTransport | None = None,
         timeout: float = 10.0,
     ) -> None:
@@ -80,37 +115,94 @@ class TwilioSmsSender:
         self.auth_token = auth_token
         self.from_number = from_number
         self.base_url = base_url.rstrip("/")
+        self.status_callback = status_callback
         self.transport = transport
         self.timeout = timeout
 
-    async def send(self, session: AsyncSession, to: str, body: str, *, purpose: str) -> str:
+    async def deliver(self, to: str, body: str) -> str:
         url = f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        form = {"To": to, "From": self.from_number, "Body": body}
+        if self.status_callback:  # Twilio calls back only when a message names the URL
+            form["StatusCallback"] = self.status_callback
         async with httpx.AsyncClient(transport=self.transport, timeout=self.timeout) as http:
             try:
                 resp = await http.post(
                     url,
-                    data={"To": to, "From": self.from_number, "Body": body},
+                    data=form,
                     auth=(self.account_sid, self.auth_token),
                 )
             except httpx.HTTPError as exc:
                 raise UpstreamUnavailable(
                     f"sms provider unreachable: {type(exc).__name__}"
                 ) from exc
-        if resp.status_code >= 300:
+        if resp.status_code == 429 or resp.status_code >= 500:
             raise UpstreamUnavailable(f"sms provider answered {resp.status_code}")
+        if resp.status_code >= 300:  # Twilio's 4xx: the number or the message is refused
+            raise SmsRejected(f"sms provider refused it: {resp.status_code} {resp.text[:200]}")
         sid = resp.json().get("sid")
-        return str(sid or "")
+        if not sid:
+            raise UpstreamUnavailable("sms provider answered without a message sid")
+        return str(sid)
 
 
-def build_sms_sender(settings: object, clock: Clock | None = None) -> SmsSender:
+class SmsSender(Protocol):
+    """What rooms are given: queue a text in the caller's transaction (see `SmsOutbox`)."""
+
+    async def send(self, session: AsyncSession, to: str, body: str, *, purpose: str) -> str: ...
+
+
+class SmsOutbox:
+    """The SMS port of a runtime: `send` queues (nothing leaves before the commit) and the
+    `sms.send` job delivers through `provider`."""
+
+    def __init__(self, provider: SmsProvider, clock: Clock | None = None) -> None:
+        self.provider = provider
+        self.clock = clock or SystemClock()
+
+    @property
+    def is_sink(self) -> bool:
+        return self.provider.is_sink
+
+    async def send(self, session: AsyncSession, to: str, body: str, *, purpose: str) -> str:
+        """Queue `body` for `to` in the caller's transaction; return our message id."""
+        now = self.clock.now()
+        message = SmsMessage(
+            id=new_id(),
+            to=to,
+            body=body,
+            purpose=purpose,
+            created_at=now,
+            status=QUEUED,
+            attempts=0,
+            status_at=now,
+        )
+        session.add(message)
+        emit(session, TOPIC_SEND, {"sms_id": message.id}, now=now)
+        return message.id
+
+    async def outbox(
+        self, session: AsyncSession, to: str | None, limit: int = 50
+    ) -> list[SmsMessage]:
+        stmt = select(SmsMessage).order_by(SmsMessage.created_at.desc()).limit(limit)
+        if to:
+            stmt = stmt.where(SmsMessage.to == to)
+        return list((await session.scalars(stmt)).all())
+
+
+def build_sms_provider(settings: object) -> SmsProvider:
     from core.settings import Settings
 
     assert isinstance(settings, Settings)
     if settings.sms_sender == "twilio":
-        return TwilioSmsSender(
+        return TwilioSmsProvider(
             settings.twilio_account_sid,
             settings.twilio_auth_token,
             settings.twilio_from,
             base_url=settings.twilio_base_url,
+            status_callback=settings.public_base_url.rstrip("/") + STATUS_PATH,
         )
-    return SinkSmsSender(clock)
+    return SinkSmsProvider()
+
+
+def build_sms_sender(settings: object, clock: Clock | None = None) -> SmsOutbox:
+    return SmsOutbox(build_sms_provider(settings), clock)

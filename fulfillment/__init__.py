@@ -1,7 +1,7 @@
 """Fulfillment: paid orders reach delivery partners through the outbox and Dramatiq, once in
 effect; partner callbacks move shipments on; the order is fulfilled when all are delivered."""
 
-from fulfillment.domain import RetryPolicy, ShipmentStatus
+from fulfillment.domain import RetryPolicy, ShipmentStatus, verify_signature
 from fulfillment.models import DeadLetter, Partner, PartnerPayable, Shipment
 from fulfillment.orders import CommerceOrders
 from fulfillment.partners import HttpPartnerClient
@@ -9,6 +9,7 @@ from fulfillment.recovery import redeliver_lost_order_paid
 from fulfillment.schemas import OrderItem, OrderSnapshot, PartnerIn
 from fulfillment.service import (
     TOPIC_DISPATCH,
+    TOPIC_ORDER_PAID,
     TOPIC_SHIPMENT_FAILED,
     FulfillmentContext,
     OrderGateway,
@@ -25,8 +26,13 @@ from fulfillment.tracking import (
     replay_dead_letter,
 )
 
+# Every outbox topic this room emits (a replayed dead letter re-emits commerce's order.paid).
+TOPICS = frozenset({TOPIC_DISPATCH, TOPIC_SHIPMENT_FAILED, TOPIC_ORDER_PAID})
+
 __all__ = [
+    "TOPICS",
     "TOPIC_DISPATCH",
+    "TOPIC_ORDER_PAID",
     "TOPIC_SHIPMENT_FAILED",
     "CommerceOrders",
     "DeadLetter",
@@ -51,4 +57,5 @@ __all__ = [
     "register_partner",
     "replay_dead_letter",
     "sweep_due",
+    "verify_signature",
 ]

@@ -61,11 +61,11 @@ _JOBS: dict[str, Callable[..., Awaitable[None]]] = {
 #   so the watchdog (service.sweep_due) sends it again; extra Dramatiq retries would only
 #   find the lease held and skip, and every real attempt still counts towards max_attempts.
 # - order_paid: no shipment exists yet, so fulfillment.recovery re-sends the outbox message
-#   after RetryPolicy.redeliver_seconds, well past this window (at most 2+4+8+16+16 s),
+#   after RetryPolicy.redeliver_seconds, past this window (at most 2+4+8+16 = 30 s),
 #   and finally dead-letters it in our list. A missing partner does not raise at all.
 # Dramatiq's TimeLimit (10 min by default) stays above the partner timeout and lease.
 ACTOR_OPTIONS: dict[str, dict[str, int]] = {
-    "fulfillment.order_paid": {"max_retries": 5, "min_backoff": 1_000, "max_backoff": 16_000},
+    "fulfillment.order_paid": {"max_retries": 4, "min_backoff": 1_000, "max_backoff": 16_000},
     "fulfillment.dispatch": {"max_retries": 3, "min_backoff": 1_000, "max_backoff": 8_000},
 }
 

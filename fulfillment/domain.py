@@ -78,10 +78,12 @@ class RetryPolicy:
     lease_seconds: float = 30.0  # a dispatch not finished by then is presumed dead
     watchdog_seconds: float = 60.0  # a pending shipment untouched this long is re-enqueued
     # An `order.paid` sent this long ago whose order still has no shipment (Dramatiq gave up
-    # on it, or Redis lost it) is sent again, this many times, then dead-lettered. Well above
-    # Dramatiq's own retry window for the job (fulfillment.actors) and a normal queue backlog,
-    # since a redelivery of a message still queued is harmless but doubles the work.
-    redeliver_seconds: float = 1800.0
+    # on it, or Redis restarted without its data) is sent again, this many times, then
+    # dead-lettered. A paid order should not wait long to ship, so this is short, yet above
+    # Dramatiq's own retry window for the job (fulfillment.actors, 30 s) and a normal queue
+    # backlog: a redelivery of a message still queued is harmless (the job is idempotent)
+    # but doubles the work. HOTLINE_DISPATCH_REDELIVER_SECONDS.
+    redeliver_seconds: float = 45.0
     max_redeliveries: int = 3
 
     def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:

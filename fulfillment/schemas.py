@@ -9,6 +9,8 @@ from typing import Any
 
 import msgspec
 
+from core.money import AmountIn
+
 
 @dataclass(frozen=True)
 class OrderItem:
@@ -58,7 +60,7 @@ class PartnerIn(msgspec.Struct, forbid_unknown_fields=True):
     endpoint_url: str = ""
     secret: str = ""
     delivery_method: str | None = None
-    cost_minor: int = 0
+    cost_minor: AmountIn = 0
 
 
 class PartnerOut(msgspec.Struct):

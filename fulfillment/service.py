@@ -244,6 +244,8 @@ async def dispatch(ctx: FulfillmentContext, shipment_id: str) -> str:
 
 
 async def _send_eticket(ctx: FulfillmentContext, shipment: Shipment, partner: Partner) -> str:
+    """The codes go out as an SMS queued in this transaction (the `sms.send` job texts it after
+    the commit and retries the provider itself); the shipment is delivered once it is queued."""
     async with ctx.sessions() as session, session.begin():
         if ctx.sms is None:
             result = DispatchResult(None, error="no SMS port configured")
@@ -253,7 +255,7 @@ async def _send_eticket(ctx: FulfillmentContext, shipment: Shipment, partner: Pa
             try:
                 await ctx.sms.send(session, phone, body, purpose="eticket")
                 result = DispatchResult(200, tracking_number=f"SMS-{shipment.id[:12]}")
-            except Exception as exc:  # SMS gateway down: retried like a partner timeout
+            except Exception as exc:  # the port could not queue it: retried like a timeout
                 result = DispatchResult(None, error=f"sms: {type(exc).__name__}")
         return await _record(ctx, session, shipment.id, partner, result)
 

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound, ValidationFailed
+from core.money import MAX_AMOUNT, MAX_BALANCE
 from payments.errors import InsufficientCredit
 from payments.models import PhoneAccount, PhoneAccountMovement
 
@@ -85,8 +86,10 @@ async def top_up(
     credit_limit: int | None = None,
 ) -> PhoneAccount:
     """Add money (admin API and CLI); `reference` makes a repeated top-up a no-op."""
-    if amount < 0:
-        raise ValidationFailed.field("amount", "must not be negative")
+    if not 0 <= amount <= MAX_AMOUNT:
+        raise ValidationFailed.field("amount", f"must be 0 to {MAX_AMOUNT} minor units")
+    if credit_limit is not None and not 0 <= credit_limit <= MAX_AMOUNT:
+        raise ValidationFailed.field("credit_limit", f"must be 0 to {MAX_AMOUNT} minor units")
     account = await open_account(session, customer_id, currency=currency, now=now)
     seen = await session.scalar(
         select(PhoneAccountMovement.id).where(
@@ -97,8 +100,6 @@ async def top_up(
         await _credit(session, account.id, amount, now)
         await _movement(session, account.id, amount, "topup", reference, actor, now)
     if credit_limit is not None:
-        if credit_limit < 0:
-            raise ValidationFailed.field("credit_limit", "must not be negative")
         await session.execute(
             update(PhoneAccount)
             .where(PhoneAccount.id == account.id)
@@ -109,13 +110,19 @@ async def top_up(
 
 
 async def _credit(session: AsyncSession, account_id: str, amount: int, now: datetime) -> None:
-    await session.execute(
+    """Conditional, like a debit: a balance is never pushed past MAX_BALANCE (nor the column)."""
+    result = await session.execute(
         update(PhoneAccount)
-        .where(PhoneAccount.id == account_id)
+        .where(PhoneAccount.id == account_id, PhoneAccount.balance <= MAX_BALANCE - amount)
         .values(
             balance=PhoneAccount.balance + amount, version=PhoneAccount.version + 1, updated_at=now
         )
+        .execution_options(synchronize_session=False)
     )
+    if getattr(result, "rowcount", 0) != 1:
+        raise ValidationFailed.field(
+            "amount", f"the account's balance may not exceed {MAX_BALANCE} minor units"
+        )
 
 
 async def debit(

@@ -31,3 +31,7 @@ class PaymentOutcomeUnknown(UpstreamUnavailable):
 
 class BadSignature(DomainError):
     status, slug, title = 400, "bad-signature", "Webhook signature is not valid"
+
+
+class OrderNotPayable(Conflict):
+    slug, title = "order-not-payable", "The order was cancelled or expired; it cannot be paid"

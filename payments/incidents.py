@@ -13,6 +13,8 @@ from core.outbox import emit
 from core.paging import keyset, page_of
 from payments.models import Payment, PaymentIncident
 
+TOPIC_PAYMENT_INCIDENT = "payment.incident"
+
 
 def incident(
     session: AsyncSession, payment: Payment, kind: str, detail: str, now: datetime
@@ -29,7 +31,7 @@ def incident(
     session.add(row)
     emit(
         session,
-        "payment.incident",
+        TOPIC_PAYMENT_INCIDENT,
         {
             "incident_id": row.id,
             "payment_id": payment.id,

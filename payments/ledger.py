@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 from datetime import datetime
@@ -10,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.text import SpreadsheetWriter
 from payments.domain import Posting, is_balanced
 from payments.models import LedgerEntry, LedgerTransaction
 
@@ -98,7 +98,7 @@ async def export_csv(session: AsyncSession, *, start: datetime | None, end: date
     if end is not None:
         stmt = stmt.where(LedgerTransaction.at < end)
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = SpreadsheetWriter(out)  # a memo must never run as a formula in finance's sheet
     writer.writerow(CSV_HEADER)
     for entry, txn in await session.execute(stmt):
         writer.writerow(

@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,8 +25,7 @@ from payments.gateway import Gateway, GatewayError, GatewayUnknown, Intent
 from payments.incidents import incident
 from payments.models import Payment, PaymentHistory
 from payments.orders import Notifier, OrderInfo, OrderPort
-
-log = structlog.get_logger("hotline.payments")
+from payments.payability import check_payable
 
 
 @dataclass
@@ -350,6 +348,7 @@ async def charge_card(
     """Create and confirm this attempt's PaymentIntent; return (payment, client secret for 3DS)."""
     if not payment_method.startswith("pm_") or len(payment_method) > 64:
         raise ValidationFailed.field("payment_method", "must be a Stripe PaymentMethod id")
+    await check_payable(session, deps.orders, token, now)  # 409 before any PaymentIntent
     payment = await payment_by_token(session, token, now, for_write=True)
     if payment.status != domain.PENDING:
         return payment, None

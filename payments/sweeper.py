@@ -7,11 +7,9 @@ from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import is_postgres
-from core.errors import DomainError
 from payments import domain
 from payments.gateway import GatewayError, GatewayUnknown
 from payments.models import Payment, Refund
@@ -128,71 +126,3 @@ async def _sweep_refund(
         payment = await session.get_one(Payment, refund.payment_id)
         await send_card_refund(session, deps, payment, refund, now=now)
         return int(refund.status != "unknown")
-
-
-CANCEL_KEY = "order-cancelled"
-CANCEL_WINDOW = timedelta(hours=24)
-
-
-async def refund_cancelled_orders(
-    sessions: async_sessionmaker[AsyncSession],
-    deps: PaymentDeps,
-    now: datetime,
-    *,
-    limit: int = 100,
-) -> int:
-    """React to commerce's `order.cancelled` fact (a paid order was cancelled): refund what is
-    left, once. Reads the outbox rows without consuming them (other rooms may too); the refund's
-    unique request key makes every later scan, and a concurrent sweeper, a no-op."""
-    from core.outbox import OutboxMessage
-    from payments.refunds import refund_order
-
-    async with sessions() as session:
-        rows = await session.execute(
-            select(OutboxMessage.payload)
-            .where(
-                OutboxMessage.topic == "order.cancelled",
-                OutboxMessage.created_at >= now - CANCEL_WINDOW,
-            )
-            .order_by(OutboxMessage.created_at)
-            .limit(limit)
-        )
-        order_ids = [str(p["order_id"]) for (p,) in rows if p.get("order_id")]
-        done = set(
-            await session.scalars(
-                select(Refund.order_id).where(
-                    Refund.order_id.in_(order_ids),
-                    Refund.request_key.like(f"order:%:{CANCEL_KEY}"),
-                )
-            )
-        )
-    refunded = 0
-    for order_id in order_ids:
-        if order_id in done:
-            continue
-        try:
-            async with sessions() as session, session.begin():
-                paid = await session.scalar(
-                    select(Payment.id).where(
-                        Payment.order_id == order_id,
-                        Payment.status == domain.SUCCEEDED,
-                        Payment.refunded_amount < Payment.amount,
-                    )
-                )
-                if paid is None:
-                    continue
-                await refund_order(
-                    session,
-                    deps,
-                    order_id,
-                    None,
-                    reason="order cancelled",
-                    ticket_id=None,
-                    actor="system:payments",
-                    request_key=CANCEL_KEY,
-                    now=now,
-                )
-                refunded += 1
-        except (DomainError, IntegrityError, GatewayError):
-            log.warning("cancelled order not refunded", order_id=order_id)
-    return refunded

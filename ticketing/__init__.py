@@ -6,12 +6,12 @@ from __future__ import annotations
 from .assignment import assign, drain_for_agent, drain_queue
 from .calendar import Calendar, add_business_seconds, business_seconds, make_calendar
 from .domain import CATEGORIES, CHANNELS, PRIORITIES, TRANSITIONS, Status
-from .escalation import EscalationRun, escalate_due, escalation_job
+from .escalation import TOPIC_TICKET_ESCALATED, EscalationRun, escalate_due, escalation_job
 from .followup import record_attempt, record_satisfaction
 from .intake import open_system_ticket
 from .listing import check_refund_ticket, find_by_number, list_tickets, note_refund
 from .models import Ticket
-from .notifications import list_notifications, mark_read
+from .notifications import announce_escalation, list_notifications, mark_read
 from .reports import report_csv, ticket_report
 from .service import (
     add_comment,
@@ -23,10 +23,15 @@ from .setup import set_agent, set_policy, upsert_calendar, upsert_queue
 from .survey import SmsReply, handle_sms_reply, send_survey
 from .views import ticket_view
 
+# Every outbox topic this room emits; api/outbox_routes.py refuses to start without a route.
+TOPICS = frozenset({TOPIC_TICKET_ESCALATED})
+
 __all__ = [
     "CATEGORIES",
     "CHANNELS",
     "PRIORITIES",
+    "TOPICS",
+    "TOPIC_TICKET_ESCALATED",
     "TRANSITIONS",
     "Calendar",
     "EscalationRun",
@@ -35,6 +40,7 @@ __all__ = [
     "Ticket",
     "add_business_seconds",
     "add_comment",
+    "announce_escalation",
     "assign",
     "business_seconds",
     "check_refund_ticket",

@@ -28,6 +28,8 @@ from .models import Escalation, Ticket, TicketQueue
 from .notifications import notify
 from .service import clock_events, fired_levels, record, states, ticket_calendar
 
+TOPIC_TICKET_ESCALATED = "ticket.escalated"
+
 BATCH = 200
 log = structlog.get_logger("hotline.ticketing.escalation")
 
@@ -122,7 +124,7 @@ async def escalate_ticket(
         )
         outbox.emit(
             session,
-            "ticket.escalated",
+            TOPIC_TICKET_ESCALATED,
             {
                 "ticket_id": ticket.id,
                 "clock": clock,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import structlog
+from prometheus_client import Counter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +17,8 @@ from core.paging import keyset, page_of
 from core.principal import Principal
 
 from .models import AgentNotification, Ticket
+
+log = structlog.get_logger("hotline.ticketing.escalations")
 
 
 @dataclass(frozen=True)
@@ -102,3 +106,29 @@ async def mark_read(
         n.read_at = now
     number = await session.scalar(select(Ticket.number).where(Ticket.id == n.ticket_id))
     return notification_json(n, str(number))
+
+
+ESCALATIONS = Counter(
+    "hotline_ticket_escalations_total", "SLA escalations announced", ["clock", "level"]
+)
+
+
+def announce_escalation(payload: dict[str, Any]) -> str:
+    """The live side of an escalation (outbox `ticket.escalated`): the inbox rows were written
+    with the fire, exactly once; this puts it where on-call people look right away, a
+    structured warning per notified agent (the log pipeline pages on `level=breach`) and a
+    counter a dashboard can alert on. It touches no database row, so a redelivered message
+    can only repeat a log line and count once more, never notify anyone twice in the inbox."""
+    clock, level = str(payload.get("clock")), str(payload.get("level"))
+    agents: list[str | None] = [str(a) for a in payload.get("notify") or []]
+    ESCALATIONS.labels(clock, level).inc()
+    for agent_id in agents or [None]:
+        log.warning(
+            "ticket escalated",
+            ticket_id=payload.get("ticket_id"),
+            clock=clock,
+            cycle=payload.get("cycle"),
+            level=level,
+            agent_id=agent_id,
+        )
+    return "announced" if any(agents) else "nobody_to_notify"

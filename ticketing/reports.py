@@ -3,7 +3,6 @@ first-response and resolution times (wall and business), reopen rate, satisfacti
 
 from __future__ import annotations
 
-import csv
 import io
 from collections import defaultdict
 from collections.abc import Sequence
@@ -12,6 +11,8 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.text import SpreadsheetWriter
 
 from .calendar import business_seconds
 from .domain import CLOCKS, ClockEvent
@@ -115,7 +116,7 @@ async def ticket_report(
 def report_csv(report: dict[str, Any]) -> str:
     """Flat rows: section, key, metric, value."""
     buf = io.StringIO()
-    w = csv.writer(buf)
+    w = SpreadsheetWriter(buf)  # queue codes and agent ids must never run as formulas
     w.writerow(["section", "key", "metric", "value"])
     w.writerow(["total", "tickets", "count", report["tickets"]])
     for dim, counts in report["volume"].items():

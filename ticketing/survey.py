@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,8 +19,6 @@ from core.sms import SmsSender
 from .followup import record_satisfaction
 from .models import Ticket
 from .service import record
-
-log = structlog.get_logger("hotline.ticketing.survey")
 
 TEXTS: dict[str, dict[str, str]] = {
     "survey": {
@@ -54,23 +51,19 @@ def text(kind: str, locale: str | None, **values: Any) -> str:
 async def send_survey(
     session: AsyncSession, ticket: Ticket, sms: SmsSender, *, now: datetime
 ) -> bool:
-    """Text the customer the survey, in its own savepoint: a provider outage or a customer
-    gone from auth never undoes the resolution it follows (it is logged and left out)."""
+    """Queue the survey text in the resolving transaction: it leaves after the commit (the
+    `sms.send` job), never while the ticket row is locked, and never for a resolution that
+    rolled back. A customer gone from auth gets none."""
     try:
         customer = await auth.get_customer(session, ticket.customer_id)
     except NotFound:
         return False
-    try:
-        async with session.begin_nested():
-            await sms.send(
-                session,
-                customer.phone,
-                text("survey", customer.locale, number=ticket.number),
-                purpose="ticket.survey",
-            )
-    except Exception:
-        log.exception("satisfaction survey not sent", ticket_id=ticket.id)
-        return False
+    await sms.send(
+        session,
+        customer.phone,
+        text("survey", customer.locale, number=ticket.number),
+        purpose="ticket.survey",
+    )
     await record(
         session,
         ticket,

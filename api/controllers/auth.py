@@ -29,11 +29,17 @@ from auth.schemas import (
     VerifyOut,
 )
 from core.errors import Forbidden, NotFound
-from core.sms import SinkSmsSender
+from core.sms import SmsOutbox
 
 CREDENTIAL_PROBLEMS = {
     401: "invalid-credentials (same answer for unknown phone and wrong PIN)",
     422: "validation-error",
+    429: "throttled or locked, with Retry-After",
+}
+
+
+VERIFY_PROBLEMS = {
+    422: "caller-pin-wrong (same answer for unknown phone and wrong PIN), or validation-error",
     429: "throttled or locked, with Retry-After",
 }
 
@@ -191,7 +197,7 @@ async def find_customer(
     summary="Verify a caller's PIN (agents)",
     guards=[agents_only],
     status_code=201,
-    opt={"problems": CREDENTIAL_PROBLEMS},
+    opt={"problems": VERIFY_PROBLEMS},
 )
 async def verify(
     request: Request[Any, Any, Any],
@@ -242,11 +248,14 @@ async def sms_outbox(
     to: Annotated[str | None, QueryParameter(max_length=40)] = None,
 ) -> list[SmsOut]:
     sender = codes.runtime_sms(runtime)
-    if not isinstance(sender, SinkSmsSender):
+    if not isinstance(sender, SmsOutbox) or not sender.is_sink:
         raise NotFound("the built-in SMS sink is not the sender")
     number = service.phone_or_422(runtime, to, "to") if to else None
     rows = await sender.outbox(session, number)
-    return [SmsOut(m.id, m.to, m.body, m.purpose, m.created_at, m.status) for m in rows]
+    return [
+        SmsOut(m.id, m.to, m.body, m.purpose, m.created_at, m.status, m.provider_message_id)
+        for m in rows
+    ]
 
 
 @post(

@@ -116,7 +116,7 @@ async def create_order(
     request: Request[Any, Any, Any], runtime: RuntimeDep, data: JSONBody[OrderIn]
 ) -> Response[OrderOut]:
     # No session or principal dependency: the guard's check is remembered, and a customer's
-    # order reads nothing through SQLAlchemy (commerce/placing.py), so none is opened for it.
+    # order reads nothing through SQLAlchemy (commerce/placing_pg.py), so none is opened for it.
     principal = await authenticated(request)
     commerce.check_order_staff(principal)
     body: OrderIn = await strict_body(request, OrderIn)
@@ -131,16 +131,13 @@ async def create_order(
             response.update(msgspec.to_builtins(order_out(order)))
             return respond(201, response, order.id)
 
-        order = await commerce.place_order_committed(
-            runtime.drivers,
-            runtime.sessions,
+        order = await commerce.placement(runtime).place(
             customer_id=customer_id,
             lines=[LineRequest(i.offer_id, i.quantity) for i in body.items],
             delivery_method=body.delivery.method,
             delivery_address=body.delivery.address,
             actor=principal.actor,
             channel=principal.channel,
-            settings=runtime.settings,
             now=now,
             respond=reply,
         )

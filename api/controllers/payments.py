@@ -10,20 +10,29 @@ from litestar.params import FromPath, HeaderParameter, JSONBody
 
 import payments
 from api.deps import RuntimeDep, SessionDep
-from api.pay_page import render
+from api.pay_page import render, render_demo
 from core.runtime import Runtime
+from core.settings import Settings
 from payments.orders import CommerceOrders
+
+TAGS = ["payments"]
+
+
+def card_gateway(s: Settings) -> payments.Gateway | None:
+    """Stripe when a key is set; in demo mode without one, the demo gateway (test cards only,
+    no money moves) so `make run` can pay by card; otherwise cards are off."""
+    if s.stripe_api_key:
+        return payments.StripeGateway(s.stripe_api_key, api_base=s.stripe_api_base)
+    if s.env == "demo":
+        return payments.DemoCardGateway(s.env)
+    return None
 
 
 def build_deps(runtime: Runtime) -> payments.PaymentDeps:
     """The payments ports for this runtime (gateway built once from settings, then cached)."""
     s = runtime.settings
     if "gateway" not in runtime.ports:
-        runtime.ports["gateway"] = (
-            payments.StripeGateway(s.stripe_api_key, api_base=s.stripe_api_base)
-            if s.stripe_api_key
-            else None
-        )
+        runtime.ports["gateway"] = card_gateway(s)
     return payments.PaymentDeps(
         orders=runtime.ports.get("orders") or CommerceOrders(),
         gateway=runtime.ports["gateway"],
@@ -52,25 +61,49 @@ def _amount_text(amount: int, currency: str) -> str:
 
 @get(
     "/pay/{token:str}",
+    tags=TAGS,
+    summary="The pay page behind a pay link (HTML)",
     media_type=MediaType.HTML,
     include_in_schema=True,
     opt={"problems": {404: "no such pay link", 410: "pay link expired"}},
 )
 async def pay_page(token: FromPath[str], runtime: RuntimeDep, session: SessionDep) -> Response[str]:
-    """The hosted pay page: Stripe.js card Element; card data never reaches this server."""
+    """The hosted pay page: Stripe.js card Element; card data never reaches this server.
+    In demo mode without Stripe, a demo form served by the app (test cards only)."""
     deps = build_deps(runtime)
-    p = await payments.ensure_setup_intent(session, deps, token, runtime.clock.now())
+    now = runtime.clock.now()
+    code = 200
+    try:
+        await payments.check_payable(session, deps.orders, token, now)
+    except payments.OrderNotPayable as exc:
+        # No form and no SetupIntent: a cancelled or expired order takes no card. Still a
+        # page for the customer's browser, with the status code /charge would answer.
+        p = await payments.payment_for_token(session, token)
+        status, text, code = "not_payable", f"不能再支付 / No longer payable: {exc.detail}", 409
+    else:
+        p = await payments.ensure_setup_intent(session, deps, token, now)
+        status = text = p.status
+        if isinstance(deps.gateway, payments.DemoCardGateway):
+            page = render_demo(
+                number=p.order_number,
+                amount=_amount_text(p.amount, p.currency),
+                status=p.status,
+                base=f"/pay/{token}",
+            )
+            return Response(page, media_type=MediaType.HTML, headers={"Cache-Control": "no-store"})
     body = render(
         number=p.order_number,
         amount=_amount_text(p.amount, p.currency),
-        status=p.status,
+        status=status,
+        status_text=text,
         js_url=runtime.settings.stripe_js_url,
         publishable_key=runtime.settings.stripe_publishable_key or "pk_test_hotline",
-        setup_secret=p.setup_client_secret,
+        setup_secret=p.setup_client_secret if status == p.status else None,
         base=f"/pay/{token}",
     )
     return Response(
         body,
+        status_code=code,
         media_type=MediaType.HTML,
         headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
     )
@@ -82,8 +115,16 @@ class ChargeBody(msgspec.Struct, forbid_unknown_fields=True):
 
 @post(
     "/pay/{token:str}/charge",
+    tags=TAGS,
+    summary="Charge the pay link's attempt with a PaymentMethod (called by the pay page)",
     status_code=200,
-    opt={"problems": {404: "no such pay link", 410: "pay link expired"}},
+    opt={
+        "problems": {
+            404: "no such pay link",
+            409: "order cancelled or expired",
+            410: "pay link expired",
+        }
+    },
 )
 async def pay_charge(
     token: FromPath[str], data: JSONBody[ChargeBody], runtime: RuntimeDep, session: SessionDep
@@ -96,7 +137,13 @@ async def pay_charge(
     return {"status": p.status, "client_secret": secret, "detail": p.failure_reason}
 
 
-@post("/pay/{token:str}/confirm", status_code=200, opt={"problems": {404: "no such pay link"}})
+@post(
+    "/pay/{token:str}/confirm",
+    tags=TAGS,
+    summary="After 3-D Secure: ask the gateway and settle",
+    status_code=200,
+    opt={"problems": {404: "no such pay link"}},
+)
 async def pay_confirm(
     token: FromPath[str], runtime: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -110,7 +157,12 @@ async def pay_confirm(
     return {"status": p.status, "detail": p.failure_reason}
 
 
-@get("/pay/{token:str}/status", opt={"problems": {404: "no such pay link"}})
+@get(
+    "/pay/{token:str}/status",
+    tags=TAGS,
+    summary="The pay link's payment status",
+    opt={"problems": {404: "no such pay link"}},
+)
 async def pay_status(
     token: FromPath[str], runtime: RuntimeDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -118,7 +170,13 @@ async def pay_status(
     return {"status": p.status}
 
 
-@post("/v1/webhooks/stripe", status_code=200, opt={"problems": {400: "bad signature"}})
+@post(
+    "/v1/webhooks/stripe",
+    tags=TAGS,
+    summary="Stripe events (signed); each event id is processed once",
+    status_code=200,
+    opt={"problems": {400: "bad signature"}, "raw_body": True},
+)
 async def stripe_webhook(
     request: Request[Any, Any, Any],
     runtime: RuntimeDep,
@@ -148,7 +206,6 @@ async def sweep_job(runtime: Runtime) -> int:
     """Periodic: settle card attempts and refunds whose gateway answer was lost."""
     deps = build_deps(runtime)
     now = runtime.clock.now()
-    if deps.gateway is None:  # carrier billing only: still refund cancelled orders
-        return await payments.refund_cancelled_orders(runtime.sessions, deps, now)
-    settled = await payments.sweep_once(runtime.sessions, deps, now)
-    return settled + await payments.refund_cancelled_orders(runtime.sessions, deps, now)
+    if deps.gateway is None:  # carrier billing only: nothing is left unanswered
+        return 0
+    return await payments.sweep_once(runtime.sessions, deps, now)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 import payments
 import ticketing
@@ -17,7 +17,10 @@ from api.deps import RuntimeDep, SessionDep
 from api.idempotency import HEADER, idempotent, strict_body
 from api.security import PrincipalDep, customers_and_agents, require_roles
 from core.errors import ValidationFailed
+from core.money import AmountIn
 from core.principal import Principal
+
+TAGS = ["payments"]
 
 
 def _require_key(request: Request[Any, Any, Any]) -> str:
@@ -33,6 +36,8 @@ class PaymentIn(msgspec.Struct, forbid_unknown_fields=True):
 
 @post(
     "/v1/orders/{order_id:str}/payments",
+    tags=TAGS,
+    summary="Pay an order: card (pay link) or carrier billing (Idempotency-Key required)",
     guards=[customers_and_agents],
     status_code=201,
     opt={
@@ -49,6 +54,7 @@ async def create_payment(
     runtime: RuntimeDep,
     session: SessionDep,
     principal: PrincipalDep,
+    data: JSONBody[PaymentIn],
 ) -> Response[Any]:
     """`card`: a pay link (also sent by SMS); `carrier_billing`: charged to the phone account."""
     key = _require_key(request)
@@ -81,6 +87,8 @@ async def create_payment(
 
 @get(
     "/v1/orders/{order_id:str}/payments",
+    tags=TAGS,
+    summary="An order's payment attempts",
     guards=[customers_and_agents],
     opt={"problems": {404: "order not found"}},
 )
@@ -95,7 +103,7 @@ async def list_payments(
 
 class RefundIn(msgspec.Struct, forbid_unknown_fields=True):
     reason: str
-    amount: int | None = None
+    amount: AmountIn | None = None
     ticket_id: str | None = None
 
 
@@ -114,6 +122,8 @@ def refund_json(r: payments.Refund) -> dict[str, Any]:
 
 @post(
     "/v1/orders/{order_id:str}/refunds",
+    tags=TAGS,
+    summary="Refund an order, fully or partly (Idempotency-Key required)",
     guards=[require_roles("supervisor", "finance")],
     status_code=201,
     opt={"problems": {404: "no captured payment", 409: "refund exceeds captured"}},
@@ -124,6 +134,7 @@ async def create_refund(
     runtime: RuntimeDep,
     session: SessionDep,
     principal: PrincipalDep,
+    data: JSONBody[RefundIn],
 ) -> Response[Any]:
     """Full (no amount) or partial refund; 202 when the gateway's answer is still unknown."""
     key = _require_key(request)
@@ -174,7 +185,13 @@ def _when(value: str | None, name: str) -> datetime | None:
     return parsed
 
 
-@get("/v1/finance/ledger.csv", guards=[require_roles("finance")], media_type="text/csv")
+@get(
+    "/v1/finance/ledger.csv",
+    tags=TAGS,
+    summary="Ledger export (CSV)",
+    guards=[require_roles("finance")],
+    media_type="text/csv",
+)
 async def ledger_csv(
     session: SessionDep,
     start: Annotated[str | None, QueryParameter(name="from")] = None,
@@ -186,7 +203,7 @@ async def ledger_csv(
     )
     return Response(
         text,
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",  # Litestar adds "; charset=utf-8" itself, once
         headers={"Content-Disposition": 'attachment; filename="ledger.csv"'},
     )
 
@@ -204,6 +221,8 @@ def incident_json(i: payments.PaymentIncident) -> dict[str, Any]:
 
 @get(
     "/v1/payments/incidents",
+    tags=TAGS,
+    summary="Payment incidents: auto refunds, late successes, disputes",
     guards=[require_roles("supervisor", "finance")],
     opt={"problems": {422: "bad limit or cursor"}},
 )
@@ -221,13 +240,15 @@ async def list_incidents(
 
 
 class TopUpIn(msgspec.Struct, forbid_unknown_fields=True):
-    amount: int
-    reference: str
-    credit_limit: int | None = None
+    amount: AmountIn
+    reference: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    credit_limit: AmountIn | None = None
 
 
 @post(
     "/v1/admin/phone-accounts/{customer_id:str}/top-ups",
+    tags=TAGS,
+    summary="Top up a phone account (the reference makes a repeat a no-op)",
     guards=[require_roles("admin")],
     status_code=200,
 )
@@ -237,6 +258,7 @@ async def top_up(
     runtime: RuntimeDep,
     session: SessionDep,
     principal: PrincipalDep,
+    data: JSONBody[TopUpIn],
 ) -> dict[str, Any]:
     """Add money to a phone account (the reference makes a repeat a no-op)."""
     body = await strict_body(request, TopUpIn)

@@ -4,6 +4,8 @@ Both routes check `X-Twilio-Signature` with twilio's RequestValidator against
 HOTLINE_TWILIO_AUTH_TOKEN and the URL the gateway was given (HOTLINE_PUBLIC_BASE_URL plus the
 path: behind a proxy the Host header is not what Twilio signed). An unset token refuses every
 request: an unsigned endpoint would let anyone score tickets in a customer's name.
+An inbound message is answered once per MessageSid (core.sms_delivery.answer_once): the
+gateway retries a webhook that timed out, and a retry must not score a second ticket.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from xml.sax.saxutils import escape
 import structlog
 from litestar import Request, Response, post
 from litestar.params import URLEncodedBody
-from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 from twilio.request_validator import (
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
@@ -27,13 +29,15 @@ from api.deps import RuntimeDep, SessionDep
 from core.errors import Forbidden
 from core.phone import InvalidPhone, normalise_phone
 from core.runtime import Runtime
-from core.sms import SmsMessage
+from core.sms import STATUS_PATH
+from core.sms_delivery import answer_once, apply_status
 
 log = structlog.get_logger("hotline.sms")
 Req = Request[Any, Any, Any]
 T = ["sms"]
 TWIML = "application/xml"
 SIGNED = {403: "X-Twilio-Signature missing or wrong (problem+json)"}
+FORM = ("application/x-www-form-urlencoded",)  # what Twilio posts (api/input_guard.py)
 
 
 def signed_url(runtime: Runtime, request: Req) -> str:
@@ -66,11 +70,12 @@ def twiml(message: str) -> Response[str]:
     tags=T,
     status_code=200,
     media_type=TWIML,
-    summary="Inbound SMS (Twilio-compatible): a 1-5 reply scores the resolved ticket; TwiML",
-    opt={"problems": SIGNED},
+    summary="Inbound SMS (Twilio-compatible): a 1-5 reply scores the resolved ticket; TwiML. "
+    "Answered once per MessageSid: a gateway retry gets the same reply and changes nothing",
+    opt={"problems": SIGNED, "accepts": FORM},
 )
 async def inbound_sms(
-    request: Req, runtime: RuntimeDep, session: SessionDep, data: URLEncodedBody[dict[str, str]]
+    request: Req, runtime: RuntimeDep, data: URLEncodedBody[dict[str, str]]
 ) -> Response[str]:
     params = {str(k): str(v) for k, v in (data or {}).items()}
     check_signature(runtime, request, params)
@@ -79,46 +84,54 @@ async def inbound_sms(
         phone = normalise_phone(params.get("From", ""), runtime.settings.default_region)
     except InvalidPhone:
         phone = None
-    reply = await ticketing.handle_sms_reply(
-        session, phone, params.get("Body", ""), now=runtime.clock.now()
-    )
+    sid = (params.get("MessageSid") or params.get("SmsSid") or "")[:64]
+    now = runtime.clock.now()
+    scored: list[str | None] = [None]
+
+    async def answer(session: AsyncSession) -> str:
+        reply = await ticketing.handle_sms_reply(session, phone, params.get("Body", ""), now=now)
+        scored[0] = reply.ticket_id
+        return reply.message
+
+    if not sid:  # not from a gateway that names its messages: nothing to recognise a retry by
+        async with runtime.sessions() as session, session.begin():
+            message, first = await answer(session), True
+    else:
+        message, first = await answer_once(runtime.sessions, sid, phone, now, answer)
     log.info(
         "sms received",
-        message_sid=params.get("MessageSid"),
-        scored=reply.ticket_id is not None,
-        ticket_id=reply.ticket_id,
+        message_sid=sid,
+        repeated=not first,
+        scored=scored[0] is not None,
+        ticket_id=scored[0],
     )
-    return twiml(reply.message)
+    return twiml(message)
 
 
 @post(
-    "/v1/webhooks/sms/status",
+    STATUS_PATH,
     tags=T,
     status_code=204,
-    summary="SMS delivery status callback (queued, sent, delivered, undelivered, failed)",
-    opt={"problems": SIGNED},
+    summary="SMS delivery status callback (queued, sent, delivered, undelivered, failed); "
+    "a status never moves back (delivered stays delivered)",
+    opt={"problems": SIGNED, "accepts": FORM},
 )
 async def sms_status(
     request: Req, runtime: RuntimeDep, session: SessionDep, data: URLEncodedBody[dict[str, str]]
 ) -> None:
     params = {str(k): str(v) for k, v in (data or {}).items()}
     check_signature(runtime, request, params)
-    sid = params.get("MessageSid") or params.get("SmsSid") or ""
+    sid = (params.get("MessageSid") or params.get("SmsSid") or "")[:64]
     status = (params.get("MessageStatus") or params.get("SmsStatus") or "")[:20]
     if not sid or not status:
         return None
-    result = await session.execute(
-        update(SmsMessage)
-        .where(SmsMessage.id == sid)
-        .values(status=status)
-        .execution_options(synchronize_session=False)
-    )
+    outcome = await apply_status(session, sid, status, runtime.clock.now())
     log.info(
         "sms status",
         message_sid=sid,
         status=status,
         error_code=params.get("ErrorCode"),
-        known=bool(getattr(result, "rowcount", 0)),
+        outcome=outcome,
     )
     return None
 

@@ -8,8 +8,10 @@ from sqlalchemy import select
 from core.runtime import Runtime
 from payments import carrier
 
-DEMO_BALANCE = 50_000  # 500.00 in minor units
-DEMO_CREDIT_LIMIT = 20_000
+# Enough for any single booking in the demo catalog (the dearest is 2160.00 plus fees) and a
+# few more: a newcomer should not hit insufficient-credit on the first try.
+DEMO_BALANCE = 1_000_000  # 10000.00 in minor units
+DEMO_CREDIT_LIMIT = 200_000  # 2000.00
 
 
 async def seed_demo(runtime: Runtime) -> list[str]:
@@ -25,7 +27,7 @@ async def seed_demo(runtime: Runtime) -> list[str]:
                 session,
                 customer_id,
                 DEMO_BALANCE,
-                reference=f"demo-seed:{customer_id}",
+                reference=f"demo-seed-2:{customer_id}",
                 actor="system:seed",
                 currency=runtime.settings.currency,
                 now=now,
@@ -33,6 +35,6 @@ async def seed_demo(runtime: Runtime) -> list[str]:
             )
             opened += 1
     return [
-        f"payments: {opened} phone accounts with 500.00 {runtime.settings.currency} "
-        "balance and 200.00 credit"
+        f"payments: {opened} phone accounts with {DEMO_BALANCE // 100}.00 "
+        f"{runtime.settings.currency} balance and {DEMO_CREDIT_LIMIT // 100}.00 credit"
     ]

@@ -26,6 +26,8 @@ QUEUES = [
     ("delivery", "配送与出票 Delivery", ["delivery", "product"]),
     ("general", "综合投诉 General", ["service", "other"]),
 ]
+TICKET_AGENTS = ("agent", "supervisor")  # demo agents seeded by api/seeds/auth.py
+AGENT_CAP = 10
 DEMO_TICKETS = [
     ("billing", "high", "重复扣费 Charged twice", "同一订单被扣了两次话费，请退回一笔。"),
     ("delivery", "normal", "电子票未收到 E-ticket missing", "付款成功但一直没有收到电子票短信。"),
@@ -44,6 +46,15 @@ async def seed_demo(runtime: Runtime) -> list[str]:
             holidays=HOLIDAYS,
             now=now,
         )
+        agents = dict(
+            (
+                await session.execute(
+                    select(auth.Agent.username, auth.Agent.id).where(
+                        auth.Agent.username.in_((*TICKET_AGENTS, "supervisor"))
+                    )
+                )
+            ).all()
+        )
         for code, name, cats in QUEUES:
             await ticketing.upsert_queue(
                 session,
@@ -51,7 +62,7 @@ async def seed_demo(runtime: Runtime) -> list[str]:
                 name=name,
                 calendar_name="china-office",
                 categories=cats,
-                supervisor_id=None,
+                supervisor_id=agents.get("supervisor"),
                 now=now,
             )
         for category in CATEGORIES:
@@ -69,7 +80,21 @@ async def seed_demo(runtime: Runtime) -> list[str]:
         seeded = (
             await session.execute(select(Ticket.id).where(Ticket.created_by == "agent:seed"))
         ).first()
-        lines = ["ticketing: calendar china-office, queues billing/delivery/general, SLA policies"]
+        # Members of every queue, available: a new ticket is assigned automatically.
+        for username in TICKET_AGENTS:
+            if username in agents:
+                await ticketing.set_agent(
+                    session,
+                    agents[username],
+                    available=True,
+                    cap=AGENT_CAP,
+                    queues=[code for code, _name, _cats in QUEUES],
+                )
+                await ticketing.drain_for_agent(session, agents[username], now=now)
+        lines = [
+            "ticketing: calendar china-office, queues billing/delivery/general, SLA policies,",
+            f"  agents {', '.join(TICKET_AGENTS)} take new tickets (cap {AGENT_CAP} each)",
+        ]
         if seeded is None:
             orders = list((await session.execute(select(commerce.Order).limit(3))).scalars())
             # Tickets belong to real customers (open_ticket checks): the demo callers seeded

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -48,19 +49,19 @@ async def place(
     *lines: tuple[str, int],
     now: datetime | None = None,
     method: str = "e_ticket",
-) -> Order:
-    async with runtime.sessions() as session, session.begin():
-        return await commerce.place_order(
-            session,
-            customer_id=customer_id,
-            lines=[LineRequest(o, q) for o, q in lines],
-            delivery_method=method,
-            delivery_address="上海市徐汇区漕溪北路1111号" if method == "courier" else None,
-            actor=f"customer:{customer_id}",
-            channel="web",
-            settings=runtime.settings,
-            now=now or runtime.clock.now(),
-        )
+) -> Any:
+    """An order placed as POST /v1/orders places it: the runtime's placement adapter on its
+    own (on PostgreSQL, commerce_place_order on asyncpg's pool), so the concurrency tests
+    exercise the production path."""
+    return await commerce.placement(runtime).place(
+        customer_id=customer_id,
+        lines=[LineRequest(o, q) for o, q in lines],
+        delivery_method=method,
+        delivery_address="上海市徐汇区漕溪北路1111号" if method == "courier" else None,
+        actor=f"customer:{customer_id}",
+        channel="web",
+        now=now or runtime.clock.now(),
+    )
 
 
 async def available(runtime: Runtime, offer_id: str) -> int:

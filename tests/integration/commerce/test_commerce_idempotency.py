@@ -4,10 +4,12 @@ and the purge job forgets keys after their 24 hours, and only then."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 import commerce
@@ -15,6 +17,7 @@ from core import idempotency
 from core.clock import TravelClock
 from core.idempotency import IdempotencyRecord
 from core.runtime import Runtime
+from core.settings import Settings, SettingsError, load_settings
 from tests.integration.commerce.helpers import available, make_offer
 
 PROBLEM = "application/problem+json"
@@ -102,3 +105,22 @@ async def test_the_purge_job_forgets_keys_older_than_24_hours_only(
     clock.advance(hours=1, minutes=1)  # now the young key has had its 24 hours too
     await commerce.purge_idempotency_keys_job(rt)
     assert await _kept(rt, [old, young]) == set()
+
+
+async def test_the_retention_of_used_keys_is_configurable(
+    rt: Runtime, settings: Settings, clock: TravelClock
+) -> None:
+    """HOTLINE_IDEMPOTENCY_RETENTION_HOURS keeps used keys longer (audit); never under 24."""
+    with pytest.raises(SettingsError, match="HOTLINE_IDEMPOTENCY_RETENTION_HOURS"):
+        load_settings(environ={"HOTLINE_IDEMPOTENCY_RETENTION_HOURS": "12"})
+    week = Runtime.build(
+        dataclasses.replace(settings, idempotency_retention_hours=168), clock=clock
+    )
+    try:
+        old, older = f"old-{uuid.uuid4().hex}", f"older-{uuid.uuid4().hex}"
+        await _keep_key(week, old, age=timedelta(hours=100))
+        await _keep_key(week, older, age=timedelta(hours=169))
+        await commerce.purge_idempotency_keys_job(week)
+        assert await _kept(week, [old, older]) == {old}
+    finally:
+        await week.close()

@@ -1,6 +1,6 @@
-"""An order placed on its own (commerce/placing.py): quote, then `commerce_place_order`, one
+"""An order placed on its own (commerce/placing_pg.py): quote, then `commerce_place_order`, one
 statement that writes the order and holds its seats. A line that no longer fits when the
-statement runs rolls back everything it wrote; the refusals are the session path's."""
+statement runs rolls back everything it wrote; the refusals are commerce/guards.py's."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ import asyncio
 import uuid
 from dataclasses import replace
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
 
 import commerce
-from commerce import Offer, Order, OrderEvent, OrderItem, OrderStatus, SoldOut, placing, quotes
-from commerce.capacity import check_quote
+from commerce import Offer, Order, OrderEvent, OrderItem, OrderStatus, SoldOut, guards, quotes
+from commerce import placing_pg as placing
 from core import idempotency
 from core.errors import Busy, IdempotencyInProgress, ValidationFailed
 from core.runtime import Runtime
@@ -23,16 +24,13 @@ from tests.integration.commerce.helpers import available, make_offer, place
 
 
 async def _order(rt: Runtime, offer: Offer, customer: str, **kw: Any) -> Any:
-    return await commerce.place_order_committed(
-        rt.drivers,
-        rt.sessions,
+    return await commerce.placement(rt).place(
         customer_id=customer,
         lines=[commerce.LineRequest(offer.id, 2)],
         delivery_method="e_ticket",
         delivery_address=None,
         actor=f"customer:{customer}",
         channel="web",
-        settings=rt.settings,
         now=rt.clock.now(),
         **kw,
     )
@@ -45,14 +43,22 @@ async def _count(rt: Runtime, table: Any, **where: str) -> int:
         return int(await session.scalar(stmt) or 0)
 
 
+def _fields(row: Any) -> dict[str, Any]:
+    """An offer row's columns: asyncpg's rows remembered as namespaces, SQLAlchemy's Rows."""
+    return dict(row._asdict()) if hasattr(row, "_asdict") else dict(vars(row))
+
+
 def _stale_quote(monkeypatch: pytest.MonkeyPatch, **quoted: Any) -> None:
     """The quote read before someone else's commit: it passes, the statement then refuses."""
 
     def stale(lines: Any, rows: dict[str, Any], now: Any) -> Any:
-        rows = {k: type(r)(**{**vars(r), **quoted.get("row", {})}) for k, r in rows.items()}
+        rows = {
+            k: SimpleNamespace(**{**_fields(r), **quoted.get("row", {})}) for k, r in rows.items()
+        }
         return [replace(h, **quoted.get("line", {})) for h in check_quote(lines, rows, now)]
 
-    monkeypatch.setattr(placing, "check_quote", stale)
+    check_quote = guards.check_quote
+    monkeypatch.setattr(guards, "check_quote", stale)
 
 
 async def test_the_order_is_committed_with_its_hold(rt: Runtime) -> None:
@@ -159,20 +165,54 @@ async def test_a_connection_left_mid_query_does_not_poison_the_pool(rt: Runtime)
             assert await pg.fetchval("SELECT 1") == 1
 
 
+async def _place_in(rt: Runtime, session: Any, customer: str, offer: Offer, n: int) -> Any:
+    return await commerce.place_order(
+        session,
+        customer_id=customer,
+        lines=[commerce.LineRequest(offer.id, n)],
+        delivery_method="e_ticket",
+        delivery_address=None,
+        actor=f"customer:{customer}",
+        channel="web",
+        settings=rt.settings,
+        now=rt.clock.now(),
+    )
+
+
 async def test_in_a_transaction_a_colliding_number_is_drawn_again_too(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # service.place_order's one statement for order, items and history: a number already
-    # taken makes it write nothing, and the next draw writes all three once.
+    # service.place_order: the same function on the caller's connection, in a savepoint; a
+    # number already taken writes nothing, and the next draw writes all three once.
     offer, customer = await make_offer(rt, capacity=5), uuid.uuid4().hex
     first = await place(rt, customer, (offer.id, 2))
     draws = iter([first.number, "ZZZZ2346"])
-    monkeypatch.setattr("commerce.service.new_order_number", lambda: next(draws))
-    second = await place(rt, customer, (offer.id, 2))
+    monkeypatch.setattr(placing, "new_order_number", lambda: next(draws))
+    async with rt.sessions() as session, session.begin():
+        second = await _place_in(rt, session, customer, offer, 2)
+    assert isinstance(second, Order) and second.items[0].quantity == 2
     assert second.number == "ZZZZ2346" and await _count(rt, Order, customer_id=customer) == 2
     for table in (OrderItem, OrderEvent):
         assert await _count(rt, table, order_id=second.id) == 1
     assert await available(rt, offer.id) == 1
+
+
+async def test_in_a_transaction_a_refusal_leaves_the_callers_transaction_usable(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    offer, customer = await make_offer(rt, capacity=3), uuid.uuid4().hex
+    async with rt.sessions() as session, session.begin():
+        kept = await _place_in(rt, session, customer, offer, 2)
+        with monkeypatch.context() as m:
+            _stale_quote(m, row={"available": 5})  # the quote passes; the function refuses
+            with pytest.raises(SoldOut) as refused:
+                await _place_in(rt, session, customer, offer, 2)
+        assert refused.value.available == 1
+        last = await _place_in(rt, session, customer, offer, 1)  # the savepoint rolled back
+    assert await _count(rt, Order, customer_id=customer) == 2
+    for order in (kept, last):
+        assert await _count(rt, OrderItem, order_id=order.id) == 1
+    assert await available(rt, offer.id) == 0
 
 
 # --- the quote from memory (commerce/quotes.py) -------------------------------------------

@@ -1,9 +1,10 @@
 """The outbox relay dies between the broker send and the commit that marks the row sent.
 
 A relay process (real Redis, scratch PostgreSQL) is killed by a hook right after Redis accepted
-the `order.paid` message: PostgreSQL rolls its transaction back, so the row is still unsent
-and the next relay sends the same message (same id) again. Both copies then reach a real
-`python -m api.worker`, and the duplicate is harmless: one shipment, one partner body.
+the `order.paid` message: the "sent" mark never commits, so the row is still unsent and, once
+its claim lapses (core.outbox.CLAIM), the next relay sends the same message (same id) again.
+Both copies then reach a real `python -m api.worker`, and the duplicate is harmless: one
+shipment, one partner body.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 import redis
 from sqlalchemy import select
 
-from core.outbox import OutboxMessage
+from core.outbox import CLAIM, OutboxMessage
 from fulfillment import Shipment
 from tests.integration.fulfillment.test_fulfillment_worker_processes import (
     ROOT,
@@ -42,6 +43,7 @@ REDIS = "redis://127.0.0.1:6379/5"
 # a kill -9) right after the broker accepted the first message.
 RELAY = """
 import asyncio, os
+from datetime import timedelta
 from api.worker import build_broker
 from core.broker import DramatiqSender
 from core.clock import SystemClock
@@ -60,18 +62,21 @@ async def main():
     settings = load_settings()
     sender = CrashAfterSend(build_broker(settings), {"order.paid": actors.ROUTES["order.paid"]})
     engine = make_engine(settings.database_url)
-    print(await relay_once(make_sessionmaker(engine), sender, now=SystemClock().now()))
+    now = SystemClock().now() + timedelta(seconds=float(os.environ.get("LATER", "0")))
+    print(await relay_once(make_sessionmaker(engine), sender, now=now))
     await engine.dispose()
 
 asyncio.run(main())
 """
 
 
-def relay(env: dict[str, str], *, crash: bool) -> subprocess.CompletedProcess[str]:
+def relay(
+    env: dict[str, str], *, crash: bool, later: float = 0
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", RELAY],
         cwd=ROOT,
-        env={**env, "CRASH": "1" if crash else "0"},
+        env={**env, "CRASH": "1" if crash else "0", "LATER": "0" if crash else str(later)},
         capture_output=True,
         text=True,
         timeout=60,
@@ -118,7 +123,10 @@ async def test_relay_crash_after_send_resends_and_the_duplicate_is_harmless(
             row = await session.get_one(OutboxMessage, message.id)
             assert row.sent_at is None  # ... but the relay's "sent" never committed
 
-        again = await asyncio.to_thread(relay, env, crash=False)
+        claimed = await asyncio.to_thread(relay, env, crash=False)
+        assert claimed.stdout.strip() == "0", claimed.stderr  # the dead relay's claim holds
+        later = CLAIM.total_seconds() + 1
+        again = await asyncio.to_thread(relay, env, crash=False, later=later)
         assert again.returncode == 0 and again.stdout.strip() == "1", again.stderr
         assert queued(client, queue) == [message.id] * 2  # sent twice, both under the outbox id
         async with db() as session:  # type: ignore[operator]

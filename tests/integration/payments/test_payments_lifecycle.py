@@ -1,6 +1,6 @@
 """Payments joined to real orders on PostgreSQL: a payment that lands after the hold lapsed
-and the seat is gone is refunded automatically and recorded; a cancelled paid order is
-refunded once by the payments sweeper."""
+and the seat is gone is refunded automatically and recorded (a cancelled paid order:
+test_payments_cancellation.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from sqlalchemy import select
 import commerce
 from core.money import Money
 from core.runtime import Runtime
-from payments import PaymentDeps, StripeGateway, carrier, refund_cancelled_orders, start_payment
-from payments.models import Payment, PaymentIncident, PhoneAccount, Refund
+from payments import PaymentDeps, StripeGateway, start_payment
+from payments.models import Payment, PaymentIncident
 from payments.orders import CommerceOrders
-from tests.integration.payments.helpers import AGENT, order_status, place_order, wait_for_event
+from tests.integration.payments.helpers import AGENT, order_status, wait_for_event
 from tests.stripe_fixtures import LiveServer, LocalStripe
 
 
@@ -99,62 +99,3 @@ async def test_late_payment_without_capacity_is_refunded_and_recorded(
     assert await order_status(runtime, late.id) == "expired"
     intent = await deps.gateway.retrieve_intent(intent_id or "")  # type: ignore[union-attr]
     assert intent.amount_refunded == intent.amount
-
-
-async def test_cancelled_paid_order_is_refunded_once(runtime: Runtime) -> None:
-    deps = PaymentDeps(orders=CommerceOrders(), gateway=None, public_base_url="http://x")
-    order = await place_order(runtime, price=5000)
-    now = runtime.clock.now()
-    async with runtime.sessions() as s, s.begin():
-        await carrier.open_account(s, order.customer_id, currency="CNY", now=now, balance=20000)
-        await start_payment(
-            s, deps, order.id, "carrier_billing", principal=AGENT, request_key="k", now=now
-        )
-    assert await order_status(runtime, order.id) == "paid"
-    async with runtime.sessions() as s, s.begin():
-        await commerce.cancel_order(s, order.id, AGENT, reason="caller changed plans", now=now)
-    assert await refund_cancelled_orders(runtime.sessions, deps, now) >= 1
-    assert await refund_cancelled_orders(runtime.sessions, deps, now) == 0
-    async with runtime.sessions() as s:
-        refunds = list(await s.scalars(select(Refund).where(Refund.order_id == order.id)))
-        acct = await s.scalar(
-            select(PhoneAccount).where(PhoneAccount.customer_id == order.customer_id)
-        )
-    assert [r.amount for r in refunds] == [order.total]
-    assert acct is not None and acct.balance == 20000
-
-
-async def test_refund_of_a_fulfilled_order_marks_it_refunded(runtime: Runtime) -> None:
-    from payments import refund_order
-
-    deps = PaymentDeps(orders=CommerceOrders(), gateway=None, public_base_url="http://x")
-    order = await place_order(runtime, price=5000)
-    now = runtime.clock.now()
-    async with runtime.sessions() as s, s.begin():
-        await carrier.open_account(s, order.customer_id, currency="CNY", now=now, balance=9000)
-        await start_payment(
-            s, deps, order.id, "carrier_billing", principal=AGENT, request_key="k", now=now
-        )
-        for to in (commerce.OrderStatus.FULFILLING, commerce.OrderStatus.FULFILLED):
-            await commerce.transition(
-                s, order.id, to, actor="system", channel="system", reason="test", now=now
-            )
-    for key in ("part", "rest"):
-        async with runtime.sessions() as s, s.begin():
-            await refund_order(
-                s,
-                deps,
-                order.id,
-                1000 if key == "part" else None,
-                reason="late train",
-                ticket_id=None,
-                actor=AGENT.actor,
-                request_key=key,
-                now=now,
-            )
-        assert await order_status(runtime, order.id) == "refunded"
-    async with runtime.sessions() as s:
-        acct = await s.scalar(
-            select(PhoneAccount).where(PhoneAccount.customer_id == order.customer_id)
-        )
-    assert acct is not None and acct.balance == 9000

@@ -5,6 +5,7 @@ answers TwiML; a wrong signature is 403 problem+json; delivery status is recorde
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
+from api import sms_events
 from api.app import create_app
 from core.clock import TravelClock
 from core.settings import Settings
@@ -40,8 +42,12 @@ def sign(path: str, params: dict[str, str], token: str = TOKEN) -> dict[str, str
     return {"X-Twilio-Signature": RequestValidator(token).compute_signature(PUBLIC + path, params)}
 
 
-async def send_sms(client: Any, phone: str, body: str, **headers: str) -> Any:
-    params = {"From": phone, "To": "+8610086", "Body": body, "MessageSid": "SM" + "0" * 32}
+async def send_sms(
+    client: Any, phone: str, body: str, sid: str | None = None, **headers: str
+) -> Any:
+    """Each message its own MessageSid, as the gateway does (the same one is a retry)."""
+    sid = sid or "SM" + uuid.uuid4().hex
+    params = {"From": phone, "To": "+8610086", "Body": body, "MessageSid": sid}
     return await client.post(
         "/v1/webhooks/sms", data=params, headers=headers or sign("/v1/webhooks/sms", params)
     )
@@ -94,8 +100,13 @@ async def test_english_customer_scores_by_replying_5(
     assert r.text.startswith("<?xml") and "Thank you" in r.text and t["number"] in r.text
     assert await scored(tk_runtime, t["id"]) == (5, "sms")
 
-    # Delivery status of the survey (signed too); the sink's message id is its sid.
-    params = {"MessageSid": sent[0].id, "MessageStatus": "delivered"}
+    # Queued with the resolution; the sms.send job hands it to the sink after the commit.
+    assert sent[0].status == "queued" and sent[0].provider_message_id is None
+    assert await sms_events.send(tk_runtime, sent[0].id) == "sent"
+    [sent] = await surveys(tk_runtime, me.phone)
+    assert sent.status == "sent" and sent.provider_message_id
+    # Delivery status of the survey (signed too), found by the provider's message id.
+    params = {"MessageSid": sent.provider_message_id, "MessageStatus": "delivered"}
     r = await sms_client.post(
         "/v1/webhooks/sms/status", data=params, headers=sign("/v1/webhooks/sms/status", params)
     )

@@ -18,7 +18,7 @@ from auth.throttle import AccountLocked, Throttle
 from core.errors import Throttled, Unauthorized
 from core.phone import normalise_phone
 from core.principal import Principal
-from core.sms import TwilioSmsSender
+from core.sms import TwilioSmsProvider
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -156,8 +156,8 @@ async def test_twilio_request_shape() -> None:
         seen.append(request)
         return httpx.Response(201, json={"sid": "SM123"})
 
-    sender = TwilioSmsSender("AC1", "tok", "+15005550006", transport=httpx.MockTransport(handler))
-    assert await sender.send(None, "+8613800138000", "code 1", purpose="otp") == "SM123"  # type: ignore[arg-type]
+    sender = TwilioSmsProvider("AC1", "tok", "+15005550006", transport=httpx.MockTransport(handler))
+    assert await sender.deliver("+8613800138000", "code 1") == "SM123"
     req = seen[0]
     assert req.url.path == "/2010-04-01/Accounts/AC1/Messages.json"
     assert req.headers["authorization"].startswith("Basic ")

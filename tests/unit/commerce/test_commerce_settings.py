@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from commerce.capacity import guarded
+from commerce.guards import guarded
 from core.settings import SettingsError, load_settings
 
 PRODUCTION = {

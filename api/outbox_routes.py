@@ -1,0 +1,137 @@
+"""Every outbox topic and the job that consumes it, in one table, checked at start-up.
+
+A topic that is emitted but routed nowhere stays pending forever and nobody notices, so both
+`hotline serve` (api.wiring.on_startup) and `hotline worker` (api.worker.serve) call
+`check_routes()` first and refuse to start, naming the topic.
+
+- `EMITTED`: what the rooms declare they emit (each room's `TOPICS` on its package surface).
+- `CONSUMERS`: one entry per module of jobs. A module gives `ROUTES` (topic -> Dramatiq queue
+  and actor), `declare(broker)`, a per-process `configure`, and `handlers(runtime)`, the same
+  jobs as coroutines for the in-process relay. A new consumer module is one more entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+
+import commerce
+import fulfillment
+import payments
+import ticketing
+from api import payments_events, sms_events, ticketing_events
+from core.broker import Handler, Route
+from core.runtime import Runtime
+from core.settings import Settings
+from core.sms import TOPIC_SEND as SMS_SEND
+from fulfillment import RetryPolicy
+from fulfillment import actors as fulfillment_actors
+
+# core emits one topic of its own: every SMS is queued as `sms.send` (core.sms).
+EMITTED: frozenset[str] = (
+    commerce.TOPICS | payments.TOPICS | fulfillment.TOPICS | ticketing.TOPICS | {SMS_SEND}
+)
+
+
+@dataclass(frozen=True)
+class Consumer:
+    queue: str
+    routes: Mapping[str, Route]
+    declare: Callable[[dramatiq.Broker], None]
+    # Worker processes: build what the actors share, on first use in their event loop.
+    configure: Callable[[Settings, RetryPolicy], None]
+    handlers: Callable[[Runtime], Mapping[str, Handler]]
+
+
+def _fulfillment_handlers(runtime: Runtime) -> Mapping[str, Handler]:
+    from api.worker import fulfillment_context
+
+    return fulfillment_actors.handlers(fulfillment_context(runtime))
+
+
+def _configure_fulfillment(settings: Settings, policy: RetryPolicy) -> None:
+    from api.worker import fulfillment_context
+
+    fulfillment_actors.configure(lambda: fulfillment_context(Runtime.build(settings), policy))
+
+
+CONSUMERS: tuple[Consumer, ...] = (
+    Consumer(
+        fulfillment_actors.QUEUE,
+        fulfillment_actors.ROUTES,
+        fulfillment_actors.declare,
+        _configure_fulfillment,
+        _fulfillment_handlers,
+    ),
+    Consumer(
+        ticketing_events.QUEUE,
+        ticketing_events.ROUTES,
+        ticketing_events.declare,
+        lambda settings, _: ticketing_events.configure(lambda: Runtime.build(settings)),
+        ticketing_events.handlers,
+    ),
+    Consumer(
+        payments_events.QUEUE,
+        payments_events.ROUTES,
+        payments_events.declare,
+        lambda settings, _: payments_events.configure(lambda: Runtime.build(settings)),
+        payments_events.handlers,
+    ),
+    Consumer(
+        sms_events.QUEUE,
+        sms_events.ROUTES,
+        sms_events.declare,
+        lambda settings, _: sms_events.configure(lambda: Runtime.build(settings)),
+        sms_events.handlers,
+    ),
+)
+
+
+def routes() -> dict[str, Route]:
+    """topic -> Dramatiq route, for the relay's DramatiqSender."""
+    table: dict[str, Route] = {}
+    for consumer in CONSUMERS:
+        table.update(consumer.routes)
+    return table
+
+
+def queues() -> set[str]:
+    return {consumer.queue for consumer in CONSUMERS}
+
+
+def handlers(runtime: Runtime) -> dict[str, Callable[[dict[str, Any]], Awaitable[object]]]:
+    """topic -> coroutine, for the in-process relay of the embedded defaults."""
+    table: dict[str, Callable[[dict[str, Any]], Awaitable[object]]] = {}
+    for consumer in CONSUMERS:
+        table.update(consumer.handlers(runtime))
+    return table
+
+
+def declare(broker: dramatiq.Broker) -> None:
+    for consumer in CONSUMERS:
+        consumer.declare(broker)
+
+
+def configure(settings: Settings, policy: RetryPolicy) -> None:
+    for consumer in CONSUMERS:
+        consumer.configure(settings, policy)
+
+
+class UnroutedTopics(RuntimeError):
+    """An emitted outbox topic has no consumer: its messages would wait forever."""
+
+
+def check_routes(
+    emitted: frozenset[str] | None = None, routed: Mapping[str, Route] | None = None
+) -> None:
+    """Raise UnroutedTopics naming every emitted topic without a route."""
+    table = routes() if routed is None else routed
+    missing = sorted((EMITTED if emitted is None else emitted) - set(table))
+    if missing:
+        raise UnroutedTopics(
+            f"outbox topic(s) {', '.join(missing)} are emitted but have no consumer; "
+            "add a route in api/outbox_routes.py (CONSUMERS) before starting"
+        )

@@ -1,0 +1,73 @@
+"""Commerce facts that payments acts on, wired in api/ because commerce cannot import payments:
+a cancelled order (`order.cancelled`) has its unused pay links voided and what was captured
+refunded, once (payments.on_order_cancelled).
+
+`ROUTES` and `declare(broker)` are the Dramatiq side (worker processes), `handlers(runtime)`
+the same job for the in-process relay of the embedded defaults (api/outbox_routes.py lists
+both).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import dramatiq
+
+import commerce
+import payments
+from core.broker import Route, WorkerLocal
+from core.runtime import Runtime
+from fulfillment import metrics
+
+QUEUE = "payments"
+ACTOR_ORDER_CANCELLED = "payments.order_cancelled"
+ROUTES = {commerce.TOPIC_ORDER_CANCELLED: Route(QUEUE, ACTOR_ORDER_CANCELLED)}
+
+
+async def refund_cancelled_order(runtime: Runtime, order_id: str) -> str:
+    from api.controllers.payments import build_deps
+
+    try:
+        outcome = await payments.on_order_cancelled(
+            runtime.sessions, build_deps(runtime), order_id, runtime.clock.now()
+        )
+    except Exception:
+        metrics.JOBS.labels("order_cancelled", "error").inc()
+        raise  # Dramatiq (or the relay's backoff) tries again; the job is idempotent
+    metrics.JOBS.labels("order_cancelled", outcome).inc()
+    return outcome
+
+
+async def redelivery_job(runtime: Runtime) -> int:
+    """Periodic: send `order.cancelled` again where its job was lost (see payments)."""
+    return await payments.redeliver_lost_cancellations(runtime.sessions, runtime.clock.now())
+
+
+# One runtime per worker process (api.worker configures it before the workers start).
+_runtime: WorkerLocal[Runtime] = WorkerLocal("api.payments_events")
+configure = _runtime.configure
+
+
+async def order_cancelled(order_id: str, **_: Any) -> None:
+    await refund_cancelled_order(_runtime.get(), order_id)
+
+
+def declare(broker: dramatiq.Broker) -> None:
+    if ACTOR_ORDER_CANCELLED not in broker.actors:
+        dramatiq.Actor(
+            order_cancelled,  # type: ignore[arg-type]
+            broker=broker,
+            actor_name=ACTOR_ORDER_CANCELLED,
+            queue_name=QUEUE,
+            priority=0,
+            # Gateway trouble is not an exception here (the refund stays `unknown` and the
+            # payments sweeper asks again); these retries cover a database blip.
+            options={"max_retries": 8, "min_backoff": 2_000, "max_backoff": 300_000},
+        )
+
+
+def handlers(runtime: Runtime) -> dict[str, Callable[[dict[str, Any]], Awaitable[object]]]:
+    return {
+        commerce.TOPIC_ORDER_CANCELLED: lambda p: refund_cancelled_order(runtime, p["order_id"]),
+    }

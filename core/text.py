@@ -1,0 +1,67 @@
+"""What text from outside may hold, and how text leaves us in a spreadsheet.
+
+PostgreSQL refuses the NUL character (0x00) in every text column, so a string carrying one
+is refused at the edge with 422 naming its field (api/input_guard.py), whatever room it is
+for. Every other character, tabs and newlines included, is ordinary text.
+
+Spreadsheets run a cell that starts with `=`, `+`, `-` or `@` (and, in some, a tab or a
+carriage return) as a formula, so every text cell of a CSV export goes through
+`spreadsheet_cell` (OWASP's "CSV injection" advice: a leading apostrophe).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable
+from typing import Any
+
+NUL = "\x00"
+NUL_MESSAGE = "must not contain the NUL character (0x00)"
+
+# A code people type and systems match (queue codes): lower-case letters, digits, - and _.
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+SLUG_RULE = (
+    "1-40 characters: lower-case letters, digits, '-' and '_', starting with a letter or digit"
+)
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """Where the first NUL sits in a decoded JSON value (`items[0].title`, `body` for the
+    top level), or None when there is none."""
+    if isinstance(value, str):
+        return (path or "body") if NUL in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if NUL in str(key):
+                return here
+            found = nul_path(item, here)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = nul_path(item, f"{path}[{i}]" if path else f"body[{i}]")
+            if found is not None:
+                return found
+    return None
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A CSV cell no spreadsheet runs: text starting like a formula gets a leading `'`.
+    Numbers we computed are left as numbers (a negative amount stays -12)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+class SpreadsheetWriter:
+    """`csv.writer` whose every text cell goes through `spreadsheet_cell`."""
+
+    def __init__(self, out: Any) -> None:
+        self._writer = csv.writer(out)
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        self._writer.writerow([spreadsheet_cell(v) for v in row])

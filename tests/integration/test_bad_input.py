@@ -1,0 +1,199 @@
+"""Bad input is a clear 4xx naming the field, never a 500 (api/input_guard.py, api/problems.py):
+NUL characters anywhere, JSON nested too deep, bodies that are not JSON, query parameters that
+do not validate, and a caller's wrong PIN that must not look like the agent's failed token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar.exceptions import ClientException
+
+from api.idempotency import strict_body
+from tests.auth_fixtures import random_cn_mobile
+
+PROBLEM = "application/problem+json"
+
+
+def _problem(r: Any, status: int, slug: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith(PROBLEM), r.headers
+    body: dict[str, Any] = r.json()
+    assert body["type"].endswith("/" + slug), body
+    return body
+
+
+def _field(body: dict[str, Any]) -> str:
+    return str(body["errors"][0]["field"])
+
+
+# -- NUL ---------------------------------------------------------------------------------------
+async def test_nul_in_a_login_body_names_the_field(client: Any) -> None:
+    r = await client.post(
+        "/v1/auth/agent-token", json={"username": "ana\x00", "password": "x" * 12}
+    )
+    assert _field(_problem(r, 422, "validation-error")) == "username"
+
+
+async def test_nul_in_nested_and_listed_strings_names_the_path(client: Any, customer: Any) -> None:
+    r = await client.post(
+        "/v1/orders",
+        json={"items": [{"offer_id": "a\x00b", "quantity": 1}]},
+        headers=customer.headers,
+    )
+    assert _field(_problem(r, 422, "validation-error")) == "items[0].offer_id"
+    r = await client.post(
+        "/v1/tickets",
+        json={"category": "service", "subject": "s\x00", "description": "d"},
+        headers=customer.headers,
+    )
+    assert _field(_problem(r, 422, "validation-error")) == "subject"
+
+
+async def test_nul_in_names_and_addresses(client: Any, agent: Any, customer: Any) -> None:
+    r = await client.post(
+        "/v1/customers", json={"phone": "+8613800138000", "name": "王\x00"}, headers=agent.headers
+    )
+    assert _field(_problem(r, 422, "validation-error")) == "name"
+    r = await client.post(
+        "/v1/orders",
+        json={
+            "items": [{"offer_id": "x", "quantity": 1}],
+            "delivery": {"method": "courier", "address": "北京\x00"},
+        },
+        headers=customer.headers,
+    )
+    assert _field(_problem(r, 422, "validation-error")) == "delivery.address"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/v1/offers", {"q": "a\x00b"}, "q"),
+        ("/v1/tickets", {"assignee": "\x00"}, "assignee"),
+        ("/v1/tickets", {"queue": "x\x00"}, "queue"),
+        ("/v1/finance/ledger.csv", {"from": "2026\x00"}, "from"),
+    ],
+)
+async def test_nul_in_query_parameters(
+    client: Any, admin: Any, path: str, params: dict[str, str], field: str
+) -> None:
+    r = await client.get(path, params=params, headers=admin.headers)
+    body = _problem(r, 422, "validation-error")
+    assert body["errors"][0] == {
+        "field": field,
+        "message": body["errors"][0]["message"],
+        "in": "query",
+    }
+
+
+async def test_nul_in_a_path_parameter(client: Any) -> None:
+    r = await client.get("/v1/offers/ab%00cd")
+    body = _problem(r, 422, "validation-error")
+    assert body["errors"][0]["field"] == "offer_id" and body["errors"][0]["in"] == "path"
+
+
+async def test_an_escaped_backslash_is_not_a_nul(client: Any, customer: Any) -> None:
+    r = await client.post(
+        "/v1/tickets",
+        json={"category": "service", "subject": "\\u0000 is text", "description": "d"},
+        headers=customer.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["subject"] == "\\u0000 is text"
+
+
+# -- deep JSON ---------------------------------------------------------------------------------
+DEEP = b'{"a":' * 1000 + b"1" + b"}" * 1000
+DEEP_LIST = b"[" * 5000 + b"]" * 5000
+
+
+@pytest.mark.parametrize("raw", [DEEP, DEEP_LIST])
+async def test_deep_json_is_400(client: Any, customer: Any, raw: bytes) -> None:
+    json_type = {"content-type": "application/json"}
+    # decoded by Litestar (a `data` parameter), and by the NUL guard (a NUL escape makes it
+    # decode the body); strict_body's typed decoding stops at the first unexpected member
+    for path, headers, body in (
+        ("/v1/auth/token", {}, raw),
+        ("/v1/tickets", customer.headers, raw.replace(b"1", b'"\\u0000"', 1)),
+        ("/v1/tickets", customer.headers, raw.replace(b"]", b'"\\u0000"]', 1)),
+    ):
+        r = await client.post(path, content=body, headers={**headers, **json_type})
+        assert "nested too deep" in _problem(r, 400, "bad-request")["detail"], path
+
+
+async def test_strict_body_answers_deep_json_400() -> None:
+    class Raw:
+        async def body(self) -> bytes:
+            return DEEP_LIST
+
+    with pytest.raises(ClientException, match="nested too deep"):
+        await strict_body(Raw(), Any)  # type: ignore[arg-type]
+
+
+# -- content types -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("content_type", "raw"),
+    [
+        ("application/x-www-form-urlencoded", b"phone=%2B8613800138000&pin=274915"),
+        ("text/plain", b'{"phone": "+8613800138000", "pin": "274915"}'),
+        ("multipart/form-data; boundary=x", b"--x--\r\n"),
+    ],
+)
+async def test_a_body_that_is_not_json_is_415(client: Any, content_type: str, raw: bytes) -> None:
+    r = await client.post("/v1/auth/token", content=raw, headers={"content-type": content_type})
+    body = _problem(r, 415, "unsupported-media-type")
+    assert "application/json" in body["detail"]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "application/merge-patch+json", None]
+)
+async def test_json_and_its_variants_are_accepted(client: Any, content_type: str | None) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    raw = b'{"phone": "%s", "pin": "0"}' % random_cn_mobile().encode()  # no throttle carry-over
+    r = await client.post("/v1/auth/token", content=raw, headers=headers)
+    assert r.status_code == 401, r.text  # reached the PIN check
+
+
+async def test_signed_webhooks_read_their_own_bytes_whatever_the_type(client: Any) -> None:
+    for path in ("/v1/webhooks/stripe", "/v1/webhooks/partners/nobody"):
+        r = await client.post(path, content=b"x=1", headers={"content-type": "text/plain"})
+        assert r.status_code != 415 and r.status_code < 500, (path, r.text)
+
+
+# -- validation is 422 everywhere --------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/v1/offers", {"limit": "x"}, "limit"),
+        ("/v1/offers", {"limit": "0"}, "limit"),
+        ("/v1/offers", {"on": "yesterday"}, "on"),
+        ("/v1/tickets", {"limit": "many"}, "limit"),
+        ("/v1/payments/incidents", {"limit": "1000"}, "limit"),
+        ("/v1/admin/dead-letters", {"include_replayed": "perhaps"}, "include_replayed"),
+    ],
+)
+async def test_bad_query_parameters_are_422(
+    client: Any, admin: Any, path: str, params: dict[str, str], field: str
+) -> None:
+    r = await client.get(path, params=params, headers=admin.headers)
+    body = _problem(r, 422, "validation-error")
+    assert body["errors"][0]["field"] == field and body["errors"][0]["in"] == "query"
+
+
+async def test_a_callers_wrong_pin_is_not_401(client: Any, agent: Any, customer: Any) -> None:
+    wrong = {"phone": customer.phone, "pin": "000000"}
+    r = await client.post("/v1/callers/verify", json=wrong, headers=agent.headers)
+    body = _problem(r, 422, "caller-pin-wrong")
+    unknown = {"phone": "+8613912345678", "pin": "000000"}
+    r = await client.post("/v1/callers/verify", json=unknown, headers=agent.headers)
+    assert _problem(r, 422, "caller-pin-wrong")["detail"] == body["detail"]  # no enumeration
+    # the agent's own token still works, and the throttle still counts the misses
+    assert (await client.get("/v1/me", headers=agent.headers)).status_code == 200
+    statuses = []
+    for _ in range(4):
+        r = await client.post("/v1/callers/verify", json=wrong, headers=agent.headers)
+        statuses.append(r.status_code)
+    assert statuses[-1] == 429, statuses
+    assert "Retry-After" in r.headers
