@@ -13,7 +13,7 @@ from api.deps import RuntimeDep, SessionDep
 from api.pay_page import render, render_demo
 from core.runtime import Runtime
 from core.settings import Settings
-from payments.orders import CommerceOrders
+from payments import CommerceOrders
 
 TAGS = ["payments"]
 

@@ -11,16 +11,16 @@ PACKAGES = ("core", "auth", "commerce", "payments", "fulfillment", "ticketing", 
 
 
 def private_imports(source: str) -> list[tuple[int, str]]:
-    """(line, dotted name) of each `from <our module> import _name`."""
+    """(line, dotted name) of each `from <our module> import _name`, relative ones included."""
     found = []
     for node in ast.walk(ast.parse(source)):
-        if not isinstance(node, ast.ImportFrom) or node.level or not node.module:
+        if not isinstance(node, ast.ImportFrom):
             continue
-        if node.module.split(".")[0] not in PACKAGES:
+        if not node.level and (node.module or "").split(".")[0] not in PACKAGES:
             continue
         for alias in node.names:
             if alias.name.startswith("_") and not alias.name.startswith("__"):
-                found.append((node.lineno, f"{node.module}.{alias.name}"))
+                found.append((node.lineno, f"{'.' * node.level}{node.module or ''}.{alias.name}"))
     return found
 
 
@@ -40,6 +40,6 @@ def test_the_rule_sees_a_private_import_and_ignores_public_and_foreign_ones() ->
         "from payments.service import _gateway, settle\n"
         "from core import clock\n"
         "from os import _exit\n"
-        "from . import _local\n"
+        "from .service import _lock\n"
     )
-    assert private_imports(source) == [(1, "payments.service._gateway")]
+    assert private_imports(source) == [(1, "payments.service._gateway"), (4, ".service._lock")]
