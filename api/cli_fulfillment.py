@@ -14,7 +14,7 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from api.cli import main, run_with_runtime
+from api.cli_group import main, run_with_runtime
 from core.errors import DomainError
 from core.runtime import Runtime
 

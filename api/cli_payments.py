@@ -8,8 +8,8 @@ import uuid
 import click
 
 import payments
-from api.cli import main, run_with_runtime
 from api.cli_commerce import to_minor_units
+from api.cli_group import main, run_with_runtime
 from core.errors import DomainError
 from core.runtime import Runtime
 

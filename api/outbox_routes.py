@@ -28,7 +28,6 @@ from core.runtime import Runtime
 from core.settings import Settings
 from core.sms import TOPIC_SEND as SMS_SEND
 from fulfillment import RetryPolicy
-from fulfillment import actors as fulfillment_actors
 
 # core emits one topic of its own: every SMS is queued as `sms.send` (core.sms).
 EMITTED: frozenset[str] = (
@@ -49,20 +48,20 @@ class Consumer:
 def _fulfillment_handlers(runtime: Runtime) -> Mapping[str, Handler]:
     from api.worker import fulfillment_context
 
-    return fulfillment_actors.handlers(fulfillment_context(runtime))
+    return fulfillment.job_handlers(fulfillment_context(runtime))
 
 
 def _configure_fulfillment(settings: Settings, policy: RetryPolicy) -> None:
     from api.worker import fulfillment_context
 
-    fulfillment_actors.configure(lambda: fulfillment_context(Runtime.build(settings), policy))
+    fulfillment.configure_jobs(lambda: fulfillment_context(Runtime.build(settings), policy))
 
 
 CONSUMERS: tuple[Consumer, ...] = (
     Consumer(
-        fulfillment_actors.QUEUE,
-        fulfillment_actors.ROUTES,
-        fulfillment_actors.declare,
+        fulfillment.JOB_QUEUE,
+        fulfillment.JOB_ROUTES,
+        fulfillment.declare_jobs,
         _configure_fulfillment,
         _fulfillment_handlers,
     ),

@@ -16,9 +16,8 @@ import dramatiq
 
 import commerce
 import payments
-from core.broker import Route, WorkerLocal
+from core.broker import JOBS, Route, WorkerLocal
 from core.runtime import Runtime
-from fulfillment import metrics
 
 QUEUE = "payments"
 ACTOR_ORDER_CANCELLED = "payments.order_cancelled"
@@ -33,9 +32,9 @@ async def refund_cancelled_order(runtime: Runtime, order_id: str) -> str:
             runtime.sessions, build_deps(runtime), order_id, runtime.clock.now()
         )
     except Exception:
-        metrics.JOBS.labels("order_cancelled", "error").inc()
+        JOBS.labels("order_cancelled", "error").inc()
         raise  # Dramatiq (or the relay's backoff) tries again; the job is idempotent
-    metrics.JOBS.labels("order_cancelled", outcome).inc()
+    JOBS.labels("order_cancelled", outcome).inc()
     return outcome
 
 

@@ -7,14 +7,15 @@ from typing import Annotated, Any
 from litestar import Request, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+import auth
 from api.deps import RuntimeDep, SessionDep
 from api.security import PrincipalDep, agents_only, customers_and_agents, require_roles
-from auth import agents, codes, service
-from auth.models import Agent, Customer
-from auth.schemas import (
+from auth import (
+    Agent,
     AgentIn,
     AgentOut,
     AgentTokenIn,
+    Customer,
     CustomerIn,
     CustomerOut,
     EnrollmentConfirmIn,
@@ -69,7 +70,7 @@ async def token(
     runtime: RuntimeDep,
     session: SessionDep,
 ) -> TokenOut:
-    customer, tok, expires = await service.login_customer(
+    customer, tok, expires = await auth.login_customer(
         runtime, session, data.phone, data.pin, address=_address(request)
     )
     return TokenOut(access_token=tok, expires_in=expires, customer_id=customer.id)
@@ -88,7 +89,7 @@ async def agent_token(
     runtime: RuntimeDep,
     session: SessionDep,
 ) -> TokenOut:
-    agent, tok, expires = await agents.login_agent(
+    agent, tok, expires = await auth.login_agent(
         runtime, session, data.username, data.password, address=_address(request)
     )
     return TokenOut(
@@ -109,7 +110,7 @@ async def enrollment(
     runtime: RuntimeDep,
     session: SessionDep,
 ) -> dict[str, str]:
-    await codes.send_code(runtime, session, data.phone, address=_address(request))
+    await auth.send_code(runtime, session, data.phone, address=_address(request))
     return {"status": "sent"}
 
 
@@ -123,10 +124,10 @@ async def enrollment(
 async def enrollment_confirm(
     request: Request[Any, Any, Any], data: JSONBody[EnrollmentConfirmIn], runtime: RuntimeDep
 ) -> TokenOut:
-    customer = await codes.confirm_code(
+    customer = await auth.confirm_code(
         runtime, data.phone, data.code, data.pin, address=_address(request)
     )
-    tok, expires = service.customer_token(runtime, customer)
+    tok, expires = auth.customer_token(runtime, customer)
     return TokenOut(access_token=tok, expires_in=expires, customer_id=customer.id)
 
 
@@ -151,7 +152,7 @@ async def me(principal: PrincipalDep) -> MeOut:
 async def create_customer(
     data: JSONBody[CustomerIn], runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
 ) -> CustomerOut:
-    c = await service.create_customer(
+    c = await auth.create_customer(
         runtime, session, phone=data.phone, name=data.name, locale=data.locale
     )
     return customer_out(c)
@@ -169,7 +170,7 @@ async def read_customer(
 ) -> CustomerOut:
     if principal.is_customer and principal.id != customer_id:
         raise NotFound("no such customer")
-    return customer_out(await service.get_customer(session, customer_id))
+    return customer_out(await auth.get_customer(session, customer_id))
 
 
 @get(
@@ -185,7 +186,7 @@ async def find_customer(
     principal: PrincipalDep,
     phone: Annotated[str, QueryParameter(max_length=40)],
 ) -> CustomerOut:
-    found = await service.find_customer_by_phone(session, service.phone_or_422(runtime, phone))
+    found = await auth.find_customer_by_phone(session, auth.phone_or_422(runtime, phone))
     if found is None:
         raise NotFound("no customer with this phone")
     return customer_out(found)
@@ -206,7 +207,7 @@ async def verify(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> VerifyOut:
-    v = await service.verify_caller(
+    v = await auth.verify_caller(
         runtime, session, principal.id, data.phone, data.pin, address=_address(request)
     )
     return VerifyOut(v.id, v.customer_id, v.expires_at)
@@ -223,7 +224,7 @@ async def verify(
 async def create_agent(
     data: JSONBody[AgentIn], runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
 ) -> AgentOut:
-    a = await agents.create_agent(
+    a = await auth.create_agent(
         runtime,
         session,
         username=data.username,
@@ -247,10 +248,10 @@ async def sms_outbox(
     principal: PrincipalDep,
     to: Annotated[str | None, QueryParameter(max_length=40)] = None,
 ) -> list[SmsOut]:
-    sender = codes.runtime_sms(runtime)
+    sender = auth.runtime_sms(runtime)
     if not isinstance(sender, SmsOutbox) or not sender.is_sink:
         raise NotFound("the built-in SMS sink is not the sender")
-    number = service.phone_or_422(runtime, to, "to") if to else None
+    number = auth.phone_or_422(runtime, to, "to") if to else None
     rows = await sender.outbox(session, number)
     return [
         SmsOut(m.id, m.to, m.body, m.purpose, m.created_at, m.status, m.provider_message_id)
@@ -275,10 +276,10 @@ async def change_pin(
 ) -> TokenOut:
     if not principal.is_customer:
         raise Forbidden("customers only")
-    c = await service.change_own_pin(
+    c = await auth.change_own_pin(
         runtime, session, principal.id, data.current_pin, data.new_pin, address=_address(request)
     )
-    tok, expires = service.customer_token(runtime, c)
+    tok, expires = auth.customer_token(runtime, c)
     return TokenOut(access_token=tok, expires_in=expires, customer_id=c.id)
 
 
@@ -297,7 +298,7 @@ async def change_password(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> TokenOut:
-    a = await agents.change_own_password(
+    a = await auth.change_own_password(
         runtime,
         session,
         principal.id,
@@ -305,7 +306,7 @@ async def change_password(
         data.new_password,
         address=_address(request),
     )
-    tok, expires = service.agent_token(runtime, a)
+    tok, expires = auth.agent_token(runtime, a)
     return TokenOut(access_token=tok, expires_in=expires, agent_id=a.id, roles=list(a.roles))
 
 

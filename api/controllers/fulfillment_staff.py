@@ -13,7 +13,7 @@ import fulfillment
 from api.deps import RuntimeDep, SessionDep
 from api.security import PrincipalDep, customers_and_agents, require_roles
 from api.worker import policy_from_env
-from fulfillment.schemas import DeadLetterOut, PartnerIn, PartnerOut, ShipmentOut
+from fulfillment import DeadLetterOut, PartnerIn, PartnerOut, ShipmentOut
 
 
 @post(

@@ -13,7 +13,7 @@ from api.deps import RuntimeDep, SessionDep
 from api.pay_page import render, render_demo
 from core.runtime import Runtime
 from core.settings import Settings
-from payments.orders import CommerceOrders
+from payments import CommerceOrders
 
 TAGS = ["payments"]
 
@@ -193,13 +193,6 @@ async def stripe_webhook(
 
 
 ROUTES: list[Any] = [pay_page, pay_charge, pay_confirm, pay_status, stripe_webhook]
-try:  # the staff/customer routes need the auth room's guards (api/security.py)
-    from api.controllers.payments_staff import ROUTES as _STAFF_ROUTES
-except ModuleNotFoundError as exc:  # pragma: no cover - until auth lands
-    if exc.name != "api.security":
-        raise
-else:
-    ROUTES += _STAFF_ROUTES
 
 
 async def sweep_job(runtime: Runtime) -> int:
