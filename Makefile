@@ -19,6 +19,8 @@ services:
 
 test: install services
 	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run lint-imports
 	$(UV) run mypy
 	$(UV) run pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 

@@ -19,6 +19,7 @@ from api.input_guard import HotlineRequest, guard_input
 from api.logging import configure_logging
 from api.observability import RequestObservability
 from api.openapi import document_problems, openapi_config
+from api.outages import OUTAGE_HANDLERS
 from api.problems import EXCEPTION_HANDLERS
 from api.security import principal
 from core.clock import Clock
@@ -100,7 +101,8 @@ def create_app(
             "session": Provide(provide_session),
             "principal": Provide(principal),
         },
-        exception_handlers=EXCEPTION_HANDLERS,
+        # PostgreSQL or Redis unreachable -> 503 (api/outages.py), the rest by api/problems.py
+        exception_handlers={**EXCEPTION_HANDLERS, **OUTAGE_HANDLERS},
         before_request=guard_input,
         request_class=HotlineRequest,
         openapi_config=openapi_config(),

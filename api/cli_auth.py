@@ -7,7 +7,7 @@ import sys
 import click
 
 import auth
-from api.cli import main, run_with_runtime
+from api.cli_group import main, run_with_runtime
 from core.errors import DomainError
 from core.principal import ROLES
 from core.runtime import Runtime

@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 import click
 
 import commerce
-from api.cli import main, run_with_runtime
+from api.cli_group import main, run_with_runtime
 from core.errors import DomainError
 from core.money import Money
 from core.runtime import Runtime

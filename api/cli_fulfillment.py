@@ -14,7 +14,7 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from api.cli import _settings, main, run_with_runtime
+from api.cli_group import main, run_with_runtime, run_with_services, settings_or_exit
 from core.errors import DomainError
 from core.runtime import Runtime
 
@@ -35,7 +35,7 @@ def worker(processes: int, threads: int | None) -> None:
     """
     # Checked here first: a bad HOTLINE_* would otherwise kill every process at start, and
     # each would be restarted forever.
-    settings = _settings()
+    settings = settings_or_exit()
     env = dict(os.environ)
     if threads is not None:
         env["HOTLINE_WORKER_THREADS"] = str(threads)
@@ -103,7 +103,6 @@ def dead_letters_list(include_replayed: bool) -> None:
 def dead_letters_replay(dead_letter_id: str) -> None:
     """Give the shipment a fresh set of attempts (same shipment id and body), or run a paid
     order that got no shipment through `order.paid` again."""
-    from api.cli import run_with_services
     from api.composition import Services
     from fulfillment import replay_dead_letter
 

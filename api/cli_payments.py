@@ -8,8 +8,8 @@ import uuid
 import click
 
 import payments
-from api.cli import main, run_with_runtime
 from api.cli_commerce import to_minor_units
+from api.cli_group import main, run_with_runtime, run_with_services
 from core.errors import DomainError
 from core.runtime import Runtime
 
@@ -50,7 +50,6 @@ def top_up(customer_id: str, amount: str, reference: str | None, credit_limit: s
 @main.command("sweep-payments")
 def sweep_payments() -> None:
     """Settle card attempts and refunds left `unknown` (the periodic job does this too)."""
-    from api.cli import run_with_services
     from api.controllers.payments import sweep_job
 
     n = run_with_services(sweep_job)

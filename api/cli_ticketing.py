@@ -9,7 +9,7 @@ from datetime import timedelta
 import click
 
 import ticketing
-from api.cli import main, run_with_runtime
+from api.cli_group import main, run_with_runtime
 from core.errors import DomainError
 from core.runtime import Runtime
 

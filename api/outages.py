@@ -19,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 
+from api.problems import problem, unexpected_handler
 from core.drivers import connection_lost
 
 UNAVAILABLE_SLUG = "unavailable"
@@ -54,8 +55,6 @@ def outage(exc: BaseException) -> str | None:
 
 
 def outage_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    from api.problems import problem, unexpected_handler  # problems.py imports this module
-
     service = outage(exc)
     if service is None:
         return unexpected_handler(request, exc)

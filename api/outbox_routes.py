@@ -27,7 +27,6 @@ from api import payments_events, sms_events, ticketing_events
 from api.composition import Services
 from core.broker import Handler, Route, WorkerLocal
 from core.sms import TOPIC_SEND as SMS_SEND
-from fulfillment import actors as fulfillment_actors
 
 # core emits one topic of its own: every SMS is queued as `sms.send` (core.sms).
 EMITTED: frozenset[str] = (
@@ -47,18 +46,18 @@ class Consumer:
 
 
 def _fulfillment_handlers(services: Services) -> Mapping[str, Handler]:
-    return fulfillment_actors.handlers(services.fulfillment)
+    return fulfillment.job_handlers(services.fulfillment)
 
 
 def _configure_fulfillment(get: Callable[[], Services]) -> None:
-    fulfillment_actors.configure(lambda: get().fulfillment)
+    fulfillment.configure_jobs(lambda: get().fulfillment)
 
 
 CONSUMERS: tuple[Consumer, ...] = (
     Consumer(
-        fulfillment_actors.QUEUE,
-        fulfillment_actors.ROUTES,
-        fulfillment_actors.declare,
+        fulfillment.JOB_QUEUE,
+        fulfillment.JOB_ROUTES,
+        fulfillment.declare_jobs,
         _configure_fulfillment,
         _fulfillment_handlers,
     ),

@@ -17,8 +17,7 @@ import dramatiq
 import commerce
 import payments
 from api.composition import Services
-from core.broker import Route, WorkerLocal
-from fulfillment import metrics
+from core.broker import JOBS, Route, WorkerLocal
 
 QUEUE = "payments"
 ACTOR_ORDER_CANCELLED = "payments.order_cancelled"
@@ -32,9 +31,9 @@ async def refund_cancelled_order(services: Services, order_id: str) -> str:
             runtime.sessions, services.payments, order_id, runtime.clock.now()
         )
     except Exception:
-        metrics.JOBS.labels("order_cancelled", "error").inc()
+        JOBS.labels("order_cancelled", "error").inc()
         raise  # Dramatiq (or the relay's backoff) tries again; the job is idempotent
-    metrics.JOBS.labels("order_cancelled", outcome).inc()
+    JOBS.labels("order_cancelled", outcome).inc()
     return outcome
 
 

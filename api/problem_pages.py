@@ -16,7 +16,7 @@ from litestar import MediaType, Response, get
 from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 
-from api.problems import _HTTP_SLUGS, problem
+from api.problems import HTTP_SLUGS, problem
 from core.errors import DomainError
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -74,7 +74,7 @@ def catalogue() -> dict[str, ProblemType]:
     for cls in classes:
         doc = (cls.__doc__ or "").strip() if cls.__doc__ != DomainError.__doc__ else ""
         found.setdefault(cls.slug, ProblemType(cls.slug, cls.status, cls.title, doc))
-    for status, (slug, title) in _HTTP_SLUGS.items():
+    for status, (slug, title) in HTTP_SLUGS.items():
         found.setdefault(slug, ProblemType(slug, status, title, ""))
     found.setdefault("validation-error", ProblemType("validation-error", 422, "Invalid", ""))
     found["internal-error"] = ProblemType("internal-error", 500, "Internal error", "")

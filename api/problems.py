@@ -14,7 +14,6 @@ from litestar.exceptions import (
     ValidationException,
 )
 
-from api.outages import OUTAGE_HANDLERS
 from core.errors import DomainError
 
 # Relative to the API: each type is a page served by api/problem_pages.py.
@@ -22,7 +21,7 @@ PROBLEM_BASE = "/problems/"
 PROBLEM_MEDIA = "application/problem+json"
 log = structlog.get_logger("hotline.api")
 
-_HTTP_SLUGS = {
+HTTP_SLUGS = {
     400: ("bad-request", "Bad request"),
     401: ("unauthorized", "Authentication required"),
     403: ("forbidden", "Not allowed"),
@@ -120,7 +119,7 @@ def validation_handler(request: Request[Any, Any, Any], exc: ValidationException
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
-    slug, title = _HTTP_SLUGS.get(status, ("http-error", "HTTP error"))
+    slug, title = HTTP_SLUGS.get(status, ("http-error", "HTTP error"))
     if isinstance(exc, NotAuthorizedException):
         slug, title = "unauthorized", "Authentication required"
     if isinstance(exc, PermissionDeniedException):
@@ -145,7 +144,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     ValidationException: validation_handler,
     HTTPException: http_error_handler,
     Exception: unexpected_handler,
-    **OUTAGE_HANDLERS,  # PostgreSQL or Redis unreachable -> 503 (api/outages.py)
 }
 
 # Documented on every route in OpenAPI so clients know the error shape.

@@ -2,7 +2,7 @@
 here, after the commit that queued it and outside any transaction (core.sms_delivery).
 
 `ROUTES` and `declare(broker)` are the Dramatiq side (worker processes), `handlers(services)`
-the same job for the in-process relay of the embedded defaults (api.worker merges them with
+the same job for the in-process relay of the embedded defaults (api.outbox_routes merges them with
 the other rooms'). The job is idempotent: a text already sent is skipped.
 """
 

@@ -6,7 +6,7 @@ and payments never import ticketing):
 - an SLA escalation (`ticket.escalated`) is announced live (ticketing.announce_escalation).
 
 `ROUTES` and `declare(broker)` are the Dramatiq side (worker processes), `handlers(runtime)`
-the same job for the in-process relay of the embedded defaults (api.worker merges both with
+the same job for the in-process relay of the embedded defaults (api.outbox_routes merges both with
 fulfillment's). The jobs are idempotent: a ticket's unique `source_key` is its fact.
 """
 

@@ -25,18 +25,18 @@ def _on_runtime(
 
 def register_periodic_jobs() -> None:
     """Each room adds its periodic jobs with api.periodic.register(...) here."""
-    from api import periodic, worker
+    from api import outbox_jobs, periodic
 
     # Outbox relay (order.paid -> shipments, dispatches) and the fulfillment watchdog.
     # Each tick is one indexed query; a short tick keeps each outbox hop (order.paid ->
     # shipment -> dispatch) well under a second without a notify channel.
-    periodic.register("outbox.relay", 0.1, worker.relay_job)
-    periodic.register("fulfillment.sweep", 5.0, worker.sweep_job)
+    periodic.register("outbox.relay", 0.1, outbox_jobs.relay_job)
+    periodic.register("fulfillment.sweep", 5.0, outbox_jobs.sweep_job)
     # SMS left `sending` by a job that died mid-send are queued again (at-least-once).
     from api import sms_events
 
     periodic.register("sms.sweep", 30.0, sms_events.sweep_job)
-    periodic.register("outbox.purge", 3600.0, worker.purge_outbox_job)
+    periodic.register("outbox.purge", 3600.0, outbox_jobs.purge_outbox_job)
     # Lapsed holds give their seats back (safe with several sweepers: SKIP LOCKED).
     import commerce
 
@@ -67,7 +67,7 @@ async def on_startup(app: Litestar) -> None:
     register_periodic_jobs()
     # Tests drive jobs explicitly; the embedded default runs them in-process.
     if runtime.settings.worker == "inprocess" and runtime.settings.env != "test":
-        from api.worker import in_process_sender
+        from api.outbox_jobs import in_process_sender
 
         # Embedded defaults: outbox jobs run in this process (no Redis, no worker process).
         # Set before the first request; routes and the runner then share this composition.

@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
-from auth.agents import create_agent
+from auth.agents import change_own_password, create_agent, login_agent
+from auth.codes import confirm_code, send_code
 from auth.errors import AccountLocked, VerificationRequired
 from auth.models import Agent, AuditEvent, CallerVerification, Customer
+from auth.schemas import (
+    AgentIn,
+    AgentOut,
+    AgentTokenIn,
+    CustomerIn,
+    CustomerOut,
+    EnrollmentConfirmIn,
+    EnrollmentIn,
+    MeOut,
+    PasswordChangeIn,
+    PinChangeIn,
+    SmsOut,
+    TokenIn,
+    TokenOut,
+    VerifyIn,
+    VerifyOut,
+)
 from auth.service import (
     agent_token,
     build_throttle,
+    change_own_pin,
     check_verification,
     create_customer,
     customer_token,
     find_customer_by_phone,
     get_agent,
     get_customer,
+    login_customer,
+    phone_or_422,
     token_version_ok,
     token_version_ok_on,
+    verify_caller,
 )
 from auth.throttle import Throttle
 from auth.tokens import decode as decode_token
@@ -23,14 +45,32 @@ from auth.tokens import decode as decode_token
 __all__ = [
     "AccountLocked",
     "Agent",
+    "AgentIn",
+    "AgentOut",
+    "AgentTokenIn",
     "AuditEvent",
     "CallerVerification",
     "Customer",
+    "CustomerIn",
+    "CustomerOut",
+    "EnrollmentConfirmIn",
+    "EnrollmentIn",
+    "MeOut",
+    "PasswordChangeIn",
+    "PinChangeIn",
+    "SmsOut",
     "Throttle",
+    "TokenIn",
+    "TokenOut",
     "VerificationRequired",
+    "VerifyIn",
+    "VerifyOut",
     "agent_token",
     "build_throttle",
+    "change_own_password",
+    "change_own_pin",
     "check_verification",
+    "confirm_code",
     "create_agent",
     "create_customer",
     "customer_token",
@@ -38,6 +78,11 @@ __all__ = [
     "find_customer_by_phone",
     "get_agent",
     "get_customer",
+    "login_agent",
+    "login_customer",
+    "phone_or_422",
+    "send_code",
     "token_version_ok",
     "token_version_ok_on",
+    "verify_caller",
 ]

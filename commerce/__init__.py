@@ -5,6 +5,18 @@ The public surface other rooms (payments, fulfillment, ticketing) and api/ may u
 
 from __future__ import annotations
 
+from commerce.schemas import (
+    CancelIn,
+    MoneyJson,
+    OfferIn,
+    OfferOut,
+    OfferPage,
+    OrderIn,
+    OrderOut,
+    OrderPage,
+    offer_out,
+    order_out,
+)
 from core.paging import Page
 
 from .capacity import LOCK_TIMEOUT_MS
@@ -54,15 +66,23 @@ __all__ = [
     "TOPIC_ORDER_CANCELLED",
     "TOPIC_ORDER_PAID",
     "TRANSITIONS",
+    "CancelIn",
     "DeliveryMethod",
     "LineRequest",
     "MarkPaidResult",
+    "MoneyJson",
     "Offer",
     "OfferCodeTaken",
+    "OfferIn",
     "OfferKind",
+    "OfferOut",
+    "OfferPage",
     "Order",
     "OrderEvent",
+    "OrderIn",
     "OrderItem",
+    "OrderOut",
+    "OrderPage",
     "OrderPlacement",
     "OrderStatus",
     "Page",
@@ -82,7 +102,9 @@ __all__ = [
     "list_orders",
     "mark_paid",
     "may_see",
+    "offer_out",
     "order_history",
+    "order_out",
     "place_order",
     "placement",
     "price_order",

@@ -16,10 +16,14 @@ from typing import Any, Generic, TypeVar
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
+from prometheus_client import Counter
 
 from core.settings import Settings
 
 T = TypeVar("T")
+
+# Every room's background jobs, by job and outcome (served on /metrics and the worker's port).
+JOBS = Counter("hotline_jobs_total", "Background jobs run", ["job", "outcome"])
 
 
 class WorkerLocal(Generic[T]):

@@ -1,12 +1,24 @@
 """Fulfillment: paid orders reach delivery partners through the outbox and Dramatiq, once in
 effect; partner callbacks move shipments on; the order is fulfilled when all are delivered."""
 
+from fulfillment.actors import QUEUE as JOB_QUEUE
+from fulfillment.actors import ROUTES as JOB_ROUTES
+from fulfillment.actors import configure as configure_jobs
+from fulfillment.actors import declare as declare_jobs
+from fulfillment.actors import handlers as job_handlers
 from fulfillment.domain import RetryPolicy, ShipmentStatus, verify_signature
 from fulfillment.models import DeadLetter, Partner, PartnerPayable, Shipment
 from fulfillment.orders import CommerceOrders
 from fulfillment.partners import HttpPartnerClient, PartnerClient
 from fulfillment.recovery import redeliver_lost_order_paid
-from fulfillment.schemas import OrderItem, OrderSnapshot, PartnerIn
+from fulfillment.schemas import (
+    DeadLetterOut,
+    OrderItem,
+    OrderSnapshot,
+    PartnerIn,
+    PartnerOut,
+    ShipmentOut,
+)
 from fulfillment.service import (
     TOPIC_DISPATCH,
     TOPIC_ORDER_PAID,
@@ -30,12 +42,15 @@ from fulfillment.tracking import (
 TOPICS = frozenset({TOPIC_DISPATCH, TOPIC_SHIPMENT_FAILED, TOPIC_ORDER_PAID})
 
 __all__ = [
+    "JOB_QUEUE",
+    "JOB_ROUTES",
     "TOPICS",
     "TOPIC_DISPATCH",
     "TOPIC_ORDER_PAID",
     "TOPIC_SHIPMENT_FAILED",
     "CommerceOrders",
     "DeadLetter",
+    "DeadLetterOut",
     "FulfillmentContext",
     "HttpPartnerClient",
     "OrderGateway",
@@ -44,14 +59,19 @@ __all__ = [
     "Partner",
     "PartnerClient",
     "PartnerIn",
+    "PartnerOut",
     "PartnerPayable",
     "RetryPolicy",
     "Shipment",
+    "ShipmentOut",
     "ShipmentStatus",
     "apply_partner_callback",
+    "configure_jobs",
     "create_shipments",
+    "declare_jobs",
     "dispatch",
     "handle_order_paid",
+    "job_handlers",
     "list_dead_letters",
     "order_shipments",
     "redeliver_lost_order_paid",

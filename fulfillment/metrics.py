@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-JOBS = Counter("hotline_jobs_total", "Background jobs run", ["job", "outcome"])
+from core.broker import JOBS as JOBS  # the jobs counter is shared by every room's jobs
+
 DISPATCH_ATTEMPTS = Counter(
     "hotline_dispatch_attempts_total", "Partner dispatch attempts", ["partner", "outcome"]
 )

@@ -287,7 +287,9 @@ async def _record(
             metrics.DISPATCH_LATENCY.observe(max(0.0, (now - shipment.created_at).total_seconds()))
         await _book_payable(session, shipment, partner, now)
         if partner.kind == "eticket":
-            await _move(session, shipment, ShipmentStatus.DELIVERED, now, ctx.orders, "hotline")
+            await move_shipment(
+                session, shipment, ShipmentStatus.DELIVERED, now, ctx.orders, "hotline"
+            )
         return "dispatched"
     if shipment.status != ShipmentStatus.PENDING.value:
         return "superseded"  # a callback moved it on while we were waiting
@@ -360,7 +362,7 @@ async def _book_payable(
     )
 
 
-async def _move(
+async def move_shipment(
     session: AsyncSession,
     shipment: Shipment,
     to: ShipmentStatus,

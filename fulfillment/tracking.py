@@ -27,7 +27,13 @@ from fulfillment.schemas import (
     ShipmentOut,
     TrackingEventOut,
 )
-from fulfillment.service import TOPIC_DISPATCH, TOPIC_ORDER_PAID, OrderGateway, _move, partner_for
+from fulfillment.service import (
+    TOPIC_DISPATCH,
+    TOPIC_ORDER_PAID,
+    OrderGateway,
+    move_shipment,
+    partner_for,
+)
 
 
 async def apply_partner_callback(
@@ -103,7 +109,7 @@ async def apply_partner_callback(
         if shipment.status == ShipmentStatus.PENDING.value:
             shipment.dispatched_at = shipment.dispatched_at or now
             shipment.next_attempt_at = None
-        await _move(session, shipment, to, occurred, orders, "partner")
+        await move_shipment(session, shipment, to, occurred, orders, "partner")
     else:
         session.add(
             ShipmentEvent(

@@ -6,6 +6,7 @@ from payments.cancellations import (
     redeliver_lost_cancellations,
     void_attempts,
 )
+from payments.carrier import top_up
 from payments.demo_gateway import DemoCardGateway, DemoGatewayRefused
 from payments.errors import (
     AlreadyPaid,
@@ -86,6 +87,7 @@ __all__ = [
     "settle",
     "start_payment",
     "sweep_once",
+    "top_up",
     "unpayable_status",
     "void_attempts",
 ]

@@ -13,7 +13,7 @@ from payments import carrier, domain, ledger
 from payments.errors import RefundExceedsCaptured
 from payments.gateway import GatewayError, GatewayUnknown
 from payments.models import Payment, Refund
-from payments.service import PaymentDeps, _gateway, lock_payment
+from payments.ports import PaymentDeps, lock_payment, require_gateway
 
 
 async def refund_order(
@@ -125,7 +125,7 @@ async def send_card_refund(
     """Ask Stripe (again, with the same key); unknown stays `unknown` for the sweeper."""
     assert payment.intent_id is not None
     try:
-        result = await _gateway(deps).refund(
+        result = await require_gateway(deps).refund(
             payment.intent_id,
             amount=refund.amount,
             metadata={

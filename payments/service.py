@@ -9,58 +9,22 @@ serialised and the second finds the work done.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import InvalidTransition, NotFound, UpstreamUnavailable, ValidationFailed
+from core.errors import InvalidTransition, NotFound, ValidationFailed
 from core.principal import Principal
 from payments import carrier, domain, ledger
-from payments.errors import AlreadyPaid, PayLinkExpired, PaymentOutcomeUnknown
-from payments.gateway import Gateway, GatewayError, GatewayUnknown, Intent
+from payments.errors import AlreadyPaid, PayLinkExpired
+from payments.gateway import GatewayError, GatewayUnknown, Intent
 from payments.incidents import incident
 from payments.models import Payment, PaymentHistory
-from payments.orders import Notifier, OrderInfo, OrderPort
+from payments.orders import OrderInfo
 from payments.payability import check_payable
-
-
-@dataclass
-class PaymentDeps:
-    orders: OrderPort
-    gateway: Gateway | None
-    public_base_url: str
-    notifier: Notifier | None = None
-
-
-@asynccontextmanager
-async def upstream() -> AsyncIterator[None]:
-    """Gateway trouble outside a charge becomes 503 (Stripe and browsers retry), never a 500."""
-    try:
-        yield
-    except GatewayUnknown as exc:
-        raise PaymentOutcomeUnknown(str(exc)) from exc
-    except GatewayError as exc:
-        raise UpstreamUnavailable(f"payment gateway refused: {exc}") from exc
-
-
-def _gateway(deps: PaymentDeps) -> Gateway:
-    if deps.gateway is None:
-        raise ValidationFailed.field("method", "card payments are not configured here")
-    return deps.gateway
-
-
-async def lock_payment(session: AsyncSession, payment_id: str) -> Payment:
-    payment = await session.scalar(
-        select(Payment).where(Payment.id == payment_id).with_for_update()
-    )
-    if payment is None:
-        raise NotFound("payment not found")
-    await session.refresh(payment)
-    return payment
+from payments.ports import PaymentDeps, lock_payment, require_gateway, upstream
+from payments.refunds import refund_payment
 
 
 def move(
@@ -150,7 +114,7 @@ async def start_payment(
         return await _charge_carrier(session, deps, payment, principal.actor, now)
     if order.hold_expires_at <= now:
         raise InvalidTransition("the order's hold has lapsed; it cannot be paid")
-    _gateway(deps)
+    require_gateway(deps)
     payment.pay_token = secrets.token_urlsafe(32)
     payment.pay_token_expires_at = order.hold_expires_at
     if deps.notifier is not None and order.customer_phone:
@@ -240,8 +204,6 @@ async def on_captured(
             reason = f"order already paid by {f'payment {other}' if other else 'another payment'}"
         else:
             reason = f"order cannot take this payment ({outcome}): hold lapsed and seats gone"
-    from payments.refunds import refund_payment
-
     incident(session, payment, "auto_refund", reason, now)
     await refund_payment(
         session,
@@ -327,7 +289,7 @@ async def ensure_setup_intent(
     payment = await payment_by_token(session, token, now, for_write=True)
     if payment.setup_client_secret is None and payment.status == domain.PENDING:
         async with upstream():
-            setup = await _gateway(deps).create_setup_intent(
+            setup = await require_gateway(deps).create_setup_intent(
                 metadata=_metadata(payment), idempotency_key=f"setup:{payment.id}"
             )
         payment.setup_intent_id, payment.setup_client_secret = setup.id, setup.client_secret
@@ -371,7 +333,7 @@ async def charge_card(
 async def create_intent_for(deps: PaymentDeps, payment: Payment) -> Intent:
     """One PaymentIntent per attempt: the key is the payment id, so a retry never charges twice."""
     assert payment.payment_method is not None
-    return await _gateway(deps).create_intent(
+    return await require_gateway(deps).create_intent(
         amount=payment.amount,
         currency=payment.currency,
         payment_method=payment.payment_method,
@@ -387,7 +349,7 @@ async def refresh_from_gateway(
     if payment.intent_id is None:
         return payment
     async with upstream():
-        intent = await _gateway(deps).retrieve_intent(payment.intent_id)
+        intent = await require_gateway(deps).retrieve_intent(payment.intent_id)
     return await settle(session, deps, payment.id, intent, actor=actor, now=now)
 
 

@@ -18,8 +18,9 @@ from payments import domain, ledger
 from payments.errors import BadSignature
 from payments.gateway import GatewayError, verify_webhook
 from payments.models import Payment, WebhookReceipt
+from payments.ports import PaymentDeps, lock_payment, require_gateway, upstream
 from payments.refunds import record_external_refund
-from payments.service import PaymentDeps, _gateway, incident, lock_payment, settle, upstream
+from payments.service import incident, settle
 
 HANDLED = frozenset(
     {
@@ -93,7 +94,7 @@ async def handle_event(
     if payment_id is None or not intent_id:
         return "unknown-payment"
     async with upstream():  # Stripe unreachable: 503 and Stripe delivers again later
-        intent = await _gateway(deps).retrieve_intent(intent_id)
+        intent = await require_gateway(deps).retrieve_intent(intent_id)
     if kind.startswith("payment_intent."):
         await settle(session, deps, payment_id, intent, actor="system:stripe-webhook", now=now)
         return "settled"
@@ -104,7 +105,7 @@ async def handle_event(
     # The amount is Stripe's, not the event's snapshot; what is disputed and what was refunded
     # together never exceed what was captured.
     async with upstream():
-        dispute = await _gateway(deps).retrieve_dispute(str(obj.get("id")))
+        dispute = await require_gateway(deps).retrieve_dispute(str(obj.get("id")))
     room = payment.amount - payment.refunded_amount - payment.disputed_amount
     amount = max(0, min(dispute.amount, room))
     if amount > 0:

@@ -3,6 +3,22 @@ follow-up and satisfaction, reports. The public surface api/ (and the SMS channe
 
 from __future__ import annotations
 
+from ticketing.calendar import DEFAULT_HOURS
+from ticketing.domain import DEFAULT_FOLLOWUP_SECONDS, DEFAULT_TARGETS
+from ticketing.schemas import (
+    AgentIn,
+    AssignmentIn,
+    CalendarIn,
+    CommentIn,
+    FollowUpAttemptIn,
+    PolicyIn,
+    QueueIn,
+    RefundNoteIn,
+    SatisfactionIn,
+    TicketIn,
+    TransitionIn,
+)
+
 from .assignment import assign, drain_for_agent, drain_queue
 from .calendar import Calendar, add_business_seconds, business_seconds, make_calendar
 from .domain import CATEGORIES, CHANNELS, PRIORITIES, TRANSITIONS, Status
@@ -29,15 +45,29 @@ TOPICS = frozenset({TOPIC_TICKET_ESCALATED})
 __all__ = [
     "CATEGORIES",
     "CHANNELS",
+    "DEFAULT_FOLLOWUP_SECONDS",
+    "DEFAULT_HOURS",
+    "DEFAULT_TARGETS",
     "PRIORITIES",
     "TOPICS",
     "TOPIC_TICKET_ESCALATED",
     "TRANSITIONS",
+    "AgentIn",
+    "AssignmentIn",
     "Calendar",
+    "CalendarIn",
+    "CommentIn",
     "EscalationRun",
+    "FollowUpAttemptIn",
+    "PolicyIn",
+    "QueueIn",
+    "RefundNoteIn",
+    "SatisfactionIn",
     "SmsReply",
     "Status",
     "Ticket",
+    "TicketIn",
+    "TransitionIn",
     "add_business_seconds",
     "add_comment",
     "announce_escalation",

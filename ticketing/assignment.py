@@ -11,9 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import NotFound, ValidationFailed
 from core.principal import Principal
 
-from .domain import AgentLoad, choose_agent
+from .domain import AgentLoad, Status, choose_agent
 from .models import AgentCapacity, QueueMember, Ticket, TicketQueue
 from .setup import queue_by_code
+from .timeline import apply_transition, lock_ticket, record
 
 ACTIVE = ("new", "open", "pending_customer", "pending_partner", "reopened")
 
@@ -39,8 +40,6 @@ async def _loads(session: AsyncSession, queue_id: str) -> list[AgentLoad]:
 async def _give(
     session: AsyncSession, ticket: Ticket, agent_id: str, actor: str, channel: str, now: datetime
 ) -> None:
-    from .service import record
-
     before = {"assignee": ticket.assignee_id}
     ticket.assignee_id = agent_id
     ticket.updated_at = now
@@ -59,10 +58,7 @@ async def _give(
         public=False,
     )
     if ticket.status == "new":
-        from .domain import Status
-        from .service import _apply_transition
-
-        await _apply_transition(
+        await apply_transition(
             session,
             ticket,
             Status.OPEN,
@@ -132,11 +128,9 @@ async def assign(
     now: datetime,
 ) -> Ticket:
     """Manual assignment (an agent, or a queue move), or automatic when neither is given."""
-    from .service import _lock, record
-
     if not principal.is_agent:
         raise NotFound("no such ticket")
-    ticket = await _lock(session, ticket_id)
+    ticket = await lock_ticket(session, ticket_id)
     if ticket.status in ("resolved", "closed"):
         raise ValidationFailed.field("ticket", "resolved and closed tickets are not assigned")
     if queue:

@@ -26,7 +26,7 @@ from core.runtime import Runtime
 from .domain import clock_cycle, escalation_targets, levels_reached, next_check
 from .models import Escalation, Ticket, TicketQueue
 from .notifications import notify
-from .service import clock_events, fired_levels, record, states, ticket_calendar
+from .timeline import clock_events, fired_levels, record, states, ticket_calendar
 
 TOPIC_TICKET_ESCALATED = "ticket.escalated"
 

@@ -12,7 +12,7 @@ from core.principal import Principal
 
 from .domain import check_choice, check_score
 from .models import FollowUp, Ticket
-from .service import _lock, record
+from .timeline import lock_ticket, record
 
 OUTCOMES = ("reached", "no_answer", "refused", "wrong_number")
 MAX_ATTEMPTS = 3
@@ -45,7 +45,7 @@ async def record_attempt(
     fu = await session.get(FollowUp, followup_id)
     if fu is None:
         raise NotFound("no such follow-up")
-    ticket = await _lock(session, fu.ticket_id)
+    ticket = await lock_ticket(session, fu.ticket_id)
     if fu.status != "pending":
         raise ValidationFailed.field("followup", f"follow-up is already {fu.status}")
     fu.attempts = [
@@ -80,7 +80,7 @@ async def record_satisfaction(
 ) -> Ticket:
     """Score 1-5 (SMS reply or the follow-up agent), credited to the resolving agent."""
     check_score(score)
-    ticket = await _lock(session, ticket_id)
+    ticket = await lock_ticket(session, ticket_id)
     if ticket.resolved_by is None and ticket.status not in ("resolved", "closed"):
         raise ValidationFailed.field("score", "only resolved tickets are scored")
     before = {"satisfaction": ticket.satisfaction}

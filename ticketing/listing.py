@@ -15,8 +15,8 @@ from core.principal import Principal
 
 from .domain import Status
 from .models import Ticket, TicketOrder, TicketRefund
-from .service import _lock, record
 from .setup import queue_by_code
+from .timeline import lock_ticket, record
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ async def note_refund(
     """A supervisor's refund decision names this ticket (payments refunds carry `ticket_id`)."""
     if not principal.is_agent:
         raise NotFound("no such ticket")
-    ticket = await _lock(session, ticket_id)
+    ticket = await lock_ticket(session, ticket_id)
     if not refund_id or len(refund_id) > 64:
         raise ValidationFailed.field("refund_id", "1 to 64 characters")
     row = TicketRefund(

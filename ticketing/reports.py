@@ -17,7 +17,7 @@ from core.text import SpreadsheetWriter
 from .calendar import business_seconds
 from .domain import CLOCKS, ClockEvent
 from .models import ClockSegment, Ticket, TicketQueue
-from .service import states, ticket_calendar
+from .timeline import states, ticket_calendar
 
 
 def _avg(values: Sequence[float]) -> float | None:

@@ -18,7 +18,7 @@ from core.sms import SmsSender
 
 from .followup import record_satisfaction
 from .models import Ticket
-from .service import record
+from .timeline import record
 
 TEXTS: dict[str, dict[str, str]] = {
     "survey": {

@@ -13,7 +13,7 @@ from core.principal import Principal
 from .domain import ClockState
 from .followup import followups_of
 from .models import Ticket, TicketComment, TicketEvent, TicketOrder, TicketQueue, TicketRefund
-from .service import clock_events, states
+from .timeline import clock_events, states
 
 
 def _iso(dt: datetime | None) -> str | None:

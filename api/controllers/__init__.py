@@ -10,6 +10,7 @@ from api.controllers import (
     fulfillment,
     notifications,
     payments,
+    payments_staff,
     sms,
     ticketing,
 )
@@ -18,6 +19,7 @@ ROUTE_HANDLERS: list[Any] = [
     *auth.ROUTES,
     *commerce.ROUTES,
     *payments.ROUTES,
+    *payments_staff.ROUTES,
     *fulfillment.ROUTES,
     *ticketing.ROUTES,
     *notifications.ROUTES,

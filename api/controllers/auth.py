@@ -7,14 +7,15 @@ from typing import Annotated, Any
 from litestar import Request, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+import auth
 from api.deps import RuntimeDep, ServicesDep, SessionDep
 from api.security import PrincipalDep, agents_only, customers_and_agents, require_roles
-from auth import agents, codes, service
-from auth.models import Agent, Customer
-from auth.schemas import (
+from auth import (
+    Agent,
     AgentIn,
     AgentOut,
     AgentTokenIn,
+    Customer,
     CustomerIn,
     CustomerOut,
     EnrollmentConfirmIn,
@@ -70,7 +71,7 @@ async def token(
     services: ServicesDep,
     session: SessionDep,
 ) -> TokenOut:
-    customer, tok, expires = await service.login_customer(
+    customer, tok, expires = await auth.login_customer(
         runtime, session, data.phone, data.pin, gate=services.throttle, address=_address(request)
     )
     return TokenOut(access_token=tok, expires_in=expires, customer_id=customer.id)
@@ -90,7 +91,7 @@ async def agent_token(
     services: ServicesDep,
     session: SessionDep,
 ) -> TokenOut:
-    agent, tok, expires = await agents.login_agent(
+    agent, tok, expires = await auth.login_agent(
         runtime,
         session,
         data.username,
@@ -117,7 +118,7 @@ async def enrollment(
     services: ServicesDep,
     session: SessionDep,
 ) -> dict[str, str]:
-    await codes.send_code(
+    await auth.send_code(
         runtime,
         session,
         data.phone,
@@ -141,10 +142,10 @@ async def enrollment_confirm(
     runtime: RuntimeDep,
     services: ServicesDep,
 ) -> TokenOut:
-    customer = await codes.confirm_code(
+    customer = await auth.confirm_code(
         runtime, data.phone, data.code, data.pin, gate=services.throttle, address=_address(request)
     )
-    tok, expires = service.customer_token(runtime, customer)
+    tok, expires = auth.customer_token(runtime, customer)
     return TokenOut(access_token=tok, expires_in=expires, customer_id=customer.id)
 
 
@@ -169,7 +170,7 @@ async def me(principal: PrincipalDep) -> MeOut:
 async def create_customer(
     data: JSONBody[CustomerIn], runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
 ) -> CustomerOut:
-    c = await service.create_customer(
+    c = await auth.create_customer(
         runtime, session, phone=data.phone, name=data.name, locale=data.locale
     )
     return customer_out(c)
@@ -187,7 +188,7 @@ async def read_customer(
 ) -> CustomerOut:
     if principal.is_customer and principal.id != customer_id:
         raise NotFound("no such customer")
-    return customer_out(await service.get_customer(session, customer_id))
+    return customer_out(await auth.get_customer(session, customer_id))
 
 
 @get(
@@ -203,7 +204,7 @@ async def find_customer(
     principal: PrincipalDep,
     phone: Annotated[str, QueryParameter(max_length=40)],
 ) -> CustomerOut:
-    found = await service.find_customer_by_phone(session, service.phone_or_422(runtime, phone))
+    found = await auth.find_customer_by_phone(session, auth.phone_or_422(runtime, phone))
     if found is None:
         raise NotFound("no customer with this phone")
     return customer_out(found)
@@ -225,7 +226,7 @@ async def verify(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> VerifyOut:
-    v = await service.verify_caller(
+    v = await auth.verify_caller(
         runtime,
         session,
         principal.id,
@@ -248,7 +249,7 @@ async def verify(
 async def create_agent(
     data: JSONBody[AgentIn], runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
 ) -> AgentOut:
-    a = await agents.create_agent(
+    a = await auth.create_agent(
         runtime,
         session,
         username=data.username,
@@ -276,7 +277,7 @@ async def sms_outbox(
     sender = services.sms
     if not isinstance(sender, SmsOutbox) or not sender.is_sink:
         raise NotFound("the built-in SMS sink is not the sender")
-    number = service.phone_or_422(runtime, to, "to") if to else None
+    number = auth.phone_or_422(runtime, to, "to") if to else None
     rows = await sender.outbox(session, number)
     return [
         SmsOut(m.id, m.to, m.body, m.purpose, m.created_at, m.status, m.provider_message_id)
@@ -302,7 +303,7 @@ async def change_pin(
 ) -> TokenOut:
     if not principal.is_customer:
         raise Forbidden("customers only")
-    c = await service.change_own_pin(
+    c = await auth.change_own_pin(
         runtime,
         session,
         principal.id,
@@ -311,7 +312,7 @@ async def change_pin(
         gate=services.throttle,
         address=_address(request),
     )
-    tok, expires = service.customer_token(runtime, c)
+    tok, expires = auth.customer_token(runtime, c)
     return TokenOut(access_token=tok, expires_in=expires, customer_id=c.id)
 
 
@@ -331,7 +332,7 @@ async def change_password(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> TokenOut:
-    a = await agents.change_own_password(
+    a = await auth.change_own_password(
         runtime,
         session,
         principal.id,
@@ -340,7 +341,7 @@ async def change_password(
         gate=services.throttle,
         address=_address(request),
     )
-    tok, expires = service.agent_token(runtime, a)
+    tok, expires = auth.agent_token(runtime, a)
     return TokenOut(access_token=tok, expires_in=expires, agent_id=a.id, roles=list(a.roles))
 
 

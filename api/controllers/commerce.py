@@ -16,9 +16,9 @@ from api.deps import RuntimeDep, ServicesDep, SessionDep
 from api.idempotency import Finish, Outcome, Respond, idempotent, strict_body
 from api.security import PrincipalDep, authenticated, customers_and_agents, require_roles
 from auth import check_verification, get_customer
-from commerce import LineRequest, OrderStatus
-from commerce.schemas import (
+from commerce import (
     CancelIn,
+    LineRequest,
     MoneyJson,
     OfferIn,
     OfferOut,
@@ -26,6 +26,7 @@ from commerce.schemas import (
     OrderIn,
     OrderOut,
     OrderPage,
+    OrderStatus,
     offer_out,
     order_out,
 )

@@ -12,7 +12,7 @@ import commerce
 import fulfillment
 from api.deps import RuntimeDep, ServicesDep, SessionDep
 from api.security import PrincipalDep, customers_and_agents, require_roles
-from fulfillment.schemas import DeadLetterOut, PartnerIn, PartnerOut, ShipmentOut
+from fulfillment import DeadLetterOut, PartnerIn, PartnerOut, ShipmentOut
 
 
 @post(

@@ -175,13 +175,6 @@ async def stripe_webhook(
 
 
 ROUTES: list[Any] = [pay_page, pay_charge, pay_confirm, pay_status, stripe_webhook]
-try:  # the staff/customer routes need the auth room's guards (api/security.py)
-    from api.controllers.payments_staff import ROUTES as _STAFF_ROUTES
-except ModuleNotFoundError as exc:  # pragma: no cover - until auth lands
-    if exc.name != "api.security":
-        raise
-else:
-    ROUTES += _STAFF_ROUTES
 
 
 async def sweep_job(services: Services) -> int:

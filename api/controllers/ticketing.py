@@ -13,7 +13,7 @@ from api.controllers import ticketing_admin
 from api.deps import RuntimeDep, ServicesDep, SessionDep
 from api.idempotency import Outcome, idempotent, strict_body
 from api.security import PrincipalDep, agents_only, customers_and_agents, require_roles
-from ticketing.schemas import (
+from ticketing import (
     AssignmentIn,
     CommentIn,
     FollowUpAttemptIn,

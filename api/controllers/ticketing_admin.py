@@ -14,7 +14,7 @@ from api.deps import RuntimeDep, SessionDep
 from api.idempotency import strict_body
 from api.security import require_roles
 from core.errors import ValidationFailed
-from ticketing.schemas import AgentIn, CalendarIn, PolicyIn, QueueIn
+from ticketing import AgentIn, CalendarIn, PolicyIn, QueueIn
 
 Req = Request[Any, Any, Any]
 supervisors = require_roles("supervisor", "admin")

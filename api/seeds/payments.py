@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+import payments
 from core.runtime import Runtime
-from payments import carrier
 
 # Enough for any single booking in the demo catalog (the dearest is 2160.00 plus fees) and a
 # few more: a newcomer should not hit insufficient-credit on the first try.
@@ -23,7 +23,7 @@ async def seed_demo(runtime: Runtime) -> list[str]:
     opened = 0
     async with runtime.sessions() as session, session.begin():
         for customer_id in list(await session.scalars(select(Customer.id))):
-            await carrier.top_up(
+            await payments.top_up(
                 session,
                 customer_id,
                 DEMO_BALANCE,

@@ -12,9 +12,7 @@ import commerce
 import ticketing
 from core.principal import Principal
 from core.runtime import Runtime
-from ticketing.calendar import DEFAULT_HOURS
-from ticketing.domain import CATEGORIES, DEFAULT_FOLLOWUP_SECONDS, DEFAULT_TARGETS
-from ticketing.models import Ticket
+from ticketing import CATEGORIES, DEFAULT_FOLLOWUP_SECONDS, DEFAULT_HOURS, DEFAULT_TARGETS, Ticket
 
 HOLIDAYS = [
     *(date(2026, 10, 1) + timedelta(days=i) for i in range(7)),  # 国庆节

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select, text
 
 from api.composition import build_services
-from api.worker import purge_outbox_job
+from api.outbox_jobs import purge_outbox_job
 from core.outbox import OutboxMessage, emit, relay_once
 from core.runtime import Runtime
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import pytest
+import structlog
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 from structlog.testing import capture_logs
@@ -23,6 +25,7 @@ from core.runtime import Runtime
 from payments.incidents import incident
 from payments.orders import CommerceOrders
 from tests.auth_fixtures import make_customer
+from ticketing import notifications
 from ticketing.models import Ticket, TicketOrder
 
 AGENT = Principal("agent", uuid.uuid4().hex, frozenset({"agent", "supervisor", "finance"}))
@@ -90,11 +93,16 @@ async def test_payment_incident_opens_one_payment_ticket(ob_runtime: Runtime) ->
     assert "dispute dp_1" in tickets[0].description
 
 
-async def test_escalation_is_announced_to_each_notified_agent(ob_runtime: Runtime) -> None:
+async def test_escalation_is_announced_to_each_notified_agent(
+    ob_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     handle = outbox_routes.handlers(build_services(ob_runtime))[ticketing.TOPIC_TICKET_ESCALATED]
     labels = {"clock": "first_response", "level": "90"}
     before = REGISTRY.get_sample_value("hotline_ticket_escalations_total", labels) or 0
     with capture_logs() as logs:
+        # A logger already used under the app's logging config is cached and would bypass
+        # the capture (other tests build apps first): log through a fresh one here.
+        monkeypatch.setattr(notifications, "log", structlog.get_logger("hotline.test"))
         outcome = await handle(
             {
                 "ticket_id": "t1",

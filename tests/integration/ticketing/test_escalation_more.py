@@ -18,7 +18,7 @@ from tests.integration.ticketing.test_ticketing_service import (
     open_one,
 )
 from ticketing.models import Escalation, Ticket, TicketEvent
-from ticketing.service import record
+from ticketing.timeline import record
 
 
 def levels(run: ticketing.EscalationRun, tid: str, clock: str) -> list[str]:

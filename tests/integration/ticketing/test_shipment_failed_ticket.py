@@ -15,7 +15,7 @@ import fulfillment
 import ticketing
 from api import ticketing_events
 from api.composition import build_services
-from api.worker import in_process_sender
+from api.outbox_jobs import in_process_sender
 from core import outbox
 from core.broker import InProcessSender
 from core.money import Money

@@ -17,7 +17,7 @@ from core.outbox import OutboxMessage
 from core.principal import Principal
 from core.runtime import Runtime
 from ticketing.models import Escalation
-from ticketing.service import clock_events
+from ticketing.timeline import clock_events
 
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 ALL_DAY = {d: [(0, 1440)] for d in range(7)}
