@@ -63,7 +63,16 @@ def policy_from_env(env: Mapping[str, str] | None = None) -> RetryPolicy:
         if not value > 0 or value == float("inf"):
             raise SettingsError(f"{var} must be positive")
         values[name] = value
-    return RetryPolicy(**{**base.__dict__, **values})
+    policy = RetryPolicy(**{**base.__dict__, **values})
+    if policy.lease_seconds <= policy.timeout_seconds:
+        # The watchdog presumes a dispatch dead once its lease lapses: a partner call still
+        # waiting for its answer then would be sent a second time while the first runs.
+        raise SettingsError(
+            f"HOTLINE_DISPATCH_LEASE_SECONDS ({policy.lease_seconds:g}) must be longer than "
+            f"HOTLINE_DISPATCH_TIMEOUT_SECONDS ({policy.timeout_seconds:g}), or a partner call "
+            "still running when its lease lapses is sent again"
+        )
+    return policy
 
 
 class _RuntimeSms:
