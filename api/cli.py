@@ -22,6 +22,23 @@ def _settings() -> Settings:
         sys.exit(2)
 
 
+def preflight() -> Settings:
+    """What `serve`, `run` and `worker` check before they serve or spawn: the settings, the
+    HOTLINE_DISPATCH_* knobs and that every outbox topic has a consumer. Failing later, in
+    uvicorn's lifespan or a worker process, printed a traceback or restarted forever."""
+    settings = _settings()
+    from api.outbox_routes import UnroutedTopics, check_routes
+    from api.worker import policy_from_env
+
+    try:
+        policy_from_env()
+        check_routes()
+    except (SettingsError, UnroutedTopics) as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(2)
+    return settings
+
+
 def run_with_runtime(fn: Callable[[Runtime], Awaitable[Any]]) -> Any:
     async def _go() -> Any:
         runtime = Runtime.build(_settings())
@@ -69,7 +86,7 @@ def serve(workers: int) -> None:
     """Serve the HTTP API (HOTLINE_HOST:HOTLINE_PORT)."""
     import uvicorn
 
-    settings = _settings()
+    settings = preflight()
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -84,7 +101,7 @@ def serve(workers: int) -> None:
 @main.command()
 def run() -> None:
     """Migrate, seed the demo (demo mode only) and serve: what `make run` does."""
-    settings = _settings()
+    settings = preflight()
     from api.migrate import upgrade
 
     upgrade(settings.database_url)

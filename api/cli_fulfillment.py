@@ -14,7 +14,7 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from api.cli import main, run_with_runtime
+from api.cli import main, preflight, run_with_runtime
 from core.errors import DomainError
 from core.runtime import Runtime
 
@@ -29,6 +29,7 @@ def worker(processes: int, threads: int) -> None:
     them all gracefully.
     """
     env = {**os.environ, "HOTLINE_WORKER_THREADS": str(threads)}
+    preflight()  # a bad setting or an unrouted topic: one message, no restart loop
     if not env.get("HOTLINE_REDIS_URL"):
         click.echo("HOTLINE_REDIS_URL is required for `hotline worker`", err=True)
         sys.exit(2)
