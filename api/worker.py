@@ -44,6 +44,9 @@ async def serve(settings: Settings) -> None:
 
     configure_logging(settings)  # in production Dramatiq's own log lines become JSON too
     outbox_routes.check_routes()  # an unrouted topic would wait forever: refuse to start
+    from api.startup_report import report
+
+    report(settings)  # like the API: what is on and off, in this process's log
     broker = build_broker(settings)
     dramatiq.set_broker(broker)
     sender = DramatiqSender(broker, outbox_routes.routes())
