@@ -11,6 +11,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody
 import payments
 from api.deps import RuntimeDep, SessionDep
 from api.pay_page import render, render_demo
+from core.db import commit
 from core.runtime import Runtime
 from core.settings import Settings
 from payments import CommerceOrders
@@ -81,7 +82,8 @@ async def pay_page(token: FromPath[str], runtime: RuntimeDep, session: SessionDe
         p = await payments.payment_for_token(session, token)
         status, text, code = "not_payable", f"不能再支付 / No longer payable: {exc.detail}", 409
     else:
-        p = await payments.ensure_setup_intent(session, deps, token, now)
+        await commit(session)  # end the read: no transaction is open while Stripe is asked
+        p = await payments.ensure_setup_intent(runtime.sessions, deps, token, now)
         status = text = p.status
         if isinstance(deps.gateway, payments.DemoCardGateway):
             page = render_demo(
@@ -127,12 +129,13 @@ class ChargeBody(msgspec.Struct, forbid_unknown_fields=True):
     },
 )
 async def pay_charge(
-    token: FromPath[str], data: JSONBody[ChargeBody], runtime: RuntimeDep, session: SessionDep
+    token: FromPath[str], data: JSONBody[ChargeBody], runtime: RuntimeDep
 ) -> dict[str, Any]:
-    """The page confirmed a SetupIntent; charge this attempt's PaymentIntent with its method."""
+    """The page confirmed a SetupIntent; charge this attempt's PaymentIntent with its method.
+    No request session: the charge commits its claim before it asks Stripe."""
     deps = build_deps(runtime)
     p, secret = await payments.charge_card(
-        session, deps, token, data.payment_method, now=runtime.clock.now()
+        runtime.sessions, deps, token, data.payment_method, now=runtime.clock.now()
     )
     return {"status": p.status, "client_secret": secret, "detail": p.failure_reason}
 
@@ -151,8 +154,9 @@ async def pay_confirm(
     deps = build_deps(runtime)
     now = runtime.clock.now()
     p = await payments.payment_by_token(session, token, now)
+    await commit(session)  # end the read: no transaction is open while Stripe is asked
     p = await payments.refresh_from_gateway(
-        session, deps, p, actor=f"customer:{p.customer_id}", now=now
+        runtime.sessions, deps, p, actor=f"customer:{p.customer_id}", now=now
     )
     return {"status": p.status, "detail": p.failure_reason}
 
@@ -180,14 +184,14 @@ async def pay_status(
 async def stripe_webhook(
     request: Request[Any, Any, Any],
     runtime: RuntimeDep,
-    session: SessionDep,
     stripe_signature: Annotated[str | None, HeaderParameter(name="Stripe-Signature")] = None,
 ) -> dict[str, str]:
-    """Signed Stripe events; each event id is processed once."""
+    """Signed Stripe events; each event id is processed once (its own short transactions,
+    none open while Stripe is asked)."""
     raw = await request.body()
     event = payments.parse_event(raw, stripe_signature, runtime.settings.stripe_webhook_secret)
     outcome = await payments.handle_event(
-        session, build_deps(runtime), event, now=runtime.clock.now()
+        runtime.sessions, build_deps(runtime), event, now=runtime.clock.now()
     )
     return {"received": event.get("id", ""), "outcome": outcome}
 
