@@ -12,8 +12,9 @@ from litestar.types import ControllerRouterHandler, Middleware
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import health, problem_pages
+from api.composition import Services, build_services
 from api.controllers import ROUTE_HANDLERS
-from api.deps import RuntimeDep
+from api.deps import RuntimeDep, ServicesDep
 from api.input_guard import HotlineRequest, guard_input
 from api.logging import configure_logging
 from api.observability import RequestObservability
@@ -27,9 +28,17 @@ from core.runtime import Runtime
 from core.settings import Settings, load_settings
 
 
-def provide_runtime(state: State) -> Runtime:
-    runtime: Runtime = state.runtime
-    return runtime
+def provide_services(state: State) -> Services:
+    services: Services = state.services
+    return services
+
+
+def provide_runtime(services: ServicesDep) -> Runtime:
+    """The composition's runtime. Taken from `services` (not from state) so the dependencies
+    form one chain, services -> runtime -> session -> principal: Litestar resolves independent
+    dependencies of one handler in an anyio task group, two tasks per request (a quarter more
+    server CPU on POST /v1/orders, bench/cpu_ab.py)."""
+    return services.runtime
 
 
 async def provide_session(runtime: RuntimeDep) -> AsyncGenerator[AsyncSession, None]:
@@ -57,14 +66,19 @@ def create_app(
     settings: Settings | None = None,
     *,
     runtime: Runtime | None = None,
+    services: Services | None = None,
     clock: Clock | None = None,
     extra_routes: Sequence[ControllerRouterHandler] = (),
     middleware: Sequence[Middleware] = (),
 ) -> Litestar:
-    """The app; `extra_routes` and `middleware` exist for bench/ (which compares limiters)."""
-    settings = settings or load_settings()
+    """The app; `extra_routes` and `middleware` exist for bench/ (which compares limiters).
+    `services` (tests' fakes) is built from `runtime` when not given, once per app."""
+    if services is not None:
+        runtime = services.runtime
+    settings = settings or (runtime.settings if runtime else load_settings())
     configure_logging(settings)
     runtime = runtime or Runtime.build(settings, clock=clock)
+    services = services or build_services(runtime)
 
     from api.wiring import on_shutdown, on_startup
 
@@ -83,6 +97,7 @@ def create_app(
         middleware=list(middleware),
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
+            "services": Provide(provide_services, sync_to_thread=False),
             "session": Provide(provide_session),
             "principal": Provide(principal),
         },
@@ -91,7 +106,7 @@ def create_app(
         before_request=guard_input,
         request_class=HotlineRequest,
         openapi_config=openapi_config(),
-        state=State({"runtime": runtime}),
+        state=State({"runtime": runtime, "services": services}),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         debug=False,

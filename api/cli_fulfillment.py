@@ -14,22 +14,33 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from api.cli_group import main, run_with_runtime
+from api.cli_group import main, run_with_runtime, run_with_services, settings_or_exit
 from core.errors import DomainError
 from core.runtime import Runtime
 
 
 @main.command("worker")
 @click.option("--processes", default=2, show_default=True, help="worker OS processes")
-@click.option("--threads", default=4, show_default=True, help="Dramatiq threads per process")
-def worker(processes: int, threads: int) -> None:
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Dramatiq threads per process  [default: HOTLINE_WORKER_THREADS, 4]",
+)
+def worker(processes: int, threads: int | None) -> None:
     """Run Dramatiq workers against Redis plus the periodic jobs (outbox relay, watchdog...).
 
     Each process runs `python -m api.worker`; a crashed one is restarted. SIGTERM/Ctrl-C stops
     them all gracefully.
     """
-    env = {**os.environ, "HOTLINE_WORKER_THREADS": str(threads)}
-    if not env.get("HOTLINE_REDIS_URL"):
+    # Checked here first: a bad HOTLINE_* would otherwise kill every process at start, and
+    # each would be restarted forever.
+    settings = settings_or_exit()
+    env = dict(os.environ)
+    if threads is not None:
+        env["HOTLINE_WORKER_THREADS"] = str(threads)
+    threads = threads or settings.worker_threads
+    if not settings.redis_url:
         click.echo("HOTLINE_REDIS_URL is required for `hotline worker`", err=True)
         sys.exit(2)
 
@@ -92,20 +103,21 @@ def dead_letters_list(include_replayed: bool) -> None:
 def dead_letters_replay(dead_letter_id: str) -> None:
     """Give the shipment a fresh set of attempts (same shipment id and body), or run a paid
     order that got no shipment through `order.paid` again."""
-    from api.worker import policy_from_env
+    from api.composition import Services
     from fulfillment import replay_dead_letter
 
-    async def go(runtime: Runtime) -> str:
+    async def go(services: Services) -> str:
+        runtime = services.runtime
         async with runtime.sessions() as session, session.begin():
             out = await replay_dead_letter(
-                session, dead_letter_id, now=runtime.clock.now(), policy=policy_from_env()
+                session, dead_letter_id, now=runtime.clock.now(), policy=services.dispatch_policy
             )
             if out.shipment_id:
                 return f"shipment {out.shipment_id} queued for dispatch again"
             return f"order {out.order_id} queued for its shipments again"
 
     try:
-        done = run_with_runtime(go)
+        done = run_with_services(go)
     except DomainError as exc:
         click.echo(f"error: {exc.detail}", err=True)
         sys.exit(1)

@@ -1,5 +1,6 @@
 """The `hotline` command group and what its commands share: settings that stop the command with
-a clear message, and a runtime opened and closed around one coroutine. The commands live in
+a clear message, and the process's composition (api.composition) opened and closed around one
+coroutine. The commands live in
 api/cli.py (serve, migrate, seed) and each room's api/cli_<room>.py."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 import click
 
+from api.composition import Services, build_services
 from core.runtime import Runtime
 from core.settings import Settings, SettingsError, load_settings
 
@@ -23,15 +25,23 @@ def settings_or_exit() -> Settings:
         sys.exit(2)
 
 
-def run_with_runtime(fn: Callable[[Runtime], Awaitable[Any]]) -> Any:
+def run_with_services(fn: Callable[[Services], Awaitable[Any]]) -> Any:
+    """Run one command against this process's composition (the same builder as the app's and
+    the worker's, so a command uses the ports a request would)."""
+
     async def _go() -> Any:
         runtime = Runtime.build(settings_or_exit())
         try:
-            return await fn(runtime)
+            return await fn(build_services(runtime))
         finally:
             await runtime.close()
 
     return asyncio.run(_go())
+
+
+def run_with_runtime(fn: Callable[[Runtime], Awaitable[Any]]) -> Any:
+    """A command that needs only the infrastructure (sessions, clock, settings)."""
+    return run_with_services(lambda services: fn(services.runtime))
 
 
 @click.group()

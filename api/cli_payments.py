@@ -9,7 +9,7 @@ import click
 
 import payments
 from api.cli_commerce import to_minor_units
-from api.cli_group import main, run_with_runtime
+from api.cli_group import main, run_with_runtime, run_with_services
 from core.errors import DomainError
 from core.runtime import Runtime
 
@@ -52,5 +52,5 @@ def sweep_payments() -> None:
     """Settle card attempts and refunds left `unknown` (the periodic job does this too)."""
     from api.controllers.payments import sweep_job
 
-    n = run_with_runtime(sweep_job)
+    n = run_with_services(sweep_job)
     click.echo(f"{n} payments or refunds settled")

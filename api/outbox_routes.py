@@ -6,8 +6,9 @@ A topic that is emitted but routed nowhere stays pending forever and nobody noti
 
 - `EMITTED`: what the rooms declare they emit (each room's `TOPICS` on its package surface).
 - `CONSUMERS`: one entry per module of jobs. A module gives `ROUTES` (topic -> Dramatiq queue
-  and actor), `declare(broker)`, a per-process `configure`, and `handlers(runtime)`, the same
-  jobs as coroutines for the in-process relay. A new consumer module is one more entry here.
+  and actor), `declare(broker)`, a per-process `configure` (what its actors use, taken from the
+  process's one composition) and `handlers(services)`, the same jobs as coroutines for the
+  in-process relay. A new consumer module is one more entry here.
 """
 
 from __future__ import annotations
@@ -23,11 +24,9 @@ import fulfillment
 import payments
 import ticketing
 from api import payments_events, sms_events, ticketing_events
-from core.broker import Handler, Route
-from core.runtime import Runtime
-from core.settings import Settings
+from api.composition import Services
+from core.broker import Handler, Route, WorkerLocal
 from core.sms import TOPIC_SEND as SMS_SEND
-from fulfillment import RetryPolicy
 
 # core emits one topic of its own: every SMS is queued as `sms.send` (core.sms).
 EMITTED: frozenset[str] = (
@@ -40,21 +39,18 @@ class Consumer:
     queue: str
     routes: Mapping[str, Route]
     declare: Callable[[dramatiq.Broker], None]
-    # Worker processes: build what the actors share, on first use in their event loop.
-    configure: Callable[[Settings, RetryPolicy], None]
-    handlers: Callable[[Runtime], Mapping[str, Handler]]
+    # Worker processes: point the actors at the process's composition (`get` builds it on
+    # first use, in the actors' event loop).
+    configure: Callable[[Callable[[], Services]], None]
+    handlers: Callable[[Services], Mapping[str, Handler]]
 
 
-def _fulfillment_handlers(runtime: Runtime) -> Mapping[str, Handler]:
-    from api.worker import fulfillment_context
-
-    return fulfillment.job_handlers(fulfillment_context(runtime))
+def _fulfillment_handlers(services: Services) -> Mapping[str, Handler]:
+    return fulfillment.job_handlers(services.fulfillment)
 
 
-def _configure_fulfillment(settings: Settings, policy: RetryPolicy) -> None:
-    from api.worker import fulfillment_context
-
-    fulfillment.configure_jobs(lambda: fulfillment_context(Runtime.build(settings), policy))
+def _configure_fulfillment(get: Callable[[], Services]) -> None:
+    fulfillment.configure_jobs(lambda: get().fulfillment)
 
 
 CONSUMERS: tuple[Consumer, ...] = (
@@ -69,21 +65,21 @@ CONSUMERS: tuple[Consumer, ...] = (
         ticketing_events.QUEUE,
         ticketing_events.ROUTES,
         ticketing_events.declare,
-        lambda settings, _: ticketing_events.configure(lambda: Runtime.build(settings)),
+        lambda get: ticketing_events.configure(lambda: get().runtime),
         ticketing_events.handlers,
     ),
     Consumer(
         payments_events.QUEUE,
         payments_events.ROUTES,
         payments_events.declare,
-        lambda settings, _: payments_events.configure(lambda: Runtime.build(settings)),
+        payments_events.configure,
         payments_events.handlers,
     ),
     Consumer(
         sms_events.QUEUE,
         sms_events.ROUTES,
         sms_events.declare,
-        lambda settings, _: sms_events.configure(lambda: Runtime.build(settings)),
+        sms_events.configure,
         sms_events.handlers,
     ),
 )
@@ -101,11 +97,11 @@ def queues() -> set[str]:
     return {consumer.queue for consumer in CONSUMERS}
 
 
-def handlers(runtime: Runtime) -> dict[str, Callable[[dict[str, Any]], Awaitable[object]]]:
+def handlers(services: Services) -> dict[str, Callable[[dict[str, Any]], Awaitable[object]]]:
     """topic -> coroutine, for the in-process relay of the embedded defaults."""
     table: dict[str, Callable[[dict[str, Any]], Awaitable[object]]] = {}
     for consumer in CONSUMERS:
-        table.update(consumer.handlers(runtime))
+        table.update(consumer.handlers(services))
     return table
 
 
@@ -114,9 +110,16 @@ def declare(broker: dramatiq.Broker) -> None:
         consumer.declare(broker)
 
 
-def configure(settings: Settings, policy: RetryPolicy) -> None:
+# The worker process's one composition, shared by every consumer's actors.
+_services: WorkerLocal[Services] = WorkerLocal("api.outbox_routes")
+
+
+def configure(build: Callable[[], Services]) -> None:
+    """Worker processes: `build` makes the process's composition (api.worker.serve); every
+    consumer's actors use that one, built once, on first use in their event loop."""
+    _services.configure(build)
     for consumer in CONSUMERS:
-        consumer.configure(settings, policy)
+        consumer.configure(_services.get)
 
 
 class UnroutedTopics(RuntimeError):

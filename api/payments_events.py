@@ -2,7 +2,7 @@
 a cancelled order (`order.cancelled`) has its unused pay links voided and what was captured
 refunded, once (payments.on_order_cancelled).
 
-`ROUTES` and `declare(broker)` are the Dramatiq side (worker processes), `handlers(runtime)`
+`ROUTES` and `declare(broker)` are the Dramatiq side (worker processes), `handlers(services)`
 the same job for the in-process relay of the embedded defaults (api/outbox_routes.py lists
 both).
 """
@@ -16,20 +16,19 @@ import dramatiq
 
 import commerce
 import payments
+from api.composition import Services
 from core.broker import JOBS, Route, WorkerLocal
-from core.runtime import Runtime
 
 QUEUE = "payments"
 ACTOR_ORDER_CANCELLED = "payments.order_cancelled"
 ROUTES = {commerce.TOPIC_ORDER_CANCELLED: Route(QUEUE, ACTOR_ORDER_CANCELLED)}
 
 
-async def refund_cancelled_order(runtime: Runtime, order_id: str) -> str:
-    from api.controllers.payments import build_deps
-
+async def refund_cancelled_order(services: Services, order_id: str) -> str:
+    runtime = services.runtime
     try:
         outcome = await payments.on_order_cancelled(
-            runtime.sessions, build_deps(runtime), order_id, runtime.clock.now()
+            runtime.sessions, services.payments, order_id, runtime.clock.now()
         )
     except Exception:
         JOBS.labels("order_cancelled", "error").inc()
@@ -38,18 +37,19 @@ async def refund_cancelled_order(runtime: Runtime, order_id: str) -> str:
     return outcome
 
 
-async def redelivery_job(runtime: Runtime) -> int:
+async def redelivery_job(services: Services) -> int:
     """Periodic: send `order.cancelled` again where its job was lost (see payments)."""
+    runtime = services.runtime
     return await payments.redeliver_lost_cancellations(runtime.sessions, runtime.clock.now())
 
 
-# One runtime per worker process (api.worker configures it before the workers start).
-_runtime: WorkerLocal[Runtime] = WorkerLocal("api.payments_events")
-configure = _runtime.configure
+# The worker process's composition (api.outbox_routes.configure points it there).
+_services: WorkerLocal[Services] = WorkerLocal("api.payments_events")
+configure = _services.configure
 
 
 async def order_cancelled(order_id: str, **_: Any) -> None:
-    await refund_cancelled_order(_runtime.get(), order_id)
+    await refund_cancelled_order(_services.get(), order_id)
 
 
 def declare(broker: dramatiq.Broker) -> None:
@@ -66,7 +66,7 @@ def declare(broker: dramatiq.Broker) -> None:
         )
 
 
-def handlers(runtime: Runtime) -> dict[str, Callable[[dict[str, Any]], Awaitable[object]]]:
+def handlers(services: Services) -> dict[str, Callable[[dict[str, Any]], Awaitable[object]]]:
     return {
-        commerce.TOPIC_ORDER_CANCELLED: lambda p: refund_cancelled_order(runtime, p["order_id"]),
+        commerce.TOPIC_ORDER_CANCELLED: lambda p: refund_cancelled_order(services, p["order_id"]),
     }

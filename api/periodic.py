@@ -1,6 +1,7 @@
 """Periodic jobs (hold expiry, escalation, payment sweeps, outbox relay).
 
-Each room registers `(name, interval_seconds, fn(runtime))` here from api/wiring.py. The
+Each room registers `(name, interval_seconds, fn(services))` here from api/wiring.py; the
+runner holds the process's composition (api.composition) and hands it to every job. The
 in-process runner (embedded defaults) and `hotline worker` both run the same list; every job
 must be safe to run concurrently in several processes (SKIP LOCKED or conditional updates).
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from core.runtime import Runtime
+from api.composition import Services
 
 log = structlog.get_logger("hotline.periodic")
 
@@ -23,24 +24,24 @@ log = structlog.get_logger("hotline.periodic")
 class PeriodicJob:
     name: str
     interval_seconds: float
-    run: Callable[[Runtime], Awaitable[object]]
+    run: Callable[[Services], Awaitable[object]]
 
 
 JOBS: list[PeriodicJob] = []
 
 
 def register(
-    name: str, interval_seconds: float, run: Callable[[Runtime], Awaitable[object]]
+    name: str, interval_seconds: float, run: Callable[[Services], Awaitable[object]]
 ) -> None:
     if any(job.name == name for job in JOBS):
         return
     JOBS.append(PeriodicJob(name, interval_seconds, run))
 
 
-async def _loop(runtime: Runtime, job: PeriodicJob, stop: asyncio.Event) -> None:
+async def _loop(services: Services, job: PeriodicJob, stop: asyncio.Event) -> None:
     while not stop.is_set():
         try:
-            await job.run(runtime)
+            await job.run(services)
         except Exception:  # a failing job must not kill the loop; it is retried next tick
             log.exception("periodic job failed", job=job.name)
         with contextlib.suppress(TimeoutError):
@@ -50,15 +51,15 @@ async def _loop(runtime: Runtime, job: PeriodicJob, stop: asyncio.Event) -> None
 class PeriodicRunner:
     """Runs every registered job in its own asyncio task until stopped."""
 
-    def __init__(self, runtime: Runtime, jobs: list[PeriodicJob] | None = None) -> None:
-        self.runtime = runtime
+    def __init__(self, services: Services, jobs: list[PeriodicJob] | None = None) -> None:
+        self.services = services
         self.jobs = list(JOBS if jobs is None else jobs)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         for job in self.jobs:
-            self._tasks.append(asyncio.create_task(_loop(self.runtime, job, self._stop)))
+            self._tasks.append(asyncio.create_task(_loop(self.services, job, self._stop)))
 
     async def stop(self) -> None:
         self._stop.set()

@@ -1,8 +1,8 @@
 """The `sms.send` job: every SMS a room queues (core.sms.SmsOutbox) is handed to the provider
 here, after the commit that queued it and outside any transaction (core.sms_delivery).
 
-`ROUTES` and `declare(broker)` are the Dramatiq side (worker processes), `handlers(runtime)`
-the same job for the in-process relay of the embedded defaults (api.worker merges them with
+`ROUTES` and `declare(broker)` are the Dramatiq side (worker processes), `handlers(services)`
+the same job for the in-process relay of the embedded defaults (api.outbox_routes merges them with
 the other rooms'). The job is idempotent: a text already sent is skipped.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 
 import dramatiq
 
+from api.composition import Services
 from core.broker import Route, WorkerLocal
-from core.runtime import Runtime
-from core.sms import TOPIC_SEND, SmsOutbox, SmsProvider, build_sms_sender
+from core.sms import TOPIC_SEND
 from core.sms_delivery import deliver, requeue_stale
 
 QUEUE = "sms"
@@ -23,30 +23,23 @@ ACTOR_SEND = "sms.send"
 ROUTES = {TOPIC_SEND: Route(QUEUE, ACTOR_SEND)}
 
 
-def provider(runtime: Runtime) -> SmsProvider:
-    """The provider behind the runtime's SMS port (tests may swap the port for their own)."""
-    port = getattr(runtime, "sms", None) or runtime.ports.get("sms")
-    if not isinstance(port, SmsOutbox):
-        port = build_sms_sender(runtime.settings, runtime.clock)
-    return port.provider
+async def send(services: Services, sms_id: str) -> str:
+    runtime = services.runtime
+    return await deliver(runtime.sessions, services.sms_provider, runtime.clock, sms_id)
 
 
-async def send(runtime: Runtime, sms_id: str) -> str:
-    return await deliver(runtime.sessions, provider(runtime), runtime.clock, sms_id)
-
-
-async def sweep_job(runtime: Runtime) -> int:
+async def sweep_job(services: Services) -> int:
     """Periodic: texts left `sending` by a job that died go back to the queue."""
-    return await requeue_stale(runtime.sessions, runtime.clock.now())
+    return await requeue_stale(services.runtime.sessions, services.runtime.clock.now())
 
 
-# One runtime per worker process (api.worker configures it before the workers start).
-_runtime: WorkerLocal[Runtime] = WorkerLocal("api.sms_events")
-configure = _runtime.configure
+# The worker process's composition (api.outbox_routes.configure points it there).
+_services: WorkerLocal[Services] = WorkerLocal("api.sms_events")
+configure = _services.configure
 
 
 async def sms_send(sms_id: str) -> None:
-    await send(_runtime.get(), sms_id)
+    await send(_services.get(), sms_id)
 
 
 def declare(broker: dramatiq.Broker) -> None:
@@ -63,5 +56,5 @@ def declare(broker: dramatiq.Broker) -> None:
         )
 
 
-def handlers(runtime: Runtime) -> dict[str, Callable[[dict[str, Any]], Awaitable[object]]]:
-    return {TOPIC_SEND: lambda p: send(runtime, p["sms_id"])}
+def handlers(services: Services) -> dict[str, Callable[[dict[str, Any]], Awaitable[object]]]:
+    return {TOPIC_SEND: lambda p: send(services, p["sms_id"])}

@@ -6,7 +6,7 @@ and payments never import ticketing):
 - an SLA escalation (`ticket.escalated`) is announced live (ticketing.announce_escalation).
 
 `ROUTES` and `declare(broker)` are the Dramatiq side (worker processes), `handlers(runtime)`
-the same job for the in-process relay of the embedded defaults (api.worker merges both with
+the same job for the in-process relay of the embedded defaults (api.outbox_routes merges both with
 fulfillment's). The jobs are idempotent: a ticket's unique `source_key` is its fact.
 """
 
@@ -22,6 +22,7 @@ import commerce
 import fulfillment
 import payments
 import ticketing
+from api.composition import Services
 from core.broker import Route, WorkerLocal
 from core.errors import NotFound
 from core.runtime import Runtime
@@ -122,7 +123,7 @@ async def announce_escalation(payload: dict[str, Any]) -> str:
     return ticketing.announce_escalation(payload)
 
 
-# One runtime per worker process (api.worker configures it before the workers start).
+# The worker process's runtime (api.outbox_routes.configure: its composition's).
 _runtime: WorkerLocal[Runtime] = WorkerLocal("api.ticketing_events")
 configure = _runtime.configure
 _rt = _runtime.get
@@ -160,7 +161,8 @@ def declare(broker: dramatiq.Broker) -> None:
             )
 
 
-def handlers(runtime: Runtime) -> dict[str, Callable[[dict[str, Any]], Awaitable[object]]]:
+def handlers(services: Services) -> dict[str, Callable[[dict[str, Any]], Awaitable[object]]]:
+    runtime = services.runtime
     return {
         fulfillment.TOPIC_SHIPMENT_FAILED: lambda p: ticket_for_failed_shipment(
             runtime, p["shipment_id"]

@@ -6,31 +6,42 @@ Rooms never import each other upward; when a downstream fact must reach an upstr
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
 from litestar import Litestar
 
+from api.composition import Services
 from api.periodic import PeriodicRunner
 from core.runtime import Runtime
 
 
+def _on_runtime(
+    job: Callable[[Runtime], Awaitable[object]],
+) -> Callable[[Services], Awaitable[object]]:
+    """A room's periodic job needs only the infrastructure part of the composition."""
+    return lambda services: job(services.runtime)
+
+
 def register_periodic_jobs() -> None:
     """Each room adds its periodic jobs with api.periodic.register(...) here."""
-    from api import periodic, worker
+    from api import outbox_jobs, periodic
 
     # Outbox relay (order.paid -> shipments, dispatches) and the fulfillment watchdog.
     # Each tick is one indexed query; a short tick keeps each outbox hop (order.paid ->
     # shipment -> dispatch) well under a second without a notify channel.
-    periodic.register("outbox.relay", 0.1, worker.relay_job)
-    periodic.register("fulfillment.sweep", 5.0, worker.sweep_job)
+    periodic.register("outbox.relay", 0.1, outbox_jobs.relay_job)
+    periodic.register("fulfillment.sweep", 5.0, outbox_jobs.sweep_job)
     # SMS left `sending` by a job that died mid-send are queued again (at-least-once).
     from api import sms_events
 
     periodic.register("sms.sweep", 30.0, sms_events.sweep_job)
-    periodic.register("outbox.purge", 3600.0, worker.purge_outbox_job)
+    periodic.register("outbox.purge", 3600.0, outbox_jobs.purge_outbox_job)
     # Lapsed holds give their seats back (safe with several sweepers: SKIP LOCKED).
     import commerce
 
-    periodic.register("commerce.expire_holds", 5.0, commerce.expire_holds_job)
-    periodic.register("idempotency.purge", 3600.0, commerce.purge_idempotency_keys_job)
+    periodic.register("commerce.expire_holds", 5.0, _on_runtime(commerce.expire_holds_job))
+    periodic.register("idempotency.purge", 3600.0, _on_runtime(commerce.purge_idempotency_keys_job))
     # Card attempts/refunds left `unknown` by a timeout or 5xx are settled by asking Stripe.
     from api.controllers import payments as payments_api
 
@@ -42,15 +53,13 @@ def register_periodic_jobs() -> None:
     # SLA escalation at 75%/90%/breach: exactly once per (ticket, clock, level) by a unique row.
     import ticketing
 
-    periodic.register("ticketing.escalate", 2.0, ticketing.escalation_job)
+    periodic.register("ticketing.escalate", 2.0, _on_runtime(ticketing.escalation_job))
 
 
 async def on_startup(app: Litestar) -> None:
     from api import outbox_routes
-    from api.worker import policy_from_env
 
     outbox_routes.check_routes()  # an unrouted topic would wait forever: refuse to start
-    policy_from_env()  # a malformed HOTLINE_DISPATCH_* stops the start, naming the variable
     runtime: Runtime = app.state.runtime
     from api.startup_report import report
 
@@ -58,11 +67,14 @@ async def on_startup(app: Litestar) -> None:
     register_periodic_jobs()
     # Tests drive jobs explicitly; the embedded default runs them in-process.
     if runtime.settings.worker == "inprocess" and runtime.settings.env != "test":
-        from api.worker import in_process_sender
+        from api.outbox_jobs import in_process_sender
 
         # Embedded defaults: outbox jobs run in this process (no Redis, no worker process).
-        runtime.ports["outbox_sender"] = in_process_sender(runtime)
-        runner = PeriodicRunner(runtime)
+        # Set before the first request; routes and the runner then share this composition.
+        services: Services = app.state.services
+        services = replace(services, outbox_sender=in_process_sender(services))
+        app.state.services = services
+        runner = PeriodicRunner(services)
         runner.start()
         app.state.periodic = runner
 

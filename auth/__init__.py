@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from auth.agents import change_own_password, create_agent, login_agent
-from auth.codes import confirm_code, runtime_sms, send_code
+from auth.codes import confirm_code, send_code
 from auth.errors import AccountLocked, VerificationRequired
 from auth.models import Agent, AuditEvent, CallerVerification, Customer
 from auth.schemas import (
@@ -25,6 +25,7 @@ from auth.schemas import (
 )
 from auth.service import (
     agent_token,
+    build_throttle,
     change_own_pin,
     check_verification,
     create_customer,
@@ -38,6 +39,7 @@ from auth.service import (
     token_version_ok_on,
     verify_caller,
 )
+from auth.throttle import Throttle
 from auth.tokens import decode as decode_token
 
 __all__ = [
@@ -57,12 +59,14 @@ __all__ = [
     "PasswordChangeIn",
     "PinChangeIn",
     "SmsOut",
+    "Throttle",
     "TokenIn",
     "TokenOut",
     "VerificationRequired",
     "VerifyIn",
     "VerifyOut",
     "agent_token",
+    "build_throttle",
     "change_own_password",
     "change_own_pin",
     "check_verification",
@@ -77,7 +81,6 @@ __all__ = [
     "login_agent",
     "login_customer",
     "phone_or_422",
-    "runtime_sms",
     "send_code",
     "token_version_ok",
     "token_version_ok_on",

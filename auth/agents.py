@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth import hashing
 from auth.domain import password_problem
 from auth.models import Agent
-from auth.service import agent_token, audit, get_agent, throttle
+from auth.service import agent_token, audit, get_agent
+from auth.throttle import Throttle
 from core.db import new_id
 from core.errors import Conflict, InvalidCredentials, Throttled, ValidationFailed
 from core.principal import ROLES
@@ -57,10 +58,15 @@ async def create_agent(
 
 
 async def login_agent(
-    runtime: Runtime, session: AsyncSession, username: Any, password: Any, *, address: str
+    runtime: Runtime,
+    session: AsyncSession,
+    username: Any,
+    password: Any,
+    *,
+    gate: Throttle,
+    address: str,
 ) -> tuple[Agent, str, int]:
     now = runtime.clock.now()
-    gate = throttle(runtime)
     await gate.hit_address(address, now)
     if not isinstance(username, str) or not isinstance(password, str) or len(username) > 64:
         raise ValidationFailed.field("username", "username and password must be strings")
@@ -115,7 +121,13 @@ async def login_agent(
 
 
 async def change_password(
-    runtime: Runtime, session: AsyncSession, agent: Agent, password: str, *, address: str
+    runtime: Runtime,
+    session: AsyncSession,
+    agent: Agent,
+    password: str,
+    *,
+    gate: Throttle,
+    address: str,
 ) -> None:
     reason = password_problem(password)
     if reason:
@@ -123,7 +135,7 @@ async def change_password(
     agent.password_hash = await hashing.hash_secret_async(runtime.settings.env, password)
     agent.token_version += 1
     await session.flush()
-    await throttle(runtime).unlock(f"agent:{agent.username}")
+    await gate.unlock(f"agent:{agent.username}")
     await audit(
         runtime,
         "password_change",
@@ -143,9 +155,10 @@ async def change_own_password(
     current: str,
     new: str,
     *,
+    gate: Throttle,
     address: str,
 ) -> Agent:
     agent = await get_agent(session, agent_id)
-    await login_agent(runtime, session, agent.username, current, address=address)
-    await change_password(runtime, session, agent, new, address=address)
+    await login_agent(runtime, session, agent.username, current, gate=gate, address=address)
+    await change_password(runtime, session, agent, new, gate=gate, address=address)
     return agent

@@ -11,10 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.domain import hash_code, pin_problem
 from auth.models import Customer, OneTimeCode
-from auth.service import change_pin, create_customer, find_customer_by_phone, phone_or_422, throttle
+from auth.service import change_pin, create_customer, find_customer_by_phone, phone_or_422
+from auth.throttle import Throttle
 from core.db import new_id
 from core.errors import InvalidCredentials, ValidationFailed
 from core.runtime import Runtime
+from core.sms import SmsSender
 
 
 async def send_code(
@@ -22,11 +24,12 @@ async def send_code(
     session: AsyncSession,
     raw_phone: Any,
     *,
+    gate: Throttle,
+    sms: SmsSender,
     address: str,
     purpose: str = "enrollment",
 ) -> None:
     now = runtime.clock.now()
-    gate = throttle(runtime)
     await gate.hit_address(address, now)
     phone = phone_or_422(runtime, raw_phone)
     await gate.code_sent(phone, now)
@@ -49,28 +52,16 @@ async def send_code(
         )
     )
     await session.flush()
-    sms = runtime_sms(runtime)
     # Queued with the code in this transaction; the sms.send job texts it after the commit.
     await sms.send(session, phone, f"Hotline code {code} (valid 5 minutes)", purpose="otp")
 
 
-def runtime_sms(runtime: Runtime) -> Any:
-    sms = getattr(runtime, "sms", None) or runtime.ports.get("sms")
-    if sms is None:
-        from core.sms import build_sms_sender
-
-        sms = build_sms_sender(runtime.settings, runtime.clock)
-        runtime.ports["sms"] = sms
-    return sms
-
-
 async def confirm_code(
-    runtime: Runtime, raw_phone: Any, code: Any, pin: Any, *, address: str
+    runtime: Runtime, raw_phone: Any, code: Any, pin: Any, *, gate: Throttle, address: str
 ) -> Customer:
     """Check the code and set the PIN (creating the customer when new). The attempt counter is
     written in its own transaction so a wrong code counts even though the request fails."""
     now = runtime.clock.now()
-    gate = throttle(runtime)
     await gate.hit_address(address, now)
     phone = phone_or_422(runtime, raw_phone)
     if not isinstance(code, str) or not isinstance(pin, str):
@@ -113,6 +104,7 @@ async def confirm_code(
                 session,
                 customer,
                 pin,
+                gate=gate,
                 address=address,
                 actor=f"customer:{customer.id}",
                 channel="sms",

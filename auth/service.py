@@ -35,25 +35,23 @@ from core.runtime import Runtime
 from core.settings import Settings
 
 
-def throttle(runtime: Runtime) -> Throttle:
-    found = runtime.ports.get("auth.throttle")
-    if found is None:
-        s = runtime.settings
-        found = Throttle(
-            runtime.redis,
-            s.redis_prefix,
-            delay_after=s.pin_delay_after,
-            max_failures=s.pin_max_failures,
-            # every test request comes from one address and the suite's rooms share it, so
-            # tests are unlimited unless their settings ask for another limit than the default
-            ip_limit_per_minute=(
-                1_000_000
-                if s.env == "test" and s.ip_limit_per_minute == Settings.ip_limit_per_minute
-                else s.ip_limit_per_minute
-            ),
-        )
-        runtime.ports["auth.throttle"] = found
-    return found
+def build_throttle(runtime: Runtime) -> Throttle:
+    """The credential throttle of this process. Build it once and pass it around (its memory
+    fallback must be one per process; api.composition keeps it)."""
+    s = runtime.settings
+    return Throttle(
+        runtime.redis,
+        s.redis_prefix,
+        delay_after=s.pin_delay_after,
+        max_failures=s.pin_max_failures,
+        # every test request comes from one address and the suite's rooms share it, so
+        # tests are unlimited unless their settings ask for another limit than the default
+        ip_limit_per_minute=(
+            1_000_000
+            if s.env == "test" and s.ip_limit_per_minute == Settings.ip_limit_per_minute
+            else s.ip_limit_per_minute
+        ),
+    )
 
 
 def phone_or_422(runtime: Runtime, raw: Any, field: str = "phone") -> str:
@@ -208,6 +206,7 @@ async def check_pin(
     raw_phone: Any,
     pin: Any,
     *,
+    gate: Throttle,
     address: str,
     actor: str,
     channel: str,
@@ -217,7 +216,6 @@ async def check_pin(
     """Throttled, enumeration-safe PIN check shared by login and caller verification;
     `wrong` is what a miss raises (a caller's wrong PIN is not the agent's failed login)."""
     now = runtime.clock.now()
-    gate = throttle(runtime)
     await gate.hit_address(address, now)
     phone = phone_or_422(runtime, raw_phone)
     if not isinstance(pin, str) or len(pin) > 64:
@@ -277,13 +275,14 @@ async def check_pin(
 
 
 async def login_customer(
-    runtime: Runtime, session: AsyncSession, phone: Any, pin: Any, *, address: str
+    runtime: Runtime, session: AsyncSession, phone: Any, pin: Any, *, gate: Throttle, address: str
 ) -> tuple[Customer, str, int]:
     customer = await check_pin(
         runtime,
         session,
         phone,
         pin,
+        gate=gate,
         address=address,
         actor="anonymous",
         channel="web",
@@ -299,6 +298,7 @@ async def change_pin(
     customer: Customer,
     pin: str,
     *,
+    gate: Throttle,
     address: str,
     actor: str,
     channel: str,
@@ -310,7 +310,7 @@ async def change_pin(
     customer.token_version += 1  # every token issued before is revoked
     customer.locked = False
     await session.flush()
-    await throttle(runtime).unlock(customer.phone)
+    await gate.unlock(customer.phone)
     await audit(
         runtime,
         "pin_change",
@@ -325,13 +325,21 @@ async def change_pin(
 
 # -- caller verification ---------------------------------------------------------------------
 async def verify_caller(
-    runtime: Runtime, session: AsyncSession, agent_id: str, phone: Any, pin: Any, *, address: str
+    runtime: Runtime,
+    session: AsyncSession,
+    agent_id: str,
+    phone: Any,
+    pin: Any,
+    *,
+    gate: Throttle,
+    address: str,
 ) -> CallerVerification:
     customer = await check_pin(
         runtime,
         session,
         phone,
         pin,
+        gate=gate,
         address=address,
         actor=f"agent:{agent_id}",
         channel="phone",
@@ -376,6 +384,7 @@ async def change_own_pin(
     current: str,
     new: str,
     *,
+    gate: Throttle,
     address: str,
 ) -> Customer:
     """A customer changes the PIN knowing the current one (throttled like a login)."""
@@ -385,6 +394,7 @@ async def change_own_pin(
         session,
         customer.phone,
         current,
+        gate=gate,
         address=address,
         actor=f"customer:{customer.id}",
         channel="web",
@@ -395,6 +405,7 @@ async def change_own_pin(
         session,
         customer,
         new,
+        gate=gate,
         address=address,
         actor=f"customer:{customer.id}",
         channel="web",

@@ -15,18 +15,17 @@ from litestar import Litestar, Request, get
 from litestar.middleware.rate_limit import RateLimitConfig
 
 from api.app import create_app
+from api.composition import Services
 from api.security import PrincipalDep, customers_and_agents
-from auth import service
 from auth.schemas import MeOut
-from core.runtime import Runtime
 
 
 @get("/v1/me/throttled", include_in_schema=False, guards=[customers_and_agents])
 async def me_throttled(request: Request[Any, Any, Any], principal: PrincipalDep) -> MeOut:
     # Only the count differs from /v1/me: no extra injected dependency to resolve.
-    runtime: Runtime = request.app.state.runtime
+    services: Services = request.app.state.services
     address = request.client.host if request.client else "unknown"
-    await service.throttle(runtime).hit_address(f"bench:{address}", runtime.clock.now())
+    await services.throttle.hit_address(f"bench:{address}", services.runtime.clock.now())
     return MeOut(principal.kind, principal.id, sorted(principal.roles))
 
 

@@ -1,4 +1,5 @@
-"""Placing an order: one port, two adapters, chosen once per runtime from its engine's dialect.
+"""Placing an order: one port, two adapters, chosen once per process (api.composition)
+from the engine's dialect.
 
 `OrderPlacement.place` is a unit of work of its own (the order, its hold and the commit, with
 the Idempotency-Key's reply): what POST /v1/orders does, and under a ticket rush the whole
@@ -30,8 +31,6 @@ from .draft import OrderRequest, Placed, Respond
 from .placing_pg import PostgresPlacement
 from .placing_sqlite import SqlitePlacement
 
-_PORT = "commerce.placement"
-
 
 class OrderPlacement(Protocol):
     async def place(
@@ -55,18 +54,11 @@ class OrderPlacement(Protocol):
 
 
 def placement(runtime: Runtime) -> OrderPlacement:
-    """The runtime's adapter, built on first use and kept (tests may swap the engine)."""
-    cached = runtime.ports.get(_PORT)
-    if cached is None or cached[0] is not runtime.engine:
-        adapter: OrderPlacement
-        if is_postgres(runtime.engine):
-            adapter = PostgresPlacement(runtime.settings, runtime.drivers)
-        else:
-            adapter = SqlitePlacement(runtime.settings, runtime.sessions)
-        cached = (runtime.engine, adapter)
-        runtime.ports[_PORT] = cached
-    found: OrderPlacement = cached[1]
-    return found
+    """The adapter for this runtime's database. Build it once per process and keep it
+    (api.composition does): the oversell canary's switch is read when it is built."""
+    if is_postgres(runtime.engine):
+        return PostgresPlacement(runtime.settings, runtime.drivers)
+    return SqlitePlacement(runtime.settings, runtime.sessions)
 
 
 def placement_in(session: AsyncSession, settings: Settings) -> OrderPlacement:

@@ -1,4 +1,6 @@
-"""The process-wide things a request, a job or a CLI command needs, built once from settings.
+"""The process-wide infrastructure a request, a job or a CLI command needs, built once from
+settings: database engine and sessions, clock, Redis, drivers. Typed fields only; the rooms'
+ports (gateway, SMS, throttle, ...) are built on top of it by api.composition.
 
 Rooms receive what they need from here as arguments; nothing is a module-level global,
 so tests can build as many runtimes as they like against different databases.
@@ -15,7 +17,6 @@ from core.clock import Clock, SystemClock
 from core.db import is_postgres, make_engine, make_sessionmaker
 from core.drivers import DriverPool
 from core.settings import Settings
-from core.sms import SmsSender, build_sms_sender
 
 REDIS_TIMEOUT_SECONDS = 2.0
 
@@ -27,9 +28,11 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     clock: Clock
     redis: Any = None  # redis.asyncio.Redis when HOTLINE_REDIS_URL is set
-    ports: dict[str, Any] = field(default_factory=dict)  # sms sender, gateway, ... by name
-    sms: SmsSender | None = None  # the SMS port (sink table or Twilio-compatible REST)
     drivers: DriverPool | None = None  # PostgreSQL: asyncpg's pool for the hot paths
+    # (engine, its autocommit twin), made on first use; keyed by the engine tests may swap
+    _autocommit: tuple[AsyncEngine, AsyncEngine] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @classmethod
     def build(cls, settings: Settings, clock: Clock | None = None) -> Runtime:
@@ -52,19 +55,17 @@ class Runtime:
             sessions=make_sessionmaker(engine),
             clock=clock or SystemClock(),
             redis=redis,
-            sms=build_sms_sender(settings, clock),
             drivers=DriverPool(settings.database_url) if is_postgres(engine) else None,
         )
 
     def autocommit(self) -> AsyncEngine:
         """The same pool without transactions, for single statements that are atomic alone
         (a lookup, one INSERT): no BEGIN and COMMIT round trips around them."""
-        cached = self.ports.get("_autocommit")
+        cached = self._autocommit
         if cached is None or cached[0] is not self.engine:  # tests may swap the engine
             cached = (self.engine, self.engine.execution_options(isolation_level="AUTOCOMMIT"))
-            self.ports["_autocommit"] = cached
-        engine: AsyncEngine = cached[1]
-        return engine
+            self._autocommit = cached
+        return cached[1]
 
     async def close(self) -> None:
         if self.drivers is not None:

@@ -61,6 +61,21 @@ class Settings:
     worker: str = "inprocess"  # inprocess | dramatiq
     outbox_retention_hours: int = 168  # sent outbox messages are deleted after this
     idempotency_retention_hours: int = 24  # used Idempotency-Keys are deleted after this
+    # Partner dispatch (fulfillment.RetryPolicy; api.composition builds it from these).
+    dispatch_max_attempts: int = 8
+    dispatch_max_redeliveries: int = 3
+    dispatch_base_seconds: float = 2.0
+    dispatch_cap_seconds: float = 600.0
+    dispatch_timeout_seconds: float = 10.0
+    dispatch_lease_seconds: float = 30.0
+    dispatch_watchdog_seconds: float = 60.0
+    dispatch_redeliver_seconds: float = 45.0
+    # `hotline worker` processes (api.worker).
+    worker_threads: int = 4
+    worker_periodic: int = 1  # 0: this worker runs no periodic jobs
+    worker_metrics_port: int = 0  # 0: no Prometheus endpoint of its own
+    dramatiq_heartbeat_ms: int = 60_000  # Dramatiq's default; tests shorten it
+    dramatiq_maintenance_chance: int = 1_000  # Dramatiq's default (1 in N)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -73,8 +88,10 @@ class Settings:
 
 
 _INT_FIELDS = {f.name for f in fields(Settings) if f.type in ("int", int)}
-_NOT_NEGATIVE = {"booking_fee", "courier_fee", "eticket_fee"}
-_POSITIVE = _INT_FIELDS - _NOT_NEGATIVE - {"test_unguarded_holds"}
+_FLOAT_FIELDS = {f.name for f in fields(Settings) if f.type in ("float", float)}
+_NOT_NEGATIVE = {"booking_fee", "courier_fee", "eticket_fee", "worker_metrics_port"}
+_FLAGS = {"test_unguarded_holds", "worker_periodic"}  # 0 or 1
+_POSITIVE = _INT_FIELDS - _NOT_NEGATIVE - _FLAGS
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -93,6 +110,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
                 values[f.name] = int(raw)
             except ValueError:
                 raise SettingsError(f"{var} must be a whole number, got {raw!r}") from None
+        elif f.name in _FLOAT_FIELDS:
+            try:
+                values[f.name] = float(raw)
+            except ValueError:
+                raise SettingsError(f"{var} must be a number, got {raw!r}") from None
         else:
             values[f.name] = raw
     values.update(overrides)
@@ -112,19 +134,26 @@ def _validate(s: Settings) -> None:
     for name in _POSITIVE:
         if getattr(s, name) <= 0:
             raise SettingsError(f"HOTLINE_{name.upper()} must be positive")
+    for name in sorted(_FLOAT_FIELDS):
+        value = getattr(s, name)
+        if not value > 0 or value == float("inf"):  # also refuses nan
+            raise SettingsError(f"HOTLINE_{name.upper()} must be a positive number")
+    for name in sorted(_FLAGS):
+        if getattr(s, name) not in (0, 1):
+            raise SettingsError(f"HOTLINE_{name.upper()} must be 0 or 1")
     for name in sorted(_NOT_NEGATIVE):
         if getattr(s, name) < 0:
             raise SettingsError(f"HOTLINE_{name.upper()} must not be negative")
     if s.idempotency_retention_hours < 24:
         # Clients may retry with the same key for 24 hours (core.idempotency.KEY_TTL).
         raise SettingsError("HOTLINE_IDEMPOTENCY_RETENTION_HOURS must be at least 24")
-    if s.test_unguarded_holds not in (0, 1):
-        raise SettingsError("HOTLINE_TEST_UNGUARDED_HOLDS must be 0 or 1")
     if s.test_unguarded_holds and s.env != "test":
         # It lets capacity holds oversell on purpose (the canary test); never outside tests.
         raise SettingsError("HOTLINE_TEST_UNGUARDED_HOLDS is refused unless HOTLINE_ENV=test")
     if not (0 < s.port < 65536):
         raise SettingsError("HOTLINE_PORT must be between 1 and 65535")
+    if s.worker_metrics_port > 65535:
+        raise SettingsError("HOTLINE_WORKER_METRICS_PORT must be between 0 and 65535")
     if not s.database_url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
         raise SettingsError(
             "HOTLINE_DATABASE_URL must start with postgresql+asyncpg:// or sqlite+aiosqlite://"

@@ -9,7 +9,7 @@ from fulfillment.actors import handlers as job_handlers
 from fulfillment.domain import RetryPolicy, ShipmentStatus, verify_signature
 from fulfillment.models import DeadLetter, Partner, PartnerPayable, Shipment
 from fulfillment.orders import CommerceOrders
-from fulfillment.partners import HttpPartnerClient
+from fulfillment.partners import HttpPartnerClient, PartnerClient
 from fulfillment.recovery import redeliver_lost_order_paid
 from fulfillment.schemas import (
     DeadLetterOut,
@@ -57,6 +57,7 @@ __all__ = [
     "OrderItem",
     "OrderSnapshot",
     "Partner",
+    "PartnerClient",
     "PartnerIn",
     "PartnerOut",
     "PartnerPayable",

@@ -1,7 +1,8 @@
 """What payments needs from orders and from the SMS sender, as ports.
 
-`api/wiring.py` plugs the commerce room in (`runtime.ports["orders"]`); tests of this room
-may plug a stand-in. Payments never imports api/.
+`api/composition.py` plugs the commerce room in (`PaymentDeps.orders`); tests of this room
+may plug a stand-in (`build_services(runtime, payment_orders=...)`). Payments never imports
+api/.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from litestar import Request, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 import auth
-from api.deps import RuntimeDep, SessionDep
+from api.deps import RuntimeDep, ServicesDep, SessionDep
 from api.security import PrincipalDep, agents_only, customers_and_agents, require_roles
 from auth import (
     Agent,
@@ -68,10 +68,11 @@ async def token(
     request: Request[Any, Any, Any],
     data: JSONBody[TokenIn],
     runtime: RuntimeDep,
+    services: ServicesDep,
     session: SessionDep,
 ) -> TokenOut:
     customer, tok, expires = await auth.login_customer(
-        runtime, session, data.phone, data.pin, address=_address(request)
+        runtime, session, data.phone, data.pin, gate=services.throttle, address=_address(request)
     )
     return TokenOut(access_token=tok, expires_in=expires, customer_id=customer.id)
 
@@ -87,10 +88,16 @@ async def agent_token(
     request: Request[Any, Any, Any],
     data: JSONBody[AgentTokenIn],
     runtime: RuntimeDep,
+    services: ServicesDep,
     session: SessionDep,
 ) -> TokenOut:
     agent, tok, expires = await auth.login_agent(
-        runtime, session, data.username, data.password, address=_address(request)
+        runtime,
+        session,
+        data.username,
+        data.password,
+        gate=services.throttle,
+        address=_address(request),
     )
     return TokenOut(
         access_token=tok, expires_in=expires, agent_id=agent.id, roles=list(agent.roles)
@@ -108,9 +115,17 @@ async def enrollment(
     request: Request[Any, Any, Any],
     data: JSONBody[EnrollmentIn],
     runtime: RuntimeDep,
+    services: ServicesDep,
     session: SessionDep,
 ) -> dict[str, str]:
-    await auth.send_code(runtime, session, data.phone, address=_address(request))
+    await auth.send_code(
+        runtime,
+        session,
+        data.phone,
+        gate=services.throttle,
+        sms=services.sms,
+        address=_address(request),
+    )
     return {"status": "sent"}
 
 
@@ -122,10 +137,13 @@ async def enrollment(
     opt={"problems": CREDENTIAL_PROBLEMS},
 )
 async def enrollment_confirm(
-    request: Request[Any, Any, Any], data: JSONBody[EnrollmentConfirmIn], runtime: RuntimeDep
+    request: Request[Any, Any, Any],
+    data: JSONBody[EnrollmentConfirmIn],
+    runtime: RuntimeDep,
+    services: ServicesDep,
 ) -> TokenOut:
     customer = await auth.confirm_code(
-        runtime, data.phone, data.code, data.pin, address=_address(request)
+        runtime, data.phone, data.code, data.pin, gate=services.throttle, address=_address(request)
     )
     tok, expires = auth.customer_token(runtime, customer)
     return TokenOut(access_token=tok, expires_in=expires, customer_id=customer.id)
@@ -204,11 +222,18 @@ async def verify(
     request: Request[Any, Any, Any],
     data: JSONBody[VerifyIn],
     runtime: RuntimeDep,
+    services: ServicesDep,
     session: SessionDep,
     principal: PrincipalDep,
 ) -> VerifyOut:
     v = await auth.verify_caller(
-        runtime, session, principal.id, data.phone, data.pin, address=_address(request)
+        runtime,
+        session,
+        principal.id,
+        data.phone,
+        data.pin,
+        gate=services.throttle,
+        address=_address(request),
     )
     return VerifyOut(v.id, v.customer_id, v.expires_at)
 
@@ -244,11 +269,12 @@ async def create_agent(
 )
 async def sms_outbox(
     runtime: RuntimeDep,
+    services: ServicesDep,
     session: SessionDep,
     principal: PrincipalDep,
     to: Annotated[str | None, QueryParameter(max_length=40)] = None,
 ) -> list[SmsOut]:
-    sender = auth.runtime_sms(runtime)
+    sender = services.sms
     if not isinstance(sender, SmsOutbox) or not sender.is_sink:
         raise NotFound("the built-in SMS sink is not the sender")
     number = auth.phone_or_422(runtime, to, "to") if to else None
@@ -271,13 +297,20 @@ async def change_pin(
     request: Request[Any, Any, Any],
     data: JSONBody[PinChangeIn],
     runtime: RuntimeDep,
+    services: ServicesDep,
     session: SessionDep,
     principal: PrincipalDep,
 ) -> TokenOut:
     if not principal.is_customer:
         raise Forbidden("customers only")
     c = await auth.change_own_pin(
-        runtime, session, principal.id, data.current_pin, data.new_pin, address=_address(request)
+        runtime,
+        session,
+        principal.id,
+        data.current_pin,
+        data.new_pin,
+        gate=services.throttle,
+        address=_address(request),
     )
     tok, expires = auth.customer_token(runtime, c)
     return TokenOut(access_token=tok, expires_in=expires, customer_id=c.id)
@@ -295,6 +328,7 @@ async def change_password(
     request: Request[Any, Any, Any],
     data: JSONBody[PasswordChangeIn],
     runtime: RuntimeDep,
+    services: ServicesDep,
     session: SessionDep,
     principal: PrincipalDep,
 ) -> TokenOut:
@@ -304,6 +338,7 @@ async def change_password(
         principal.id,
         data.current_password,
         data.new_password,
+        gate=services.throttle,
         address=_address(request),
     )
     tok, expires = auth.agent_token(runtime, a)

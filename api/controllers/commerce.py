@@ -12,7 +12,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 import commerce
 import fulfillment
 import payments
-from api.deps import RuntimeDep, SessionDep
+from api.deps import RuntimeDep, ServicesDep, SessionDep
 from api.idempotency import Finish, Outcome, Respond, idempotent, strict_body
 from api.security import PrincipalDep, authenticated, customers_and_agents, require_roles
 from auth import check_verification, get_customer
@@ -114,7 +114,10 @@ async def create_offer(
     opt={"problems": ORDER_PROBLEMS},
 )
 async def create_order(
-    request: Request[Any, Any, Any], runtime: RuntimeDep, data: JSONBody[OrderIn]
+    request: Request[Any, Any, Any],
+    runtime: RuntimeDep,
+    services: ServicesDep,
+    data: JSONBody[OrderIn],
 ) -> Response[OrderOut]:
     # No session or principal dependency: the guard's check is remembered, and a customer's
     # order reads nothing through SQLAlchemy (commerce/placing_pg.py), so none is opened for it.
@@ -132,7 +135,7 @@ async def create_order(
             response.update(msgspec.to_builtins(order_out(order)))
             return respond(201, response, order.id)
 
-        order = await commerce.placement(runtime).place(
+        order = await services.placement.place(
             customer_id=customer_id,
             lines=[LineRequest(i.offer_id, i.quantity) for i in body.items],
             delivery_method=body.delivery.method,

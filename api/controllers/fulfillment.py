@@ -7,8 +7,7 @@ from typing import Any
 from litestar import Request, post
 from litestar.params import FromPath
 
-from api.deps import RuntimeDep, SessionDep
-from api.worker import fulfillment_context
+from api.deps import RuntimeDep, ServicesDep, SessionDep
 from fulfillment import apply_partner_callback
 
 
@@ -23,6 +22,7 @@ async def partner_callback(
     code: FromPath[str],
     request: Request[Any, Any, Any],
     runtime: RuntimeDep,
+    services: ServicesDep,
     session: SessionDep,
 ) -> dict[str, str]:
     raw = await request.body()
@@ -32,7 +32,7 @@ async def partner_callback(
         raw,
         request.headers.get("Hotline-Signature"),
         now=runtime.clock.now(),
-        orders=fulfillment_context(runtime).orders,
+        orders=services.fulfillment.orders,
     )
     return {"outcome": outcome}
 

@@ -10,9 +10,8 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 import commerce
 import fulfillment
-from api.deps import RuntimeDep, SessionDep
+from api.deps import RuntimeDep, ServicesDep, SessionDep
 from api.security import PrincipalDep, customers_and_agents, require_roles
-from api.worker import policy_from_env
 from fulfillment import DeadLetterOut, PartnerIn, PartnerOut, ShipmentOut
 
 
@@ -77,10 +76,10 @@ async def dead_letters(
     opt={"problems": {404: "no such dead letter", 409: "already replayed"}},
 )
 async def replay_dead_letter(
-    dead_letter_id: FromPath[str], runtime: RuntimeDep, session: SessionDep
+    dead_letter_id: FromPath[str], runtime: RuntimeDep, services: ServicesDep, session: SessionDep
 ) -> DeadLetterOut:
     return await fulfillment.replay_dead_letter(
-        session, dead_letter_id, now=runtime.clock.now(), policy=policy_from_env()
+        session, dead_letter_id, now=runtime.clock.now(), policy=services.dispatch_policy
     )
 
 

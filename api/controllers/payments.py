@@ -9,37 +9,12 @@ from litestar import MediaType, Request, Response, get, post
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
 import payments
-from api.deps import RuntimeDep, SessionDep
+from api.composition import Services
+from api.deps import RuntimeDep, ServicesDep, SessionDep
 from api.pay_page import render, render_demo
 from core.db import commit
-from core.runtime import Runtime
-from core.settings import Settings
-from payments import CommerceOrders
 
 TAGS = ["payments"]
-
-
-def card_gateway(s: Settings) -> payments.Gateway | None:
-    """Stripe when a key is set; in demo mode without one, the demo gateway (test cards only,
-    no money moves) so `make run` can pay by card; otherwise cards are off."""
-    if s.stripe_api_key:
-        return payments.StripeGateway(s.stripe_api_key, api_base=s.stripe_api_base)
-    if s.env == "demo":
-        return payments.DemoCardGateway(s.env)
-    return None
-
-
-def build_deps(runtime: Runtime) -> payments.PaymentDeps:
-    """The payments ports for this runtime (gateway built once from settings, then cached)."""
-    s = runtime.settings
-    if "gateway" not in runtime.ports:
-        runtime.ports["gateway"] = card_gateway(s)
-    return payments.PaymentDeps(
-        orders=runtime.ports.get("orders") or CommerceOrders(),
-        gateway=runtime.ports["gateway"],
-        public_base_url=s.public_base_url,
-        notifier=getattr(runtime, "sms", None) or runtime.ports.get("sms"),
-    )
 
 
 def payment_json(deps: payments.PaymentDeps, p: payments.Payment) -> dict[str, Any]:
@@ -68,10 +43,12 @@ def _amount_text(amount: int, currency: str) -> str:
     include_in_schema=True,
     opt={"problems": {404: "no such pay link", 410: "pay link expired"}},
 )
-async def pay_page(token: FromPath[str], runtime: RuntimeDep, session: SessionDep) -> Response[str]:
+async def pay_page(
+    token: FromPath[str], runtime: RuntimeDep, services: ServicesDep, session: SessionDep
+) -> Response[str]:
     """The hosted pay page: Stripe.js card Element; card data never reaches this server.
     In demo mode without Stripe, a demo form served by the app (test cards only)."""
-    deps = build_deps(runtime)
+    deps = services.payments
     now = runtime.clock.now()
     code = 200
     try:
@@ -129,11 +106,11 @@ class ChargeBody(msgspec.Struct, forbid_unknown_fields=True):
     },
 )
 async def pay_charge(
-    token: FromPath[str], data: JSONBody[ChargeBody], runtime: RuntimeDep
+    token: FromPath[str], data: JSONBody[ChargeBody], runtime: RuntimeDep, services: ServicesDep
 ) -> dict[str, Any]:
     """The page confirmed a SetupIntent; charge this attempt's PaymentIntent with its method.
     No request session: the charge commits its claim before it asks Stripe."""
-    deps = build_deps(runtime)
+    deps = services.payments
     p, secret = await payments.charge_card(
         runtime.sessions, deps, token, data.payment_method, now=runtime.clock.now()
     )
@@ -148,10 +125,10 @@ async def pay_charge(
     opt={"problems": {404: "no such pay link"}},
 )
 async def pay_confirm(
-    token: FromPath[str], runtime: RuntimeDep, session: SessionDep
+    token: FromPath[str], runtime: RuntimeDep, services: ServicesDep, session: SessionDep
 ) -> dict[str, Any]:
     """Back from 3-D Secure: ask Stripe and settle (the same function the webhook uses)."""
-    deps = build_deps(runtime)
+    deps = services.payments
     now = runtime.clock.now()
     p = await payments.payment_by_token(session, token, now)
     await commit(session)  # end the read: no transaction is open while Stripe is asked
@@ -184,6 +161,7 @@ async def pay_status(
 async def stripe_webhook(
     request: Request[Any, Any, Any],
     runtime: RuntimeDep,
+    services: ServicesDep,
     stripe_signature: Annotated[str | None, HeaderParameter(name="Stripe-Signature")] = None,
 ) -> dict[str, str]:
     """Signed Stripe events; each event id is processed once (its own short transactions,
@@ -191,7 +169,7 @@ async def stripe_webhook(
     raw = await request.body()
     event = payments.parse_event(raw, stripe_signature, runtime.settings.stripe_webhook_secret)
     outcome = await payments.handle_event(
-        runtime.sessions, build_deps(runtime), event, now=runtime.clock.now()
+        runtime.sessions, services.payments, event, now=runtime.clock.now()
     )
     return {"received": event.get("id", ""), "outcome": outcome}
 
@@ -199,10 +177,9 @@ async def stripe_webhook(
 ROUTES: list[Any] = [pay_page, pay_charge, pay_confirm, pay_status, stripe_webhook]
 
 
-async def sweep_job(runtime: Runtime) -> int:
+async def sweep_job(services: Services) -> int:
     """Periodic: settle card attempts and refunds whose gateway answer was lost."""
-    deps = build_deps(runtime)
-    now = runtime.clock.now()
+    deps, runtime = services.payments, services.runtime
     if deps.gateway is None:  # carrier billing only: nothing is left unanswered
         return 0
-    return await payments.sweep_once(runtime.sessions, deps, now)
+    return await payments.sweep_once(runtime.sessions, deps, runtime.clock.now())

@@ -12,8 +12,8 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 import payments
 import ticketing
-from api.controllers.payments import build_deps, payment_json
-from api.deps import RuntimeDep, SessionDep
+from api.controllers.payments import payment_json
+from api.deps import RuntimeDep, ServicesDep, SessionDep
 from api.idempotency import HEADER, idempotent, strict_body
 from api.security import PrincipalDep, customers_and_agents, require_roles
 from core.db import commit
@@ -53,6 +53,7 @@ async def create_payment(
     request: Request[Any, Any, Any],
     order_id: FromPath[str],
     runtime: RuntimeDep,
+    services: ServicesDep,
     session: SessionDep,
     principal: PrincipalDep,
     data: JSONBody[PaymentIn],
@@ -61,7 +62,7 @@ async def create_payment(
     key = _require_key(request)
     body = await strict_body(request, PaymentIn)
     who: Principal = principal
-    deps = build_deps(runtime)
+    deps = services.payments
 
     async def work() -> tuple[int, Any, str | None]:
         p = await payments.start_payment(
@@ -94,9 +95,13 @@ async def create_payment(
     opt={"problems": {404: "order not found"}},
 )
 async def list_payments(
-    order_id: FromPath[str], runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
+    order_id: FromPath[str],
+    runtime: RuntimeDep,
+    services: ServicesDep,
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
-    deps = build_deps(runtime)
+    deps = services.payments
     await deps.orders.get(session, order_id, principal)  # 404 for someone else's order
     rows = await payments.payments_for_order(session, order_id)
     return {"items": [payment_json(deps, p) for p in rows], "next_cursor": None}
@@ -133,6 +138,7 @@ async def create_refund(
     request: Request[Any, Any, Any],
     order_id: FromPath[str],
     runtime: RuntimeDep,
+    services: ServicesDep,
     session: SessionDep,
     principal: PrincipalDep,
     data: JSONBody[RefundIn],
@@ -141,7 +147,7 @@ async def create_refund(
     key = _require_key(request)
     body = await strict_body(request, RefundIn)
     who: Principal = principal
-    deps = build_deps(runtime)
+    deps = services.payments
 
     async def work() -> tuple[int, Any, str | None]:
         if body.ticket_id is not None:  # 422 before any money moves

@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 import ticketing
 from api.controllers import ticketing_admin
-from api.deps import RuntimeDep, SessionDep
+from api.deps import RuntimeDep, ServicesDep, SessionDep
 from api.idempotency import Outcome, idempotent, strict_body
 from api.security import PrincipalDep, agents_only, customers_and_agents, require_roles
 from ticketing import (
@@ -169,6 +169,7 @@ async def transition(
     request: Req,
     ticket_id: FromPath[str],
     runtime: RuntimeDep,
+    services: ServicesDep,
     session: SessionDep,
     principal: PrincipalDep,
     data: JSONBody[TransitionIn],
@@ -182,7 +183,7 @@ async def transition(
         to=body.to,
         now=now,
         reason=body.reason,
-        sms=runtime.sms or runtime.ports.get("sms"),
+        sms=services.sms,
     )
     return await ticketing.ticket_view(session, t, principal, now)
 

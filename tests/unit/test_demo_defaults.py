@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from api.controllers.payments import card_gateway
+from api.composition import card_gateway
 from api.startup_report import components
 from core.settings import load_settings
 from payments import DemoCardGateway, DemoGatewayRefused, GatewayError, StripeGateway

@@ -95,6 +95,7 @@ async def test_parallel_wrong_guesses_cannot_pass_the_lock_count(
     monkeypatch.setattr(service.hashing, "verify_secret_async", counting_verify)
     settings = make_test_settings(pg_url, pin_max_failures=limit, pin_delay_after=limit)
     rt = Runtime.build(settings)
+    gate = service.build_throttle(rt)  # one per process, as api.composition keeps it
     try:
         c = await make_customer(rt)
 
@@ -106,6 +107,7 @@ async def test_parallel_wrong_guesses_cannot_pass_the_lock_count(
                         session,
                         c.phone,
                         "000001",
+                        gate=gate,
                         address="10.9.9.9",
                         actor="anonymous",
                         channel="web",
@@ -125,7 +127,15 @@ async def test_parallel_wrong_guesses_cannot_pass_the_lock_count(
         with pytest.raises(AccountLocked):  # even the right PIN now
             async with rt.sessions() as session:
                 await service.check_pin(
-                    rt, session, c.phone, c.pin, address="x", actor="a", channel="web", event="l"
+                    rt,
+                    session,
+                    c.phone,
+                    c.pin,
+                    gate=gate,
+                    address="x",
+                    actor="a",
+                    channel="web",
+                    event="l",
                 )
         async with fixture_sessions(rt)() as s:
             assert (await s.get_one(Customer, c.id)).locked is True

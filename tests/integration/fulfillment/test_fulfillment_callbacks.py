@@ -14,7 +14,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
-from core.runtime import Runtime
+from api.composition import Services, build_services
 from fulfillment import FulfillmentContext, Partner, Shipment, handle_order_paid
 from fulfillment.domain import sign
 from tests.integration.fulfillment.conftest import StubOrders, drain
@@ -25,10 +25,12 @@ T0 = datetime.now(UTC).replace(microsecond=0)
 
 @pytest.fixture
 async def wired(client: Any, orders: StubOrders) -> AsyncIterator[None]:
-    runtime: Runtime = client.app_runtime
-    runtime.ports["orders"] = orders
+    """The app's composition, with the orders stand-in, for this test."""
+    app: Litestar = client.app
+    before: Services = app.state.services
+    app.state.services = build_services(before.runtime, fulfillment_orders=orders)
     yield
-    runtime.ports.pop("orders", None)
+    app.state.services = before
 
 
 async def _dispatched(ctx: FulfillmentContext, orders: StubOrders) -> Shipment:

@@ -13,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from api.worker import purge_outbox_job
+from api.composition import build_services
+from api.outbox_jobs import purge_outbox_job
 from core.outbox import OutboxMessage, emit, relay_once
 from core.runtime import Runtime
 
@@ -156,7 +157,7 @@ async def test_purge_deletes_sent_messages_after_the_retention_only(
         rows[2].created_at = now - timedelta(hours=300)  # old but never sent: stays
     runtime_hours = timedelta(hours=runtime.settings.outbox_retention_hours)
     assert runtime_hours == timedelta(hours=168)
-    assert await purge_outbox_job(runtime) >= 1
+    assert await purge_outbox_job(build_services(runtime)) >= 1
     async with runtime.sessions() as session:
         left = set(
             await session.scalars(select(OutboxMessage.id).where(OutboxMessage.topic == topic))

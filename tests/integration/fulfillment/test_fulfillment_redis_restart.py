@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from api.worker import build_broker, redelivery_scan_seconds
+from api.outbox_jobs import redelivery_scan_seconds
+from api.worker import build_broker
 from core.broker import DramatiqSender
 from core.clock import SystemClock
 from core.outbox import relay_once

@@ -34,22 +34,22 @@ async def test_database_outage_attempts_do_not_count(own_runtime: Runtime) -> No
     customer = await make_customer(runtime)
     agent = await make_agent(runtime)
     dead: Any = DeadSession()
+    gate = service.build_throttle(runtime)
     for _ in range(runtime.settings.pin_max_failures + 2):
         with pytest.raises(asyncpg.exceptions.ConnectionDoesNotExistError):
             await service.login_customer(
-                runtime, dead, customer.phone, customer.pin, address="10.0.0.9"
+                runtime, dead, customer.phone, customer.pin, gate=gate, address="10.0.0.9"
             )
         with pytest.raises(asyncpg.exceptions.ConnectionDoesNotExistError):
             await agents.login_agent(
-                runtime, dead, agent.username, agent.password, address="10.0.0.9"
+                runtime, dead, agent.username, agent.password, gate=gate, address="10.0.0.9"
             )
-    gate = service.throttle(runtime)
     fails = [gate._keys(customer.phone)[0], gate._keys(f"agent:{agent.username}")[0]]
     assert await gate._get_many(*fails) in ([0.0, 0.0], [None, None])
     async with fixture_sessions(runtime)() as session, session.begin():
         await service.login_customer(
-            runtime, session, customer.phone, customer.pin, address="10.0.0.9"
+            runtime, session, customer.phone, customer.pin, gate=gate, address="10.0.0.9"
         )
         await agents.login_agent(
-            runtime, session, agent.username, agent.password, address="10.0.0.9"
+            runtime, session, agent.username, agent.password, gate=gate, address="10.0.0.9"
         )

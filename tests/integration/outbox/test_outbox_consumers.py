@@ -17,6 +17,7 @@ import commerce
 import payments
 import ticketing
 from api import outbox_routes
+from api.composition import build_services
 from core.money import Money
 from core.outbox import OutboxMessage
 from core.principal import Principal
@@ -76,7 +77,7 @@ async def test_payment_incident_opens_one_payment_ticket(ob_runtime: Runtime) ->
             )
         )
     assert message is not None
-    handle = outbox_routes.handlers(rt)[payments.TOPIC_PAYMENT_INCIDENT]
+    handle = outbox_routes.handlers(build_services(rt))[payments.TOPIC_PAYMENT_INCIDENT]
     assert [await handle(message.payload) for _ in range(2)] == ["opened", "duplicate"]
     async with rt.sessions() as s:
         tickets = list(
@@ -95,7 +96,7 @@ async def test_payment_incident_opens_one_payment_ticket(ob_runtime: Runtime) ->
 async def test_escalation_is_announced_to_each_notified_agent(
     ob_runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    handle = outbox_routes.handlers(ob_runtime)[ticketing.TOPIC_TICKET_ESCALATED]
+    handle = outbox_routes.handlers(build_services(ob_runtime))[ticketing.TOPIC_TICKET_ESCALATED]
     labels = {"clock": "first_response", "level": "90"}
     before = REGISTRY.get_sample_value("hotline_ticket_escalations_total", labels) or 0
     with capture_logs() as logs:

@@ -6,6 +6,7 @@ second test reads the code's `emit(...)` calls, so a topic emitted but not decla
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import uuid
 from pathlib import Path
@@ -16,6 +17,7 @@ from litestar.testing import AsyncTestClient
 
 from api import outbox_routes, worker
 from api.app import create_app
+from api.composition import build_services
 from core.broker import make_broker
 from core.runtime import Runtime
 from core.settings import Settings, load_settings
@@ -109,7 +111,7 @@ async def test_walk_every_emitted_topic_through_its_in_process_consumer(
 ) -> None:
     samples = _sample_payloads()
     assert set(samples) == set(outbox_routes.EMITTED)
-    handlers = outbox_routes.handlers(ob_runtime)
+    handlers = outbox_routes.handlers(build_services(ob_runtime))
     for topic in sorted(outbox_routes.EMITTED):
         await handlers[topic](samples[topic])  # raises if the consumer cannot take it
 
@@ -131,4 +133,4 @@ async def test_api_and_worker_refuse_to_start_with_an_unrouted_topic(
             pass
     assert started.group_contains(outbox_routes.UnroutedTopics, match=r"voucher\.issued")
     with pytest.raises(outbox_routes.UnroutedTopics, match=r"voucher\.issued"):
-        await worker.serve(settings, periodic=False)
+        await worker.serve(dataclasses.replace(settings, worker_periodic=0))

@@ -14,6 +14,7 @@ import commerce
 import payments
 import payments.cancellations
 from api import payments_events
+from api.composition import build_services
 from core.broker import InProcessSender
 from core.outbox import OutboxMessage, emit, relay_once
 from core.runtime import Runtime
@@ -45,7 +46,7 @@ async def cancel(runtime: Runtime, order_id: str) -> None:
 
 async def relay_all(runtime: Runtime, *, now_offset: timedelta = timedelta(0)) -> int:
     """The in-process relay with the same handlers the API process wires (api.outbox_routes)."""
-    sender = InProcessSender(payments_events.handlers(runtime))
+    sender = InProcessSender(payments_events.handlers(build_services(runtime)))
     total = 0
     while sent := await relay_once(
         runtime.sessions, sender, now=runtime.clock.now() + now_offset, batch=100

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from api.composition import Services, build_services
 from core.runtime import Runtime
 from payments import PaymentDeps, StripeGateway, refund_order
 from payments.models import LedgerTransaction, PaymentIncident
@@ -42,17 +43,15 @@ def _quiet(localstripe: LocalStripe) -> Iterator[None]:
 @pytest.fixture
 def stub(localstripe: LocalStripe, pay_server: LiveServer) -> Iterator[StripeStub]:
     """The live server's gateway goes through the stand-in for this test."""
-    ports = pay_server.runtime.ports
+    state = pay_server.app.state
     with run_stripe_stub(localstripe.url) as s, _quiet(localstripe):
-        before = ports.get("gateway")
-        ports["gateway"] = StripeGateway("sk_test_hotline", api_base=s.url)
+        before: Services = state.services
+        gateway = StripeGateway("sk_test_hotline", api_base=s.url)
+        state.services = build_services(before.runtime, gateway=gateway)
         try:
             yield s
         finally:
-            if before is None:
-                ports.pop("gateway", None)
-            else:
-                ports["gateway"] = before
+            state.services = before
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from twilio.request_validator import RequestValidator
 
 from api import sms_events
 from api.app import create_app
+from api.composition import Services, build_services
 from core.broker import InProcessSender
 from core.clock import TravelClock
 from core.outbox import relay_once
@@ -71,9 +72,14 @@ async def sms_client(
         yield c
 
 
+def services(rt: Runtime) -> Services:
+    """The jobs' composition over `rt` (the SMS port of its settings: the Twilio stand-in)."""
+    return build_services(rt)
+
+
 async def relay(rt: Runtime) -> int:
     """One pass of the outbox relay over `sms.send`, the way the worker runs it."""
-    sender = InProcessSender(sms_events.handlers(rt))
+    sender = InProcessSender(sms_events.handlers(services(rt)))
     return await relay_once(rt.sessions, sender, now=rt.clock.now())
 
 

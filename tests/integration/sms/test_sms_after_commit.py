@@ -20,14 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import fulfillment
 import payments
 import ticketing
-from api import worker
+from api.composition import build_services
 from auth import codes
 from core.principal import Principal
 from core.runtime import Runtime
 from payments.orders import OrderInfo
 from tests.auth_fixtures import make_agent, make_customer, random_cn_mobile
 from tests.integration.fulfillment.conftest import StubOrders, only_partner
-from tests.integration.sms.conftest import messages, post_status, relay
+from tests.integration.sms.conftest import messages, post_status, relay, services
 from tests.twilio_server import Text, TwilioServer
 from ticketing.models import Ticket
 
@@ -82,7 +82,10 @@ async def test_one_time_code(sms_rt: Runtime, twilio: TwilioServer, sms_client: 
 
     def code_for(number: str) -> Action:
         async def act(session: AsyncSession) -> None:
-            await codes.send_code(sms_rt, session, number, address=ADDRESS)
+            jobs = services(sms_rt)
+            await codes.send_code(
+                sms_rt, session, number, gate=jobs.throttle, sms=jobs.sms, address=ADDRESS
+            )
 
         return act
 
@@ -125,7 +128,7 @@ async def test_pay_link(sms_rt: Runtime, twilio: TwilioServer, sms_client: Any) 
             orders=OneOrder(info),  # type: ignore[arg-type]
             gateway=object(),  # type: ignore[arg-type]  # a pay link calls no gateway
             public_base_url="https://hotline.example.com",
-            notifier=sms_rt.sms,
+            notifier=services(sms_rt).sms,
         )
 
         async def act(session: AsyncSession) -> None:
@@ -191,7 +194,7 @@ async def test_survey_leaves_after_the_ticket_row_is_released(
             if ticket is not None and ticket.status == "new":
                 await ticketing.transition(session, ticket_id, as_agent, to="open", now=now)
             await ticketing.transition(
-                session, ticket_id, as_agent, to="resolved", now=now, sms=sms_rt.sms
+                session, ticket_id, as_agent, to="resolved", now=now, sms=services(sms_rt).sms
             )
 
         return act
@@ -221,8 +224,8 @@ async def test_eticket_goes_through_the_same_path(
 ) -> None:
     await only_partner(sms_rt, kind="eticket", cost=0)
     orders = StubOrders()
-    sms_rt.ports["orders"] = orders
-    ctx = worker.fulfillment_context(sms_rt)  # the worker's wiring: its SMS port is the runtime's
+    # the worker's wiring (its SMS port is the composition's) with the orders stand-in
+    ctx = build_services(sms_rt, fulfillment_orders=orders).fulfillment
     snap = orders.paid("eticket", "en")
     assert await fulfillment.handle_order_paid(ctx, snap.order_id) == 1
     phone = snap.recipient_phone
@@ -244,8 +247,7 @@ async def test_eticket_goes_through_the_same_path(
 
     # The dispatch's transaction rolls back (the order could not move): no text is queued.
     failing = FailsToFulfil()
-    sms_rt.ports["orders"] = failing
-    ctx = worker.fulfillment_context(sms_rt)
+    ctx = build_services(sms_rt, fulfillment_orders=failing).fulfillment
     snap = failing.paid("eticket", "zh")
     assert await fulfillment.handle_order_paid(ctx, snap.order_id) == 1
     shipment = await shipment_of(sms_rt, snap.order_id)
@@ -254,4 +256,3 @@ async def test_eticket_goes_through_the_same_path(
     await relay(sms_rt)
     assert twilio.to(snap.recipient_phone) == [] and await messages(sms_rt, phone) != []
     assert await messages(sms_rt, snap.recipient_phone) == []
-    sms_rt.ports.pop("orders")

@@ -17,22 +17,22 @@ from core.runtime import Runtime
 from core.sms import SmsInbound
 from core.sms_delivery import LEASE_SECONDS, answer_once, deliver, requeue_stale
 from tests.auth_fixtures import make_agent, make_customer, random_cn_mobile
-from tests.integration.sms.conftest import messages, post_status, relay, signed
+from tests.integration.sms.conftest import messages, post_status, relay, services, signed
 from tests.twilio_server import TwilioServer
 from ticketing.models import Ticket
 
 
 async def queue(rt: Runtime, phone: str, body: str = "hello") -> str:
     async with rt.sessions() as s, s.begin():
-        return await rt.sms.send(s, phone, body, purpose="test")  # type: ignore[union-attr]
+        return await services(rt).sms.send(s, phone, body, purpose="test")
 
 
 async def test_redelivered_job_does_not_text_twice(sms_rt: Runtime, twilio: TwilioServer) -> None:
     phone = random_cn_mobile()
     sms_id = await queue(sms_rt, phone)
-    results = await asyncio.gather(*(sms_events.send(sms_rt, sms_id) for _ in range(3)))
+    results = await asyncio.gather(*(sms_events.send(services(sms_rt), sms_id) for _ in range(3)))
     assert sorted(results) == ["sent", "skipped", "skipped"]
-    assert await sms_events.send(sms_rt, sms_id) == "skipped"
+    assert await sms_events.send(services(sms_rt), sms_id) == "skipped"
     assert len(twilio.to(phone)) == 1
 
 
@@ -43,7 +43,7 @@ async def test_outage_is_retried_from_the_outbox_and_a_refusal_is_final(
     twilio.answer_status = 503
     try:
         sms_id = await queue(sms_rt, phone)
-        assert await sms_events.send(sms_rt, sms_id) == "retry"
+        assert await sms_events.send(services(sms_rt), sms_id) == "retry"
         [row] = await messages(sms_rt, phone)
         assert (row.status, row.attempts) == ("queued", 1) and "503" in (row.error or "")
         async with sms_rt.sessions() as s:
@@ -66,12 +66,12 @@ async def test_outage_is_retried_from_the_outbox_and_a_refusal_is_final(
     twilio.answer_status = 400
     try:
         sms_id = await queue(sms_rt, refused)
-        assert await sms_events.send(sms_rt, sms_id) == "failed"
+        assert await sms_events.send(services(sms_rt), sms_id) == "failed"
     finally:
         twilio.answer_status = 201
     [row] = await messages(sms_rt, refused)
     assert row.status == "failed" and "400" in (row.error or "")
-    assert await sms_events.send(sms_rt, sms_id) == "skipped"
+    assert await sms_events.send(services(sms_rt), sms_id) == "skipped"
 
 
 async def test_a_send_cut_short_is_requeued_when_its_lease_lapses(
@@ -86,7 +86,7 @@ async def test_a_send_cut_short_is_requeued_when_its_lease_lapses(
         row.status, row.provider_message_id = "sending", None
         row.lease_until = sms_rt.clock.now() + timedelta(seconds=30)
     assert await requeue_stale(sms_rt.sessions, sms_rt.clock.now()) == 0  # lease still held
-    assert await sms_events.send(sms_rt, sms_id) == "skipped"
+    assert await sms_events.send(services(sms_rt), sms_id) == "skipped"
     clock.advance(seconds=LEASE_SECONDS)
     assert await requeue_stale(sms_rt.sessions, sms_rt.clock.now()) >= 1
     await relay(sms_rt)

@@ -17,7 +17,7 @@ from core.runtime import Runtime
 from core.sms import SmsMessage, SmsOutbox
 from core.sms_delivery import answer_once, requeue_stale
 from tests.conftest import make_test_settings
-from tests.integration.sms.conftest import messages, relay
+from tests.integration.sms.conftest import messages, relay, services
 
 
 @pytest.fixture
@@ -31,9 +31,10 @@ async def sqlite_rt(tmp_path: Path) -> AsyncIterator[Runtime]:
 
 async def test_sink_sends_after_commit_on_sqlite(sqlite_rt: Runtime) -> None:
     rt = sqlite_rt
-    assert isinstance(rt.sms, SmsOutbox) and rt.sms.is_sink
+    sms = services(rt).sms
+    assert isinstance(sms, SmsOutbox) and sms.is_sink
     async with rt.sessions() as s, s.begin():
-        await rt.sms.send(s, "+8613800138000", "Hotline code 123456", purpose="otp")
+        await sms.send(s, "+8613800138000", "Hotline code 123456", purpose="otp")
     assert [m.status for m in await messages(rt, "+8613800138000")] == ["queued"]
     assert await relay(rt) == 1
     [row] = await messages(rt, "+8613800138000")

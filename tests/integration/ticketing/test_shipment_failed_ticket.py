@@ -14,7 +14,8 @@ import commerce
 import fulfillment
 import ticketing
 from api import ticketing_events
-from api.worker import in_process_sender
+from api.composition import build_services
+from api.outbox_jobs import in_process_sender
 from core import outbox
 from core.broker import InProcessSender
 from core.money import Money
@@ -93,12 +94,13 @@ async def test_failed_shipment_opens_one_delivery_ticket_through_the_relay(
     rt = tk_runtime
     topic = fulfillment.TOPIC_SHIPMENT_FAILED
     # Wired for both ways a message reaches its job: in-process and Dramatiq workers.
-    assert topic in in_process_sender(rt).topics and topic in ticketing_events.ROUTES
+    assert topic in in_process_sender(build_services(rt)).topics
+    assert topic in ticketing_events.ROUTES
     order_id, customer_id, shipment_id = await failed_shipment(rt)
     async with rt.sessions() as s, s.begin():
         for _ in range(2):  # delivered twice (at-least-once relay, or a replayed fact)
             outbox.emit(s, topic, {"shipment_id": shipment_id}, now=rt.clock.now())
-    sender = InProcessSender(ticketing_events.handlers(rt))
+    sender = InProcessSender(ticketing_events.handlers(build_services(rt)))
     sent = await outbox.relay_once(rt.sessions, sender, now=rt.clock.now())
     assert sent >= 2
     found = await tickets_for(rt, shipment_id)

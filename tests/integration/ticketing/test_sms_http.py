@@ -17,6 +17,7 @@ from twilio.request_validator import RequestValidator
 
 from api import sms_events
 from api.app import create_app
+from api.composition import build_services
 from core.clock import TravelClock
 from core.settings import Settings
 from core.sms import SmsMessage
@@ -102,7 +103,7 @@ async def test_english_customer_scores_by_replying_5(
 
     # Queued with the resolution; the sms.send job hands it to the sink after the commit.
     assert sent[0].status == "queued" and sent[0].provider_message_id is None
-    assert await sms_events.send(tk_runtime, sent[0].id) == "sent"
+    assert await sms_events.send(build_services(tk_runtime), sent[0].id) == "sent"
     [sent] = await surveys(tk_runtime, me.phone)
     assert sent.status == "sent" and sent.provider_message_id
     # Delivery status of the survey (signed too), found by the provider's message id.

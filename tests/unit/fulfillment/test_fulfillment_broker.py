@@ -48,7 +48,7 @@ def test_dramatiq_gives_up_long_before_our_recovery_takes_over() -> None:
     redelivered from the outbox only after Dramatiq's whole retry window (so the two never
     race), yet within about a minute, and dispatch is re-sent by the watchdog whatever
     Dramatiq did."""
-    from api.worker import redelivery_scan_seconds
+    from api.outbox_jobs import redelivery_scan_seconds
     from fulfillment import RetryPolicy
 
     broker = make_broker(load_settings(environ={}, redis_url=""))
