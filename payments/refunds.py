@@ -96,7 +96,6 @@ async def reserve_order_refund(
         raise RefundExceedsCaptured("no single payment covers this amount; refund in parts")
     refund = await refund_payment(
         session,
-        deps,
         target,
         to_refund,
         reason=reason,
@@ -114,7 +113,6 @@ async def reserve_order_refund(
 
 async def refund_payment(
     session: AsyncSession,
-    deps: PaymentDeps,
     payment: Payment,
     amount: int,
     *,

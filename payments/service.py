@@ -208,7 +208,6 @@ async def on_captured(
     incident(session, payment, "auto_refund", reason, now)
     await refund_payment(
         session,
-        deps,
         payment,
         payment.amount - payment.refunded_amount,
         reason=reason,
@@ -266,11 +265,9 @@ async def settle(
     return payment
 
 
-async def payment_by_token(
-    session: AsyncSession, token: str, now: datetime, *, for_write: bool = False
-) -> Payment:
+async def payment_by_token(session: AsyncSession, token: str, now: datetime) -> Payment:
     stmt = select(Payment).where(Payment.pay_token == token)
-    payment = await session.scalar(stmt.with_for_update() if for_write else stmt)
+    payment = await session.scalar(stmt)
     if payment is None:
         raise NotFound("no such pay link")
     if (
