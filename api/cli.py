@@ -8,7 +8,7 @@ import sys
 import click
 
 from api import admin_cli  # noqa: F401 - each room's admin commands join `main` on import
-from api.cli_group import main, run_with_runtime, settings_or_exit
+from api.cli_group import main, preflight, run_with_runtime, settings_or_exit
 
 
 @main.command()
@@ -42,7 +42,7 @@ def serve(workers: int) -> None:
     """Serve the HTTP API (HOTLINE_HOST:HOTLINE_PORT)."""
     import uvicorn
 
-    settings = settings_or_exit()
+    settings = preflight()
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -57,7 +57,7 @@ def serve(workers: int) -> None:
 @main.command()
 def run() -> None:
     """Migrate, seed the demo (demo mode only) and serve: what `make run` does."""
-    settings = settings_or_exit()
+    settings = preflight()
     from api.migrate import upgrade
 
     upgrade(settings.database_url)

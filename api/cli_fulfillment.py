@@ -14,7 +14,7 @@ from typing import Any
 import click
 from sqlalchemy import select
 
-from api.cli_group import main, run_with_runtime, run_with_services, settings_or_exit
+from api.cli_group import main, preflight, run_with_runtime, run_with_services
 from core.errors import DomainError
 from core.runtime import Runtime
 
@@ -35,7 +35,7 @@ def worker(processes: int, threads: int | None) -> None:
     """
     # Checked here first: a bad HOTLINE_* would otherwise kill every process at start, and
     # each would be restarted forever.
-    settings = settings_or_exit()
+    settings = preflight()
     env = dict(os.environ)
     if threads is not None:
         env["HOTLINE_WORKER_THREADS"] = str(threads)

@@ -25,6 +25,21 @@ def settings_or_exit() -> Settings:
         sys.exit(2)
 
 
+def preflight() -> Settings:
+    """What `serve`, `run` and `worker` check before they serve or spawn: the settings and
+    that every outbox topic has a consumer. Failing later, in uvicorn's lifespan or a worker
+    process, printed a traceback or restarted the process forever."""
+    settings = settings_or_exit()
+    from api.outbox_routes import UnroutedTopics, check_routes
+
+    try:
+        check_routes()
+    except UnroutedTopics as exc:
+        click.echo(f"configuration error: {exc}", err=True)
+        sys.exit(2)
+    return settings
+
+
 def run_with_services(fn: Callable[[Services], Awaitable[Any]]) -> Any:
     """Run one command against this process's composition (the same builder as the app's and
     the worker's, so a command uses the ports a request would)."""

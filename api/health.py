@@ -11,6 +11,21 @@ from sqlalchemy import text
 from api.deps import RuntimeDep
 
 
+@get("/", media_type=MediaType.JSON, include_in_schema=False)
+async def index() -> dict[str, Any]:
+    """What `make run`'s printed address answers: where the API's own pages are."""
+    return {
+        "service": "Hotline",
+        "links": {
+            "docs": "/schema",
+            "openapi": "/schema/openapi.json",
+            "problems": "/problems",
+            "health": "/health",
+            "ready": "/ready",
+        },
+    }
+
+
 @get("/health", media_type=MediaType.JSON, tags=["operations"], summary="Liveness")
 async def health() -> dict[str, str]:
     return {"status": "ok"}
@@ -50,4 +65,4 @@ async def metrics() -> Response[bytes]:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-ROUTES = [health, ready, metrics]
+ROUTES = [index, health, ready, metrics]

@@ -1,8 +1,8 @@
 """One guard for what every route receives, run after the route's guards and before its
 parameters are parsed (Litestar's `before_request`):
 
-- a NUL character in a query parameter, a path parameter or any string of a JSON body is
-  422 naming the field (PostgreSQL refuses 0x00 in text; core/text.py);
+- a NUL character in a query parameter, a path parameter, any string of a JSON body or a
+  field of a form post is 422 naming the field (PostgreSQL refuses 0x00 in text; core/text.py);
 - a body sent as anything but JSON (`application/json`, `application/*+json`, or no
   Content-Type at all) is 415, except on routes that say what else they take:
   `opt={"accepts": ("application/x-www-form-urlencoded",)}` (Twilio's form posts) or
@@ -17,6 +17,7 @@ second time only when it has one. JSON nested too deep for the decoder is 400
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl
 
 import msgspec
 from litestar import Request
@@ -27,6 +28,7 @@ from core.text import NUL, NUL_MESSAGE, nul_path
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 TOO_DEEP = "JSON nested too deeply"
+FORM = "application/x-www-form-urlencoded"
 
 
 def is_json(content_type: str) -> bool:
@@ -59,7 +61,11 @@ async def guard_input(request: Request[Any, Any, Any]) -> None:
     content_type = request.headers.get("content-type")
     if content_type and not is_json(content_type):
         main = content_type.split(";", 1)[0].strip().lower()
-        if opt.get("raw_body") or main in opt.get("accepts", ()):
+        if opt.get("raw_body"):
+            return
+        if main in opt.get("accepts", ()):
+            if main == FORM:
+                _guard_form(await request.body())
             return
         if await request.body():
             raise HTTPException(
@@ -79,6 +85,15 @@ async def guard_input(request: Request[Any, Any, Any]) -> None:
         field = nul_path(decoded)
         if field is not None:
             raise _refuse(field, "body")
+
+
+def _guard_form(raw: bytes) -> None:
+    """A form post (Twilio's webhooks) carries a NUL as `%00`: refused like a JSON string."""
+    if b"%00" not in raw and b"\x00" not in raw:
+        return
+    for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
+        if NUL in key or NUL in value:
+            raise _refuse(key, "body")
 
 
 class HotlineRequest(Request[Any, Any, Any]):

@@ -150,6 +150,14 @@ def _validate(s: Settings) -> None:
     if s.test_unguarded_holds and s.env != "test":
         # It lets capacity holds oversell on purpose (the canary test); never outside tests.
         raise SettingsError("HOTLINE_TEST_UNGUARDED_HOLDS is refused unless HOTLINE_ENV=test")
+    if s.dispatch_lease_seconds <= s.dispatch_timeout_seconds:
+        # The watchdog presumes a dispatch dead once its lease lapses: a partner call still
+        # waiting for its answer then would be sent a second time while the first runs.
+        raise SettingsError(
+            f"HOTLINE_DISPATCH_LEASE_SECONDS ({s.dispatch_lease_seconds:g}) must be longer than "
+            f"HOTLINE_DISPATCH_TIMEOUT_SECONDS ({s.dispatch_timeout_seconds:g}), or a partner "
+            "call still running when its lease lapses is sent again"
+        )
     if not (0 < s.port < 65536):
         raise SettingsError("HOTLINE_PORT must be between 1 and 65535")
     if s.worker_metrics_port > 65535:

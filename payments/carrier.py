@@ -24,6 +24,14 @@ async def account_for(session: AsyncSession, customer_id: str) -> PhoneAccount |
     return found
 
 
+async def lock_account(session: AsyncSession, customer_id: str) -> None:
+    """Hold the customer's account row until the transaction ends (no-op without one: the
+    debit then refuses). Only one carrier charge per customer is decided at a time."""
+    await session.execute(
+        select(PhoneAccount.id).where(PhoneAccount.customer_id == customer_id).with_for_update()
+    )
+
+
 async def open_account(
     session: AsyncSession,
     customer_id: str,

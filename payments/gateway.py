@@ -239,3 +239,7 @@ def verify_webhook(payload: bytes, signature: str | None, secret: str, tolerance
         return stripe.Webhook.construct_event(payload, signature or "", secret, tolerance)
     except (stripe.SignatureVerificationError, ValueError) as exc:
         raise GatewayError(f"bad signature: {exc}") from exc
+    except (AttributeError, TypeError, RecursionError) as exc:
+        # The signature held, but the SDK reads the body as an object: `[]`, `null` or JSON
+        # nested past the decoder break it inside. A bad request, not our failure.
+        raise GatewayError("not a Stripe event: the body is not a JSON object") from exc

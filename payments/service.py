@@ -107,6 +107,11 @@ async def start_payment(
     existing = await session.scalar(select(Payment).where(Payment.request_key == key))
     if existing is not None:
         return existing
+    if method == domain.CARRIER:
+        # Charged right here, so two requests with two keys (a double click) would both pass
+        # the check below before either commits. Taking the account row first makes the
+        # second wait, and its check then sees the first one's committed payment.
+        await carrier.lock_account(session, order.customer_id)
     await _ensure_payable(session, order)
     payment = _new_payment(order, method, key, principal.actor, now)
     session.add(payment)

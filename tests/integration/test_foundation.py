@@ -20,6 +20,17 @@ async def test_health_and_ready(client: Any) -> None:
     assert r.json()["checks"] == {"database": "ok", "redis": "ok"}
 
 
+async def test_the_root_says_where_to_go(client: Any) -> None:
+    """`make run` prints http://127.0.0.1:8000; a new user opening it got a bare 404."""
+    r = await client.get("/")
+    assert r.status_code == 200, r.text
+    links = r.json()["links"]
+    assert links["docs"] == "/schema" and links["openapi"] == "/schema/openapi.json"
+    for path in links.values():
+        assert (await client.get(path)).status_code == 200, path
+    assert "/" not in (await client.get("/schema/openapi.json")).json()["paths"]
+
+
 async def test_metrics_are_prometheus(client: Any) -> None:
     r = await client.get("/metrics")
     assert r.status_code == 200

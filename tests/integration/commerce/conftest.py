@@ -11,7 +11,7 @@ from core.runtime import Runtime
 from tests.integration.commerce.helpers import small_runtime
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def rt(runtime: Runtime, clock: TravelClock) -> AsyncIterator[Runtime]:
     """The tests' own runtime on the test database and clock: the app under AsyncTestClient
     serves on another event loop, and pooled connections belong to the loop that opened them."""

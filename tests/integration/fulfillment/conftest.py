@@ -96,7 +96,7 @@ def sms() -> RecordingSms:
     return RecordingSms()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def client(
     settings: Settings, clock: TravelClock
 ) -> AsyncIterator[AsyncTestClient[Litestar]]:
@@ -109,7 +109,7 @@ async def client(
         yield c
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def jobs_runtime(settings: Settings, clock: TravelClock) -> AsyncIterator[Runtime]:
     """A runtime of its own for the jobs: the app under AsyncTestClient serves requests on
     another event loop, and database connections belong to the loop that opened them."""

@@ -60,7 +60,7 @@ def worker_env(db_url: str, redis_url: str, prefix: str) -> dict[str, str]:
         "HOTLINE_DISPATCH_WATCHDOG_SECONDS": "1",
         "HOTLINE_DISPATCH_BASE_SECONDS": "0.1",
         "HOTLINE_DISPATCH_CAP_SECONDS": "0.5",
-        "HOTLINE_DISPATCH_TIMEOUT_SECONDS": "3",
+        "HOTLINE_DISPATCH_TIMEOUT_SECONDS": "1",  # below the lease, as Settings requires
         "HOTLINE_DRAMATIQ_HEARTBEAT_MS": "1500",
         "HOTLINE_DRAMATIQ_MAINTENANCE_CHANCE": "1000000",
     }

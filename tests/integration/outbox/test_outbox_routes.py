@@ -134,3 +134,41 @@ async def test_api_and_worker_refuse_to_start_with_an_unrouted_topic(
     assert started.group_contains(outbox_routes.UnroutedTopics, match=r"voucher\.issued")
     with pytest.raises(outbox_routes.UnroutedTopics, match=r"voucher\.issued"):
         await worker.serve(dataclasses.replace(settings, worker_periodic=0))
+
+
+@pytest.mark.parametrize("command", [["serve"], ["worker", "--processes", "1"], ["run"]])
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({}, r"voucher\.issued"),  # with the invented topic below
+        ({"HOTLINE_DISPATCH_LEASE_SECONDS": "5"}, "HOTLINE_DISPATCH_LEASE_SECONDS"),
+        ({"HOTLINE_DISPATCH_TIMEOUT_SECONDS": "soon"}, "HOTLINE_DISPATCH_TIMEOUT_SECONDS"),
+    ],
+)
+def test_the_commands_refuse_a_bad_start_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, command: list[str], env: dict[str, str], named: str
+) -> None:
+    """Found in the acceptance run: `hotline serve` printed uvicorn's lifespan traceback for a
+    bad HOTLINE_DISPATCH_* and `hotline worker` restarted its crashing processes forever.
+    Both now stop before serving or spawning, with the message and exit code 2."""
+    import subprocess
+
+    import uvicorn
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    if not env:
+        monkeypatch.setattr(outbox_routes, "EMITTED", outbox_routes.EMITTED | {"voucher.issued"})
+
+    def never(*_a: object, **_k: object) -> None:
+        raise AssertionError("started despite a bad configuration")
+
+    monkeypatch.setattr(uvicorn, "run", never)
+    monkeypatch.setattr(subprocess, "Popen", never)
+    monkeypatch.setattr("api.migrate.upgrade", never)
+    base = {"HOTLINE_ENV": "test", "HOTLINE_REDIS_URL": "redis://127.0.0.1:6379/0"}
+    result = CliRunner().invoke(main, command, env={**base, **env})
+    assert result.exit_code == 2, result.output
+    assert "configuration error:" in result.output
+    assert __import__("re").search(named, result.output), result.output

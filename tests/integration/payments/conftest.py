@@ -12,7 +12,7 @@ from core.runtime import Runtime
 from core.settings import Settings
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     rt = Runtime.build(settings, clock=TravelClock())
     yield rt

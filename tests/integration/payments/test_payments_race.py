@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.outbox import OutboxMessage
 from core.principal import Principal
 from core.runtime import Runtime
-from payments import PaymentDeps, StripeGateway, charge_card, start_payment
+from payments import PaymentDeps, StripeGateway, carrier, charge_card, start_payment
+from payments.errors import AlreadyPaid
 from payments.models import Payment, PaymentIncident
 from payments.orders import CommerceOrders, MarkPaidOutcome, OrderInfo
 from tests.integration.payments.helpers import AGENT, captures, order_status, place_order
@@ -118,3 +119,71 @@ async def test_concurrent_second_payment_is_refunded_and_recorded(
     } in facts
     for r in rows:
         assert await captures(runtime, r.id) == 1
+
+
+@dataclass
+class SlowToMarkOrders(RacingOrders):
+    """Both requests read the order together; the first to charge then takes its time to
+    tell commerce, so a second that did not wait for it would charge as well."""
+
+    async def get(
+        self, session: AsyncSession, order_id: str, principal: Principal | None
+    ) -> OrderInfo:
+        info = await self.inner.get(session, order_id, principal)
+        await asyncio.wait_for(self.barrier.wait(), 20)
+        return info
+
+    async def mark_paid(
+        self,
+        session: AsyncSession,
+        order_id: str,
+        *,
+        actor: str,
+        channel: str,
+        reason: str,
+        now: datetime,
+    ) -> MarkPaidOutcome:
+        await asyncio.sleep(0.3)
+        outcome = await self.inner.mark_paid(
+            session, order_id, actor=actor, channel=channel, reason=reason, now=now
+        )
+        self.outcomes.append(outcome)
+        return outcome
+
+
+async def test_two_carrier_clicks_with_two_keys_charge_once(runtime: Runtime) -> None:
+    """Found in the acceptance run: four concurrent `carrier_billing` payments of one order
+    (a client making a new Idempotency-Key per click) were all charged, three refunded again
+    and three payment tickets opened. One customer's carrier charges now take turns on the
+    phone account row, so the second sees the first and is 409 already-paid."""
+    orders = SlowToMarkOrders()
+    deps = PaymentDeps(orders=orders, gateway=None, public_base_url="http://unused")
+    order = await place_order(runtime)
+    async with runtime.sessions() as s, s.begin():
+        await carrier.open_account(
+            s, order.customer_id, currency="CNY", now=runtime.clock.now(), balance=100_000
+        )
+
+    async def pay() -> str:
+        try:
+            async with runtime.sessions() as s, s.begin():
+                p = await start_payment(
+                    s,
+                    deps,
+                    order.id,
+                    "carrier_billing",
+                    principal=AGENT,
+                    request_key=uuid.uuid4().hex,
+                    now=runtime.clock.now(),
+                )
+                return p.status
+        except AlreadyPaid:
+            return "already-paid"
+
+    assert sorted(await asyncio.gather(pay(), pay())) == ["already-paid", "succeeded"]
+    assert orders.outcomes == ["paid"]
+    async with runtime.sessions() as s:
+        rows = list(await s.scalars(select(Payment).where(Payment.order_id == order.id)))
+        incidents = await s.scalar(select(func.count()).where(PaymentIncident.order_id == order.id))
+    assert [(r.status, r.refunded_amount) for r in rows] == [("succeeded", 0)]
+    assert incidents == 0

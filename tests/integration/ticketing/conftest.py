@@ -16,20 +16,20 @@ from core.runtime import Runtime
 from core.settings import Settings
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def tk_runtime(settings: Settings, clock: TravelClock) -> AsyncIterator[Runtime]:
     rt = Runtime.build(settings, clock=clock)
     yield rt
     await rt.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def runtime(tk_runtime: Runtime) -> Runtime:
     """What the auth fixtures (customer, agent, ...) use on the test loop."""
     return tk_runtime
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def client(
     settings: Settings, clock: TravelClock
 ) -> AsyncIterator[AsyncTestClient[Litestar]]:

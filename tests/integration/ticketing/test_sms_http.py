@@ -164,3 +164,38 @@ async def test_bad_or_missing_signature_is_403_problem(
         },
     )
     assert r.status_code == 403
+
+
+async def test_a_nul_in_a_signed_form_field_is_422_naming_it(
+    sms_client: Any, tk_runtime: Any
+) -> None:
+    """PostgreSQL refuses 0x00 in text: a signed post carrying one is refused at the edge like
+    a JSON string (api/input_guard.py), not a 500 from the insert, and nothing is stored."""
+    me = await make_customer(tk_runtime, locale="en")
+    sid = "SM" + uuid.uuid4().hex
+    for path, params, field in (
+        (
+            "/v1/webhooks/sms",
+            {"From": me.phone, "To": "+8610086", "Body": "5\x00", "MessageSid": sid},
+            "Body",
+        ),
+        ("/v1/webhooks/sms", {"From": me.phone, "Body": "5", "MessageSid": "SM\x00"}, "MessageSid"),
+        (
+            "/v1/webhooks/sms/status",
+            {"MessageSid": sid, "MessageStatus": "sent\x00"},
+            "MessageStatus",
+        ),
+    ):
+        r = await sms_client.post(path, data=params, headers=sign(path, params))
+        assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text
+        assert r.json()["errors"][0] == {
+            "field": field,
+            "message": "must not contain the NUL character (0x00)",
+            "in": "body",
+        }
+    # A clean retry of the same message is answered normally.
+    params = {"From": me.phone, "To": "+8610086", "Body": "hello", "MessageSid": sid}
+    r = await sms_client.post(
+        "/v1/webhooks/sms", data=params, headers=sign("/v1/webhooks/sms", params)
+    )
+    assert r.status_code == 200, r.text

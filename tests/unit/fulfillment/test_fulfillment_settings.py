@@ -87,3 +87,19 @@ def test_hotline_worker_refuses_a_typo_before_starting_any_process(
     result = CliRunner().invoke(main, ["worker"])
     assert result.exit_code == 2 and "HOTLINE_DISPATCH_MAX_ATTEMPTS" in result.output
     assert spawned == []
+
+
+def test_a_lease_must_outlast_the_partner_timeout() -> None:
+    """Found in the acceptance run: with a lease of 10 s and a timeout of 40 s a partner
+    answering in 25 s was called a second time while the first call was still running."""
+    ok = load_settings(
+        {"HOTLINE_DISPATCH_LEASE_SECONDS": "12", "HOTLINE_DISPATCH_TIMEOUT_SECONDS": "10"}
+    )
+    assert (ok.dispatch_lease_seconds, ok.dispatch_timeout_seconds) == (12, 10)
+    for env in (
+        {"HOTLINE_DISPATCH_LEASE_SECONDS": "10", "HOTLINE_DISPATCH_TIMEOUT_SECONDS": "40"},
+        {"HOTLINE_DISPATCH_LEASE_SECONDS": "10"},  # the default timeout is 10
+        {"HOTLINE_DISPATCH_TIMEOUT_SECONDS": "30"},  # the default lease is 30
+    ):
+        with pytest.raises(SettingsError, match=r"HOTLINE_DISPATCH_LEASE_SECONDS .* longer than"):
+            load_settings(env)

@@ -117,3 +117,20 @@ async def test_sweeper_retry_meeting_a_request_in_flight_stays_unknown() -> None
                 row = await s.get_one(Payment, p.id)
             assert row.status == "succeeded" and row.intent_id == "pi_1"
             assert orders.paid == {o.id: 1}
+
+
+@pytest.mark.parametrize("body", [b"[]", b"null", b"7", b'"evt"', b"[" * 5000 + b"]" * 5000])
+def test_a_signed_body_that_is_not_an_event_object_is_refused(body: bytes) -> None:
+    """Only Stripe holds the secret, but a signed body that is not a JSON object (or nests
+    past the decoder) is a bad request, never a 500 from inside the SDK."""
+    import hashlib
+    import hmac
+    import time
+
+    from payments import BadSignature, parse_event
+
+    secret = "whsec_unit"
+    ts = int(time.time())
+    sig = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    with pytest.raises(BadSignature, match="not a Stripe event"):
+        parse_event(body, f"t={ts},v1={sig}", secret)
