@@ -7,6 +7,7 @@ from payments.cancellations import (
     void_attempts,
 )
 from payments.carrier import top_up
+from payments.charges import charge_card, ensure_setup_intent, refresh_from_gateway
 from payments.demo_gateway import DemoCardGateway, DemoGatewayRefused
 from payments.errors import (
     AlreadyPaid,
@@ -25,12 +26,9 @@ from payments.payability import check_payable, payment_for_token, unpayable_stat
 from payments.refunds import refund_order
 from payments.service import (
     PaymentDeps,
-    charge_card,
-    ensure_setup_intent,
     pay_url,
     payment_by_token,
     payments_for_order,
-    refresh_from_gateway,
     settle,
     start_payment,
 )

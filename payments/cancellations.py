@@ -35,7 +35,7 @@ async def void_attempts(session: AsyncSession, order_id: str, *, reason: str, no
     `not_payable` and payments refunds it (payments.service.on_captured)."""
     query = select(Payment).where(Payment.order_id == order_id, Payment.status == domain.PENDING)
     if is_postgres(session):
-        query = query.with_for_update()  # charge_card holds it while it creates the intent
+        query = query.with_for_update()  # a charge's claim (pending -> processing) waits
     voided = 0
     for payment in await session.scalars(query):
         move(session, payment, domain.CANCELED, actor="system:payments", reason=reason, now=now)
@@ -49,7 +49,7 @@ async def on_order_cancelled(
     """Void, then refund what is left of the captured amount. Returns the outcome."""
     async with sessions() as session, session.begin():
         voided = await void_attempts(session, order_id, reason="order cancelled", now=now)
-    async with sessions() as session, session.begin():
+    async with sessions() as session:
         done = await session.scalar(
             select(Refund.id).where(Refund.request_key == f"order:{order_id}:{CANCEL_KEY}")
         )
@@ -60,24 +60,24 @@ async def on_order_cancelled(
                 Payment.refunded_amount < Payment.amount,
             )
         )
-        if done is not None or captured is None:
-            return "voided" if voided else "nothing_to_do"
-        try:
-            refund = await refund_order(
-                session,
-                deps,
-                order_id,
-                None,
-                reason="order cancelled",
-                ticket_id=None,
-                actor="system:payments",
-                request_key=CANCEL_KEY,
-                now=now,
-            )
-        except DomainError as exc:
-            # e.g. no single payment covers the rest: retrying cannot help, a person must.
-            log.error("cancelled order not refunded", order_id=order_id, error=str(exc))
-            return "refund_refused"
+    if done is not None or captured is None:
+        return "voided" if voided else "nothing_to_do"
+    try:  # reserves and commits, then asks the gateway with no transaction open
+        refund = await refund_order(
+            sessions,
+            deps,
+            order_id,
+            None,
+            reason="order cancelled",
+            ticket_id=None,
+            actor="system:payments",
+            request_key=CANCEL_KEY,
+            now=now,
+        )
+    except DomainError as exc:
+        # e.g. no single payment covers the rest: retrying cannot help, a person must.
+        log.error("cancelled order not refunded", order_id=order_id, error=str(exc))
+        return "refund_refused"
     log.info("cancelled order refunded", order_id=order_id, refund_id=refund.id)
     return "refunded"
 

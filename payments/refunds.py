@@ -1,12 +1,18 @@
-"""Refunds, full and partial. We enforce refunded <= captured ourselves (the payment row is
-locked and the amount reserved before the gateway is asked), whatever the gateway allows."""
+"""Refunds, full and partial, in three steps so no gateway call runs inside a transaction:
+reserve (the payment row locked, the amount added to `refunded_amount` so refunded <= captured
+holds whatever the gateway allows, a `pending` refund row) and commit; ask the gateway with the
+refund's own idempotency key and no transaction open; record the answer in a new short
+transaction. A timeout leaves the refund `unknown` (a crash leaves it `pending`): the sweeper
+asks again with the same key."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
+import structlog
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.errors import IdempotencyConflict, NotFound, ValidationFailed
 from payments import carrier, domain, ledger
@@ -15,8 +21,41 @@ from payments.gateway import GatewayError, GatewayUnknown
 from payments.models import Payment, Refund
 from payments.ports import PaymentDeps, lock_payment, require_gateway
 
+log = structlog.get_logger("hotline.payments.refunds")
+OPEN = ("pending", "unknown")  # asked, or to be asked, at the gateway
+
 
 async def refund_order(
+    sessions: async_sessionmaker[AsyncSession],
+    deps: PaymentDeps,
+    order_id: str,
+    amount: int | None,
+    *,
+    reason: str,
+    ticket_id: str | None,
+    actor: str,
+    request_key: str,
+    now: datetime,
+) -> Refund:
+    """Reserve and commit, then ask the gateway (422 when it refuses: nothing is kept)."""
+    async with sessions() as session, session.begin():
+        refund = await reserve_order_refund(
+            session,
+            deps,
+            order_id,
+            amount,
+            reason=reason,
+            ticket_id=ticket_id,
+            actor=actor,
+            request_key=request_key,
+            now=now,
+        )
+    if refund.status in OPEN:
+        refund = await send_refund(sessions, deps, refund.id, now=now, first_try=True)
+    return refund
+
+
+async def reserve_order_refund(
     session: AsyncSession,
     deps: PaymentDeps,
     order_id: str,
@@ -28,7 +67,8 @@ async def refund_order(
     request_key: str,
     now: datetime,
 ) -> Refund:
-    """Refund `amount` (all that is left when None) of what the order's payment captured."""
+    """Reserve `amount` (all that is left when None) of what the order's payment captured: a
+    `pending` refund on the locked payment (carrier billing, with no network, completes)."""
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed.field("reason", "a refund needs a reason")
@@ -56,7 +96,6 @@ async def refund_order(
         raise RefundExceedsCaptured("no single payment covers this amount; refund in parts")
     refund = await refund_payment(
         session,
-        deps,
         target,
         to_refund,
         reason=reason,
@@ -74,7 +113,6 @@ async def refund_order(
 
 async def refund_payment(
     session: AsyncSession,
-    deps: PaymentDeps,
     payment: Payment,
     amount: int,
     *,
@@ -84,7 +122,8 @@ async def refund_payment(
     request_key: str,
     now: datetime,
 ) -> Refund:
-    """Reserve the amount on the (locked) payment, then move the money back."""
+    """Reserve the amount on the (locked) payment; carrier billing moves the money back now, a
+    card refund stays `pending` until `send_refund` (after the caller commits)."""
     domain.refund_amount(payment.amount, payment.refunded_amount, amount)
     payment.refunded_amount += amount
     payment.updated_at = now
@@ -114,16 +153,29 @@ async def refund_payment(
             now=now,
         )
         await _succeeded(session, payment, refund, None, now)
-        return refund
-    await send_card_refund(session, deps, payment, refund, now=now)
     return refund
 
 
-async def send_card_refund(
-    session: AsyncSession, deps: PaymentDeps, payment: Payment, refund: Refund, *, now: datetime
-) -> None:
-    """Ask Stripe (again, with the same key); unknown stays `unknown` for the sweeper."""
+async def send_refund(
+    sessions: async_sessionmaker[AsyncSession],
+    deps: PaymentDeps,
+    refund_id: str,
+    *,
+    now: datetime,
+    first_try: bool = False,
+) -> Refund:
+    """Ask the gateway about an open card refund (again, with the same key) outside any
+    transaction, then record the answer. A refusal on the first try is a 422 and the
+    reservation is dropped as if never made; later (the sweeper, an auto refund) it is
+    recorded `failed` and the amount released."""
+    async with sessions() as session:
+        refund = await session.get_one(Refund, refund_id)
+        payment = await session.get_one(Payment, refund.payment_id)
+    if refund.status not in OPEN or payment.method != domain.CARD:
+        return refund
     assert payment.intent_id is not None
+    outcome: Literal["succeeded", "unknown", "refused"]
+    ref = detail = None
     try:
         result = await require_gateway(deps).refund(
             payment.intent_id,
@@ -135,16 +187,53 @@ async def send_card_refund(
             },
             idempotency_key=f"refund:{refund.id}",
         )
+        outcome, ref = "succeeded", result.id
     except GatewayUnknown:
-        refund.status, refund.updated_at = "unknown", now
-        return
+        outcome = "unknown"
     except GatewayError as exc:
-        if refund.status == "unknown":  # the sweeper learns it was refused: release the amount
-            refund.status, refund.updated_at = "failed", now
-            payment.refunded_amount -= refund.amount
-            return
-        raise ValidationFailed.field("amount", f"the gateway refused the refund: {exc}") from exc
-    await _succeeded(session, payment, refund, result.id, now)
+        outcome, detail = "refused", str(exc)
+    async with sessions() as session, session.begin():
+        payment = await lock_payment(session, refund.payment_id)  # every refund move holds it
+        refund = await session.get_one(Refund, refund_id, populate_existing=True)
+        if refund.status not in OPEN:  # another sender recorded it first
+            return refund
+        if outcome == "succeeded":
+            await _succeeded(session, payment, refund, ref, now)
+            if refund.request_key.startswith("order:"):
+                await deps.orders.refunded(
+                    session,
+                    payment.order_id,
+                    actor=refund.actor,
+                    reason=f"refund {refund.amount}: {refund.reason}",
+                    now=now,
+                )
+        elif outcome == "unknown":
+            refund.status, refund.updated_at = "unknown", now
+        else:
+            payment.refunded_amount -= refund.amount  # release the reservation
+            payment.updated_at = now
+            if first_try and refund.status == "pending":
+                await session.delete(refund)
+            else:
+                refund.status, refund.updated_at = "failed", now
+                log.error("gateway refused a refund", refund_id=refund.id, error=detail)
+    if outcome == "refused" and first_try:
+        raise ValidationFailed.field("amount", f"the gateway refused the refund: {detail}")
+    return refund
+
+
+async def send_auto_refund(
+    sessions: async_sessionmaker[AsyncSession], deps: PaymentDeps, payment_id: str, now: datetime
+) -> None:
+    """After a settle committed: send the refund `on_captured` reserved, if it did."""
+    async with sessions() as session:
+        rid = await session.scalar(
+            select(Refund.id).where(
+                Refund.request_key == f"auto:{payment_id}", Refund.status.in_(OPEN)
+            )
+        )
+    if rid is not None:
+        await send_refund(sessions, deps, rid, now=now)
 
 
 async def _succeeded(

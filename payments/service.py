@@ -1,9 +1,11 @@
-"""Payment use cases: start a payment, the pay page's charge, and the one settle function that
-the pay page's return, the webhook and the sweeper all go through.
+"""Payment use cases: start a payment, and the one settle function that the charge, the pay
+page's return, the webhook and the sweeper all go through (payments/charges.py asks the
+gateway, outside any transaction, and hands the answer here).
 
-Gateway calls happen inside the request's transaction on purpose: the payment row is locked
-(FOR UPDATE on PostgreSQL) while we ask Stripe, so two deliveries of the same outcome are
-serialised and the second finds the work done.
+`settle` runs inside the caller's short transaction and locks the payment row (FOR UPDATE on
+PostgreSQL), so two deliveries of the same outcome are serialised and the second finds the
+work done. It never calls the network: an auto refund is only reserved here and sent by the
+caller after the commit (`refunds.send_auto_refund`).
 """
 
 from __future__ import annotations
@@ -18,12 +20,11 @@ from core.errors import InvalidTransition, NotFound, ValidationFailed
 from core.principal import Principal
 from payments import carrier, domain, ledger
 from payments.errors import AlreadyPaid, PayLinkExpired
-from payments.gateway import GatewayError, GatewayUnknown, Intent
+from payments.gateway import Intent
 from payments.incidents import incident
 from payments.models import Payment, PaymentHistory
 from payments.orders import OrderInfo
-from payments.payability import check_payable
-from payments.ports import PaymentDeps, lock_payment, require_gateway, upstream
+from payments.ports import PaymentDeps, lock_payment, require_gateway
 from payments.refunds import refund_payment
 
 
@@ -212,7 +213,6 @@ async def on_captured(
     incident(session, payment, "auto_refund", reason, now)
     await refund_payment(
         session,
-        deps,
         payment,
         payment.amount - payment.refunded_amount,
         reason=reason,
@@ -270,11 +270,9 @@ async def settle(
     return payment
 
 
-async def payment_by_token(
-    session: AsyncSession, token: str, now: datetime, *, for_write: bool = False
-) -> Payment:
+async def payment_by_token(session: AsyncSession, token: str, now: datetime) -> Payment:
     stmt = select(Payment).where(Payment.pay_token == token)
-    payment = await session.scalar(stmt.with_for_update() if for_write else stmt)
+    payment = await session.scalar(stmt)
     if payment is None:
         raise NotFound("no such pay link")
     if (
@@ -285,77 +283,6 @@ async def payment_by_token(
     ):
         raise PayLinkExpired("this pay link has expired; ask for a new one")
     return payment
-
-
-async def ensure_setup_intent(
-    session: AsyncSession, deps: PaymentDeps, token: str, now: datetime
-) -> Payment:
-    """The pay page needs a SetupIntent for the card Element (one per payment attempt)."""
-    payment = await payment_by_token(session, token, now, for_write=True)
-    if payment.setup_client_secret is None and payment.status == domain.PENDING:
-        async with upstream():
-            setup = await require_gateway(deps).create_setup_intent(
-                metadata=_metadata(payment), idempotency_key=f"setup:{payment.id}"
-            )
-        payment.setup_intent_id, payment.setup_client_secret = setup.id, setup.client_secret
-    return payment
-
-
-def _metadata(payment: Payment) -> dict[str, str]:
-    return {
-        "order_id": payment.order_id,
-        "order_number": payment.order_number,
-        "payment_id": payment.id,
-    }
-
-
-async def charge_card(
-    session: AsyncSession, deps: PaymentDeps, token: str, payment_method: str, *, now: datetime
-) -> tuple[Payment, str | None]:
-    """Create and confirm this attempt's PaymentIntent; return (payment, client secret for 3DS)."""
-    if not payment_method.startswith("pm_") or len(payment_method) > 64:
-        raise ValidationFailed.field("payment_method", "must be a Stripe PaymentMethod id")
-    await check_payable(session, deps.orders, token, now)  # 409 before any PaymentIntent
-    payment = await payment_by_token(session, token, now, for_write=True)
-    if payment.status != domain.PENDING:
-        return payment, None
-    payment.payment_method = payment_method
-    try:
-        intent = await create_intent_for(deps, payment)
-    except GatewayError as exc:
-        payment.failure_reason = str(exc)[:200]
-        move(session, payment, domain.FAILED, actor="system:stripe", reason=str(exc), now=now)
-        return payment, None
-    except GatewayUnknown as exc:
-        move(session, payment, domain.UNKNOWN, actor="system:stripe", reason=str(exc), now=now)
-        return payment, None
-    actor = f"customer:{payment.customer_id}"
-    payment = await settle(session, deps, payment.id, intent, actor=actor, now=now)
-    secret = intent.client_secret if payment.status == domain.REQUIRES_ACTION else None
-    return payment, secret
-
-
-async def create_intent_for(deps: PaymentDeps, payment: Payment) -> Intent:
-    """One PaymentIntent per attempt: the key is the payment id, so a retry never charges twice."""
-    assert payment.payment_method is not None
-    return await require_gateway(deps).create_intent(
-        amount=payment.amount,
-        currency=payment.currency,
-        payment_method=payment.payment_method,
-        metadata=_metadata(payment),
-        idempotency_key=f"pi:{payment.id}",
-    )
-
-
-async def refresh_from_gateway(
-    session: AsyncSession, deps: PaymentDeps, payment: Payment, *, actor: str, now: datetime
-) -> Payment:
-    """The pay page's return after 3-D Secure: ask Stripe, then settle like a webhook."""
-    if payment.intent_id is None:
-        return payment
-    async with upstream():
-        intent = await require_gateway(deps).retrieve_intent(payment.intent_id)
-    return await settle(session, deps, payment.id, intent, actor=actor, now=now)
 
 
 async def payments_for_order(session: AsyncSession, order_id: str) -> list[Payment]:

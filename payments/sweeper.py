@@ -1,5 +1,8 @@
-"""Settle what the gateway left unanswered. Safe with several sweepers at once: each row is
-claimed with FOR UPDATE SKIP LOCKED on PostgreSQL, in its own short transaction."""
+"""Settle what the gateway left unanswered: `unknown` attempts and refunds, and ones a crash
+left between claim and record (`processing` attempts, `pending` refunds, older than STALE).
+Each row is claimed (read under FOR UPDATE SKIP LOCKED on PostgreSQL) in a short transaction,
+the gateway is asked with no transaction open, and the answer settled in a new one. Safe with
+several sweepers at once: the calls repeat idempotency keys and the recording is idempotent."""
 
 from __future__ import annotations
 
@@ -11,10 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import is_postgres
 from payments import domain
+from payments.charges import create_intent_for, settle_now
 from payments.gateway import GatewayError, GatewayUnknown
 from payments.models import Payment, Refund
-from payments.refunds import send_card_refund
-from payments.service import PaymentDeps, create_intent_for, move, settle
+from payments.ports import lock_payment
+from payments.refunds import OPEN, send_refund
+from payments.service import PaymentDeps, move
 
 log = structlog.get_logger("hotline.payments.sweeper")
 STALE = timedelta(minutes=10)
@@ -46,7 +51,16 @@ async def sweep_once(
             )
         )
         refund_ids = list(
-            await session.scalars(select(Refund.id).where(Refund.status == "unknown").limit(limit))
+            await session.scalars(
+                select(Refund.id)
+                .where(
+                    or_(
+                        Refund.status == "unknown",
+                        (Refund.status == "pending") & (Refund.updated_at < now - STALE),
+                    )
+                )
+                .limit(limit)
+            )
         )
     for pid in pay_ids:
         settled += await _sweep_payment(sessions, deps, pid, now)
@@ -58,6 +72,8 @@ async def sweep_once(
 async def _sweep_payment(
     sessions: async_sessionmaker[AsyncSession], deps: PaymentDeps, pid: str, now: datetime
 ) -> int:
+    # Claim: read the row under SKIP LOCKED in a short transaction (a row being settled right
+    # now is skipped); an unused pay link is cancelled here, with no network call.
     async with sessions() as session, session.begin():
         row = await session.scalar(
             select(Payment).where(Payment.id == pid).with_for_update(skip_locked=True)
@@ -79,35 +95,47 @@ async def _sweep_payment(
                 now=now,
             )
             return 1
-        assert deps.gateway is not None
-        try:
-            if row.intent_id is not None:
-                intent = await deps.gateway.retrieve_intent(row.intent_id)
-                if (
-                    abandoned
-                    and intent.status.startswith("requires_")
-                    and (row.updated_at < now - STALE)
-                ):  # 3-D Secure abandoned long after the hold: release the authorisation
-                    intent = await deps.gateway.cancel_intent(
-                        intent.id, idempotency_key=f"cancel:{row.id}"
-                    )
-            elif row.payment_method is not None:
-                # Same idempotency key as the first try: Stripe answers with that intent.
-                intent = await create_intent_for(deps, row)
-            else:
-                return 0
-        except GatewayUnknown:  # incl. 409: our first request with this key is still running
+    # Call: no transaction open. Every request repeats the first one's idempotency key, or
+    # only reads, so two sweepers asking at once change nothing at Stripe.
+    assert deps.gateway is not None
+    try:
+        if row.intent_id is not None:
+            intent = await deps.gateway.retrieve_intent(row.intent_id)
+            if (
+                abandoned
+                and intent.status.startswith("requires_")
+                and (row.updated_at < now - STALE)
+            ):  # 3-D Secure abandoned long after the hold: release the authorisation
+                intent = await deps.gateway.cancel_intent(
+                    intent.id, idempotency_key=f"cancel:{row.id}"
+                )
+        elif row.payment_method is not None:
+            # Same idempotency key as the first try: Stripe answers with that intent.
+            intent = await create_intent_for(deps, row)
+        else:
             return 0
-        except GatewayError as exc:
-            if row.intent_id is not None:  # only asking about it failed: it says nothing
-                log.warning("sweeper could not read the intent", payment_id=row.id, error=str(exc))
-                return 0
-            row.failure_reason = str(exc)[:200]
-            move(session, row, domain.FAILED, actor="system:sweeper", reason=str(exc), now=now)
-            return 1
-        before = row.status
-        after = await settle(session, deps, row.id, intent, actor="system:sweeper", now=now)
-        return int(after.status != before)
+    except GatewayUnknown:  # incl. 409: our first request with this key is still running
+        return 0
+    except GatewayError as exc:
+        if row.intent_id is not None:  # only asking about it failed: it says nothing
+            log.warning("sweeper could not read the intent", payment_id=row.id, error=str(exc))
+            return 0
+        return await _record_failed(sessions, row, str(exc), now)
+    # Record: settle re-locks the row and is idempotent.
+    after = await settle_now(sessions, deps, row.id, intent, actor="system:sweeper", now=now)
+    return int(after.status != row.status)
+
+
+async def _record_failed(
+    sessions: async_sessionmaker[AsyncSession], claimed: Payment, reason: str, now: datetime
+) -> int:
+    async with sessions() as session, session.begin():
+        row = await lock_payment(session, claimed.id)
+        if row.status != claimed.status or row.intent_id is not None:
+            return 0  # settled by someone else meanwhile
+        row.failure_reason = reason[:200]
+        move(session, row, domain.FAILED, actor="system:sweeper", reason=reason, now=now)
+        return 1
 
 
 async def _sweep_refund(
@@ -115,14 +143,11 @@ async def _sweep_refund(
 ) -> int:
     async with sessions() as session, session.begin():
         refund = await session.scalar(
-            select(Refund)
-            .where(Refund.id == rid, Refund.status == "unknown")
-            .with_for_update(skip_locked=True)
+            select(Refund).where(Refund.id == rid).with_for_update(skip_locked=True)
             if is_postgres(session)
             else select(Refund).where(Refund.id == rid)
         )
-        if refund is None or refund.status != "unknown":
+        if refund is None or refund.status not in OPEN:
             return 0
-        payment = await session.get_one(Payment, refund.payment_id)
-        await send_card_refund(session, deps, payment, refund, now=now)
-        return int(refund.status != "unknown")
+    refund = await send_refund(sessions, deps, rid, now=now)  # asks outside, records inside
+    return int(refund.status not in OPEN)

@@ -1,4 +1,5 @@
-"""Stripe webhooks: verified, each event id processed once, the intent re-fetched first.
+"""Stripe webhooks: verified, each event id processed once, the intent re-fetched first (with
+no transaction open: see `handle_event`).
 
 Ordering does not matter: we never trust the event's snapshot, we ask Stripe for the
 PaymentIntent now and settle to that, so a late `payment_failed` after `succeeded` is a no-op.
@@ -11,15 +12,15 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import is_postgres
 from payments import domain, ledger
 from payments.errors import BadSignature
-from payments.gateway import GatewayError, verify_webhook
+from payments.gateway import Dispute, GatewayError, Intent, verify_webhook
 from payments.models import Payment, WebhookReceipt
 from payments.ports import PaymentDeps, lock_payment, require_gateway, upstream
-from payments.refunds import record_external_refund
+from payments.refunds import record_external_refund, send_auto_refund
 from payments.service import incident, settle
 
 HANDLED = frozenset(
@@ -70,31 +71,69 @@ async def _payment_for(session: AsyncSession, obj: dict[str, Any], intent_id: st
 
 
 async def handle_event(
-    session: AsyncSession, deps: PaymentDeps, event: dict[str, Any], *, now: datetime
+    sessions: async_sessionmaker[AsyncSession],
+    deps: PaymentDeps,
+    event: dict[str, Any],
+    *,
+    now: datetime,
 ) -> str:
-    """Process one verified event; return what happened (for logs and tests)."""
+    """Process one verified event; return what happened (for logs and tests).
+
+    Read (seen before? which payment?), then ask Stripe with no transaction open, then record
+    the event id and settle in one short transaction: the id is stored only with its effect,
+    so a 503 leaves it for Stripe's redelivery, and of two racing deliveries only the one
+    whose insert wins acts."""
     kind = str(event.get("type", ""))
     if kind not in HANDLED:
         return "ignored"
-    if not await _first_time(session, str(event["id"]), kind, now):
-        return "duplicate"
+    event_id = str(event["id"])
     obj: dict[str, Any] = (event.get("data") or {}).get("object") or {}
-    if kind.startswith("payment_intent."):
-        intent_id = str(obj.get("id"))
-    else:
-        intent_id = str(obj.get("payment_intent") or "")
-        if not intent_id and kind == "charge.dispute.created":
-            intent_id = str(
-                ((obj.get("charge") or {}) if isinstance(obj.get("charge"), dict) else {}).get(
-                    "payment_intent"
-                )
-                or ""
-            )
-    payment_id = await _payment_for(session, obj, intent_id)
+    intent_id = _intent_id(kind, obj)
+    async with sessions() as session:
+        seen = await session.scalar(
+            select(WebhookReceipt.event_id).where(WebhookReceipt.event_id == event_id)
+        )
+        payment_id = None if seen else await _payment_for(session, obj, intent_id)
+    if seen:
+        return "duplicate"
     if payment_id is None or not intent_id:
-        return "unknown-payment"
+        async with sessions() as session, session.begin():
+            first = await _first_time(session, event_id, kind, now)
+        return "unknown-payment" if first else "duplicate"
     async with upstream():  # Stripe unreachable: 503 and Stripe delivers again later
         intent = await require_gateway(deps).retrieve_intent(intent_id)
+        dispute = None
+        if kind == "charge.dispute.created":
+            dispute = await require_gateway(deps).retrieve_dispute(str(obj.get("id")))
+    async with sessions() as session, session.begin():
+        if not await _first_time(session, event_id, kind, now):
+            return "duplicate"
+        outcome = await _apply(session, deps, kind, obj, payment_id, intent, dispute, now)
+    if outcome == "settled":
+        await send_auto_refund(sessions, deps, payment_id, now)
+    return outcome
+
+
+def _intent_id(kind: str, obj: dict[str, Any]) -> str:
+    if kind.startswith("payment_intent."):
+        return str(obj.get("id"))
+    intent_id = str(obj.get("payment_intent") or "")
+    if not intent_id and kind == "charge.dispute.created":
+        charge = obj.get("charge")
+        intent_id = str((charge if isinstance(charge, dict) else {}).get("payment_intent") or "")
+    return intent_id
+
+
+async def _apply(
+    session: AsyncSession,
+    deps: PaymentDeps,
+    kind: str,
+    obj: dict[str, Any],
+    payment_id: str,
+    intent: Intent,
+    dispute: Dispute | None,
+    now: datetime,
+) -> str:
     if kind.startswith("payment_intent."):
         await settle(session, deps, payment_id, intent, actor="system:stripe-webhook", now=now)
         return "settled"
@@ -102,10 +141,9 @@ async def handle_event(
     if kind == "charge.refunded":
         refund = await record_external_refund(session, payment, intent.amount_refunded, now=now)
         return "refund-recorded" if refund else "refund-known"
+    assert dispute is not None
     # The amount is Stripe's, not the event's snapshot; what is disputed and what was refunded
     # together never exceed what was captured.
-    async with upstream():
-        dispute = await require_gateway(deps).retrieve_dispute(str(obj.get("id")))
     room = payment.amount - payment.refunded_amount - payment.disputed_amount
     amount = max(0, min(dispute.amount, room))
     if amount > 0:

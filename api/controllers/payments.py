@@ -12,6 +12,7 @@ import payments
 from api.composition import Services
 from api.deps import RuntimeDep, ServicesDep, SessionDep
 from api.pay_page import render, render_demo
+from core.db import commit
 
 TAGS = ["payments"]
 
@@ -58,7 +59,8 @@ async def pay_page(
         p = await payments.payment_for_token(session, token)
         status, text, code = "not_payable", f"不能再支付 / No longer payable: {exc.detail}", 409
     else:
-        p = await payments.ensure_setup_intent(session, deps, token, now)
+        await commit(session)  # end the read: no transaction is open while Stripe is asked
+        p = await payments.ensure_setup_intent(runtime.sessions, deps, token, now)
         status = text = p.status
         if isinstance(deps.gateway, payments.DemoCardGateway):
             page = render_demo(
@@ -104,16 +106,13 @@ class ChargeBody(msgspec.Struct, forbid_unknown_fields=True):
     },
 )
 async def pay_charge(
-    token: FromPath[str],
-    data: JSONBody[ChargeBody],
-    runtime: RuntimeDep,
-    services: ServicesDep,
-    session: SessionDep,
+    token: FromPath[str], data: JSONBody[ChargeBody], runtime: RuntimeDep, services: ServicesDep
 ) -> dict[str, Any]:
-    """The page confirmed a SetupIntent; charge this attempt's PaymentIntent with its method."""
+    """The page confirmed a SetupIntent; charge this attempt's PaymentIntent with its method.
+    No request session: the charge commits its claim before it asks Stripe."""
     deps = services.payments
     p, secret = await payments.charge_card(
-        session, deps, token, data.payment_method, now=runtime.clock.now()
+        runtime.sessions, deps, token, data.payment_method, now=runtime.clock.now()
     )
     return {"status": p.status, "client_secret": secret, "detail": p.failure_reason}
 
@@ -132,8 +131,9 @@ async def pay_confirm(
     deps = services.payments
     now = runtime.clock.now()
     p = await payments.payment_by_token(session, token, now)
+    await commit(session)  # end the read: no transaction is open while Stripe is asked
     p = await payments.refresh_from_gateway(
-        session, deps, p, actor=f"customer:{p.customer_id}", now=now
+        runtime.sessions, deps, p, actor=f"customer:{p.customer_id}", now=now
     )
     return {"status": p.status, "detail": p.failure_reason}
 
@@ -162,14 +162,14 @@ async def stripe_webhook(
     request: Request[Any, Any, Any],
     runtime: RuntimeDep,
     services: ServicesDep,
-    session: SessionDep,
     stripe_signature: Annotated[str | None, HeaderParameter(name="Stripe-Signature")] = None,
 ) -> dict[str, str]:
-    """Signed Stripe events; each event id is processed once."""
+    """Signed Stripe events; each event id is processed once (its own short transactions,
+    none open while Stripe is asked)."""
     raw = await request.body()
     event = payments.parse_event(raw, stripe_signature, runtime.settings.stripe_webhook_secret)
     outcome = await payments.handle_event(
-        session, services.payments, event, now=runtime.clock.now()
+        runtime.sessions, services.payments, event, now=runtime.clock.now()
     )
     return {"received": event.get("id", ""), "outcome": outcome}
 

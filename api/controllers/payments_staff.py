@@ -16,6 +16,7 @@ from api.controllers.payments import payment_json
 from api.deps import RuntimeDep, ServicesDep, SessionDep
 from api.idempotency import HEADER, idempotent, strict_body
 from api.security import PrincipalDep, customers_and_agents, require_roles
+from core.db import commit
 from core.errors import ValidationFailed
 from core.money import AmountIn
 from core.principal import Principal
@@ -151,8 +152,9 @@ async def create_refund(
     async def work() -> tuple[int, Any, str | None]:
         if body.ticket_id is not None:  # 422 before any money moves
             await ticketing.check_refund_ticket(session, body.ticket_id, order_id)
+        await commit(session)  # end the read: no transaction is open while Stripe is asked
         r = await payments.refund_order(
-            session,
+            runtime.sessions,
             deps,
             order_id,
             body.amount,
@@ -162,7 +164,7 @@ async def create_refund(
             request_key=key,
             now=runtime.clock.now(),
         )
-        if body.ticket_id is not None:  # on the ticket, in this same transaction
+        if body.ticket_id is not None:  # on the ticket, stored with the idempotent response
             await ticketing.note_refund(
                 session, body.ticket_id, who, refund_id=r.id, now=runtime.clock.now()
             )

@@ -39,8 +39,7 @@ async def test_lost_answer_is_unknown_then_swept_without_double_charge(
         )
     pm = localstripe.create_card_method("4242424242424242")
     stub.faults.append(fault)
-    async with runtime.sessions() as s, s.begin():
-        p, _ = await charge_card(s, deps, p.pay_token or "", pm, now=now)
+    p, _ = await charge_card(runtime.sessions, deps, p.pay_token or "", pm, now=now)
     assert p.status == "unknown"
     assert await order_status(runtime, order.id) == "awaiting_payment"
     done_upstream = 0 if fault == "500" else 1

@@ -77,10 +77,13 @@ async def test_concurrent_second_payment_is_refunded_and_recorded(
             links.append(p)
 
     async def pay(token: str) -> None:
-        async with runtime.sessions() as s, s.begin():
-            await charge_card(
-                s, deps, token, localstripe.create_card_method("4242424242424242"), now=now
-            )
+        await charge_card(
+            runtime.sessions,
+            deps,
+            token,
+            localstripe.create_card_method("4242424242424242"),
+            now=now,
+        )
 
     await asyncio.gather(*(pay(p.pay_token) for p in links))
 

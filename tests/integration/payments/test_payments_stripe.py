@@ -140,46 +140,43 @@ async def test_partial_then_full_refund_capped_by_us(
     order, p = await _pay_link(runtime, deps, price=10000)
     await _charge(pay_server, localstripe, p.pay_token or "", "4242424242424242")
     now = runtime.clock.now()
-    async with runtime.sessions() as s, s.begin():
-        part = await refund_order(
-            s,
-            deps,
-            order.id,
-            3000,
-            reason="seat changed",
-            ticket_id=None,
-            actor=AGENT.actor,
-            request_key="r1",
-            now=now,
-        )
-    async with runtime.sessions() as s, s.begin():
-        rest = await refund_order(
-            s,
-            deps,
-            order.id,
-            None,
-            reason="cancelled",
-            ticket_id=None,
-            actor=AGENT.actor,
-            request_key="r2",
-            now=now,
-        )
+    part = await refund_order(
+        runtime.sessions,
+        deps,
+        order.id,
+        3000,
+        reason="seat changed",
+        ticket_id=None,
+        actor=AGENT.actor,
+        request_key="r1",
+        now=now,
+    )
+    rest = await refund_order(
+        runtime.sessions,
+        deps,
+        order.id,
+        None,
+        reason="cancelled",
+        ticket_id=None,
+        actor=AGENT.actor,
+        request_key="r2",
+        now=now,
+    )
     assert (part.status, rest.status) == ("succeeded", "succeeded")
     assert part.amount + rest.amount == order.total
     for amount in (1, None):
         with pytest.raises(RefundExceedsCaptured):
-            async with runtime.sessions() as s, s.begin():
-                await refund_order(
-                    s,
-                    deps,
-                    order.id,
-                    amount,
-                    reason="again",
-                    ticket_id=None,
-                    actor=AGENT.actor,
-                    request_key=uuid.uuid4().hex,
-                    now=now,
-                )
+            await refund_order(
+                runtime.sessions,
+                deps,
+                order.id,
+                amount,
+                reason="again",
+                ticket_id=None,
+                actor=AGENT.actor,
+                request_key=uuid.uuid4().hex,
+                now=now,
+            )
     row = await _payment(runtime, p.id)
     intent = await deps.gateway.retrieve_intent(row.intent_id or "")  # type: ignore[union-attr]
     assert intent.amount_refunded == row.refunded_amount == order.total
@@ -293,18 +290,17 @@ async def test_concurrent_refunds_never_exceed_captured(
 
     async def refund(i: int) -> bool:
         try:
-            async with runtime.sessions() as s, s.begin():
-                await refund_order(
-                    s,
-                    deps,
-                    order.id,
-                    4000,
-                    reason="race",
-                    ticket_id=None,
-                    actor=AGENT.actor,
-                    request_key=f"race-{i}",
-                    now=runtime.clock.now(),
-                )
+            await refund_order(
+                runtime.sessions,
+                deps,
+                order.id,
+                4000,
+                reason="race",
+                ticket_id=None,
+                actor=AGENT.actor,
+                request_key=f"race-{i}",
+                now=runtime.clock.now(),
+            )
             return True
         except RefundExceedsCaptured:
             return False

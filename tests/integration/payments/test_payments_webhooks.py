@@ -171,18 +171,17 @@ async def test_dispute_amount_is_stripes_and_capped_by_what_is_left(
 ) -> None:
     _order, p = await _pay_link(runtime, deps, price=10000)
     await _charge(pay_server, localstripe, p.pay_token or "", "4242424242424242")
-    async with runtime.sessions() as s, s.begin():
-        await refund_order(
-            s,
-            deps,
-            p.order_id,
-            4000,
-            reason="seat changed",
-            ticket_id=None,
-            actor=AGENT.actor,
-            request_key=uuid.uuid4().hex,
-            now=runtime.clock.now(),
-        )
+    await refund_order(
+        runtime.sessions,
+        deps,
+        p.order_id,
+        4000,
+        reason="seat changed",
+        ticket_id=None,
+        actor=AGENT.actor,
+        request_key=uuid.uuid4().hex,
+        now=runtime.clock.now(),
+    )
     row = await _payment(runtime, p.id)
     dispute = {"object": "dispute", "currency": "cny", "payment_intent": row.intent_id}
     stub.canned[("GET", "/v1/disputes/dp_A")] = (200, {**dispute, "id": "dp_A", "amount": 9999})

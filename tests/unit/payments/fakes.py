@@ -37,6 +37,7 @@ class FakeGateway:
     faults: list[str] = field(default_factory=list)
     decline: set[str] = field(default_factory=set)
     disputes: dict[str, Dispute] = field(default_factory=dict)
+    refuse_refunds: int = 0  # how many of the next refunds the gateway refuses
 
     def _fault(self, stage: str) -> None:
         if self.faults and self.faults[0] == stage:
@@ -102,6 +103,9 @@ class FakeGateway:
     ) -> GatewayRefund:
         self.keys_seen.append(idempotency_key)
         self._fault("before")
+        if self.refuse_refunds:
+            self.refuse_refunds -= 1
+            raise GatewayError("charge already disputed")
         if idempotency_key not in self.by_key:
             intent = self.intents[intent_id]
             self.intents[intent_id] = replace(

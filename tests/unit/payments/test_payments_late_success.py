@@ -35,8 +35,8 @@ async def test_success_after_we_gave_up(given_up_as: str, paid_elsewhere: bool) 
                 s, deps, o.id, "card", principal=AGENT, request_key="k", now=now
             )
         gateway.faults.append("after")  # charged, answer lost
+        p, _ = await charge_card(sessions, deps, p.pay_token or "", "pm_card_visa", now=now)
         async with sessions() as s, s.begin():
-            p, _ = await charge_card(s, deps, p.pay_token or "", "pm_card_visa", now=now)
             intent_id = next(iter(gateway.intents))
             # e.g. a refused retry made us give the attempt up while Stripe had charged it
             await s.execute(update(Payment).where(Payment.id == p.id).values(status=given_up_as))
@@ -47,11 +47,10 @@ async def test_success_after_we_gave_up(given_up_as: str, paid_elsewhere: bool) 
             "type": "payment_intent.succeeded",
             "data": {"object": {"id": intent_id, "metadata": {"payment_id": p.id}}},
         }
-        async with sessions() as s, s.begin():
-            assert await handle_event(s, deps, ev, now=now) == "settled"
-        async with sessions() as s, s.begin():  # a second delivery changes nothing
-            ev2 = {**ev, "id": f"evt_{uuid.uuid4().hex}"}
-            assert await handle_event(s, deps, ev2, now=now) == "settled"
+        assert await handle_event(sessions, deps, ev, now=now) == "settled"
+        # a second delivery changes nothing
+        ev2 = {**ev, "id": f"evt_{uuid.uuid4().hex}"}
+        assert await handle_event(sessions, deps, ev2, now=now) == "settled"
         async with sessions() as s:
             row = await s.get_one(Payment, p.id)
             kinds = sorted(await s.scalars(select(PaymentIncident.kind)))

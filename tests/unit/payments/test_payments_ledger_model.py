@@ -69,9 +69,9 @@ async def _run(sequence: list[tuple[Any, ...]]) -> None:
                             request_key=uuid.uuid4().hex,
                             now=now,
                         )
-                        if method == "card":
-                            assert p.pay_token is not None
-                            await charge_card(s, deps, p.pay_token, "pm_card_visa", now=now)
+                    if method == "card":  # the charge commits on its own, after the link
+                        assert p.pay_token is not None
+                        await charge_card(sessions, deps, p.pay_token, "pm_card_visa", now=now)
                 except InsufficientCredit:
                     assert phone - o.total < -limit
                     continue
@@ -89,18 +89,17 @@ async def _run(sequence: list[tuple[Any, ...]]) -> None:
                     continue
                 oid = placed[idx % len(placed)]
                 try:
-                    async with sessions() as s, s.begin():
-                        await refund_order(
-                            s,
-                            deps,
-                            oid,
-                            amount,
-                            reason="model test",
-                            ticket_id=None,
-                            actor=agent.actor,
-                            request_key=uuid.uuid4().hex,
-                            now=now,
-                        )
+                    await refund_order(
+                        sessions,
+                        deps,
+                        oid,
+                        amount,
+                        reason="model test",
+                        ticket_id=None,
+                        actor=agent.actor,
+                        request_key=uuid.uuid4().hex,
+                        now=now,
+                    )
                 except (RefundExceedsCaptured, DomainError):
                     left = captured[oid][1] - refunded[oid] if oid in captured else 0
                     assert oid not in captured or (amount or left) > left or left == 0

@@ -30,8 +30,7 @@ async def test_already_paid_from_commerce_refunds_the_capture() -> None:
                 s, deps, o.id, "card", principal=AGENT, request_key="k", now=now
             )
         orders.paid[o.id] = 1  # paid elsewhere; no succeeded payment row visible to us
-        async with sessions() as s, s.begin():
-            await charge_card(s, deps, p.pay_token or "", "pm_card_visa", now=now)
+        await charge_card(sessions, deps, p.pay_token or "", "pm_card_visa", now=now)
         async with sessions() as s:
             row = await s.get_one(Payment, p.id)
             incidents = list(await s.scalars(select(PaymentIncident)))

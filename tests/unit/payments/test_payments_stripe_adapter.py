@@ -102,8 +102,7 @@ async def test_sweeper_retry_meeting_a_request_in_flight_stays_unknown() -> None
                     s, deps, o.id, "card", principal=AGENT, request_key="k", now=now
                 )
             stub.faults.append("500")
-            async with sessions() as s, s.begin():
-                p, _ = await charge_card(s, deps, p.pay_token or "", "pm_card_visa", now=now)
+            p, _ = await charge_card(sessions, deps, p.pay_token or "", "pm_card_visa", now=now)
             assert p.status == "unknown"
             stub.faults.append("409")  # Stripe: the first request with this key still runs
             assert await sweep_once(sessions, deps, now) == 0

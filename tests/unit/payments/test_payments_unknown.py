@@ -25,8 +25,7 @@ async def _card_payment(sessions, deps, orders, gateway, *, fault: str | None = 
         p = await start_payment(s, deps, o.id, "card", principal=AGENT, request_key="k", now=now)
     if fault:
         gateway.faults.append(fault)
-    async with sessions() as s, s.begin():
-        p, _ = await charge_card(s, deps, p.pay_token, "pm_card_visa", now=now)
+    p, _ = await charge_card(sessions, deps, p.pay_token, "pm_card_visa", now=now)
     return o, p
 
 
@@ -62,18 +61,17 @@ async def test_lost_answer_on_refund_is_settled_once() -> None:
         deps = PaymentDeps(orders=orders, gateway=gateway, public_base_url="http://t")
         o, p = await _card_payment(sessions, deps, orders, gateway)
         gateway.faults.append("after")
-        async with sessions() as s, s.begin():
-            r = await refund_order(
-                s,
-                deps,
-                o.id,
-                4000,
-                reason="changed plans",
-                ticket_id=None,
-                actor=AGENT.actor,
-                request_key="r1",
-                now=datetime.now(UTC),
-            )
+        r = await refund_order(
+            sessions,
+            deps,
+            o.id,
+            4000,
+            reason="changed plans",
+            ticket_id=None,
+            actor=AGENT.actor,
+            request_key="r1",
+            now=datetime.now(UTC),
+        )
         assert r.status == "unknown"
         assert await sweep_once(sessions, deps, datetime.now(UTC)) == 1
         async with sessions() as s:
@@ -89,18 +87,17 @@ async def test_idempotency_keys_on_every_write() -> None:
         gateway, orders = FakeGateway(), MemoryOrders()
         deps = PaymentDeps(orders=orders, gateway=gateway, public_base_url="http://t")
         o, p = await _card_payment(sessions, deps, orders, gateway)
-        async with sessions() as s, s.begin():
-            r = await refund_order(
-                s,
-                deps,
-                o.id,
-                None,
-                reason="r",
-                ticket_id=None,
-                actor=AGENT.actor,
-                request_key="x",
-                now=datetime.now(UTC),
-            )
+        r = await refund_order(
+            sessions,
+            deps,
+            o.id,
+            None,
+            reason="r",
+            ticket_id=None,
+            actor=AGENT.actor,
+            request_key="x",
+            now=datetime.now(UTC),
+        )
         assert gateway.keys_seen == [f"pi:{p.id}", f"refund:{r.id}"]
 
 
@@ -135,8 +132,7 @@ async def test_second_payment_for_a_paid_order_is_refunded() -> None:
                 s, deps, o.id, "card", principal=AGENT, request_key="2", now=now
             )
         for p in (p1, p2):
-            async with sessions() as s, s.begin():
-                await charge_card(s, deps, p.pay_token, "pm_card_visa", now=now)
+            await charge_card(sessions, deps, p.pay_token, "pm_card_visa", now=now)
         async with sessions() as s:
             second = await s.get_one(Payment, p2.id)
         assert second.status == "succeeded" and second.refunded_amount == second.amount
@@ -199,11 +195,9 @@ async def test_webhook_when_stripe_is_unreachable_is_503_and_retried() -> None:
         }
         gateway.faults.append("before")
         with pytest.raises(PaymentOutcomeUnknown):
-            async with sessions() as s, s.begin():
-                await handle_event(s, deps, ev, now=datetime.now(UTC))
+            await handle_event(sessions, deps, ev, now=datetime.now(UTC))
         assert await _count(sessions, WebhookReceipt) == 0, "the retry is processed"
-        async with sessions() as s, s.begin():
-            assert await handle_event(s, deps, ev, now=datetime.now(UTC)) == "settled"
+        assert await handle_event(sessions, deps, ev, now=datetime.now(UTC)) == "settled"
 
 
 async def test_unused_pay_link_is_cancelled_after_the_hold() -> None:
