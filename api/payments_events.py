@@ -17,7 +17,7 @@ import dramatiq
 import commerce
 import payments
 from api.composition import Services
-from core.broker import JOBS, Route, WorkerLocal
+from core.broker import JOBS, Route, WorkerLocal, declare_actor
 
 QUEUE = "payments"
 ACTOR_ORDER_CANCELLED = "payments.order_cancelled"
@@ -53,17 +53,14 @@ async def order_cancelled(order_id: str, **_: Any) -> None:
 
 
 def declare(broker: dramatiq.Broker) -> None:
-    if ACTOR_ORDER_CANCELLED not in broker.actors:
-        dramatiq.Actor(
-            order_cancelled,  # type: ignore[arg-type]
-            broker=broker,
-            actor_name=ACTOR_ORDER_CANCELLED,
-            queue_name=QUEUE,
-            priority=0,
-            # Gateway trouble is not an exception here (the refund stays `unknown` and the
-            # payments sweeper asks again); these retries cover a database blip.
-            options={"max_retries": 8, "min_backoff": 2_000, "max_backoff": 300_000},
-        )
+    # Gateway trouble is not an exception here (the refund stays `unknown` and the payments
+    # sweeper asks again); these retries cover a database blip.
+    declare_actor(
+        broker,
+        order_cancelled,
+        Route(QUEUE, ACTOR_ORDER_CANCELLED),
+        {"max_retries": 8, "min_backoff": 2_000, "max_backoff": 300_000},
+    )
 
 
 def handlers(services: Services) -> dict[str, Callable[[dict[str, Any]], Awaitable[object]]]:

@@ -14,7 +14,7 @@ from typing import Any
 import dramatiq
 
 from api.composition import Services
-from core.broker import Route, WorkerLocal
+from core.broker import Route, WorkerLocal, declare_actor
 from core.sms import TOPIC_SEND
 from core.sms_delivery import deliver, requeue_stale
 
@@ -43,17 +43,14 @@ async def sms_send(sms_id: str) -> None:
 
 
 def declare(broker: dramatiq.Broker) -> None:
-    if ACTOR_SEND not in broker.actors:
-        dramatiq.Actor(
-            sms_send,  # type: ignore[arg-type]
-            broker=broker,
-            actor_name=ACTOR_SEND,
-            queue_name=QUEUE,
-            priority=0,
-            # Provider failures are retried durably by the job itself (an outbox message
-            # with a backoff); Dramatiq's retries only cover a database hiccup.
-            options={"max_retries": 5, "min_backoff": 1_000, "max_backoff": 16_000},
-        )
+    # Provider failures are retried durably by the job itself (an outbox message with a
+    # backoff); Dramatiq's retries only cover a database hiccup.
+    declare_actor(
+        broker,
+        sms_send,
+        Route(QUEUE, ACTOR_SEND),
+        {"max_retries": 5, "min_backoff": 1_000, "max_backoff": 16_000},
+    )
 
 
 def handlers(services: Services) -> dict[str, Callable[[dict[str, Any]], Awaitable[object]]]:

@@ -23,7 +23,7 @@ import fulfillment
 import payments
 import ticketing
 from api.composition import Services
-from core.broker import Route, WorkerLocal
+from core.broker import Route, WorkerLocal, declare_actor
 from core.errors import NotFound
 from core.runtime import Runtime
 
@@ -150,15 +150,12 @@ _JOBS: dict[str, Callable[..., Awaitable[None]]] = {
 
 def declare(broker: dramatiq.Broker) -> None:
     for route in ROUTES.values():
-        if route.actor_name not in broker.actors:
-            dramatiq.Actor(
-                _JOBS[route.actor_name],  # type: ignore[arg-type]
-                broker=broker,
-                actor_name=route.actor_name,
-                queue_name=route.queue_name,
-                priority=0,
-                options={"max_retries": 5, "min_backoff": 1_000, "max_backoff": 16_000},
-            )
+        declare_actor(
+            broker,
+            _JOBS[route.actor_name],
+            route,
+            {"max_retries": 5, "min_backoff": 1_000, "max_backoff": 16_000},
+        )
 
 
 def handlers(services: Services) -> dict[str, Callable[[dict[str, Any]], Awaitable[object]]]:

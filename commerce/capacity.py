@@ -20,10 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import is_postgres
 from core.errors import Busy
+from core.settings import Settings
 
 from .domain import LineRequest
+from .draft import Draft, OrderRequest, check_request, draft_order
 from .errors import SoldOut
-from .guards import HeldLine, refusal
+from .guards import HeldLine, check_quote, refusal
 from .models import Offer
 
 LOCK_TIMEOUT_MS = 3000
@@ -69,6 +71,17 @@ async def read_offers(session: AsyncSession, lines: Sequence[LineRequest]) -> di
     ids = [line.offer_id for line in lines]
     stmt = _QUOTE_PG if is_postgres(session) else _QUOTE_SQLITE
     return {r.id: r for r in await session.execute(stmt, {"ids": ids})}
+
+
+async def quote_in(
+    session: AsyncSession, order: OrderRequest, *, settings: Settings, now: datetime
+) -> tuple[dict[str, Any], list[HeldLine], Draft]:
+    """Both adapters' first step inside a caller's transaction: check the request, read its
+    offers, refuse what cannot work, and draft the rows (offer rows, held lines, draft)."""
+    asked = check_request(order)
+    rows = await read_offers(session, asked.lines)
+    held = check_quote(asked.lines, rows, now)
+    return rows, held, draft_order(held, asked, settings=settings, now=now)
 
 
 _QUOTED: list[Any] = [

@@ -86,10 +86,9 @@ class PostgresPlacement:
         respond: Respond | None = None,
         **order: Unpack[OrderRequest],
     ) -> Order:
-        asked = check_request(order)
-        rows = await capacity.read_offers(session, asked.lines)
-        held = guards.check_quote(asked.lines, rows, now)
-        draft = draft_order(held, asked, settings=self._settings, now=now)
+        rows, held, draft = await capacity.quote_in(
+            session, order, settings=self._settings, now=now
+        )
         seen = None if self._guarded else [rows[h.offer_id].available for h in held]
         for _ in range(_DRAWS):
             number = new_order_number()

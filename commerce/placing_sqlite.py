@@ -22,7 +22,7 @@ from core.settings import Settings
 
 from . import capacity, guards
 from .domain import new_order_number
-from .draft import OrderRequest, Respond, check_request, draft_order
+from .draft import OrderRequest, Respond
 from .models import Order, OrderEvent, OrderItem
 
 ORDERS = cast(Table, Order.__table__)
@@ -60,10 +60,7 @@ class SqlitePlacement:
         respond: Respond | None = None,
         **order: Unpack[OrderRequest],
     ) -> Order:
-        asked = check_request(order)
-        rows = await capacity.read_offers(session, asked.lines)
-        held = guards.check_quote(asked.lines, rows, now)
-        draft = draft_order(held, asked, settings=self._settings, now=now)
+        _, held, draft = await capacity.quote_in(session, order, settings=self._settings, now=now)
         try:
             number = await _insert_with_unique_number(session, draft.values)
             await session.execute(_INSERT_ITEMS, draft.items)

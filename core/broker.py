@@ -53,6 +53,22 @@ class Route:
     actor_name: str
 
 
+def declare_actor(
+    broker: dramatiq.Broker, fn: Callable[..., Any], route: Route, options: Mapping[str, Any]
+) -> None:
+    """Register `fn` as the actor of `route` once per broker. `options` are Dramatiq's retry
+    knobs (max_retries, min_backoff, max_backoff): each room says why its own are what they are."""
+    if route.actor_name not in broker.actors:
+        dramatiq.Actor(
+            fn,
+            broker=broker,
+            actor_name=route.actor_name,
+            queue_name=route.queue_name,
+            priority=0,
+            options=dict(options),
+        )
+
+
 def make_broker(
     settings: Settings,
     *,

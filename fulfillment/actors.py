@@ -12,7 +12,7 @@ from typing import Any
 
 import dramatiq
 
-from core.broker import Route, WorkerLocal
+from core.broker import Route, WorkerLocal, declare_actor
 from fulfillment import metrics, service
 from fulfillment.service import FulfillmentContext
 
@@ -82,15 +82,7 @@ def retry_window_seconds(actor_name: str) -> float:
 
 def declare(broker: dramatiq.Broker) -> None:
     for route in ROUTES.values():
-        if route.actor_name not in broker.actors:
-            dramatiq.Actor(
-                _JOBS[route.actor_name],  # type: ignore[arg-type]
-                broker=broker,
-                actor_name=route.actor_name,
-                queue_name=route.queue_name,
-                priority=0,
-                options=dict(ACTOR_OPTIONS[route.actor_name]),
-            )
+        declare_actor(broker, _JOBS[route.actor_name], route, ACTOR_OPTIONS[route.actor_name])
 
 
 def handlers(ctx: FulfillmentContext) -> dict[str, Callable[[dict[str, Any]], Awaitable[object]]]:
