@@ -134,3 +134,25 @@ def test_a_signed_body_that_is_not_an_event_object_is_refused(body: bytes) -> No
     sig = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
     with pytest.raises(BadSignature, match="not a Stripe event"):
         parse_event(body, f"t={ts},v1={sig}", secret)
+
+
+@pytest.mark.parametrize("skew", [-301, 100_000, 301])
+def test_a_signature_timestamp_too_far_either_way_is_refused(skew: int) -> None:
+    """stripe-python only refuses old timestamps; one far in the future is refused too."""
+    import hashlib
+    import hmac
+    import time
+
+    from payments import BadSignature, parse_event
+
+    secret = "whsec_unit"
+    body = b'{"id": "evt_1", "object": "event", "type": "payment_intent.succeeded"}'
+
+    def header(ts: int) -> str:
+        sig = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+        return f"t={ts},v1={sig}"
+
+    now = int(time.time())
+    assert parse_event(body, header(now + 60), secret)["id"] == "evt_1"
+    with pytest.raises(BadSignature, match="tolerance"):
+        parse_event(body, header(now + skew), secret)
