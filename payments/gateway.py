@@ -55,6 +55,11 @@ class GatewayError(Exception):
         self.intent = intent
 
 
+class GatewayNotFound(GatewayError):
+    """The gateway has no such object (Stripe: 404 `resource_missing`): asking again will not
+    make it appear."""
+
+
 class GatewayUnknown(Exception):
     """Timeout, connection error or 5xx: the request may or may not have happened."""
 
@@ -146,6 +151,8 @@ class StripeGateway:
             # retry overtook a slow first try); its outcome is not known yet.
             if exc.http_status is None or exc.http_status >= 500 or exc.http_status == 409:
                 raise GatewayUnknown(str(exc)) from exc
+            if exc.http_status == 404 or exc.code == "resource_missing":
+                raise GatewayNotFound(str(exc.user_message or exc)) from exc
             raise GatewayError(str(exc.user_message or exc)) from exc
 
     async def create_setup_intent(
