@@ -40,12 +40,17 @@ class Supervisor:
         self.sleep, self.clock = sleep, clock
         self.stopping = False
         self.slots: list[_Slot] = []
+        self._signalled: set[int] = set()
 
     def stop(self, *_: object) -> None:
         """Signal handler: SIGTERM every live child; `run` then waits for them and returns."""
         self.stopping = True
+        self._terminate()
+
+    def _terminate(self) -> None:
         for slot in self.slots:
-            if slot.proc is not None:
+            if slot.proc is not None and slot.proc.pid not in self._signalled:
+                self._signalled.add(slot.proc.pid)
                 with contextlib.suppress(ProcessLookupError):
                     slot.proc.send_signal(signal.SIGTERM)
 
@@ -55,6 +60,7 @@ class Supervisor:
             for slot in self.slots:
                 self._check(slot)
             self.sleep(TICK)
+        self._terminate()  # a child spawned while the signal was handled was not told yet
         for slot in self.slots:
             if slot.proc is not None:
                 slot.proc.wait()

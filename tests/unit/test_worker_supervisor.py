@@ -59,3 +59,17 @@ def test_a_child_that_ran_a_minute_starts_the_backoff_again() -> None:
     spawns = iter([0.0, 0.0, 0.0, 0.0, 61.0, 0.0, 0.0])
     _supervise(fake, lambda: fake.spawn(next(spawns)))
     assert fake.delays() == [0.5, 1, 2, 4, 0.5, 1]
+
+
+def test_stop_terminates_the_children_and_returns() -> None:
+    children: list[subprocess.Popen[bytes]] = []
+
+    def spawn() -> subprocess.Popen[bytes]:
+        children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+        return children[-1]
+
+    lines: list[str] = []
+    supervisor = Supervisor(spawn, 2, echo=lines.append, sleep=lambda _s: supervisor.stop())
+    supervisor.run()
+    assert len(children) == 2 and all(c.returncode == -15 for c in children)
+    assert lines == [], "a stopped child is not restarted"
