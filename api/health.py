@@ -9,6 +9,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from api.deps import RuntimeDep
+from api.outages import RETRY_AFTER_SECONDS, UNAVAILABLE_SLUG
+from api.problems import problem
 
 
 @get("/", media_type=MediaType.JSON, include_in_schema=False)
@@ -53,10 +55,18 @@ async def ready(runtime: RuntimeDep) -> Response[dict[str, Any]]:
             checks["redis"] = f"error: {type(exc).__name__}"
     else:
         checks["redis"] = "not configured (in-memory)"
-    ok = all(v == "ok" or v.startswith("not configured") for v in checks.values())
-    return Response(
-        {"status": "ready" if ok else "not-ready", "checks": checks},
-        status_code=200 if ok else 503,
+    down = [name for name, v in checks.items() if v != "ok" and not v.startswith("not configured")]
+    if not down:
+        return Response({"status": "ready", "checks": checks}, status_code=200)
+    # The same problem type as a request meeting the outage, so a probe and a client read it alike.
+    return problem(
+        503,
+        UNAVAILABLE_SLUG,
+        "Not ready",
+        f"Unavailable: {', '.join(down)}; retry after the Retry-After seconds.",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        extra={"unavailable": down, "checks": checks},
+        instance="/ready",
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import structlog
 
 from api.composition import Services
+from api.outages import outage
 
 log = structlog.get_logger("hotline.periodic")
 
@@ -42,8 +43,17 @@ async def _loop(services: Services, job: PeriodicJob, stop: asyncio.Event) -> No
     while not stop.is_set():
         try:
             await job.run(services)
-        except Exception:  # a failing job must not kill the loop; it is retried next tick
-            log.exception("periodic job failed", job=job.name)
+        except Exception as exc:  # a failing job must not kill the loop; it is retried next tick
+            service = outage(exc)
+            if service is None:
+                log.exception("periodic job failed", job=job.name)
+            else:  # a restart or a dropped connection: expected, says nothing a traceback adds
+                log.warning(
+                    "periodic job skipped: dependency unavailable",
+                    job=job.name,
+                    service=service,
+                    error=type(exc).__name__,
+                )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=job.interval_seconds)
 

@@ -18,7 +18,14 @@ from payments.errors import (
     PayLinkExpired,
     RefundExceedsCaptured,
 )
-from payments.gateway import Gateway, GatewayError, GatewayUnknown, Intent, StripeGateway
+from payments.gateway import (
+    Gateway,
+    GatewayError,
+    GatewayNotFound,
+    GatewayUnknown,
+    Intent,
+    StripeGateway,
+)
 from payments.incidents import TOPIC_PAYMENT_INCIDENT, list_incidents
 from payments.models import Payment, PaymentIncident, PhoneAccount, Refund
 from payments.orders import CommerceOrders, MarkPaidOutcome, Notifier, OrderInfo, OrderPort
@@ -49,6 +56,7 @@ __all__ = [
     "DemoGatewayRefused",
     "Gateway",
     "GatewayError",
+    "GatewayNotFound",
     "GatewayUnknown",
     "InsufficientCredit",
     "Intent",

@@ -12,7 +12,14 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
-from payments.gateway import Dispute, GatewayError, GatewayRefund, Intent, SetupIntent
+from payments.gateway import (
+    Dispute,
+    GatewayError,
+    GatewayNotFound,
+    GatewayRefund,
+    Intent,
+    SetupIntent,
+)
 
 # Stripe's test PaymentMethods (https://docs.stripe.com/testing): the card numbers the demo
 # page accepts map onto these, so the server never sees a card number, even a test one.
@@ -80,7 +87,7 @@ class DemoCardGateway:
         try:
             return self._intents[intent_id]
         except KeyError:
-            raise GatewayError(f"demo gateway: no intent {intent_id} (restarted?)") from None
+            raise GatewayNotFound(f"demo gateway: no intent {intent_id} (restarted?)") from None
 
     async def retrieve_intent(self, intent_id: str) -> Intent:
         return self._get(intent_id)

@@ -7,6 +7,7 @@ returns the first result instead of charging twice. A timeout or a 5xx raises
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -52,6 +53,11 @@ class GatewayError(Exception):
         super().__init__(message)
         self.declined = declined
         self.intent = intent
+
+
+class GatewayNotFound(GatewayError):
+    """The gateway has no such object (Stripe: 404 `resource_missing`): asking again will not
+    make it appear."""
 
 
 class GatewayUnknown(Exception):
@@ -145,6 +151,8 @@ class StripeGateway:
             # retry overtook a slow first try); its outcome is not known yet.
             if exc.http_status is None or exc.http_status >= 500 or exc.http_status == 409:
                 raise GatewayUnknown(str(exc)) from exc
+            if exc.http_status == 404 or exc.code == "resource_missing":
+                raise GatewayNotFound(str(exc.user_message or exc)) from exc
             raise GatewayError(str(exc.user_message or exc)) from exc
 
     async def create_setup_intent(
@@ -233,13 +241,30 @@ class StripeGateway:
         )
 
 
+def _signed_at(signature: str) -> int | None:
+    for part in signature.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
 def verify_webhook(payload: bytes, signature: str | None, secret: str, tolerance: int = 300) -> Any:
-    """Check `Stripe-Signature` on the raw body (5-minute tolerance); return the event."""
+    """Check `Stripe-Signature` on the raw body (5-minute tolerance each way); return the event."""
     try:
-        return stripe.Webhook.construct_event(payload, signature or "", secret, tolerance)
+        event = stripe.Webhook.construct_event(payload, signature or "", secret, tolerance)
     except (stripe.SignatureVerificationError, ValueError) as exc:
         raise GatewayError(f"bad signature: {exc}") from exc
     except (AttributeError, TypeError, RecursionError) as exc:
         # The signature held, but the SDK reads the body as an object: `[]`, `null` or JSON
         # nested past the decoder break it inside. A bad request, not our failure.
         raise GatewayError("not a Stripe event: the body is not a JSON object") from exc
+    # The SDK only refuses old timestamps; one far ahead would let a captured body be replayed
+    # until then (e.g. signed with a leaked secret), so the window is symmetric.
+    signed_at = _signed_at(signature or "")
+    if signed_at is None or abs(time.time() - signed_at) > tolerance:
+        raise GatewayError("bad signature: timestamp outside the tolerance zone")
+    return event

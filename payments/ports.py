@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +17,8 @@ from payments.errors import PaymentOutcomeUnknown
 from payments.gateway import Gateway, GatewayError, GatewayUnknown
 from payments.models import Payment
 from payments.orders import Notifier, OrderPort
+
+log = structlog.get_logger("hotline.payments")
 
 
 @dataclass
@@ -26,15 +29,29 @@ class PaymentDeps:
     notifier: Notifier | None = None
 
 
+GATEWAY_RETRY_AFTER = 5  # seconds; Stripe redelivers on its own schedule anyway
+
+
 @asynccontextmanager
 async def upstream() -> AsyncIterator[None]:
-    """Gateway trouble outside a charge becomes 503 (Stripe and browsers retry), never a 500."""
+    """Gateway trouble outside a charge becomes 503 (Stripe and browsers retry), never a 500.
+    The gateway's own message goes to the log, not to the caller: it names our account's
+    objects and settings."""
+    retry = {"Retry-After": str(GATEWAY_RETRY_AFTER)}
     try:
         yield
     except GatewayUnknown as exc:
-        raise PaymentOutcomeUnknown(str(exc)) from exc
+        log.warning("payment gateway unreachable", error=str(exc)[:300])
+        raise PaymentOutcomeUnknown(
+            "The payment gateway did not answer; retry after the Retry-After seconds.",
+            headers=retry,
+        ) from exc
     except GatewayError as exc:
-        raise UpstreamUnavailable(f"payment gateway refused: {exc}") from exc
+        log.warning("payment gateway refused", error=str(exc)[:300])
+        raise UpstreamUnavailable(
+            "The payment gateway refused the request; retry after the Retry-After seconds.",
+            headers=retry,
+        ) from exc
 
 
 def require_gateway(deps: PaymentDeps) -> Gateway:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,11 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.db import is_postgres
 from payments import domain, ledger
 from payments.errors import BadSignature
-from payments.gateway import Dispute, GatewayError, Intent, verify_webhook
+from payments.gateway import Dispute, GatewayError, GatewayNotFound, Intent, verify_webhook
 from payments.models import Payment, WebhookReceipt
 from payments.ports import PaymentDeps, lock_payment, require_gateway, upstream
 from payments.refunds import record_external_refund, send_auto_refund
 from payments.service import incident, settle
+
+log = structlog.get_logger("hotline.payments.webhooks")
 
 HANDLED = frozenset(
     {
@@ -60,14 +63,42 @@ async def _first_time(session: AsyncSession, event_id: str, kind: str, now: date
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
-async def _payment_for(session: AsyncSession, obj: dict[str, Any], intent_id: str) -> str | None:
+async def _payment_for(
+    session: AsyncSession, obj: dict[str, Any], intent_id: str
+) -> tuple[str, str | None] | None:
+    """Our payment the event names (its metadata) or that holds the intent: (id, intent id)."""
     pid = (obj.get("metadata") or {}).get("payment_id")
     if pid:
-        found = await session.scalar(select(Payment.id).where(Payment.id == pid))
-        if found is not None:
-            return str(found)
+        row = (
+            await session.execute(select(Payment.id, Payment.intent_id).where(Payment.id == pid))
+        ).first()
+        if row is not None:
+            return str(row[0]), row[1]
     found = await session.scalar(select(Payment.id).where(Payment.intent_id == intent_id))
-    return None if found is None else str(found)
+    return None if found is None else (str(found), intent_id)
+
+
+def _ours(intent: Intent, payment_id: str, payment_intent: str | None) -> bool:
+    """Stripe's intent, not the event's snapshot, says whose it is: the one our payment holds,
+    or one created for it (our metadata)."""
+    return intent.id == payment_intent or (intent.metadata or {}).get("payment_id") == payment_id
+
+
+async def _acknowledge(
+    sessions: async_sessionmaker[AsyncSession],
+    event_id: str,
+    kind: str,
+    intent_id: str,
+    why: str,
+    now: datetime,
+) -> str:
+    """Record the event id with no effect: a signed event that can never apply to us is
+    answered 200 once (a 503 would have Stripe redeliver it for days), a retry is a duplicate."""
+    async with sessions() as session, session.begin():
+        first = await _first_time(session, event_id, kind, now)
+    if first:
+        log.warning("stripe event ignored", event_id=event_id, type=kind, intent=intent_id, why=why)
+    return "ignored" if first else "duplicate"
 
 
 async def handle_event(
@@ -93,18 +124,22 @@ async def handle_event(
         seen = await session.scalar(
             select(WebhookReceipt.event_id).where(WebhookReceipt.event_id == event_id)
         )
-        payment_id = None if seen else await _payment_for(session, obj, intent_id)
+        ours = None if seen else await _payment_for(session, obj, intent_id)
     if seen:
         return "duplicate"
-    if payment_id is None or not intent_id:
-        async with sessions() as session, session.begin():
-            first = await _first_time(session, event_id, kind, now)
-        return "unknown-payment" if first else "duplicate"
+    if ours is None or not intent_id:
+        return await _acknowledge(sessions, event_id, kind, intent_id, "no payment of ours", now)
+    payment_id, payment_intent = ours
+    dispute = None
     async with upstream():  # Stripe unreachable: 503 and Stripe delivers again later
-        intent = await require_gateway(deps).retrieve_intent(intent_id)
-        dispute = None
-        if kind == "charge.dispute.created":
-            dispute = await require_gateway(deps).retrieve_dispute(str(obj.get("id")))
+        try:
+            intent = await require_gateway(deps).retrieve_intent(intent_id)
+            if kind == "charge.dispute.created":
+                dispute = await require_gateway(deps).retrieve_dispute(str(obj.get("id")))
+        except GatewayNotFound:  # asking again will not make it exist
+            return await _acknowledge(sessions, event_id, kind, intent_id, "unknown at Stripe", now)
+    if not _ours(intent, payment_id, payment_intent):
+        return await _acknowledge(sessions, event_id, kind, intent_id, "not our payment's", now)
     async with sessions() as session, session.begin():
         if not await _first_time(session, event_id, kind, now):
             return "duplicate"

@@ -113,3 +113,23 @@ async def test_lock_still_holds_while_redis_is_down(
     await asyncio.sleep(REDIS_RETRY_SECONDS + 0.2)
     right = await client.post("/v1/auth/token", json={"phone": customer.phone, "pin": customer.pin})
     assert right.status_code == 429 and right.json()["type"].endswith("/locked")
+
+
+async def test_ready_is_problem_json_naming_redis_while_it_is_down(
+    outage_app: Any, private_redis: PrivateRedis
+) -> None:
+    _app, client, _ = outage_app
+    up = await client.get("/ready")
+    assert up.status_code == 200
+    assert up.json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok"}}
+
+    private_redis.kill()
+    down = await client.get("/ready")
+    assert down.status_code == 503
+    assert down.headers["content-type"].startswith("application/problem+json")
+    assert int(down.headers["retry-after"]) > 0
+    body = down.json()
+    assert body["type"].endswith("/unavailable") and body["status"] == 503
+    assert body["unavailable"] == ["redis"]
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["redis"].startswith("error")

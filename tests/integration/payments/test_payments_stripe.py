@@ -266,6 +266,7 @@ async def test_bad_signature_is_400_and_changes_nothing(
     cases = [
         signed("whsec_wrong", ev)[1],
         signed(localstripe.webhook_secret, ev, at=int(__import__("time").time()) - 301)[1],
+        signed(localstripe.webhook_secret, ev, at=int(__import__("time").time()) + 100_000)[1],
         "",
     ]
     async with httpx.AsyncClient(base_url=pay_server.url) as http:
@@ -334,3 +335,27 @@ async def test_pay_link_expires_with_the_hold_and_bad_input_is_refused(
         assert page.status_code == 409 and "No longer payable" in page.text
         assert r.status_code == 409 and r.json()["type"].endswith("/order-not-payable")
     assert (await _payment(runtime, p.id)).status == "pending"
+
+
+async def test_event_for_an_intent_stripe_does_not_know_is_acknowledged_once(
+    runtime: Runtime, deps: PaymentDeps, pay_server: LiveServer, localstripe: LocalStripe
+) -> None:
+    """Stripe answers 404 resource_missing to the re-fetch: 200 "ignored" (not a 503 Stripe
+    would retry for days, nor its message echoed), then "duplicate"; the order stays unpaid."""
+    order, p = await _pay_link(runtime, deps)
+    ev = event(
+        "payment_intent.succeeded",
+        {"id": "pi_does_not_exist", "object": "payment_intent", "metadata": {"payment_id": p.id}},
+    )
+    outcomes = []
+    async with httpx.AsyncClient(base_url=pay_server.url) as http:
+        for _ in range(2):
+            body, sig = signed(localstripe.webhook_secret, ev)
+            r = await http.post(
+                "/v1/webhooks/stripe", content=body, headers={"Stripe-Signature": sig}
+            )
+            assert r.status_code == 200, r.text
+            outcomes.append(r.json()["outcome"])
+    assert outcomes == ["ignored", "duplicate"]
+    assert await count(runtime, WebhookReceipt, WebhookReceipt.event_id == ev["id"]) == 1
+    assert await order_status(runtime, order.id) == "awaiting_payment"

@@ -14,6 +14,7 @@ from core.principal import Principal
 from payments.gateway import (
     Dispute,
     GatewayError,
+    GatewayNotFound,
     GatewayRefund,
     GatewayUnknown,
     Intent,
@@ -89,6 +90,8 @@ class FakeGateway:
 
     async def retrieve_intent(self, intent_id: str) -> Intent:
         self._fault("before")
+        if intent_id not in self.intents:
+            raise GatewayNotFound(f"No such payment_intent: '{intent_id}'")
         return self.intents[intent_id]
 
     async def cancel_intent(self, intent_id: str, *, idempotency_key: str) -> Intent:

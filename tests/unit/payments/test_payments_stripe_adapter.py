@@ -134,3 +134,49 @@ def test_a_signed_body_that_is_not_an_event_object_is_refused(body: bytes) -> No
     sig = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
     with pytest.raises(BadSignature, match="not a Stripe event"):
         parse_event(body, f"t={ts},v1={sig}", secret)
+
+
+@pytest.mark.parametrize("skew", [-301, 100_000, 301])
+def test_a_signature_timestamp_too_far_either_way_is_refused(skew: int) -> None:
+    """stripe-python only refuses old timestamps; one far in the future is refused too."""
+    import hashlib
+    import hmac
+    import time
+
+    from payments import BadSignature, parse_event
+
+    secret = "whsec_unit"
+    body = b'{"id": "evt_1", "object": "event", "type": "payment_intent.succeeded"}'
+
+    def header(ts: int) -> str:
+        sig = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+        return f"t={ts},v1={sig}"
+
+    now = int(time.time())
+    assert parse_event(body, header(now + 60), secret)["id"] == "evt_1"
+    with pytest.raises(BadSignature, match="tolerance"):
+        parse_event(body, header(now + skew), secret)
+
+
+async def test_an_intent_stripe_does_not_have_is_not_found_not_refused() -> None:
+    """404 resource_missing is its own answer (the webhook acknowledges it); other 4xx stay
+    refusals and 5xx unknown."""
+    from payments import GatewayNotFound
+
+    with run_stripe_stub() as stub:
+        gateway = StripeGateway("sk_test_x", api_base=stub.url)
+        missing = {
+            "error": {
+                "type": "invalid_request_error",
+                "code": "resource_missing",
+                "message": "No such payment_intent: 'pi_gone'",
+            }
+        }
+        stub.canned[("GET", "/v1/payment_intents/pi_gone")] = (404, missing)
+        with pytest.raises(GatewayNotFound):
+            await gateway.retrieve_intent("pi_gone")
+        bad = {"error": {"type": "invalid_request_error", "message": "Invalid API Key"}}
+        stub.canned[("GET", "/v1/payment_intents/pi_1")] = (401, bad)
+        with pytest.raises(GatewayError) as refused:
+            await gateway.retrieve_intent("pi_1")
+        assert not isinstance(refused.value, GatewayNotFound)

@@ -194,8 +194,10 @@ async def test_webhook_when_stripe_is_unreachable_is_503_and_retried() -> None:
             "data": {"object": {"id": intent_id, "metadata": {"payment_id": p.id}}},
         }
         gateway.faults.append("before")
-        with pytest.raises(PaymentOutcomeUnknown):
+        with pytest.raises(PaymentOutcomeUnknown) as outage:
             await handle_event(sessions, deps, ev, now=datetime.now(UTC))
+        assert "timeout" not in outage.value.detail, "the gateway's own words stay in the log"
+        assert int(outage.value.headers["Retry-After"]) > 0
         assert await _count(sessions, WebhookReceipt) == 0, "the retry is processed"
         assert await handle_event(sessions, deps, ev, now=datetime.now(UTC)) == "settled"
 
