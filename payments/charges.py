@@ -22,7 +22,7 @@ from payments.models import Payment, PaymentHistory
 from payments.payability import check_payable
 from payments.ports import PaymentDeps, lock_payment, require_gateway, upstream
 from payments.refunds import send_auto_refund
-from payments.service import move, payment_by_token, settle
+from payments.service import live_link, move, payment_by_token, settle
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -59,8 +59,8 @@ async def _claim(
 ) -> tuple[Payment, bool]:
     """Move the attempt pending -> processing with its method; (payment, whether we won)."""
     async with sessions() as session, session.begin():
-        await check_payable(session, deps.orders, token, now)  # 409 before any PaymentIntent
-        payment = await payment_by_token(session, token, now)
+        # 409 for a cancelled or expired order, 410 for a lapsed link: before any PaymentIntent
+        payment = live_link(await check_payable(session, deps.orders, token, now), now)
         won = await session.execute(
             update(Payment)
             .where(Payment.id == payment.id, Payment.status == domain.PENDING)

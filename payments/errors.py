@@ -35,3 +35,7 @@ class BadSignature(DomainError):
 
 class OrderNotPayable(Conflict):
     slug, title = "order-not-payable", "The order was cancelled or expired; it cannot be paid"
+
+    @classmethod
+    def for_order(cls, number: str, status: str) -> OrderNotPayable:
+        return cls(f"order {number} is {status}; it can no longer be paid")

@@ -45,5 +45,5 @@ async def check_payable(
     payment = await payment_for_token(session, token)
     status = await unpayable_status(session, orders, payment, now)
     if status is not None:
-        raise OrderNotPayable(f"order {payment.order_number} is {status}; it can no longer be paid")
+        raise OrderNotPayable.for_order(payment.order_number, status)
     return payment

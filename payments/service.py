@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import InvalidTransition, NotFound, ValidationFailed
+from core.errors import InvalidTransition, ValidationFailed
 from core.principal import Principal
 from payments import carrier, domain, ledger
 from payments.errors import AlreadyPaid, PayLinkExpired
@@ -24,6 +24,7 @@ from payments.gateway import Intent
 from payments.incidents import incident
 from payments.models import Payment, PaymentHistory
 from payments.orders import OrderInfo
+from payments.payability import payment_for_token
 from payments.ports import PaymentDeps, lock_payment, require_gateway
 from payments.refunds import refund_payment
 
@@ -271,10 +272,11 @@ async def settle(
 
 
 async def payment_by_token(session: AsyncSession, token: str, now: datetime) -> Payment:
-    stmt = select(Payment).where(Payment.pay_token == token)
-    payment = await session.scalar(stmt)
-    if payment is None:
-        raise NotFound("no such pay link")
+    """The pay link's attempt while the link is live (PayLinkExpired once it lapsed unused)."""
+    return live_link(await payment_for_token(session, token), now)
+
+
+def live_link(payment: Payment, now: datetime) -> Payment:
     if (
         payment.status not in domain.FINAL
         and payment.pay_token_expires_at is not None

@@ -51,13 +51,13 @@ async def pay_page(
     deps = services.payments
     now = runtime.clock.now()
     code = 200
-    try:
-        await payments.check_payable(session, deps.orders, token, now)
-    except payments.OrderNotPayable as exc:
+    p = await payments.payment_for_token(session, token)
+    unpayable = await payments.unpayable_status(session, deps.orders, p, now)
+    if unpayable is not None:
         # No form and no SetupIntent: a cancelled or expired order takes no card. Still a
         # page for the customer's browser, with the status code /charge would answer.
-        p = await payments.payment_for_token(session, token)
-        status, text, code = "not_payable", f"不能再支付 / No longer payable: {exc.detail}", 409
+        detail = payments.OrderNotPayable.for_order(p.order_number, unpayable).detail
+        status, text, code = "not_payable", f"不能再支付 / No longer payable: {detail}", 409
     else:
         await commit(session)  # end the read: no transaction is open while Stripe is asked
         p = await payments.ensure_setup_intent(runtime.sessions, deps, token, now)
