@@ -14,9 +14,10 @@ _PAGE = """<!doctype html>
 body{font-family:"WenQuanYi Micro Hei",sans-serif;max-width:28rem;margin:2rem auto;padding:0 1rem}
 #card{border:1px solid #999;padding:.6rem;margin:1rem 0}
 button{font-size:1.1rem;padding:.5rem 1.5rem}
+body[data-status=not_payable] #card,body[data-status=not_payable] #pay{display:none}
 </style>
 <script src="__JS__"></script>
-</head><body>
+</head><body data-status="__STATUS__">
 <h1>支付订单 Order __NUMBER__</h1>
 <p>应付 Amount due: <strong id="amount">__AMOUNT__</strong></p>
 <div id="card"></div>
