@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth import hashing
 from auth.domain import password_problem
+from auth.errors import CurrentSecretWrong
 from auth.models import Agent
 from auth.service import agent_token, audit, get_agent
 from auth.throttle import Throttle
@@ -159,6 +160,9 @@ async def change_own_password(
     address: str,
 ) -> Agent:
     agent = await get_agent(session, agent_id)
-    await login_agent(runtime, session, agent.username, current, gate=gate, address=address)
+    try:
+        await login_agent(runtime, session, agent.username, current, gate=gate, address=address)
+    except InvalidCredentials as miss:  # counted and audited like a login; the token is fine
+        raise CurrentSecretWrong.on("current_password", miss) from None
     await change_password(runtime, session, agent, new, gate=gate, address=address)
     return agent

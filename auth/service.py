@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from auth import hashing, tokens
 from auth.domain import pin_problem
-from auth.errors import AccountLocked, CallerPinWrong, VerificationRequired
+from auth.errors import AccountLocked, CallerPinWrong, CurrentSecretWrong, VerificationRequired
 from auth.models import Agent, AuditEvent, CallerVerification, Customer
 from auth.throttle import Throttle
 from core.db import new_id
@@ -389,17 +389,20 @@ async def change_own_pin(
 ) -> Customer:
     """A customer changes the PIN knowing the current one (throttled like a login)."""
     customer = await get_customer(session, customer_id)
-    await check_pin(
-        runtime,
-        session,
-        customer.phone,
-        current,
-        gate=gate,
-        address=address,
-        actor=f"customer:{customer.id}",
-        channel="web",
-        event="pin_check",
-    )
+    try:
+        await check_pin(
+            runtime,
+            session,
+            customer.phone,
+            current,
+            gate=gate,
+            address=address,
+            actor=f"customer:{customer.id}",
+            channel="web",
+            event="pin_check",
+        )
+    except InvalidCredentials as miss:  # counted and audited like a login; the token is fine
+        raise CurrentSecretWrong.on("current_pin", miss) from None
     await change_pin(
         runtime,
         session,

@@ -32,6 +32,11 @@ from auth import (
 from core.errors import Forbidden, NotFound
 from core.sms import SmsOutbox
 
+CHANGE_PROBLEMS = {
+    422: "current-secret-wrong (field current_pin / current_password; counted like a login), "
+    "or validation-error",
+    429: "throttled or locked, with Retry-After",
+}
 CREDENTIAL_PROBLEMS = {
     401: "invalid-credentials (same answer for unknown phone and wrong PIN)",
     422: "validation-error",
@@ -291,7 +296,7 @@ async def sms_outbox(
     summary="Change my PIN (customers); revokes old tokens",
     guards=[customers_and_agents],
     status_code=200,
-    opt={"problems": CREDENTIAL_PROBLEMS},
+    opt={"problems": CHANGE_PROBLEMS},
 )
 async def change_pin(
     request: Request[Any, Any, Any],
@@ -322,7 +327,7 @@ async def change_pin(
     summary="Change my password (agents); revokes old tokens",
     guards=[agents_only],
     status_code=200,
-    opt={"problems": CREDENTIAL_PROBLEMS},
+    opt={"problems": CHANGE_PROBLEMS},
 )
 async def change_password(
     request: Request[Any, Any, Any],

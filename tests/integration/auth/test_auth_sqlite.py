@@ -66,7 +66,7 @@ async def test_enrollment_pin_and_password_change_on_sqlite(sqlite_app: Any) -> 
     wrong = await client.post(
         "/v1/auth/pin", headers=headers, json={"current_pin": "000001", "new_pin": "730491"}
     )
-    assert wrong.status_code == 401  # the old token is revoked
+    assert wrong.status_code == 401  # the old token is revoked, so the PIN is never checked
 
     agent = await make_agent(app.state.runtime)
     r = await client.post(

@@ -10,10 +10,10 @@ from typing import Any
 
 import jwt
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from api.security import agents_only, customers_and_agents
-from auth.models import Agent, Customer
+from auth.models import Agent, AuditEvent, Customer
 from tests.auth_fixtures import fixture_sessions, make_agent, make_customer
 
 PROBLEM = "application/problem+json"
@@ -231,6 +231,37 @@ async def test_pin_and_password_change_revoke_old_tokens(client, customer, agent
     )
     assert r.status_code == 200, r.text
     assert (await client.get("/v1/me", headers=agent.headers)).status_code == 401
+
+
+async def test_a_wrong_current_secret_is_422_naming_the_field_and_counted(
+    client, customer, agent, app
+) -> None:
+    """401 would tell the client its token failed; the token is fine, the current PIN is not."""
+    r = await client.post(
+        "/v1/auth/pin",
+        headers=customer.headers,
+        json={"current_pin": "000009", "new_pin": "508317"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["type"].endswith("/current-secret-wrong")
+    assert r.json()["errors"][0]["field"] == "current_pin"
+    assert (await client.get("/v1/me", headers=customer.headers)).status_code == 200
+    r = await client.post(
+        "/v1/auth/password",
+        headers=agent.headers,
+        json={"current_password": "not the password", "new_password": "another long passphrase"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == "current_password"
+    async with fixture_sessions(app.state.runtime)() as s:
+        outcomes = (
+            await s.scalars(
+                select(AuditEvent.outcome).where(
+                    AuditEvent.subject.in_([customer.phone, f"agent:{agent.username}"])
+                )
+            )
+        ).all()
+    assert outcomes.count("failure") == 2  # each miss counted and audited like a login
 
 
 def test_create_agent_cli(pg_url, settings) -> None:
