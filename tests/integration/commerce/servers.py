@@ -58,7 +58,7 @@ def uvicorn_servers(
                    "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
             procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env))
             urls.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded 2-core CI box imports slowly
         for url, proc in zip(urls, procs, strict=True):
             while True:
                 if proc.poll() is not None:
