@@ -70,7 +70,7 @@ def call(phone: str, keys: str, to: str, url: str | None, stay: bool) -> None:
         # what the caller hears, not the app's request log (the server's own log has it)
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
         try:
             async with httpx.AsyncClient(transport=transport, base_url="http://ivr.local") as c:
                 await walk(c, token)
