@@ -376,8 +376,15 @@ async def hand_off(c: Call, r: VoiceResponse, *, said: bool = False) -> VoiceRes
         if label in QUEUE_OF:
             queue = QUEUE_OF[label]
             break
-    await c.step(f"queue:{queue}")
-    await ticketing.enqueue_call(c.session, c.call_sid, queue, c.services.runtime.clock.now())
+    c.state.path.append(f"queue:{queue}")
+    await ticketing.enqueue_call(
+        c.session,
+        c.call_sid,
+        queue,
+        c.services.runtime.clock.now(),
+        path=c.state.path,
+        language=c.lang,
+    )
     if not said:
         c.say(r, "to_agent")
     r.enqueue(queue)

@@ -113,6 +113,19 @@ class CallStates:
             self._make_room()
         self._mem[key] = (raw, time.monotonic() + self.ttl)
 
+    async def pop(self, call_sid: str) -> CallState | None:
+        """The state, removed in the same step (GETDEL: one round trip)."""
+        key = self.prefix + call_sid
+        item = self._mem.pop(key, None)
+        raw = item[0] if item is not None and item[1] >= time.monotonic() else None
+        redis = self._live_redis()
+        if redis is not None:
+            try:
+                raw = await redis.getdel(key) or raw
+            except REDIS_DOWN as exc:
+                self._redis_failed(exc)
+        return CallState(**msgspec.json.decode(raw)) if raw is not None else None
+
     async def forget(self, call_sid: str) -> None:
         key = self.prefix + call_sid
         self._mem.pop(key, None)

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import auth
@@ -31,6 +32,31 @@ QUEUES = ("billing", "delivery", "general")  # the skill queues a caller can be 
 STATUSES = ("menu", "waiting", "answered", "ended")
 VERIFICATIONS = ("none", "verified", "failed", "locked")
 MAX_PATH = 40  # menu steps kept per call (a caller pressing keys for an hour stops growing it)
+
+# Built once: every step of every call runs one of these (see core/idempotency.py).
+_T: Any = Call.__table__
+_OPEN = {
+    name: dialect.insert(_T).on_conflict_do_nothing(index_elements=["call_sid"]).returning(_T.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_STEP = update(_T).where(_T.c.call_sid == bindparam("sid"))
+_ENQUEUE = update(_T).where(_T.c.call_sid == bindparam("sid"), _T.c.status == "menu")
+_END = (
+    update(_T)
+    .where(_T.c.call_sid == bindparam("sid"), _T.c.status != "ended")
+    .values(
+        status="ended",
+        outcome=case(
+            (_T.c.status == "menu", bindparam("menu_outcome")),
+            (_T.c.status == "waiting", "abandoned"),
+            else_="handled",
+        ),
+        provider_status=bindparam("provider_status"),
+        duration_seconds=bindparam("duration"),
+        ended_at=bindparam("now"),
+    )
+    .returning(_T.c.outcome, _T.c.started_at)
+)
 
 
 @dataclass(frozen=True)
@@ -63,31 +89,26 @@ async def open_call(
     customer_id: str | None,
     language: str,
     now: datetime,
-) -> Call:
-    """The record of a new call; the provider retrying its first webhook gets the same one."""
-    found = await find_call(session, call_sid)
-    if found is not None:
-        return found
-    call = Call(
-        id=new_id(),
-        call_sid=call_sid[:64],
-        from_phone=from_phone[:32],
-        to_phone=to_phone[:32],
-        customer_id=customer_id,
-        language=language,
-        menu_path=[],
-        verification="none",
-        status="menu",
-        started_at=now,
+) -> bool:
+    """The record of a new call, in one statement (it runs on every call); False when the
+    CallSid has one already (the provider retried its first webhook)."""
+    dialect = session.get_bind().dialect.name
+    opened = await session.execute(
+        _OPEN[dialect],
+        {
+            "id": new_id(),
+            "call_sid": call_sid[:64],
+            "from_phone": from_phone[:32],
+            "to_phone": to_phone[:32],
+            "customer_id": customer_id,
+            "language": language,
+            "menu_path": [],
+            "verification": "none",
+            "status": "menu",
+            "started_at": now,
+        },
     )
-    session.add(call)
-    try:
-        async with session.begin_nested():
-            await session.flush()
-    except IntegrityError:  # the same CallSid opened by a concurrent retry
-        session.expunge(call)
-        return await get_call(session, call_sid)
-    return call
+    return opened.first() is not None
 
 
 async def find_call(session: AsyncSession, call_sid: str) -> Call | None:
@@ -114,7 +135,11 @@ async def note_step(
 ) -> None:
     """Write where the caller is in the menu (never a digit of a PIN: callers of this pass
     `pin:ok` / `pin:wrong` steps, not what was typed)."""
-    values: dict[str, object] = {"menu_path": path[-MAX_PATH:], "language": language}
+    values: dict[str, object] = {
+        "sid": call_sid,
+        "menu_path": path[-MAX_PATH:],
+        "language": language,
+    }
     if customer_id is not None:
         values["customer_id"] = customer_id
     if verification is not None:
@@ -123,17 +148,32 @@ async def note_step(
         values["verification"] = verification
     if verification_id is not None:
         values["verification_id"] = verification_id
-    await session.execute(update(Call).where(Call.call_sid == call_sid).values(**values))
+    await session.execute(_STEP, values)
 
 
-async def enqueue_call(session: AsyncSession, call_sid: str, queue: str, now: datetime) -> bool:
-    """Put a call in the menu into a skill queue; False when it was already queued (a retry)."""
+async def enqueue_call(
+    session: AsyncSession,
+    call_sid: str,
+    queue: str,
+    now: datetime,
+    *,
+    path: list[str],
+    language: str,
+) -> bool:
+    """Put a call in the menu into a skill queue, with the path that led there (one
+    statement); False when it was already queued (a retry)."""
     if queue not in QUEUES:
         raise ValidationFailed.field("queue", f"one of {', '.join(QUEUES)}")
     moved = await session.execute(
-        update(Call)
-        .where(Call.call_sid == call_sid, Call.status == "menu")
-        .values(status="waiting", queue=queue, enqueued_at=now)
+        _ENQUEUE,
+        {
+            "sid": call_sid,
+            "status": "waiting",
+            "queue": queue,
+            "enqueued_at": now,
+            "menu_path": path[-MAX_PATH:],
+            "language": language,
+        },
     )
     return bool(moved.rowcount)  # type: ignore[attr-defined]
 
@@ -185,34 +225,32 @@ async def end_call(
     duration_seconds: int | None,
     now: datetime,
     self_served: bool = False,
-) -> Call | None:
+) -> str | None:
     """The provider says the call is over (completed, busy, no-answer, failed, canceled).
-    The outcome follows from where the call was; a repeated callback changes nothing."""
-    call = await find_call(session, call_sid)
-    if call is None:
-        return None
-    if call.status == "ended":
-        return call
-    outcome = {
-        "menu": "self_service" if self_served else "hung_up_in_menu",
-        "waiting": "abandoned",
-        "answered": "handled",
-    }[call.status]
-    if duration_seconds is None:
-        duration_seconds = max(0, int((now - call.started_at).total_seconds()))
-    await session.execute(
-        update(Call)
-        .where(Call.id == call.id, Call.status == call.status)
-        .values(
-            status="ended",
-            outcome=outcome,
-            provider_status=provider_status[:20],
-            duration_seconds=duration_seconds,
-            ended_at=now,
+    The outcome follows from where the call was: one UPDATE that reads the old status (it runs
+    on every call). Returns the outcome; None for an unknown call or one ended already (a
+    repeated callback changes nothing)."""
+    row = (
+        await session.execute(
+            _END,
+            {
+                "sid": call_sid,
+                "menu_outcome": "self_service" if self_served else "hung_up_in_menu",
+                "provider_status": provider_status[:20],
+                "duration": duration_seconds,
+                "now": now,
+            },
         )
-    )
-    await session.refresh(call)
-    return call
+    ).first()
+    if row is None:
+        return None
+    outcome, started_at = row
+    if duration_seconds is None:  # the provider did not say: from our own record
+        await session.execute(
+            _STEP,
+            {"sid": call_sid, "duration_seconds": max(0, int((now - started_at).total_seconds()))},
+        )
+    return str(outcome)
 
 
 async def call_view(session: AsyncSession, call: Call) -> CallView:

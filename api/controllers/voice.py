@@ -117,7 +117,7 @@ async def voice_gather(
         r = await voice_flow.incoming(c)
     else:
         r = await voice_flow.on_gather(c, step, params.get("Digits", "")[:32])
-    log.info("voice step", call_sid=sid, step=step, at=c.state.path[-1:] or None)
+    log.debug("voice step", call_sid=sid, step=step, at=c.state.path[-1:] or None)
     return await _answer(services, session, c, r)
 
 
@@ -138,9 +138,9 @@ async def voice_status(
     status = params.get("CallStatus", "").strip().lower()
     if status not in FINAL:
         return None
-    state = await services.call_states.load(sid)
+    state = await services.call_states.pop(sid)  # the call is over: its state goes
     raw = params.get("CallDuration", "")
-    call = await ticketing.end_call(
+    outcome = await ticketing.end_call(
         session,
         sid,
         provider_status=status,
@@ -148,9 +148,7 @@ async def voice_status(
         now=services.runtime.clock.now(),
         self_served=bool(state and any(p.startswith("done:") for p in state.path)),
     )
-    await commit(session)
-    await services.call_states.forget(sid)
-    log.info("voice call ended", call_sid=sid, status=status, outcome=call and call.outcome)
+    log.info("voice call ended", call_sid=sid, status=status, outcome=outcome)
     return None
 
 
