@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -34,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 import auth  # noqa: E402
 from api.migrate import upgrade  # noqa: E402
 from api.voice_demo import Caller, new_call_sid  # noqa: E402
-from bench.auth import free_port, line, start_server, wait_up  # noqa: E402
+from bench.auth import free_port, line, wait_up  # noqa: E402
 from bench.rush import Connection, fire, pct  # noqa: E402
 from core.runtime import Runtime  # noqa: E402
 from core.settings import load_settings  # noqa: E402
@@ -44,6 +45,18 @@ from tests.conftest import create_database, drop_database  # noqa: E402
 PIN = "274915"
 MENU_CALL = [("incoming", ""), ("menu", "9"), ("menu", ""), ("menu", "0"), ("status", "")]
 PIN_CALL = [("incoming", ""), ("menu", "1"), ("pin", PIN), ("status", "")]
+
+
+def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """One uvicorn process; its log lines (one access line per request, GET or step alike)
+    are written as in production but not shown."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host",
+         "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
 
 
 def step_request(signer: Caller, sid: str, phone: str, step: str, keys: str) -> tuple:
@@ -115,7 +128,7 @@ async def main(args: argparse.Namespace, db_url: str) -> None:
     me_token, _ = auth.customer_token(runtime, customer)
     await runtime.close()
     signer = Caller(None, public_base=base, auth_token=token, phone=phones[0])
-    server = start_server("api.app:create_app", port, env)
+    server = start_server(port, env)
     try:
         wait_up(base)
         get = ("GET", "/v1/me", {"Authorization": f"Bearer {me_token}"}, None)

@@ -10,6 +10,7 @@ and the step, never the digits.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import structlog
@@ -63,10 +64,15 @@ def _call(
 
 
 async def _answer(
-    services: Services, session: AsyncSession, c: voice_flow.Call, r: VoiceResponse
+    services: Services,
+    session: AsyncSession,
+    c: voice_flow.Call,
+    r: VoiceResponse,
+    before: dict[str, Any] | None = None,
 ) -> Response[str]:
     await commit(session)  # the record first: the state must not run ahead of it
-    await services.call_states.save(c.call_sid, c.state)
+    if before is None or dataclasses.asdict(c.state) != before:  # a repeated prompt: no write
+        await services.call_states.save(c.call_sid, c.state)
     return Response(str(r), media_type=TWIML, status_code=200)
 
 
@@ -113,12 +119,14 @@ async def voice_gather(
     sid = _call_sid(params)
     state = await services.call_states.load(sid)
     c = _call(services, session, params, state or CallState())
+    before = None
     if state is None:  # expired or lost (Redis flushed): start this caller's menu over
         r = await voice_flow.incoming(c)
     else:
+        before = dataclasses.asdict(state)
         r = await voice_flow.on_gather(c, step, params.get("Digits", "")[:32])
     log.debug("voice step", call_sid=sid, step=step, at=c.state.path[-1:] or None)
-    return await _answer(services, session, c, r)
+    return await _answer(services, session, c, r, before)
 
 
 @post(
