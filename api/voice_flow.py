@@ -35,6 +35,7 @@ from api.voice_prompts import (
     word,
 )
 from api.voice_state import CallState
+from core.drivers import DriverPool
 from core.errors import Throttled, ValidationFailed
 from core.principal import Principal
 
@@ -91,9 +92,25 @@ class Call:
                 g.say(say(self.lang, key, **values), language=SAY_LANGUAGE[self.lang])
         r.redirect(self.url(step), method="POST")
 
+    @property
+    def driver_pool(self) -> DriverPool | None:
+        """asyncpg's pool for a step that writes nothing but the call's record (PostgreSQL;
+        ticketing/calls_pg.py says why); None once the step's session has begun, so the
+        record commits with what else the step wrote."""
+        if self.session.in_transaction():
+            return None
+        return self.services.runtime.drivers
+
     async def step(self, label: str, **changes: str | None) -> None:
         """Remember a step in the state and in the call's record (never a PIN's digits)."""
         self.state.path.append(label)
+        pool = self.driver_pool
+        if pool is not None and not changes:
+            async with pool.connection() as conn:
+                await ticketing.note_step_on(
+                    conn, self.call_sid, path=self.state.path, language=self.lang
+                )
+            return
         await ticketing.note_step(
             self.session, self.call_sid, path=self.state.path, language=self.lang, **changes
         )
@@ -102,19 +119,29 @@ class Call:
 # -- the steps ------------------------------------------------------------------------------
 async def incoming(c: Call) -> VoiceResponse:
     """A new call (or one whose state expired): open its record, then language or menu."""
-    customer = await auth.find_customer_by_phone(c.session, c.phone) if c.phone else None
-    c.state.customer_id = customer.id if customer else None
-    c.state.language = customer.locale if customer and customer.locale in SAY_LANGUAGE else ""
-    now = c.services.runtime.clock.now()
-    await ticketing.open_call(
-        c.session,
-        call_sid=c.call_sid,
-        from_phone=c.phone,
-        to_phone=c.to,
-        customer_id=c.state.customer_id,
-        language=c.lang,
-        now=now,
-    )
+    pool = c.driver_pool
+    account: tuple[str, str] | None = None
+    if c.phone and pool is not None:
+        phone = c.phone
+        account = await pool.read(lambda conn: auth.caller_account_on(conn, phone))
+    elif c.phone:
+        customer = await auth.find_customer_by_phone(c.session, c.phone)
+        account = (customer.id, customer.locale) if customer else None
+    c.state.customer_id = account[0] if account else None
+    c.state.language = account[1] if account and account[1] in SAY_LANGUAGE else ""
+    record = {
+        "call_sid": c.call_sid,
+        "from_phone": c.phone,
+        "to_phone": c.to,
+        "customer_id": c.state.customer_id,
+        "language": c.lang,
+        "now": c.services.runtime.clock.now(),
+    }
+    if pool is not None:
+        async with pool.connection() as conn:
+            await ticketing.open_call_on(conn, **record)  # type: ignore[arg-type]
+    else:
+        await ticketing.open_call(c.session, **record)  # type: ignore[arg-type]
     r = VoiceResponse()
     if not c.state.language:
         c.gather(r, "language", "choose_language")
@@ -142,7 +169,7 @@ async def silence(c: Call, step: str) -> VoiceResponse:
     c.state.silences += 1
     r = VoiceResponse()
     if c.state.silences >= SILENCES:
-        await c.step("silent")
+        c.state.path.append("silent")  # written with the hand-off
         return await hand_off(c, r)
     if step == "language":
         c.gather(r, "language", "choose_language")
@@ -172,7 +199,7 @@ async def menu(c: Call, digits: str) -> VoiceResponse:
     r = VoiceResponse()
     choice = digits[:1]
     if choice == "0":
-        await c.step("0")
+        c.state.path.append("0")  # written with the hand-off, in its one statement
         return await hand_off(c, r)
     if choice not in SERVICES:
         c.say(r, "invalid")
@@ -377,14 +404,16 @@ async def hand_off(c: Call, r: VoiceResponse, *, said: bool = False) -> VoiceRes
             queue = QUEUE_OF[label]
             break
     c.state.path.append(f"queue:{queue}")
-    await ticketing.enqueue_call(
-        c.session,
-        c.call_sid,
-        queue,
-        c.services.runtime.clock.now(),
-        path=c.state.path,
-        language=c.lang,
-    )
+    now, pool = c.services.runtime.clock.now(), c.driver_pool
+    if pool is not None:
+        async with pool.connection() as conn:
+            await ticketing.enqueue_call_on(
+                conn, c.call_sid, queue, now, path=c.state.path, language=c.lang
+            )
+    else:
+        await ticketing.enqueue_call(
+            c.session, c.call_sid, queue, now, path=c.state.path, language=c.lang
+        )
     if not said:
         c.say(r, "to_agent")
     r.enqueue(queue)

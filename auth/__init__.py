@@ -5,7 +5,12 @@ from __future__ import annotations
 from auth.agents import change_own_password, create_agent, login_agent
 from auth.codes import confirm_code, send_code
 from auth.errors import AccountLocked, CallerPinWrong, VerificationRequired
-from auth.keypad import claim_verification, get_verification, verify_by_keypad
+from auth.keypad import (
+    caller_account_on,
+    claim_verification,
+    get_verification,
+    verify_by_keypad,
+)
 from auth.models import Agent, AuditEvent, CallerVerification, Customer
 from auth.schemas import (
     AgentIn,
@@ -69,6 +74,7 @@ __all__ = [
     "VerifyOut",
     "agent_token",
     "build_throttle",
+    "caller_account_on",
     "change_own_password",
     "change_own_pin",
     "check_verification",

@@ -86,3 +86,13 @@ async def claim_verification(
 async def get_verification(session: Any, verification_id: str) -> CallerVerification | None:
     found: CallerVerification | None = await session.get(CallerVerification, verification_id)
     return found
+
+
+_CALLER = "SELECT id, locale FROM customers WHERE phone = $1"
+
+
+async def caller_account_on(driver: Any, phone: str) -> tuple[str, str] | None:
+    """(customer id, locale) of a calling number, on an asyncpg connection (core/drivers.py):
+    it runs on every call's first webhook."""
+    row = await driver.fetchrow(_CALLER, phone)
+    return (str(row[0]), str(row[1])) if row is not None else None

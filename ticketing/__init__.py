@@ -40,6 +40,7 @@ from .calls import (
     open_complaints,
     wrap_up_call,
 )
+from .calls_pg import end_call_on, enqueue_call_on, note_step_on, open_call_on
 from .domain import CATEGORIES, CHANNELS, PRIORITIES, TRANSITIONS, Status
 from .escalation import TOPIC_TICKET_ESCALATED, EscalationRun, escalate_due, escalation_job
 from .followup import record_attempt, record_satisfaction
@@ -103,7 +104,9 @@ __all__ = [
     "drain_for_agent",
     "drain_queue",
     "end_call",
+    "end_call_on",
     "enqueue_call",
+    "enqueue_call_on",
     "escalate_due",
     "escalation_job",
     "find_by_number",
@@ -118,7 +121,9 @@ __all__ = [
     "mark_read",
     "note_refund",
     "note_step",
+    "note_step_on",
     "open_call",
+    "open_call_on",
     "open_complaints",
     "open_system_ticket",
     "open_ticket",

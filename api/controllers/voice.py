@@ -148,14 +148,18 @@ async def voice_status(
         return None
     state = await services.call_states.pop(sid)  # the call is over: its state goes
     raw = params.get("CallDuration", "")
-    outcome = await ticketing.end_call(
-        session,
-        sid,
-        provider_status=status,
-        duration_seconds=int(raw) if raw.isdigit() and len(raw) < 9 else None,
-        now=services.runtime.clock.now(),
-        self_served=bool(state and any(p.startswith("done:") for p in state.path)),
-    )
+    ending: dict[str, Any] = {
+        "provider_status": status,
+        "duration_seconds": int(raw) if raw.isdigit() and len(raw) < 9 else None,
+        "now": services.runtime.clock.now(),
+        "self_served": bool(state and any(p.startswith("done:") for p in state.path)),
+    }
+    pool = services.runtime.drivers  # one statement, the record only (ticketing/calls_pg.py)
+    if pool is not None:
+        async with pool.connection() as conn:
+            outcome = await ticketing.end_call_on(conn, sid, **ending)
+    else:
+        outcome = await ticketing.end_call(session, sid, **ending)
     log.info("voice call ended", call_sid=sid, status=status, outcome=outcome)
     return None
 
