@@ -17,7 +17,6 @@ import structlog
 from litestar import Request, Response, post
 from litestar.params import FromPath, URLEncodedBody
 from sqlalchemy.ext.asyncio import AsyncSession
-from twilio.twiml.voice_response import VoiceResponse
 
 import ticketing
 from api import voice_flow
@@ -25,6 +24,7 @@ from api.composition import Services
 from api.controllers.sms import FORM, SIGNED, TWIML, check_signature
 from api.deps import ServicesDep, SessionDep
 from api.voice_state import CallState
+from api.voice_twiml import Plan
 from core.db import commit
 from core.errors import NotFound, ValidationFailed
 from core.phone import InvalidPhone, normalise_phone
@@ -67,13 +67,13 @@ async def _answer(
     services: Services,
     session: AsyncSession,
     c: voice_flow.Call,
-    r: VoiceResponse,
+    r: Plan,
     before: dict[str, Any] | None = None,
 ) -> Response[str]:
     await commit(session)  # the record first: the state must not run ahead of it
     if before is None or dataclasses.asdict(c.state) != before:  # a repeated prompt: no write
         await services.call_states.save(c.call_sid, c.state)
-    return Response(str(r), media_type=TWIML, status_code=200)
+    return Response(r.render(), media_type=TWIML, status_code=200)
 
 
 @post(
