@@ -65,8 +65,8 @@ def call(phone: str, keys: str, to: str, url: str | None, stay: bool) -> None:
 
         token = secrets.token_hex(16)
         app_settings = dataclasses.replace(settings, twilio_auth_token=token)
-        runtime = Runtime.build(app_settings)
-        app = create_app(runtime=runtime)  # no lifespan: no periodic jobs in this process
+        app = create_app(app_settings)  # no lifespan: no periodic jobs in this process
+        runtime: Runtime = app.state.runtime
         # what the caller hears, not the app's request log (the server's own log has it)
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
         logging.getLogger("httpx").setLevel(logging.WARNING)
