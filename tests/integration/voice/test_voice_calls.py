@@ -265,3 +265,25 @@ async def test_one_call_two_app_instances_share_the_state(
     assert "状态" in told.text
     record = await call_record(second_client, agent, sid)
     assert record["menu_path"] == ["1", "pin:ok", "done:order-status"]
+
+
+async def test_keypad_misses_and_web_logins_share_one_budget(
+    voice_client, runtime: Runtime, agent: TestAgent
+) -> None:
+    """HOTLINE_PIN_DELAY_AFTER (3) misses, two by keypad and one on the web: the next try on
+    either door waits (429 on the web, an agent on the phone)."""
+    customer = await make_customer(runtime)
+    first = caller(voice_client, customer.phone)
+    said = await first.walk(["1", "111111", "222222"])
+    assert said[-1].enqueued == "delivery"
+    web = await voice_client.post("/v1/auth/token", json={"phone": customer.phone, "pin": "333333"})
+    assert web.status_code == 401
+    web = await voice_client.post(
+        "/v1/auth/token", json={"phone": customer.phone, "pin": customer.pin}
+    )
+    assert web.status_code == 429 and web.json()["type"].endswith("/throttled")
+    second = caller(voice_client, customer.phone)
+    said = await second.walk(["4", customer.pin])  # even the right PIN waits its delay
+    assert "尝试次数过多" in said[-1].text and said[-1].enqueued == "general"
+    record = await call_record(voice_client, agent, second.call_sid)
+    assert record["verification"] == "locked"
