@@ -181,7 +181,8 @@ async def enqueue_call(
 async def answer_call(session: AsyncSession, call_sid: str, agent_id: str, now: datetime) -> Call:
     """An agent takes a waiting call: records who and when, and hands the caller's keypad
     verification to that agent (auth.claim_verification), so the agent may order for the
-    caller without asking the PIN. A call answered or ended already is 409."""
+    caller without asking the PIN. A call answered by another agent, or ended, is 409; the
+    same agent answering again gets the call as it is."""
     call = await get_call(session, call_sid)
     moved = await session.execute(
         update(Call)
@@ -190,6 +191,8 @@ async def answer_call(session: AsyncSession, call_sid: str, agent_id: str, now: 
     )
     if not moved.rowcount:  # type: ignore[attr-defined]
         await session.refresh(call)
+        if call.status == "answered" and call.agent_id == agent_id:
+            return call  # this agent's click again (a double click, a retried request)
         raise Conflict(f"the call is {call.status}, not waiting")
     if call.verification_id and call.verification == "verified":
         await auth.claim_verification(session, call.verification_id, agent_id, now)

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from litestar import Request, Response, post
 from litestar.params import FromPath, URLEncodedBody
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import ticketing
@@ -30,6 +31,8 @@ from core.errors import NotFound, ValidationFailed
 from core.phone import InvalidPhone, normalise_phone
 
 log = structlog.get_logger("hotline.voice")
+CALLS = Counter("hotline_voice_calls_total", "Calls that reached the IVR")
+ENDED = Counter("hotline_voice_calls_ended_total", "Calls ended, by outcome", ["outcome"])
 Req = Request[Any, Any, Any]
 T = ["voice"]
 FINAL = ("completed", "busy", "failed", "no-answer", "canceled")
@@ -92,6 +95,7 @@ async def voice_incoming(
     check_signature(services.runtime, request, params)
     c = _call(services, session, params, CallState())
     r = await voice_flow.incoming(c)
+    CALLS.inc()
     log.info("voice call", call_sid=c.call_sid, known=c.state.customer_id is not None)
     return await _answer(services, session, c, r)
 
@@ -160,6 +164,8 @@ async def voice_status(
             outcome = await ticketing.end_call_on(conn, sid, **ending)
     else:
         outcome = await ticketing.end_call(session, sid, **ending)
+    if outcome is not None:
+        ENDED.labels(outcome).inc()
     log.info("voice call ended", call_sid=sid, status=status, outcome=outcome)
     return None
 

@@ -19,7 +19,7 @@ async def english_customer(runtime: Runtime) -> TestCustomer:
 
 
 def test_hotline_call_prints_what_the_caller_hears(
-    runtime: Runtime, english_customer: TestCustomer, agent: TestAgent
+    runtime: Runtime, english_customer: TestCustomer, agent: TestAgent, supervisor: TestAgent
 ) -> None:
     """Sync: the command runs its own event loop, as it does from a shell."""
     customer = english_customer
@@ -47,4 +47,6 @@ def test_hotline_call_prints_what_the_caller_hears(
     )
     assert wrapped.exit_code == 0 and "order-status" in wrapped.output, wrapped.output
     again = cli.invoke(main, ["call-answer", sid, "--agent-id", agent.id], env=env)
-    assert again.exit_code == 1 and "refused" in again.output
+    assert again.exit_code == 0  # the same agent again: the call as it is
+    other = cli.invoke(main, ["call-answer", sid, "--agent-id", supervisor.id], env=env)
+    assert other.exit_code == 1 and "refused" in other.output
