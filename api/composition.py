@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import cast
 
 import payments
+from api.voice_state import CallStates
 from auth import Throttle, build_throttle
 from commerce import OrderPlacement, placement
 from core.outbox import Sender
@@ -44,6 +45,7 @@ class Services:
     payments: payments.PaymentDeps
     fulfillment: FulfillmentContext
     placement: OrderPlacement  # POST /v1/orders' unit of work (PostgreSQL or SQLite)
+    call_states: CallStates  # where each IVR call is in the menu (Redis, or this process)
     # Where the outbox relay sends due messages: Dramatiq in `hotline worker`, the in-process
     # handlers on embedded defaults, None where no relay runs (tests drive jobs themselves).
     outbox_sender: Sender | None = None
@@ -120,5 +122,6 @@ def build_services(
             policy=policy,
         ),
         placement=placement(runtime),
+        call_states=CallStates.build(runtime),
         outbox_sender=outbox_sender,
     )

@@ -89,6 +89,8 @@ TAGS = {
     "fulfillment": "Delivery partners, shipments, dead letters, partner callbacks",
     "ticketing": "Complaint tickets, SLA clocks, queues, follow-ups, reports",
     "sms": "Inbound SMS and delivery status webhooks (Twilio)",
+    "voice": "The IVR: Twilio-compatible voice webhooks answering TwiML",
+    "calls": "Call records, screen pop, answer and wrap-up, skill queue figures",
     "operations": "Health, readiness, metrics",
 }
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from auth.agents import change_own_password, create_agent, login_agent
 from auth.codes import confirm_code, send_code
-from auth.errors import AccountLocked, VerificationRequired
+from auth.errors import AccountLocked, CallerPinWrong, VerificationRequired
+from auth.keypad import (
+    caller_account_on,
+    claim_verification,
+    get_verification,
+    verify_by_keypad,
+)
 from auth.models import Agent, AuditEvent, CallerVerification, Customer
 from auth.schemas import (
     AgentIn,
@@ -49,6 +55,7 @@ __all__ = [
     "AgentOut",
     "AgentTokenIn",
     "AuditEvent",
+    "CallerPinWrong",
     "CallerVerification",
     "Customer",
     "CustomerIn",
@@ -67,9 +74,11 @@ __all__ = [
     "VerifyOut",
     "agent_token",
     "build_throttle",
+    "caller_account_on",
     "change_own_password",
     "change_own_pin",
     "check_verification",
+    "claim_verification",
     "confirm_code",
     "create_agent",
     "create_customer",
@@ -78,11 +87,13 @@ __all__ = [
     "find_customer_by_phone",
     "get_agent",
     "get_customer",
+    "get_verification",
     "login_agent",
     "login_customer",
     "phone_or_422",
     "send_code",
     "token_version_ok",
     "token_version_ok_on",
+    "verify_by_keypad",
     "verify_caller",
 ]

@@ -50,11 +50,16 @@ class OneTimeCode(Base):
 
 
 class CallerVerification(Base):
+    """A caller proved their PIN: to an agent (`phone`, agent_id set), or by keypad to the IVR
+    (`ivr`, no agent until one answers the call and claims it; call_sid names the call)."""
+
     __tablename__ = "caller_verifications"
 
     id: Mapped[str] = id_column()
     customer_id: Mapped[str] = mapped_column(String(32), index=True)
-    agent_id: Mapped[str] = mapped_column(String(32))
+    agent_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    channel: Mapped[str] = mapped_column(String(10), default="phone", server_default="phone")
+    call_sid: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

@@ -58,6 +58,11 @@ class Settings:
     twilio_from: str = ""  # the sender number, E.164
     twilio_base_url: str = "https://api.twilio.com"  # a Twilio-compatible gateway's base
     redis_prefix: str = "hotline"
+    # The voice channel (api/voice_*.py): a call's menu state lives this long in Redis after
+    # its last step; the keypad waits this long for a key; answered within this is on target.
+    voice_state_ttl_seconds: int = 3600
+    voice_gather_timeout_seconds: int = 6
+    voice_service_level_seconds: int = 20
     worker: str = "inprocess"  # inprocess | dramatiq
     outbox_retention_hours: int = 168  # sent outbox messages are deleted after this
     idempotency_retention_hours: int = 24  # used Idempotency-Keys are deleted after this

@@ -11,6 +11,7 @@ from fulfillment.models import DeadLetter, Partner, PartnerPayable, Shipment
 from fulfillment.orders import CommerceOrders
 from fulfillment.partners import HttpPartnerClient, PartnerClient
 from fulfillment.recovery import redeliver_lost_order_paid
+from fulfillment.resend import Resent, resend_latest_eticket
 from fulfillment.schemas import (
     DeadLetterOut,
     OrderItem,
@@ -61,6 +62,7 @@ __all__ = [
     "PartnerIn",
     "PartnerOut",
     "PartnerPayable",
+    "Resent",
     "RetryPolicy",
     "Shipment",
     "ShipmentOut",
@@ -77,6 +79,7 @@ __all__ = [
     "redeliver_lost_order_paid",
     "register_partner",
     "replay_dead_letter",
+    "resend_latest_eticket",
     "sweep_due",
     "verify_signature",
 ]

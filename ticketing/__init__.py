@@ -21,12 +21,32 @@ from ticketing.schemas import (
 
 from .assignment import assign, drain_for_agent, drain_queue
 from .calendar import Calendar, add_business_seconds, business_seconds, make_calendar
+from .call_stats import QueueStats, queue_stats
+from .calls import (
+    QUEUES as CALL_QUEUES,
+)
+from .calls import (
+    CallView,
+    active_call,
+    answer_call,
+    call_view,
+    end_call,
+    enqueue_call,
+    find_call,
+    get_call,
+    list_calls,
+    note_step,
+    open_call,
+    open_complaints,
+    wrap_up_call,
+)
+from .calls_pg import end_call_on, enqueue_call_on, note_step_on, open_call_on
 from .domain import CATEGORIES, CHANNELS, PRIORITIES, TRANSITIONS, Status
 from .escalation import TOPIC_TICKET_ESCALATED, EscalationRun, escalate_due, escalation_job
 from .followup import record_attempt, record_satisfaction
 from .intake import open_system_ticket
 from .listing import check_refund_ticket, find_by_number, list_tickets, note_refund
-from .models import Ticket
+from .models import Call, Ticket
 from .notifications import announce_escalation, list_notifications, mark_read
 from .reports import report_csv, ticket_report
 from .service import (
@@ -43,6 +63,7 @@ from .views import ticket_view
 TOPICS = frozenset({TOPIC_TICKET_ESCALATED})
 
 __all__ = [
+    "CALL_QUEUES",
     "CATEGORIES",
     "CHANNELS",
     "DEFAULT_FOLLOWUP_SECONDS",
@@ -56,11 +77,14 @@ __all__ = [
     "AssignmentIn",
     "Calendar",
     "CalendarIn",
+    "Call",
+    "CallView",
     "CommentIn",
     "EscalationRun",
     "FollowUpAttemptIn",
     "PolicyIn",
     "QueueIn",
+    "QueueStats",
     "RefundNoteIn",
     "SatisfactionIn",
     "SmsReply",
@@ -68,26 +92,42 @@ __all__ = [
     "Ticket",
     "TicketIn",
     "TransitionIn",
+    "active_call",
     "add_business_seconds",
     "add_comment",
     "announce_escalation",
+    "answer_call",
     "assign",
     "business_seconds",
+    "call_view",
     "check_refund_ticket",
     "drain_for_agent",
     "drain_queue",
+    "end_call",
+    "end_call_on",
+    "enqueue_call",
+    "enqueue_call_on",
     "escalate_due",
     "escalation_job",
     "find_by_number",
+    "find_call",
+    "get_call",
     "get_for",
     "handle_sms_reply",
+    "list_calls",
     "list_notifications",
     "list_tickets",
     "make_calendar",
     "mark_read",
     "note_refund",
+    "note_step",
+    "note_step_on",
+    "open_call",
+    "open_call_on",
+    "open_complaints",
     "open_system_ticket",
     "open_ticket",
+    "queue_stats",
     "record_attempt",
     "record_satisfaction",
     "report_csv",
@@ -99,4 +139,5 @@ __all__ = [
     "transition",
     "upsert_calendar",
     "upsert_queue",
+    "wrap_up_call",
 ]

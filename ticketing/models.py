@@ -230,3 +230,38 @@ class TicketRefund(Base):
     refund_id: Mapped[str] = mapped_column(String(64), unique=True)
     decided_by: Mapped[str] = mapped_column(String(48))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Call(Base):
+    """One phone call through the IVR: its menu path, how the caller was verified, the skill
+    queue it waited in, the agent who answered, the wrap-up code and how it ended. Written at
+    every step, so a caller who hangs up anywhere leaves a complete record."""
+
+    __tablename__ = "voice_calls"
+
+    id: Mapped[str] = id_column()
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    from_phone: Mapped[str] = mapped_column(String(32))
+    to_phone: Mapped[str] = mapped_column(String(32))
+    customer_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    language: Mapped[str] = mapped_column(String(5))
+    menu_path: Mapped[list[str]] = mapped_column(JSON)
+    # none | verified | failed | locked (a wrong PIN twice, or the throttle said no)
+    verification: Mapped[str] = mapped_column(String(10))
+    verification_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # menu -> waiting -> answered -> ended; menu -> ended
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    queue: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    agent_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    wrap_up_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # self_service | hung_up_in_menu | abandoned | handled; the provider's last CallStatus
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    provider_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    duration_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+    enqueued_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    wrapped_up_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+    __table_args__ = (Index("ix_voice_calls_queue_status", "queue", "status"),)

@@ -6,6 +6,7 @@ from typing import Any
 
 from api.controllers import (
     auth,
+    calls,
     commerce,
     fulfillment,
     notifications,
@@ -13,6 +14,7 @@ from api.controllers import (
     payments_staff,
     sms,
     ticketing,
+    voice,
 )
 
 ROUTE_HANDLERS: list[Any] = [
@@ -24,4 +26,6 @@ ROUTE_HANDLERS: list[Any] = [
     *ticketing.ROUTES,
     *notifications.ROUTES,
     *sms.ROUTES,
+    *voice.ROUTES,
+    *calls.ROUTES,
 ]

@@ -23,7 +23,7 @@ from api.problems import PROBLEM_BASE
 
 WRITES = ("post", "put", "patch")
 # Writes that read no body at all (their path says everything).
-BODYLESS = {"payConfirm", "replayDeadLetter", "markRead"}
+BODYLESS = {"payConfirm", "replayDeadLetter", "markRead", "answerCall"}
 MANIFEST = Path(__file__).resolve().parents[2] / "api" / "static" / "vendor" / "MANIFEST.json"
 
 

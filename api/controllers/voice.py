@@ -1,0 +1,173 @@
+"""The voice channel's webhooks (API.md, Voice): a Twilio-compatible provider posts form fields
+(CallSid, From, To, Digits, CallStatus; any other field is accepted and ignored) and gets
+TwiML. `X-Twilio-Signature` is checked exactly as on the SMS webhooks (the same functions).
+
+Each step loads the call's state (api/voice_state.py: Redis, or memory in the demo), runs the
+menu (api/voice_flow.py), commits the call's record, then saves the state: a provider retry of
+a step whose commit failed finds the state of before and asks again. Log lines name the call
+and the step, never the digits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import structlog
+from litestar import Request, Response, post
+from litestar.params import FromPath, URLEncodedBody
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import ticketing
+from api import voice_flow
+from api.composition import Services
+from api.controllers.sms import FORM, SIGNED, TWIML, check_signature
+from api.deps import ServicesDep, SessionDep
+from api.voice_state import CallState
+from api.voice_twiml import Plan
+from core.db import commit
+from core.errors import NotFound, ValidationFailed
+from core.phone import InvalidPhone, normalise_phone
+
+log = structlog.get_logger("hotline.voice")
+CALLS = Counter("hotline_voice_calls_total", "Calls that reached the IVR")
+ENDED = Counter("hotline_voice_calls_ended_total", "Calls ended, by outcome", ["outcome"])
+Req = Request[Any, Any, Any]
+T = ["voice"]
+FINAL = ("completed", "busy", "failed", "no-answer", "canceled")
+
+
+def _params(data: dict[str, Any] | None) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (data or {}).items()}
+
+
+def _call_sid(params: dict[str, str]) -> str:
+    sid = params.get("CallSid", "").strip()
+    if not sid or len(sid) > 64:
+        raise ValidationFailed.field("CallSid", "required, at most 64 characters")
+    return sid
+
+
+def _call(
+    services: Services, session: AsyncSession, params: dict[str, str], state: CallState
+) -> voice_flow.Call:
+    try:  # withheld numbers arrive as "anonymous" or junk: such a caller has no account
+        phone = normalise_phone(params.get("From", ""), services.runtime.settings.default_region)
+    except InvalidPhone:
+        phone = ""
+    return voice_flow.Call(
+        services=services,
+        session=session,
+        call_sid=_call_sid(params),
+        phone=phone,
+        to=params.get("To", "")[:32],
+        state=state,
+    )
+
+
+async def _answer(
+    services: Services,
+    session: AsyncSession,
+    c: voice_flow.Call,
+    r: Plan,
+    before: dict[str, Any] | None = None,
+) -> Response[str]:
+    await commit(session)  # the record first: the state must not run ahead of it
+    if before is None or dataclasses.asdict(c.state) != before:  # a repeated prompt: no write
+        await services.call_states.save(c.call_sid, c.state)
+    return Response(r.render(), media_type=TWIML, status_code=200)
+
+
+@post(
+    "/v1/voice/incoming",
+    tags=T,
+    status_code=200,
+    media_type=TWIML,
+    summary="A call comes in (Twilio-compatible voice webhook): TwiML with the language "
+    "choice or, for a known number, the menu in the customer's language",
+    opt={"problems": SIGNED, "accepts": FORM},
+)
+async def voice_incoming(
+    request: Req, services: ServicesDep, session: SessionDep, data: URLEncodedBody[dict[str, str]]
+) -> Response[str]:
+    params = _params(data)
+    check_signature(services.runtime, request, params)
+    c = _call(services, session, params, CallState())
+    r = await voice_flow.incoming(c)
+    CALLS.inc()
+    log.info("voice call", call_sid=c.call_sid, known=c.state.customer_id is not None)
+    return await _answer(services, session, c, r)
+
+
+@post(
+    "/v1/voice/gather/{step:str}",
+    tags=T,
+    status_code=200,
+    media_type=TWIML,
+    summary="A <Gather> action (language, menu, pin, pay): the keys pressed in `Digits`, "
+    "none after a timeout; TwiML with the next prompt, a <Redirect> or an <Enqueue>",
+    opt={"problems": {**SIGNED, 404: "no such step"}, "accepts": FORM},
+)
+async def voice_gather(
+    request: Req,
+    step: FromPath[str],
+    services: ServicesDep,
+    session: SessionDep,
+    data: URLEncodedBody[dict[str, str]],
+) -> Response[str]:
+    params = _params(data)
+    check_signature(services.runtime, request, params)
+    if step not in voice_flow.STEPS:
+        raise NotFound("no such menu step")
+    sid = _call_sid(params)
+    state = await services.call_states.load(sid)
+    c = _call(services, session, params, state or CallState())
+    before = None
+    if state is None:  # expired or lost (Redis flushed): start this caller's menu over
+        r = await voice_flow.incoming(c)
+    else:
+        before = dataclasses.asdict(state)
+        r = await voice_flow.on_gather(c, step, params.get("Digits", "")[:32])
+    log.debug("voice step", call_sid=sid, step=step, at=c.state.path[-1:] or None)
+    return await _answer(services, session, c, r, before)
+
+
+@post(
+    "/v1/voice/status",
+    tags=T,
+    status_code=204,
+    summary="The call's status callback: a final CallStatus (completed, busy, failed, "
+    "no-answer, canceled) ends its record, also mid-menu; other statuses are acknowledged",
+    opt={"problems": SIGNED, "accepts": FORM},
+)
+async def voice_status(
+    request: Req, services: ServicesDep, session: SessionDep, data: URLEncodedBody[dict[str, str]]
+) -> None:
+    params = _params(data)
+    check_signature(services.runtime, request, params)
+    sid = _call_sid(params)
+    status = params.get("CallStatus", "").strip().lower()
+    if status not in FINAL:
+        return None
+    state = await services.call_states.pop(sid)  # the call is over: its state goes
+    raw = params.get("CallDuration", "")
+    ending: dict[str, Any] = {
+        "provider_status": status,
+        "duration_seconds": int(raw) if raw.isdigit() and len(raw) < 9 else None,
+        "now": services.runtime.clock.now(),
+        "self_served": bool(state and any(p.startswith("done:") for p in state.path)),
+    }
+    pool = services.runtime.drivers  # one statement, the record only (ticketing/calls_pg.py)
+    if pool is not None:
+        async with pool.connection() as conn:
+            outcome = await ticketing.end_call_on(conn, sid, **ending)
+    else:
+        outcome = await ticketing.end_call(session, sid, **ending)
+    if outcome is not None:
+        ENDED.labels(outcome).inc()
+    log.info("voice call ended", call_sid=sid, status=status, outcome=outcome)
+    return None
+
+
+ROUTES: list[Any] = [voice_incoming, voice_gather, voice_status]
