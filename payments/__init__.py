@@ -1,6 +1,6 @@
 """Payments room: gateway port (Stripe), card pay links, carrier billing, refunds, ledger."""
 
-from payments import carrier, domain, ledger, recon, recon_files
+from payments import carrier, domain, finance_reports, ledger, recon, recon_files
 from payments.cancellations import (
     on_order_cancelled,
     redeliver_lost_cancellations,
@@ -35,8 +35,8 @@ from payments.recon import ReconSource
 from payments.recon_files import FileFormat, file_chunks, import_file, minor_units
 from payments.recon_models import ReconImport, ReconItem, ReconResolution, ReconRun
 from payments.recon_sources import CARRIER, CARRIER_FILE, STRIPE
-from payments.recon_store import BadImportFile, NeedsPostgres
-from payments.recon_stripe import TOPIC_PAYOUT_PAID, import_stripe, reports_of
+from payments.recon_store import BadImportFile, NeedsPostgres, require_postgres
+from payments.recon_stripe import TOPIC_PAYOUT_PAID, import_stripe, payout_job, reports_of
 from payments.refunds import refund_order
 from payments.service import (
     PaymentDeps,
@@ -101,6 +101,7 @@ __all__ = [
     "domain",
     "ensure_setup_intent",
     "file_chunks",
+    "finance_reports",
     "handle_event",
     "import_file",
     "import_stripe",
@@ -113,12 +114,14 @@ __all__ = [
     "payment_by_token",
     "payment_for_token",
     "payments_for_order",
+    "payout_job",
     "recon",
     "recon_files",
     "redeliver_lost_cancellations",
     "refresh_from_gateway",
     "refund_order",
     "reports_of",
+    "require_postgres",
     "settle",
     "start_payment",
     "sweep_once",

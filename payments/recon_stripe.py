@@ -12,7 +12,7 @@ refund's balance transaction.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import text
@@ -21,8 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import UpstreamUnavailable, ValidationFailed
 from payments import domain, recon_store
 from payments.gateway import GatewayError, GatewayNotFound, GatewayUnknown
-from payments.recon import Progress
+from payments.recon import Progress, reconcile
 from payments.recon_models import ReconImport
+from payments.recon_sources import STRIPE
 from payments.recon_store import Sessions
 
 BATCH = 2000
@@ -79,7 +80,7 @@ def line_of(txn: dict[str, Any], payout_id: str | None) -> tuple[Any, ...]:
         kind,
         amount,
         fee,
-        int(txn.get("net") if txn.get("net") is not None else amount - fee),
+        amount - fee if txn.get("net") is None else int(txn["net"]),
         str(txn.get("currency") or "").upper()[:3],
         "ok" if txn.get("status") in (None, "available", "pending") else str(txn["status"])[:16],
         _when(txn.get("created") or 0),
@@ -232,3 +233,23 @@ async def import_stripe(
         )
         raise
     return await recon_store.finish_import(sessions, imp, counts=(read, new, changed), now=now)
+
+
+async def payout_job(
+    sessions: Sessions, gateway: object, payout_id: str, *, window: timedelta, now: datetime
+) -> str:
+    """`payout.paid` / `payout.reconciliation_completed`: import the payout's transactions
+    and reconcile them (both idempotent: a redelivered job changes nothing); the run's id."""
+    actor = "system:stripe-payout"
+    await import_stripe(sessions, reports_of(gateway), payout_id=payout_id, actor=actor, now=now)
+    run = await reconcile(
+        sessions,
+        STRIPE,
+        start=None,
+        end=None,
+        payout_id=payout_id,
+        window=window,
+        actor=actor,
+        now=now,
+    )
+    return run.id

@@ -7,6 +7,7 @@ from typing import Any
 from api.controllers import (
     auth,
     commerce,
+    finance,
     fulfillment,
     notifications,
     payments,
@@ -20,6 +21,7 @@ ROUTE_HANDLERS: list[Any] = [
     *commerce.ROUTES,
     *payments.ROUTES,
     *payments_staff.ROUTES,
+    *finance.ROUTES,
     *fulfillment.ROUTES,
     *ticketing.ROUTES,
     *notifications.ROUTES,
