@@ -191,7 +191,8 @@ async def reconcile(
             "hi": hi,
             "start": start or lo,
             "end": end or hi,
-            "pending_from": (end or hi) - window,
+            # Ours the other side may still book (within the window of now) is pending.
+            "pending_from": now - window,
             "payout": payout_id,
             "run": run.id,
         }
