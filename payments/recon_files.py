@@ -86,7 +86,8 @@ def _check_header(fmt: FileFormat, names: list[str]) -> None:
 
 def _first_bad_line_sql(fmt: FileFormat) -> str:
     conds = [(col, f"coalesce(r.{col} {cond}, false)", msg) for col, (cond, msg) in fmt.checks]
-    whens = " ".join(f"WHEN NOT {c} THEN '{col}: must be {msg}'" for col, c, msg in conds)
+    said = {col: f"{col}: must be {msg}".replace("'", "''") for col, _, msg in conds}
+    whens = " ".join(f"WHEN NOT {c} THEN '{said[col]}'" for col, c, _ in conds)
     every = " AND ".join(c for _, c, _ in conds)
     sql = f"SELECT r.seq, CASE {whens} END FROM recon_raw r WHERE NOT ({every})"  # noqa: S608
     return sql + " ORDER BY r.seq LIMIT 1"  # the format's own constants, nothing from outside

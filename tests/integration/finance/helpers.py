@@ -89,6 +89,7 @@ async def add_partner(s: AsyncSession) -> Partner:
         cost_minor=1500,
         currency="CNY",
         active=True,
+        created_at=datetime.now(UTC),
     )
     s.add(partner)
     await s.flush()
