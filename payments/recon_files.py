@@ -16,6 +16,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
 from sqlalchemy import text
 
 from payments import recon_store
@@ -123,9 +124,13 @@ async def import_file(
                 text(f"CREATE TEMP TABLE recon_raw (seq bigserial, {cols}) ON COMMIT DROP")
             )
             conn = await recon_store.driver(session)
-            await conn.copy_to_table(
-                "recon_raw", source=hashed(), columns=names, format="csv", encoding="utf-8"
-            )
+            try:
+                await conn.copy_to_table(
+                    "recon_raw", source=hashed(), columns=names, format="csv", encoding="utf-8"
+                )
+            except asyncpg.PostgresError as exc:  # not CSV, not UTF-8, a NUL, extra columns
+                where = f" ({exc.context})" if getattr(exc, "context", None) else ""
+                raise BadImportFile(f"the file is not valid CSV: {exc}{where}"[:400]) from None
             bad = (await session.execute(text(_first_bad_line_sql(fmt)))).first()
             if bad is not None:
                 raise BadImportFile(

@@ -293,7 +293,10 @@ async def resolve_item(
     summary="Import a carrier settlement or partner invoice file (text/csv body; idempotent)",
     guards=[finance_only],
     status_code=201,
-    opt={"problems": {404: "no such file source", 422: "bad file (line and column named)"}},
+    opt={
+        "problems": {422: "bad file (line and column named), or no such file source"},
+        "accepts": ("text/csv", "application/octet-stream", "text/plain"),
+    },
 )
 async def import_file(
     request: Request[Any, Any, Any],
