@@ -209,7 +209,7 @@ async def test_daily_report_and_ledger_export(client: Any, finance: Any, runtime
     r = await client.get(f"/v1/finance/ledger.csv?{q}", headers=finance.headers)
     lines = [x for x in excel_rows(r) if x["payment_id"] == p.id]
     assert len(lines) == 8
-    capture = [x for x in lines if x["kind"] == "capture" and x["debit"] != "0.00"][0]
+    capture = next(x for x in lines if x["kind"] == "capture" and x["debit"] != "0.00")
     assert capture["debit"] == "200.00" and capture["order_number"] == p.order_number
     assert capture["at"] == f"{day} 10:00:00" and capture["memo"] == "'-1+1"
     bad = await client.get("/v1/finance/ledger.csv?from=2031-13-01", headers=finance.headers)
