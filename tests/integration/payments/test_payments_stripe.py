@@ -89,6 +89,12 @@ async def test_card_success_pays_the_order_once(
     assert intent.amount == order.total and intent.currency == "CNY"
     await wait_for_event(runtime, "payment_intent.succeeded", before)
     assert await captures(runtime, p.id) == 1, "the webhook after the page changed nothing"
+    # The gateway's facts for finance: charge and balance transaction at once, the fee when
+    # an answer carries the expanded balance transaction (the webhook's re-fetch; 0 here).
+    row = await _payment(runtime, p.id)
+    assert row.charge_id and row.charge_id.startswith("ch_")
+    assert row.balance_transaction_id and row.balance_transaction_id.startswith("txn_")
+    assert row.fee_amount == 0
 
 
 async def test_three_d_secure_settled_by_the_webhook(
@@ -163,6 +169,7 @@ async def test_partial_then_full_refund_capped_by_us(
         now=now,
     )
     assert (part.status, rest.status) == ("succeeded", "succeeded")
+    assert part.balance_transaction_id and part.balance_transaction_id.startswith("txn_")
     assert part.amount + rest.amount == order.total
     for amount in (1, None):
         with pytest.raises(RefundExceedsCaptured):
