@@ -196,6 +196,7 @@ async def postgres(rt: Runtime, theirs_csv: Path) -> dict[str, Any]:
 DUCKDB = """
 import duckdb, json, sys, time
 ours, theirs = sys.argv[1], sys.argv[2]
+duckdb.sql("SET enable_progress_bar = false")
 t0 = time.perf_counter()
 rows = duckdb.sql(f'''
 WITH o AS (
@@ -239,38 +240,37 @@ def duckdb(ours_csv: Path, theirs_csv: Path) -> dict[str, Any]:
     )
     if out.returncode:
         raise SystemExit(f"duckdb failed (uv run --group bench ...?):\n{out.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(out.stdout)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
 async def main(n: int, url: str) -> None:
-    if True:
-        rt = Runtime.build(make_test_settings(url))
-        with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            ours_csv, theirs_csv = write_files(n, Path(tmp))
-            await load_books(rt, n)
-            setup = time.perf_counter() - t0
-            rss_before = rss_mib()
-            pg = await postgres(rt, theirs_csv)
-            rss = rss_mib()
-            await rt.close()
-            dk = duckdb(ours_csv, theirs_csv)
-            size = theirs_csv.stat().st_size / 2**20
+    rt = Runtime.build(make_test_settings(url))
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        ours_csv, theirs_csv = write_files(n, Path(tmp))
+        await load_books(rt, n)
+        setup = time.perf_counter() - t0
+        size = theirs_csv.stat().st_size / 2**20
+        rss_before = rss_mib()
+        pg = await postgres(rt, theirs_csv)
+        rss = rss_mib()
+        await rt.close()
         print(f"records per side: {n:,} (settlement file {pg['lines']:,} lines, {size:.0f} MiB)")
         print(f"setup (not timed): {setup:.1f} s")
         print(
             f"PostgreSQL: import {pg['import_s']:.2f} s + reconcile {pg['reconcile_s']:.2f} s"
             f" = {pg['total_s']:.2f} s, {n / pg['total_s']:,.0f} records/s per side"
         )
-        print(f"DuckDB full outer join of the same CSV files: {dk['total_s']:.2f} s")
-        print(f"ratio PostgreSQL / DuckDB: {pg['total_s'] / dk['total_s']:.1f}x (goal <= 5x)")
         print(
             f"peak RSS of this Python process: {rss:.0f} MiB (before the timed part "
             f"{rss_before:.0f} MiB; goal < 300 MiB)"
         )
-        print(f"PostgreSQL categories: {json.dumps(pg['summary'])}")
-        print(f"DuckDB categories:     {json.dumps(dk['summary'])}")
+        print(f"PostgreSQL categories: {json.dumps(pg['summary'])}", flush=True)
+        dk = duckdb(ours_csv, theirs_csv)
+    print(f"DuckDB full outer join of the same CSV files: {dk['total_s']:.2f} s")
+    print(f"ratio PostgreSQL / DuckDB: {pg['total_s'] / dk['total_s']:.1f}x (goal <= 5x)")
+    print(f"DuckDB categories:     {json.dumps(dk['summary'])}")
 
 
 if __name__ == "__main__":
