@@ -183,6 +183,33 @@ async def reconcile(
             created_at=now,
         )
         session.add(run)
+    try:
+        await _match(sessions, source, run.id, start, end, payout_id, window, now, say)
+    except Exception:
+        async with sessions() as session, session.begin():  # the run says it failed
+            await session.execute(
+                update(ReconRun).where(ReconRun.id == run.id).values(status="failed")
+            )
+        raise
+    say("done")
+    async with sessions() as session:
+        done = await session.get(ReconRun, run.id)
+        assert done is not None
+        return done
+
+
+async def _match(
+    sessions: Sessions,
+    source: ReconSource,
+    run_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    payout_id: str | None,
+    window: timedelta,
+    now: datetime,
+    say: Progress,
+) -> None:
+    """One transaction: both sides joined, differences and summary written, run done."""
     async with sessions() as session, session.begin():
         lo, hi = await _range(session, source, start, end, payout_id, window)
         params: dict[str, Any] = {
@@ -194,7 +221,7 @@ async def reconcile(
             # Ours the other side may still book (within the window of now) is pending.
             "pending_from": now - window,
             "payout": payout_id,
-            "run": run.id,
+            "run": run_id,
         }
         say("matching")
         await session.execute(text(_result_sql(source, payout_id is not None)), params)
@@ -208,14 +235,9 @@ async def reconcile(
         summary = _summary(list(await session.execute(text(_SUMMARY_SQL))))
         await session.execute(
             update(ReconRun)
-            .where(ReconRun.id == run.id)
+            .where(ReconRun.id == run_id)
             .values(status="done", summary=json.dumps(summary), finished_at=now)
         )
-    say("done")
-    async with sessions() as session:
-        done = await session.get(ReconRun, run.id)
-        assert done is not None
-        return done
 
 
 async def _range(
