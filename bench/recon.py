@@ -171,6 +171,7 @@ async def postgres(rt: Runtime, theirs_csv: Path) -> dict[str, Any]:
         actor="system:bench",
         tz="Asia/Shanghai",
         now=now,
+        progress=lambda stage: print(f"  import {stage}: {time.perf_counter() - t0:.2f} s"),
     )
     t1 = time.perf_counter()
     run = await payments.recon.reconcile(

@@ -19,7 +19,7 @@ PARTNER = payments.ReconSource(
 )
 
 _MONTH_OR_DAY = (
-    r"~ '^[0-9]{4}-[0-9]{2}(-[0-9]{2})?$'",
+    r"{c} ~ '^\d\d\d\d-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$'",
     "the billed period, YYYY-MM (a month) or YYYY-MM-DD (a day)",
 )
 
@@ -27,12 +27,35 @@ PARTNER_FILE = payments.FileFormat(
     source="partner",
     columns=("invoice_number", "partner_code", "shipment_id", "amount", "currency", "period"),
     checks=(
-        ("invoice_number", (r"~ '^[A-Za-z0-9_./:-]{1,40}$'", "1-40 letters, digits or _ . / : -")),
-        ("partner_code", (r"~ '^[a-z0-9][a-z0-9_-]{0,39}$'", "the partner's code, e.g. sf")),
-        ("shipment_id", (r"~ '^[A-Za-z0-9]{1,32}$'", "our shipment id")),
-        ("amount", (r"~ '^-?[0-9]{1,10}(\.[0-9]{1,2})?$'", "a number of major units, e.g. 15.00")),
-        ("currency", (r"~ '^[A-Z]{3}$'", "a three-letter ISO 4217 code, e.g. CNY")),
+        (
+            "invoice_number",
+            (
+                "{c} !~ '[^A-Za-z0-9_./:-]' AND length({c}) BETWEEN 1 AND 40",
+                "1-40 letters, digits or _ . / : -",
+            ),
+        ),
+        (
+            "partner_code",
+            ("{c} ~ '^[a-z0-9][a-z0-9_-]*$' AND length({c}) <= 40", "the partner's code, e.g. sf"),
+        ),
+        ("shipment_id", ("{c} ~ '^[A-Za-z0-9]+$' AND length({c}) <= 32", "our shipment id")),
+        (
+            "amount",
+            (
+                "{c} ~ '^-?[0-9]+(\\.[0-9][0-9]?)?$' AND length({c}) <= 14",
+                "a number of major units, e.g. 15.00",
+            ),
+        ),
+        ("currency", ("{c} ~ '^[A-Z][A-Z][A-Z]$'", "a three-letter ISO 4217 code, e.g. CNY")),
         ("period", _MONTH_OR_DAY),
+    ),
+    quick=(
+        "length(r.invoice_number) BETWEEN 1 AND 40 AND r.invoice_number !~ '[^A-Za-z0-9_./:-]'"
+        " AND length(r.partner_code) BETWEEN 1 AND 40 AND r.partner_code = lower(r.partner_code)"
+        " AND length(r.shipment_id) BETWEEN 1 AND 32 AND r.shipment_id !~ '[^A-Za-z0-9]'"
+        " AND r.amount ~ '^-?[0-9]+(\\.[0-9][0-9]?)?$' AND length(r.amount) <= 14"
+        " AND length(r.currency) = 3 AND r.currency = upper(r.currency)"
+        " AND length(r.period) IN (7, 10)"
     ),
     # A line starts at its period's first day in the business time zone (:tz).
     select=f"""

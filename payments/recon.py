@@ -223,6 +223,7 @@ async def _match(
             "payout": payout_id,
             "run": run_id,
         }
+        await session.execute(text(f"SET LOCAL work_mem = '{recon_store.WORK_MEM}'"))
         say("matching")
         await session.execute(text(_result_sql(source, payout_id is not None)), params)
         if source.payouts:

@@ -5,7 +5,16 @@ for the operator, the documented file format (README, docs/samples/carrier_settl
 from __future__ import annotations
 
 from payments.recon import ReconSource
-from payments.recon_files import AMOUNT, CURRENCY, DATE, IDENT, ZONED_TIME, FileFormat, minor_units
+from payments.recon_files import (
+    AMOUNT,
+    CURRENCY,
+    DATE,
+    IDENT,
+    ZONED_TIME,
+    FileFormat,
+    minor_units,
+    zoned,
+)
 
 # Card money: a payment is keyed by its PaymentIntent, a refund by Stripe's refund id, a
 # dispute by the disputed PaymentIntent (amounts signed as Stripe books them).
@@ -54,6 +63,7 @@ CARRIER = ReconSource(
 )
 
 CARRIER_STATUSES = ("charged", "refunded", "failed", "reversed")
+_STATUSES = "(" + ", ".join(f"'{s}'" for s in CARRIER_STATUSES) + ")"
 CARRIER_FILE = FileFormat(
     source="carrier",
     columns=(
@@ -66,19 +76,24 @@ CARRIER_FILE = FileFormat(
         "settlement_date",
     ),
     checks=(
-        ("phone", (r"~ '^\+[1-9][0-9]{6,14}$'", "an E.164 phone number, e.g. +8613800138000")),
+        (
+            "phone",
+            (r"{c} ~ '^\+[1-9][0-9]+$' AND length({c}) BETWEEN 8 AND 16", "an E.164 number"),
+        ),
         ("charge_id", IDENT),
         ("amount", AMOUNT),
         ("currency", CURRENCY),
         ("charged_at", ZONED_TIME),
-        (
-            "status",
-            (
-                f"IN ({', '.join(repr(s) for s in CARRIER_STATUSES)})",
-                "one of " + ", ".join(CARRIER_STATUSES),
-            ),
-        ),
+        ("status", ("{c} IN " + _STATUSES, "one of " + ", ".join(CARRIER_STATUSES))),
         ("settlement_date", DATE),
+    ),
+    quick=(
+        "left(r.phone, 1) = '+' AND length(r.phone) BETWEEN 8 AND 16"
+        " AND length(r.charge_id) BETWEEN 1 AND 64 AND r.charge_id !~ '[^A-Za-z0-9_.:-]'"
+        " AND r.amount ~ '^[0-9]+(\\.[0-9][0-9]?)?$' AND length(r.amount) <= 13"
+        " AND length(r.currency) = 3 AND r.currency = upper(r.currency)"
+        f" AND r.status IN {_STATUSES} AND length(r.settlement_date) = 10"
+        f" AND {zoned('charged_at')}"
     ),
     # A line is the charge, its status and its settlement day; the same line twice in a
     # file is a second line (#2), which matching reports as a duplicate.

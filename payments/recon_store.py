@@ -20,6 +20,9 @@ from core.errors import DomainError
 from payments.recon_models import ReconImport
 
 Sessions = async_sessionmaker[AsyncSession]
+# A day's grouping, sorting and joining stay in memory in PostgreSQL (per transaction; the
+# server default of 4MB spills a million lines to disk several times over).
+WORK_MEM = "256MB"
 
 # What every source's parser hands over, in this order (amounts signed, minor units).
 STAGE_COLUMNS = (

@@ -150,6 +150,13 @@ async def test_a_bad_line_imports_nothing_and_names_line_and_column(own_runtime:
     with pytest.raises(BadImportFile) as bad:
         await _import(own_runtime, text)
     assert bad.value.detail.startswith("line 3: amount: must be")
+    no_zone = HEADER + _line(charge, "10.00", at="2031-03-10T10:05:00")
+    with pytest.raises(BadImportFile) as zoneless:
+        await _import(own_runtime, no_zone)
+    assert zoneless.value.detail.startswith("line 2: charged_at: must be an ISO 8601 time")
+    with pytest.raises(BadImportFile) as impossible:  # passes every pattern, not the calendar
+        await _import(own_runtime, HEADER + _line(charge, "10.00", settled="2031-02-30"))
+    assert "date/time field value out of range" in impossible.value.detail
     with pytest.raises(BadImportFile) as header:
         await _import(own_runtime, "phone,charge\n+8613800138000,x\n")
     assert "missing: charge_id, amount" in header.value.detail
