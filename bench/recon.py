@@ -285,5 +285,7 @@ if __name__ == "__main__":
         upgrade(db_url)  # Alembic runs its own event loop
         asyncio.run(main(args.records, db_url))
     finally:
-        if not args.keep:
+        if args.keep:
+            print(f"kept database {db}")
+        else:
             drop_database(db)

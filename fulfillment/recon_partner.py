@@ -69,7 +69,9 @@ PARTNER_FILE = payments.FileFormat(
              AT TIME ZONE :tz AS at,
            NULL::date AS settled_on, NULL::varchar AS payout_id, r.invoice_number AS ref,
            r.partner_code AS category, NULL::varchar AS charge_id,
-           NULL::varchar AS payment_intent, NULL::varchar AS our_ref
+           NULL::varchar AS payment_intent, NULL::varchar AS our_ref,
+           md5(concat_ws('|', r.invoice_number, r.partner_code, r.shipment_id, r.amount,
+                         r.currency, r.period)) AS fingerprint
     FROM recon_raw r
     """,  # noqa: S608 - constant SQL
 )

@@ -80,18 +80,21 @@ def _result_sql(source: ReconSource, by_payout: bool) -> str:
         else "((o.at >= :start AND o.at < :end) OR (t.at >= :start AND t.at < :end))"
     )
     return f"""
-    CREATE TEMP TABLE recon_result ON COMMIT DROP AS
     WITH o AS (
       SELECT match_key, count(*) AS n, sum(amount) AS amount, min(amount) AS amin,
              max(amount) AS amax, min(currency) AS cur, max(currency) AS cur_max,
              min(status) AS st, max(status) AS st_max, min(at) AS at,
-             left(string_agg(our_ref, ' '), 200) AS refs, min(order_number) AS order_number
+             min(our_ref) || CASE WHEN count(*) > 1 THEN ' (+' || (count(*) - 1) || ')'
+                                  ELSE '' END AS refs,
+             min(order_number) AS order_number
       FROM ({source.ours}) ours GROUP BY match_key
     ), t AS (
       SELECT match_key, count(*) AS n, sum(amount) AS amount, min(amount) AS amin,
              max(amount) AS amax, min(currency) AS cur, max(currency) AS cur_max,
              min(status) AS st, max(status) AS st_max, min(at) AS at,
-             left(string_agg(line_id, ' '), 400) AS refs, bool_or(kind = 'adjustment') AS adj
+             min(line_id) || CASE WHEN count(*) > 1 THEN ' (+' || (count(*) - 1) || ')'
+                                 ELSE '' END AS refs,
+             bool_or(kind = 'adjustment') AS adj
       FROM recon_lines l
       WHERE l.source = :source AND l.kind <> 'payout' AND {theirs_where}
       GROUP BY match_key
@@ -105,12 +108,29 @@ def _result_sql(source: ReconSource, by_payout: bool) -> str:
              coalesce(o.at, t.at) AS at
       FROM o FULL OUTER JOIN t ON o.match_key = t.match_key
       WHERE {keep}
+    ), differences AS (
+      INSERT INTO recon_result
+      SELECT j.*, md5(concat_ws('|', category, our_amount, their_amount, currency,
+                                their_currency, our_status, their_status, our_count,
+                                their_count))
+      FROM j WHERE category NOT IN ('none', 'matched')
     )
-    SELECT j.*, md5(concat_ws('|', category, our_amount, their_amount, currency,
-                              their_currency, our_status, their_status, our_count,
-                              their_count)) AS fingerprint
-    FROM j WHERE category <> 'none'
+    SELECT category, coalesce(currency, ''), count(*),
+           coalesce(sum(coalesce(their_amount, our_amount)), 0),
+           coalesce(sum(coalesce(their_amount, 0) - coalesce(our_amount, 0)), 0)
+    FROM j WHERE category <> 'none' GROUP BY 1, 2
     """  # noqa: S608 - built from constants; every value is bound
+
+
+# Only differences (and payouts) are kept row by row; matches are only counted.
+_RESULT_DDL = """
+CREATE TEMP TABLE recon_result (
+    match_key varchar(120), category varchar(32), our_ref varchar(200), their_ref varchar(400),
+    order_number varchar(32), our_amount bigint, their_amount bigint, currency varchar(3),
+    their_currency varchar(3), our_status varchar(16), their_status varchar(16),
+    our_count integer, their_count integer, at timestamptz, fingerprint varchar(32)
+) ON COMMIT DROP
+"""
 
 
 _PAYOUTS_SQL = """
@@ -149,7 +169,7 @@ _SUMMARY_SQL = """
 SELECT category, coalesce(currency, ''), count(*),
        coalesce(sum(coalesce(their_amount, our_amount)), 0),
        coalesce(sum(coalesce(their_amount, 0) - coalesce(our_amount, 0)), 0)
-FROM recon_result GROUP BY 1, 2 ORDER BY 1, 2
+FROM recon_result WHERE match_key LIKE 'po:%' GROUP BY 1, 2 ORDER BY 1, 2
 """
 
 
@@ -225,7 +245,8 @@ async def _match(
         }
         await session.execute(text(f"SET LOCAL work_mem = '{recon_store.WORK_MEM}'"))
         say("matching")
-        await session.execute(text(_result_sql(source, payout_id is not None)), params)
+        await session.execute(text(_RESULT_DDL))
+        rows = list(await session.execute(text(_result_sql(source, payout_id is not None)), params))
         if source.payouts:
             where = (
                 "p.id = :payout" if payout_id else "p.arrival_at >= :start AND p.arrival_at < :end"
@@ -233,7 +254,7 @@ async def _match(
             await session.execute(text(_PAYOUTS_SQL.format(where=where)), params)
         say("writing differences")
         await session.execute(text(_ITEMS_SQL), params)
-        summary = _summary(list(await session.execute(text(_SUMMARY_SQL))))
+        summary = _summary(rows + list(await session.execute(text(_SUMMARY_SQL))))
         await session.execute(
             update(ReconRun)
             .where(ReconRun.id == run_id)
@@ -272,9 +293,14 @@ def _summary(rows: list[Any]) -> dict[str, Any]:
     for category, currency, count, amount, difference in rows:
         entry = out.setdefault(category, {"count": 0, "amounts": []})
         entry["count"] += int(count)
-        entry["amounts"].append(
-            {"currency": currency, "amount": int(amount), "difference": int(difference)}
-        )
+        found = [a for a in entry["amounts"] if a["currency"] == currency]
+        if not found:
+            found = [{"currency": currency, "amount": 0, "difference": 0}]
+            entry["amounts"].append(found[0])
+        found[0]["amount"] += int(amount)
+        found[0]["difference"] += int(difference)
+    for entry in out.values():
+        entry["amounts"].sort(key=lambda a: a["currency"])
     return out
 
 

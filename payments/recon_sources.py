@@ -110,7 +110,9 @@ CARRIER_FILE = FileFormat(
            CASE WHEN r.status IN ('charged', 'refunded') THEN 'ok' ELSE r.status END AS status,
            r.charged_at::timestamptz AS at, r.settlement_date::date AS settled_on,
            NULL::varchar AS payout_id, r.phone AS ref, r.status AS category,
-           NULL::varchar AS charge_id, NULL::varchar AS payment_intent, r.charge_id AS our_ref
+           NULL::varchar AS charge_id, NULL::varchar AS payment_intent, r.charge_id AS our_ref,
+           md5(concat_ws('|', r.phone, r.charge_id, r.amount, r.currency, r.charged_at,
+                         r.status, r.settlement_date)) AS fingerprint
     FROM recon_raw r
     """,  # noqa: S608 - constant SQL
 )

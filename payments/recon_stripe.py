@@ -101,8 +101,8 @@ _FACTS_SQL = (
     """WITH f AS (
          SELECT payment_intent, sum(fee) AS fee, min(charge_id) AS charge_id,
                 min(line_id) AS txn
-         FROM recon_lines WHERE source = 'stripe' AND import_id = :imp AND kind = 'charge'
-           AND payment_intent IS NOT NULL GROUP BY payment_intent
+         FROM recon_stage WHERE kind = 'charge' AND payment_intent IS NOT NULL
+         GROUP BY payment_intent
        ), u AS (
          UPDATE payments p SET fee_amount = f.fee,
                 charge_id = coalesce(p.charge_id, f.charge_id),
@@ -123,8 +123,8 @@ _FACTS_SQL = (
        WHERE fee <> 0""",  # noqa: S608 - constant SQL
     """TRUNCATE recon_fees""",
     """UPDATE refunds r SET balance_transaction_id = l.line_id
-       FROM recon_lines l WHERE l.source = 'stripe' AND l.import_id = :imp
-         AND l.kind = 'refund' AND r.gateway_ref = l.ref AND r.balance_transaction_id IS NULL""",
+       FROM recon_stage l WHERE l.kind = 'refund' AND r.gateway_ref = l.ref
+         AND r.balance_transaction_id IS NULL""",
 )
 
 

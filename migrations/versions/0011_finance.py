@@ -77,8 +77,13 @@ def upgrade() -> None:
         sa.Column("import_id", sa.String(32), nullable=False),
     )
     op.create_index("ix_recon_lines_at", "recon_lines", ["source", "at"])
-    op.create_index("ix_recon_lines_payout", "recon_lines", ["payout_id"])
-    op.create_index("ix_recon_lines_import", "recon_lines", ["import_id"])
+    op.create_index(
+        "ix_recon_lines_payout",
+        "recon_lines",
+        ["payout_id"],
+        postgresql_where=sa.text("payout_id IS NOT NULL"),
+        sqlite_where=sa.text("payout_id IS NOT NULL"),
+    )
     op.create_table(
         "recon_payouts",
         sa.Column("id", sa.String(64), primary_key=True),
