@@ -169,7 +169,7 @@ async def import_file(
     )
     try:
         async with sessions() as session, session.begin():
-            cols = ", ".join(f"{c} text" for c in fmt.columns)
+            cols = ", ".join(f'{c} text COLLATE "C"' for c in fmt.columns)  # PostgreSQL only
             await session.execute(
                 text(f"CREATE TEMP TABLE recon_raw (seq bigserial, {cols}) ON COMMIT DROP")
             )

@@ -174,11 +174,12 @@ async def import_stripe(
     actor: str,
     now: datetime,
     progress: Progress | None = None,
+    page_size: int = 100,
 ) -> ReconImport:
     """Import balance transactions created in [start, end) (and payouts arriving then), or
     those of one payout; idempotent, a recorded run."""
     say = progress or (lambda _: None)
-    params: dict[str, Any] = {"limit": 100, "expand": ["data.source"]}
+    params: dict[str, Any] = {"limit": page_size, "expand": ["data.source"]}
     if payout_id:
         params["payout"] = payout_id
         label = f"payout {payout_id}"

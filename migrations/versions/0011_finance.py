@@ -22,6 +22,10 @@ branch_labels = None
 depends_on = None
 
 
+def _postgres() -> bool:
+    return bool(op.get_bind().dialect.name == "postgresql")
+
+
 def upgrade() -> None:
     with op.batch_alter_table("payments") as b:
         b.add_column(sa.Column("channel", sa.String(8), nullable=True))
@@ -54,11 +58,14 @@ def upgrade() -> None:
         sa.Column("started_at", UtcDateTime(), nullable=False),
         sa.Column("finished_at", UtcDateTime(), nullable=True),
     )
+    key_type = sa.String(120, collation="C" if _postgres() else None)
     op.create_table(
         "recon_lines",
         sa.Column("source", sa.String(16), primary_key=True),
-        sa.Column("line_id", sa.String(120), primary_key=True),
-        sa.Column("match_key", sa.String(120), nullable=False),
+        # Keys compare byte-wise ("C"): a day's sorts and index inserts stay fast whatever
+        # the database's locale (a linguistic collation is several times slower).
+        sa.Column("line_id", key_type, primary_key=True),
+        sa.Column("match_key", key_type, nullable=False),
         sa.Column("kind", sa.String(24), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.Column("fee", sa.BigInteger(), nullable=False),

@@ -166,6 +166,36 @@ async def test_stripe_day_payouts_and_fees(own_runtime: Runtime) -> None:
     assert summary["matched"]["count"] == 5  # A, its refund, B, B's dispute, the good payout
 
 
+async def test_auto_pagination_reads_every_page(own_runtime: Runtime) -> None:
+    rt = own_runtime
+    day = "2031-04-20"
+    with serve_reports(StripeReports()) as st:
+        gw = StripeGateway("sk_test_recon", api_base=st.url)
+        for i in range(7):
+            st.txn(
+                id=f"txn_page{uuid.uuid4().hex[:8]}{i}",
+                type="adjustment",
+                reporting_category="other_adjustment",
+                amount=-10 - i,
+                currency="cny",
+                created=int(local(day, f"10:0{i}").timestamp()),
+                source=None,
+            )
+        start = local(day, "00:00")
+        imp = await import_stripe(
+            rt.sessions,
+            gw,
+            start=start,
+            end=start + timedelta(days=1),
+            actor="t",
+            now=rt.clock.now(),
+            page_size=3,
+        )
+        pages = [r for r in st.requests if r.startswith("/v1/balance_transactions")]
+    assert (imp.rows_read, imp.rows_new) == (7, 7)
+    assert len(pages) == 3 and sum("starting_after" in r for r in pages) == 2
+
+
 async def test_fees_are_booked_once(own_runtime: Runtime) -> None:
     rt = own_runtime
     with serve_reports(StripeReports()) as st:
