@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import is_postgres
@@ -60,6 +61,12 @@ _FACTS = (
 # What a staged batch's fingerprint covers (a file's format fingerprints its raw text instead,
 # which is cheaper than formatting typed values: PostgreSQL's timestamp output is slow).
 STAGE_FINGERPRINT = f"md5(concat_ws('|', {', '.join('s.' + c.strip() for c in _FACTS.split(','))}))"
+_INSERT = f"""
+INSERT INTO recon_lines (source, line_id, {_FACTS}, payout_id, fingerprint, import_id)
+SELECT :source, s.line_id, {", ".join("s." + c.strip() for c in _FACTS.split(","))},
+       s.payout_id, s.fingerprint, :import_id
+FROM ({{select}}) s
+"""  # noqa: S608 - built from constants; every value is bound
 STAGE_SELECT = f"SELECT s.*, {STAGE_FINGERPRINT} AS fingerprint FROM recon_stage s"  # noqa: S608
 _MERGE = f"""
 WITH up AS (
@@ -183,11 +190,19 @@ async def merge(
     params: dict[str, Any] | None = None,
 ) -> tuple[int, int]:
     """Upsert the staged lines (or any SELECT of STAGE_COLUMNS and a fingerprint of the
-    line's facts); (new, changed)."""
-    row = (
-        await session.execute(
-            text(_MERGE.replace("{select}", select)),
-            {"source": source, "import_id": import_id, **(params or {})},
-        )
-    ).one()
+    line's facts); (new, changed).
+
+    A new day's lines are all new: a plain INSERT (in a savepoint) writes them without the
+    upsert's speculative insertion, about a quarter less work and WAL. When any line exists
+    already (a re-import) it fails on the key and the upsert runs instead."""
+    values = {"source": source, "import_id": import_id, **(params or {})}
+    try:
+        async with session.begin_nested():
+            result = await session.execute(text(_INSERT.replace("{select}", select)), values)
+            return int(getattr(result, "rowcount", 0)), 0
+    except IntegrityError as exc:
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        if str(code) != "23505":  # not a line we have already: not ours to handle
+            raise
+    row = (await session.execute(text(_MERGE.replace("{select}", select)), values)).one()
     return int(row[0]), int(row[1])
