@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,10 +27,12 @@ from payments.recon_models import ReconImport
 from payments.recon_sources import STRIPE
 from payments.recon_store import Sessions
 
+log = structlog.get_logger("hotline.payments.recon")
 BATCH = 2000
 TOPIC_PAYOUT_PAID = "payments.payout_paid"  # a payout arrived: import and reconcile it
 
 
+@runtime_checkable
 class StripeReports(Protocol):
     def balance_transactions(self, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]: ...
 
@@ -240,9 +243,13 @@ async def payout_job(
     sessions: Sessions, gateway: object, payout_id: str, *, window: timedelta, now: datetime
 ) -> str:
     """`payout.paid` / `payout.reconciliation_completed`: import the payout's transactions
-    and reconcile them (both idempotent: a redelivered job changes nothing); the run's id."""
+    and reconcile them (both idempotent: a redelivered job changes nothing); the run's id
+    ("" when this process has no Stripe to ask)."""
     actor = "system:stripe-payout"
-    await import_stripe(sessions, reports_of(gateway), payout_id=payout_id, actor=actor, now=now)
+    if not isinstance(gateway, StripeReports):  # retrying will not configure Stripe
+        log.warning("payout not imported: Stripe is not configured", payout=payout_id)
+        return ""
+    await import_stripe(sessions, gateway, payout_id=payout_id, actor=actor, now=now)
     run = await reconcile(
         sessions,
         STRIPE,
