@@ -5,6 +5,7 @@ from __future__ import annotations
 from api import (  # noqa: F401
     cli_auth,
     cli_commerce,
+    cli_finance,
     cli_fulfillment,
     cli_payments,
     cli_ticketing,

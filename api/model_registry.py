@@ -11,6 +11,7 @@ MODEL_MODULES = (
     "auth.models",
     "commerce.models",
     "payments.models",
+    "payments.recon_models",
     "fulfillment.models",
     "ticketing.models",
 )

@@ -86,6 +86,7 @@ TAGS = {
     "auth": "Customers (phone + PIN), agents, tokens, caller verification",
     "commerce": "Offers and orders (capacity holds, cancellation)",
     "payments": "Card pay links, carrier billing, refunds, ledger, Stripe webhook",
+    "finance": "Reconciliation against Stripe, carrier billing and partners; daily takings",
     "fulfillment": "Delivery partners, shipments, dead letters, partner callbacks",
     "ticketing": "Complaint tickets, SLA clocks, queues, follow-ups, reports",
     "sms": "Inbound SMS and delivery status webhooks (Twilio)",

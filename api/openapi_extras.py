@@ -93,6 +93,22 @@ RAW_BODIES: dict[str, RequestBody] = {
     ),
 }
 
+# A counterparty's file, streamed to the database as it arrives (columns: README).
+RAW_BODIES["importFile"] = RequestBody(
+    required=True,
+    description="The CSV file itself (UTF-8, a byte-order mark allowed; columns in README).",
+    content={
+        "text/csv": OpenAPIMediaType(
+            schema=Schema(type=OpenAPIType.STRING, description="CSV with a header line"),
+            example=(
+                "phone,charge_id,amount,currency,charged_at,status,settlement_date\n"
+                "+8613800138000,3f2a9c1e0b7d4e5f8a6b5c4d3e2f1a0b,128.00,CNY,"
+                "2026-12-01T10:15:00+08:00,charged,2026-12-02\n"
+            ),
+        )
+    },
+)
+
 EXAMPLES: dict[str, dict[str, Any]] = {
     "token": {"phone": "+8613800138000", "pin": "274915"},
     "agentToken": {"username": "agent", "password": "hotline-demo-2026"},
@@ -101,6 +117,8 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "delivery": {"method": "e_ticket"},
     },
     "createPayment": {"method": "carrier_billing"},
+    "createReconciliation": {"source": "stripe", "from": "2026-12-01", "to": "2026-12-01"},
+    "resolveItem": {"note": "运营商四舍五入 operator rounding, credit note CN-0042"},
     "createRefund": {"reason": "演出取消 Event cancelled", "amount": 68000},
     "topUp": {"amount": 20000, "reference": "counter-0042", "credit_limit": 20000},
     "openTicket": {

@@ -10,6 +10,7 @@ both).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import dramatiq
@@ -21,7 +22,11 @@ from core.broker import JOBS, Route, WorkerLocal, declare_actor
 
 QUEUE = "payments"
 ACTOR_ORDER_CANCELLED = "payments.order_cancelled"
-ROUTES = {commerce.TOPIC_ORDER_CANCELLED: Route(QUEUE, ACTOR_ORDER_CANCELLED)}
+ACTOR_PAYOUT_PAID = "payments.payout_paid"
+ROUTES = {
+    commerce.TOPIC_ORDER_CANCELLED: Route(QUEUE, ACTOR_ORDER_CANCELLED),
+    payments.TOPIC_PAYOUT_PAID: Route(QUEUE, ACTOR_PAYOUT_PAID),
+}
 
 
 async def refund_cancelled_order(services: Services, order_id: str) -> str:
@@ -35,6 +40,18 @@ async def refund_cancelled_order(services: Services, order_id: str) -> str:
         raise  # Dramatiq (or the relay's backoff) tries again; the job is idempotent
     JOBS.labels("order_cancelled", outcome).inc()
     return outcome
+
+
+async def reconcile_payout(services: Services, payout_id: str) -> str:
+    """A Stripe payout arrived: import its balance transactions and reconcile them."""
+    runtime = services.runtime
+    return await payments.payout_job(
+        runtime.sessions,
+        services.gateway,
+        payout_id,
+        window=timedelta(hours=runtime.settings.recon_window_hours),
+        now=runtime.clock.now(),
+    )
 
 
 async def redelivery_job(services: Services) -> int:
@@ -52,6 +69,10 @@ async def order_cancelled(order_id: str, **_: Any) -> None:
     await refund_cancelled_order(_services.get(), order_id)
 
 
+async def payout_paid(payout_id: str, **_: Any) -> None:
+    await reconcile_payout(_services.get(), payout_id)
+
+
 def declare(broker: dramatiq.Broker) -> None:
     # Gateway trouble is not an exception here (the refund stays `unknown` and the payments
     # sweeper asks again); these retries cover a database blip.
@@ -61,9 +82,17 @@ def declare(broker: dramatiq.Broker) -> None:
         Route(QUEUE, ACTOR_ORDER_CANCELLED),
         {"max_retries": 8, "min_backoff": 2_000, "max_backoff": 300_000},
     )
+    # Stripe unreachable is an exception here: the import is idempotent, so retry it.
+    declare_actor(
+        broker,
+        payout_paid,
+        Route(QUEUE, ACTOR_PAYOUT_PAID),
+        {"max_retries": 12, "min_backoff": 10_000, "max_backoff": 3_600_000},
+    )
 
 
 def handlers(services: Services) -> dict[str, Callable[[dict[str, Any]], Awaitable[object]]]:
     return {
         commerce.TOPIC_ORDER_CANCELLED: lambda p: refund_cancelled_order(services, p["order_id"]),
+        payments.TOPIC_PAYOUT_PAID: lambda p: reconcile_payout(services, p["payout_id"]),
     }

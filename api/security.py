@@ -105,3 +105,15 @@ def require_roles(*roles: str) -> Guard:
     guard.__name__ = f"require_roles({', '.join(roles)})"
     guard.roles = allowed  # type: ignore[attr-defined]
     return guard
+
+
+async def _finance_only(connection: Conn, _: BaseRouteHandler) -> None:
+    who = await authenticated(connection)
+    if not who.has_any("finance"):
+        raise Forbidden("needs one of the roles: finance")
+
+
+# Reconciliation data and finance's reports: the finance role only. Unlike `require_roles`,
+# admin does not pass by itself; an administrator who must see them holds finance too.
+finance_only: Guard = _finance_only
+finance_only.roles = frozenset({"finance"})  # type: ignore[attr-defined]

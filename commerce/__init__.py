@@ -38,6 +38,7 @@ from .models import Offer, Order, OrderEvent, OrderItem
 from .offers import create_offer, find_offer_by_code, get_offer, search_offers
 from .placing import OrderPlacement, placement
 from .reading import (
+    check_order_reader,
     check_order_staff,
     get_order,
     get_order_for,
@@ -91,6 +92,7 @@ __all__ = [
     "SoldOut",
     "can_transition",
     "cancel_order",
+    "check_order_reader",
     "check_order_staff",
     "create_offer",
     "expire_due_holds",

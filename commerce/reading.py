@@ -24,12 +24,20 @@ async def get_order(session: AsyncSession, order_id: str) -> Order:
 
 
 ORDER_STAFF_ROLES = ("agent", "supervisor")  # staff who take bookings; finance/admin alone do not
+# Finance reads every order (and its payments) to reconcile, and changes none.
+ORDER_READ_ROLES = (*ORDER_STAFF_ROLES, "finance")
 
 
 def may_see(order: Order, principal: Principal) -> bool:
     if principal.is_customer:
         return order.customer_id == principal.id
-    return principal.has_any(*ORDER_STAFF_ROLES)
+    return principal.has_any(*ORDER_READ_ROLES)
+
+
+def check_order_reader(principal: Principal) -> None:
+    """Reading orders: customers their own; staff with a booking role or finance."""
+    if principal.is_agent and not principal.has_any(*ORDER_READ_ROLES):
+        raise Forbidden("orders need the agent, supervisor or finance role")
 
 
 def check_order_staff(principal: Principal) -> None:
@@ -72,7 +80,7 @@ async def list_orders(
     stmt = select(Order)
     if number:
         stmt = stmt.where(Order.number == normalise_readable(number))
-    check_order_staff(principal)
+    check_order_reader(principal)
     if principal.is_customer:
         stmt = stmt.where(Order.customer_id == principal.id)
     elif customer_id:

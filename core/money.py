@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Annotated
 
 import msgspec
@@ -63,3 +64,9 @@ class Money:
 
     def to_json(self) -> dict[str, int | str]:
         return {"amount": self.amount, "currency": self.currency}
+
+
+def major_units(amount: int) -> Decimal:
+    """Minor units as a decimal of major units (two decimals: CNY, USD, EUR...), for people
+    and spreadsheets; a Decimal, so a CSV writer keeps it a number (never text)."""
+    return Decimal(amount).scaleb(-2).quantize(Decimal("0.01"))

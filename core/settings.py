@@ -64,6 +64,9 @@ class Settings:
     voice_gather_timeout_seconds: int = 6
     voice_service_level_seconds: int = 20
     worker: str = "inprocess"  # inprocess | dramatiq
+    # Reconciliation: how long a counterparty may take to book what we booked (a line of ours
+    # missing at their side is `pending`, not `missing_at_counterparty`, inside it).
+    recon_window_hours: int = 48
     outbox_retention_hours: int = 168  # sent outbox messages are deleted after this
     idempotency_retention_hours: int = 24  # used Idempotency-Keys are deleted after this
     # Partner dispatch (fulfillment.RetryPolicy; api.composition builds it from these).

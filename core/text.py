@@ -12,6 +12,7 @@ carriage return) as a formula, so every text cell of a CSV export goes through
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -65,3 +66,13 @@ class SpreadsheetWriter:
 
     def writerow(self, row: Iterable[Any]) -> None:
         self._writer.writerow([spreadsheet_cell(v) for v in row])
+
+
+BOM = "\ufeff"  # Excel reads a CSV as UTF-8 only when it starts with the byte-order mark
+
+
+def spreadsheet_line(row: Iterable[Any]) -> str:
+    """One CSV line (CRLF, as Excel writes), every text cell through `spreadsheet_cell`."""
+    out = io.StringIO()
+    SpreadsheetWriter(out).writerow(row)
+    return out.getvalue()

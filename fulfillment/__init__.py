@@ -10,6 +10,8 @@ from fulfillment.domain import RetryPolicy, ShipmentStatus, verify_signature
 from fulfillment.models import DeadLetter, Partner, PartnerPayable, Shipment
 from fulfillment.orders import CommerceOrders
 from fulfillment.partners import HttpPartnerClient, PartnerClient
+from fulfillment.recon_partner import PARTNER as RECON_PARTNER
+from fulfillment.recon_partner import PARTNER_FILE
 from fulfillment.recovery import redeliver_lost_order_paid
 from fulfillment.resend import Resent, resend_latest_eticket
 from fulfillment.schemas import (
@@ -45,6 +47,8 @@ TOPICS = frozenset({TOPIC_DISPATCH, TOPIC_SHIPMENT_FAILED, TOPIC_ORDER_PAID})
 __all__ = [
     "JOB_QUEUE",
     "JOB_ROUTES",
+    "PARTNER_FILE",
+    "RECON_PARTNER",
     "TOPICS",
     "TOPIC_DISPATCH",
     "TOPIC_ORDER_PAID",

@@ -1,6 +1,6 @@
 """Payments room: gateway port (Stripe), card pay links, carrier billing, refunds, ledger."""
 
-from payments import carrier, domain, ledger
+from payments import carrier, domain, finance_reports, ledger, recon, recon_files
 from payments.cancellations import (
     on_order_cancelled,
     redeliver_lost_cancellations,
@@ -30,6 +30,13 @@ from payments.incidents import TOPIC_PAYMENT_INCIDENT, list_incidents
 from payments.models import Payment, PaymentIncident, PhoneAccount, Refund
 from payments.orders import CommerceOrders, MarkPaidOutcome, Notifier, OrderInfo, OrderPort
 from payments.payability import check_payable, payment_for_token, unpayable_status
+from payments.recon import CATEGORIES as RECON_CATEGORIES
+from payments.recon import ReconSource
+from payments.recon_files import FileFormat, file_chunks, import_file, minor_units
+from payments.recon_models import ReconImport, ReconItem, ReconResolution, ReconRun
+from payments.recon_sources import CARRIER, CARRIER_FILE, STRIPE
+from payments.recon_store import BadImportFile, NeedsPostgres, require_postgres
+from payments.recon_stripe import TOPIC_PAYOUT_PAID, import_stripe, payout_job, reports_of
 from payments.refunds import refund_order
 from payments.service import (
     PaymentDeps,
@@ -43,17 +50,26 @@ from payments.sweeper import sweep_once
 from payments.webhooks import handle_event, parse_event
 
 # Every outbox topic this room emits; api/outbox_routes.py refuses to start without a route.
-TOPICS = frozenset({TOPIC_PAYMENT_INCIDENT})
+TOPICS = frozenset({TOPIC_PAYMENT_INCIDENT, TOPIC_PAYOUT_PAID})
+RECON_SOURCES = {STRIPE.name: STRIPE, CARRIER.name: CARRIER}
 
 __all__ = [
+    "CARRIER",
+    "CARRIER_FILE",
+    "RECON_CATEGORIES",
+    "RECON_SOURCES",
+    "STRIPE",
     "TOPICS",
     "TOPIC_PAYMENT_INCIDENT",
+    "TOPIC_PAYOUT_PAID",
     "AlreadyPaid",
+    "BadImportFile",
     "BadSignature",
     "CardDeclined",
     "CommerceOrders",
     "DemoCardGateway",
     "DemoGatewayRefused",
+    "FileFormat",
     "Gateway",
     "GatewayError",
     "GatewayNotFound",
@@ -61,6 +77,7 @@ __all__ = [
     "InsufficientCredit",
     "Intent",
     "MarkPaidOutcome",
+    "NeedsPostgres",
     "Notifier",
     "OrderInfo",
     "OrderNotPayable",
@@ -70,6 +87,11 @@ __all__ = [
     "PaymentDeps",
     "PaymentIncident",
     "PhoneAccount",
+    "ReconImport",
+    "ReconItem",
+    "ReconResolution",
+    "ReconRun",
+    "ReconSource",
     "Refund",
     "RefundExceedsCaptured",
     "StripeGateway",
@@ -78,18 +100,28 @@ __all__ = [
     "check_payable",
     "domain",
     "ensure_setup_intent",
+    "file_chunks",
+    "finance_reports",
     "handle_event",
+    "import_file",
+    "import_stripe",
     "ledger",
     "list_incidents",
+    "minor_units",
     "on_order_cancelled",
     "parse_event",
     "pay_url",
     "payment_by_token",
     "payment_for_token",
     "payments_for_order",
+    "payout_job",
+    "recon",
+    "recon_files",
     "redeliver_lost_cancellations",
     "refresh_from_gateway",
     "refund_order",
+    "reports_of",
+    "require_postgres",
     "settle",
     "start_payment",
     "sweep_once",

@@ -17,6 +17,7 @@ BOOKING_FEES = "booking_fee_revenue"
 DELIVERY_FEES = "delivery_fee_revenue"
 REFUNDS = "refunds"
 DISPUTES = "disputes"
+GATEWAY_FEES = "gateway_fees"  # expense: what Stripe kept of a charge
 ACCOUNTS = (
     RECEIVABLE,
     GATEWAY_CLEARING,
@@ -26,6 +27,7 @@ ACCOUNTS = (
     DELIVERY_FEES,
     REFUNDS,
     DISPUTES,
+    GATEWAY_FEES,
 )
 
 CARD = "card"
@@ -131,6 +133,11 @@ def refund_postings(method: str, amount: int) -> list[Posting]:
 
 def dispute_postings(amount: int) -> list[Posting]:
     return [Posting(DISPUTES, amount), Posting(GATEWAY_CLEARING, -amount)]
+
+
+def fee_postings(fee: int) -> list[Posting]:
+    """The gateway kept its fee: an expense, and the gateway owes us that much less."""
+    return [Posting(GATEWAY_FEES, fee), Posting(GATEWAY_CLEARING, -fee)]
 
 
 def is_balanced(postings: Iterable[Posting]) -> bool:

@@ -8,6 +8,7 @@ returns the first result instead of charging twice. A timeout or a 5xx raises
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,6 +25,10 @@ class Intent:
     payment_method: str | None = None
     amount_refunded: int = 0
     metadata: dict[str, str] | None = None
+    # The gateway's facts finance reconciles by (None where the answer did not carry them).
+    charge_id: str | None = None
+    balance_transaction_id: str | None = None
+    fee: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,7 @@ class Dispute:
 class GatewayRefund:
     id: str
     status: str
+    balance_transaction_id: str | None = None
 
 
 class GatewayError(Exception):
@@ -109,10 +115,28 @@ def _refunded(obj: dict[str, Any]) -> int:
     return refunded
 
 
+def _charge_facts(obj: dict[str, Any]) -> tuple[str | None, str | None, int | None]:
+    """(charge id, balance transaction id, fee) of the intent's charge: `latest_charge`
+    (expanded with its balance transaction) on current API versions, `charges` on old ones
+    and localstripe. The fee is known only when the balance transaction came expanded."""
+    charge = obj.get("latest_charge")
+    if not isinstance(charge, dict):
+        listed = (obj.get("charges") or {}).get("data") or []
+        charge = listed[-1] if listed and isinstance(listed[-1], dict) else None
+    if charge is None:
+        latest = obj.get("latest_charge")
+        return (latest if isinstance(latest, str) else None), None, None
+    txn = charge.get("balance_transaction")
+    if isinstance(txn, dict):
+        return charge.get("id"), txn.get("id"), int(txn.get("fee") or 0)
+    return charge.get("id"), txn if isinstance(txn, str) else None, None
+
+
 def _intent(raw: Any, *, refunded: int | None = None) -> Intent:
     obj = _plain(raw)
     pm = obj.get("payment_method")
     refunded = _refunded(obj) if refunded is None else refunded
+    charge_id, txn_id, fee = _charge_facts(obj)
     return Intent(
         id=obj["id"],
         status=obj["status"],
@@ -122,6 +146,9 @@ def _intent(raw: Any, *, refunded: int | None = None) -> Intent:
         payment_method=pm if isinstance(pm, str) or pm is None else pm.get("id"),
         amount_refunded=refunded,
         metadata=dict(obj.get("metadata") or {}),
+        charge_id=charge_id,
+        balance_transaction_id=txn_id,
+        fee=fee,
     )
 
 
@@ -192,7 +219,7 @@ class StripeGateway:
             await self._call(
                 self.client.v1.payment_intents.retrieve_async,
                 intent_id,
-                {"expand": ["latest_charge"]},
+                {"expand": ["latest_charge.balance_transaction"]},
             )
         )
         latest = obj.get("latest_charge")
@@ -228,7 +255,11 @@ class StripeGateway:
             {"idempotency_key": idempotency_key},
         )
         plain = _plain(obj)
-        return GatewayRefund(id=plain["id"], status=plain.get("status") or "succeeded")
+        return GatewayRefund(
+            id=plain["id"],
+            status=plain.get("status") or "succeeded",
+            balance_transaction_id=_id_of(plain.get("balance_transaction")),
+        )
 
     async def retrieve_dispute(self, dispute_id: str) -> Dispute:
         obj = _plain(await self._call(self.client.v1.disputes.retrieve_async, dispute_id))
@@ -239,6 +270,32 @@ class StripeGateway:
             currency=str(obj.get("currency") or "").upper(),
             payment_intent=pi if isinstance(pi, str) or pi is None else pi.get("id"),
         )
+
+    # Finance's reports (payments.recon_stripe): listed with the SDK's auto-pagination.
+    async def _pages(self, lister: Any, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        page = await self._call(lister, params)
+        items = page.auto_paging_iter()
+        while True:
+            try:
+                item = await self._call(items.__anext__)
+            except StopAsyncIteration:
+                return
+            yield _plain(item)
+
+    def balance_transactions(self, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        return self._pages(self.client.v1.balance_transactions.list_async, params)
+
+    def payouts(self, params: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        return self._pages(self.client.v1.payouts.list_async, params)
+
+    async def payout(self, payout_id: str) -> dict[str, Any]:
+        return _plain(await self._call(self.client.v1.payouts.retrieve_async, payout_id))
+
+
+def _id_of(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return value.get("id")
+    return value if isinstance(value, str) else None
 
 
 def _signed_at(signature: str) -> int | None:

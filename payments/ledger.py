@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import io
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, tzinfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.text import SpreadsheetWriter
+from core.money import major_units
+from core.text import BOM, spreadsheet_line
 from payments.domain import Posting, is_balanced
-from payments.models import LedgerEntry, LedgerTransaction
+from payments.models import LedgerEntry, LedgerTransaction, Payment
 
 
 class UnbalancedTransaction(ValueError):
@@ -76,6 +76,7 @@ CSV_HEADER = (
     "at",
     "transaction_id",
     "kind",
+    "order_number",
     "order_id",
     "payment_id",
     "refund_id",
@@ -87,33 +88,48 @@ CSV_HEADER = (
 )
 
 
-async def export_csv(session: AsyncSession, *, start: datetime | None, end: datetime | None) -> str:
+async def export_lines(
+    session: AsyncSession,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    zone: tzinfo,
+    batch: int = 2000,
+) -> AsyncIterator[str]:
+    """The ledger in [start, end) as CSV lines for a spreadsheet, streamed: a byte-order mark
+    (Excel reads UTF-8 then), times in `zone`, amounts in major units, the order number, and
+    no cell a spreadsheet would run as a formula (a memo is text from outside)."""
+    number = (
+        select(Payment.order_number)
+        .where(Payment.order_id == LedgerTransaction.order_id)
+        .limit(1)
+        .scalar_subquery()
+    )
     stmt = (
-        select(LedgerEntry, LedgerTransaction)
+        select(LedgerEntry, LedgerTransaction, number)
         .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
         .order_by(LedgerTransaction.at, LedgerTransaction.id, LedgerEntry.account)
+        .execution_options(yield_per=batch)
     )
     if start is not None:
         stmt = stmt.where(LedgerTransaction.at >= start)
     if end is not None:
         stmt = stmt.where(LedgerTransaction.at < end)
-    out = io.StringIO()
-    writer = SpreadsheetWriter(out)  # a memo must never run as a formula in finance's sheet
-    writer.writerow(CSV_HEADER)
-    for entry, txn in await session.execute(stmt):
-        writer.writerow(
+    yield BOM + spreadsheet_line(CSV_HEADER)
+    async for entry, txn, order_number in await session.stream(stmt):
+        yield spreadsheet_line(
             (
-                txn.at.isoformat(),
+                txn.at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
                 txn.id,
                 txn.kind,
+                order_number or "",
                 txn.order_id or "",
                 txn.payment_id or "",
                 txn.refund_id or "",
                 entry.account,
-                max(entry.amount, 0),
-                max(-entry.amount, 0),
+                major_units(max(entry.amount, 0)),
+                major_units(max(-entry.amount, 0)),
                 entry.currency,
                 txn.memo,
             )
         )
-    return out.getvalue()

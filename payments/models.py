@@ -40,6 +40,13 @@ class Payment(Base):
     actor: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Finance: the order's channel (takings per channel) and the gateway's own ids and fee.
+    channel: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    charge_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    balance_transaction_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    fee_amount: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # None: not known
+
+    __table_args__ = (Index("ix_payments_created_at", "created_at"),)
 
 
 class PaymentHistory(Base):
@@ -72,6 +79,9 @@ class Refund(Base):
     actor: Mapped[str] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    balance_transaction_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (Index("ix_refunds_gateway_ref", "gateway_ref"),)
 
 
 class WebhookReceipt(Base):
@@ -135,6 +145,8 @@ class LedgerTransaction(Base):
     refund_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     memo: Mapped[str] = mapped_column(String(300))
     at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+    __table_args__ = (Index("ix_ledger_transactions_payment_id", "payment_id"),)
 
 
 class LedgerEntry(Base):

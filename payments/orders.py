@@ -33,6 +33,7 @@ class OrderInfo:
     total: int
     hold_expires_at: datetime
     customer_phone: str | None = None
+    channel: str | None = None  # phone | sms | web: finance's takings per channel
 
 
 class OrderPort(Protocol):
@@ -112,6 +113,7 @@ class CommerceOrders:
             total=order.total,
             hold_expires_at=order.hold_expires_at,
             customer_phone=await _customer_phone(session, order.customer_id),
+            channel=str(order.channel),
         )
 
     async def mark_paid(

@@ -175,7 +175,7 @@ async def send_refund(
         return refund
     assert payment.intent_id is not None
     outcome: Literal["succeeded", "unknown", "refused"]
-    ref = detail = None
+    ref = detail = txn = None
     try:
         result = await require_gateway(deps).refund(
             payment.intent_id,
@@ -187,7 +187,7 @@ async def send_refund(
             },
             idempotency_key=f"refund:{refund.id}",
         )
-        outcome, ref = "succeeded", result.id
+        outcome, ref, txn = "succeeded", result.id, result.balance_transaction_id
     except GatewayUnknown:
         outcome = "unknown"
     except GatewayError as exc:
@@ -198,6 +198,7 @@ async def send_refund(
         if refund.status not in OPEN:  # another sender recorded it first
             return refund
         if outcome == "succeeded":
+            refund.balance_transaction_id = txn  # the gateway's fact, for reconciliation
             await _succeeded(session, payment, refund, ref, now)
             if refund.request_key.startswith("order:"):
                 await deps.orders.refunded(

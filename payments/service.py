@@ -75,6 +75,7 @@ def _new_payment(
         actor=actor,
         created_at=now,
         updated_at=now,
+        channel=order.channel,
     )
 
 
@@ -242,6 +243,7 @@ async def settle(
     target = domain.status_from_intent(intent.status)
     late = domain.is_late_success(payment.status, target)
     if payment.status == target or (payment.status in domain.FINAL and not late):
+        await record_gateway_facts(session, payment, intent, now)
         return payment
     if target == domain.SUCCEEDED and (
         intent.amount != payment.amount or intent.currency != payment.currency
@@ -268,7 +270,33 @@ async def settle(
     )
     if target == domain.SUCCEEDED:
         await on_captured(session, deps, payment, actor=actor, now=now)
+        await record_gateway_facts(session, payment, intent, now)
     return payment
+
+
+async def record_gateway_facts(
+    session: AsyncSession, payment: Payment, intent: Intent, now: datetime
+) -> None:
+    """Keep the charge and balance-transaction ids of a captured payment, and book Stripe's
+    fee once, when the answer carries it (else the Stripe import books it)."""
+    if payment.status != domain.SUCCEEDED or intent.id != payment.intent_id:
+        return
+    payment.charge_id = payment.charge_id or intent.charge_id
+    payment.balance_transaction_id = payment.balance_transaction_id or intent.balance_transaction_id
+    if intent.fee is None or payment.fee_amount is not None:
+        return
+    payment.fee_amount = intent.fee
+    if intent.fee:
+        await ledger.post(
+            session,
+            "gateway_fee",
+            domain.fee_postings(intent.fee),
+            currency=payment.currency,
+            now=now,
+            memo=f"stripe fee, order {payment.order_number}",
+            order_id=payment.order_id,
+            payment_id=payment.id,
+        )
 
 
 async def payment_by_token(session: AsyncSession, token: str, now: datetime) -> Payment:

@@ -16,11 +16,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import is_postgres
+from core.outbox import emit
 from payments import domain, ledger
 from payments.errors import BadSignature
 from payments.gateway import Dispute, GatewayError, GatewayNotFound, Intent, verify_webhook
 from payments.models import Payment, WebhookReceipt
 from payments.ports import PaymentDeps, lock_payment, require_gateway, upstream
+from payments.recon_stripe import TOPIC_PAYOUT_PAID
 from payments.refunds import record_external_refund, send_auto_refund
 from payments.service import incident, settle
 
@@ -37,6 +39,9 @@ HANDLED = frozenset(
         "charge.dispute.created",
     }
 )
+# A payout arrived (or Stripe finished attributing its transactions): finance imports and
+# reconciles it, through the outbox after this commit (no Stripe call in the webhook).
+PAYOUT_EVENTS = frozenset({"payout.paid", "payout.reconciliation_completed"})
 
 
 def parse_event(payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:
@@ -115,6 +120,8 @@ async def handle_event(
     so a 503 leaves it for Stripe's redelivery, and of two racing deliveries only the one
     whose insert wins acts."""
     kind = str(event.get("type", ""))
+    if kind in PAYOUT_EVENTS:
+        return await _payout_event(sessions, event, kind, now)
     if kind not in HANDLED:
         return "ignored"
     event_id = str(event["id"])
@@ -147,6 +154,20 @@ async def handle_event(
     if outcome == "settled":
         await send_auto_refund(sessions, deps, payment_id, now)
     return outcome
+
+
+async def _payout_event(
+    sessions: async_sessionmaker[AsyncSession], event: dict[str, Any], kind: str, now: datetime
+) -> str:
+    obj: dict[str, Any] = (event.get("data") or {}).get("object") or {}
+    payout_id = str(obj.get("id") or "")
+    async with sessions() as session, session.begin():
+        if not await _first_time(session, str(event["id"]), kind, now):
+            return "duplicate"
+        if not payout_id.startswith("po_"):
+            return "ignored"
+        emit(session, TOPIC_PAYOUT_PAID, {"payout_id": payout_id}, now=now)
+    return "payout-import-queued"
 
 
 def _intent_id(kind: str, obj: dict[str, Any]) -> str:

@@ -206,7 +206,7 @@ class OrderDetail(OrderOut, kw_only=True):
 async def get_order(
     session: SessionDep, principal: PrincipalDep, order_id: FromPath[str]
 ) -> OrderDetail:
-    commerce.check_order_staff(principal)
+    commerce.check_order_reader(principal)  # finance reads orders too (read-only)
     order = await commerce.get_order_for(session, order_id, principal)
     base = order_out(order, await commerce.order_history(session, order.id))
     paid = [

@@ -91,6 +91,16 @@ async def test_role_matrix_over_every_guarded_route(app, client, runtime, custom
     routes = _guarded_routes(app)
     assert any(p == "/v1/me" for _, p, _ in routes)
     assert any(p == "/v1/finance/ledger.csv" for _, p, _ in routes)
+    finance_routes = {(m, p) for m, p, _ in routes if p.startswith("/v1/finance/")}
+    assert {  # reconciliation and reports: the finance role only (admin alone is refused)
+        ("POST", "/v1/finance/reconciliations"),
+        ("GET", "/v1/finance/reconciliations/zz"),
+        ("GET", "/v1/finance/reconciliations/zz/items.csv"),
+        ("POST", "/v1/finance/reconciliations/zz/items/zz/resolution"),
+        ("POST", "/v1/finance/imports/zz"),
+        ("GET", "/v1/finance/reports/daily"),
+        ("GET", "/v1/finance/reports/daily.csv"),
+    } <= finance_routes
     callers = [("customer", frozenset(), customer)]
     for role in ("agent", "supervisor", "finance", "admin"):
         callers.append(("agent", frozenset({role}), await make_agent(runtime, role)))

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from core.runtime import Runtime
-from payments import PaymentDeps, StripeGateway, refund_order, start_payment
+from payments import PaymentDeps, StripeGateway, refresh_from_gateway, refund_order, start_payment
 from payments.errors import RefundExceedsCaptured
 from payments.models import LedgerTransaction, Payment, Refund, WebhookReceipt
 from payments.orders import CommerceOrders
@@ -89,6 +89,17 @@ async def test_card_success_pays_the_order_once(
     assert intent.amount == order.total and intent.currency == "CNY"
     await wait_for_event(runtime, "payment_intent.succeeded", before)
     assert await captures(runtime, p.id) == 1, "the webhook after the page changed nothing"
+    # The gateway's facts for finance: charge and balance transaction at once, the fee when
+    # an answer carries the expanded balance transaction (a re-fetch, as the webhook's and
+    # the pay page's return do; localstripe's fee is 0).
+    row = await _payment(runtime, p.id)
+    assert row.charge_id and row.charge_id.startswith("ch_")
+    assert row.balance_transaction_id and row.balance_transaction_id.startswith("txn_")
+    row = await refresh_from_gateway(
+        runtime.sessions, deps, row, actor="system:test", now=runtime.clock.now()
+    )
+    assert (await _payment(runtime, p.id)).fee_amount == 0
+    assert await captures(runtime, p.id) == 1
 
 
 async def test_three_d_secure_settled_by_the_webhook(
@@ -163,6 +174,7 @@ async def test_partial_then_full_refund_capped_by_us(
         now=now,
     )
     assert (part.status, rest.status) == ("succeeded", "succeeded")
+    assert part.balance_transaction_id and part.balance_transaction_id.startswith("txn_")
     assert part.amount + rest.amount == order.total
     for amount in (1, None):
         with pytest.raises(RefundExceedsCaptured):

@@ -1,0 +1,220 @@
+"""Counterparty files (CSV) streamed into PostgreSQL: the bytes go to COPY as they are read
+(PostgreSQL parses the CSV), every line is checked in one set-based query, and the typed
+lines are merged by `recon_store.merge`. Python holds one chunk at a time, whatever the size
+of the file, and a file with one bad line imports nothing (one transaction).
+
+A format names its columns (any order, a UTF-8 byte-order mark is allowed), the conditions
+each line must meet (SQL over the text columns, with the message finance reads), and the
+SELECT that turns a raw line into STAGE_COLUMNS.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NoReturn
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from payments import recon_store
+from payments.recon_models import ReconImport
+from payments.recon_store import BadImportFile, Sessions
+
+CHUNK = 1 << 20
+
+# Shared line checks: SQL over the raw text, `{c}` the column. PostgreSQL's regular
+# expressions cost about a microsecond a line (a counted repetition like {1,64} twenty), so
+# the happy path runs only a format's `quick` conditions and lets the casts of its SELECT
+# refuse the rest; these precise checks run when either fails, to name the line and column.
+_DAY = r"\d\d\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+AMOUNT = (
+    "{c} ~ '^[0-9]+(\\.[0-9][0-9]?)?$' AND length({c}) <= 13",
+    "a number of major units, e.g. 128.00",
+)
+CURRENCY = ("{c} ~ '^[A-Z][A-Z][A-Z]$'", "a three-letter ISO 4217 code, e.g. CNY")
+ZONED_TIME = (
+    f"{{c}} ~ '^{_DAY}[T ]([01]\\d|2[0-3]):[0-5]\\d(:[0-5]\\d(\\.\\d+)?)?"
+    "(Z|[+-]\\d\\d(:?\\d\\d)?)$'",
+    "an ISO 8601 time with its zone, e.g. 2026-12-01T10:15:00+08:00",
+)
+DATE = (f"{{c}} ~ '^{_DAY}$'", "a date, YYYY-MM-DD")
+IDENT = (
+    "{c} !~ '[^A-Za-z0-9_.:-]' AND length({c}) BETWEEN 1 AND 64",
+    "1-64 letters, digits or _ . : -",
+)
+
+
+def zoned(column: str) -> str:
+    """Cheap: the shape of `YYYY-MM-DDThh:mm...` ending in a zone (the cast checks the rest;
+    without a zone PostgreSQL would read the time in the server's zone)."""
+    c = f"r.{column}"
+    return (
+        f"substr({c}, 5, 1) = '-' AND substr({c}, 11, 1) IN ('T', ' ') AND (right({c}, 1) = 'Z'"
+        f" OR substr({c}, length({c}) - 5, 1) IN ('+', '-')"
+        f" OR substr({c}, length({c}) - 4, 1) IN ('+', '-')"
+        f" OR substr({c}, length({c}) - 2, 1) IN ('+', '-'))"
+    )
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    source: str
+    columns: tuple[str, ...]
+    checks: tuple[tuple[str, tuple[str, str]], ...]  # (column, (SQL with {c}, message))
+    select: str  # FROM recon_raw r; may use :tz, the business time zone
+    quick: str = "true"  # cheap conditions the SELECT's casts do not cover (r.<column>)
+
+
+def minor_units(column: str) -> str:
+    """SQL: a validated major-unit text amount as integer minor units (two decimals)."""
+    return f"round(r.{column}::numeric * 100)::bigint"
+
+
+async def _body(stream: AsyncIterable[bytes]) -> tuple[list[str], AsyncIterator[bytes]]:
+    """The header's column names, and the rest of the bytes to stream on."""
+    it = aiter(stream)
+    head = b""
+    async for chunk in it:
+        head += chunk
+        if b"\n" in head or len(head) > CHUNK:
+            break
+    line, _, rest = head.partition(b"\n")
+    try:
+        names = next(csv.reader([line.decode("utf-8-sig").rstrip("\r")]))
+    except (UnicodeDecodeError, StopIteration):
+        raise BadImportFile("line 1: the header is not a UTF-8 CSV line") from None
+
+    async def tail() -> AsyncIterator[bytes]:
+        if rest:
+            yield rest
+        async for chunk in it:
+            yield chunk
+
+    return [n.strip() for n in names], tail()
+
+
+def _check_header(fmt: FileFormat, names: list[str]) -> None:
+    unknown = [n for n in names if n not in fmt.columns]
+    missing = [c for c in fmt.columns if c not in names]
+    if unknown or missing or len(set(names)) != len(names):
+        raise BadImportFile(
+            f"line 1: the columns must be {', '.join(fmt.columns)}"
+            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+            + (f"; missing: {', '.join(missing)}" if missing else ""),
+            errors=[{"field": "header", "message": "columns: " + ", ".join(fmt.columns)}],
+        )
+
+
+def _first_bad_line_sql(fmt: FileFormat) -> str:
+    conds = [
+        (col, "coalesce(" + cond.replace("{c}", f"r.{col}") + ", false)", msg)
+        for col, (cond, msg) in fmt.checks
+    ]
+    said = {col: f"{col}: must be {msg}".replace("'", "''") for col, _, msg in conds}
+    whens = " ".join(f"WHEN NOT {c} THEN '{said[col]}'" for col, c, _ in conds)
+    every = " AND ".join(c for _, c, _ in conds)
+    sql = f"SELECT r.seq, CASE {whens} END FROM recon_raw r WHERE NOT ({every})"  # noqa: S608
+    return sql + " ORDER BY r.seq LIMIT 1"  # the format's own constants, nothing from outside
+
+
+def _data_exception(exc: DBAPIError) -> bool:
+    """SQLSTATE class 22: a value the casts refused (not a fault of ours or the server's)."""
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or ""
+    return str(code).startswith("22")
+
+
+async def _refuse_first_bad_line(
+    session: AsyncSession, fmt: FileFormat, cause: DBAPIError | None
+) -> NoReturn:
+    bad = (await session.execute(text(_first_bad_line_sql(fmt)))).first()
+    if bad is not None:
+        raise BadImportFile(
+            f"line {int(bad[0]) + 1}: {bad[1]}",
+            errors=[{"field": str(bad[1]).split(":")[0], "message": str(bad[1])}],
+        )
+    reason = str(cause.orig if cause is not None else "a line does not follow the format")
+    raise BadImportFile(f"the file does not follow its format: {reason}"[:400])
+
+
+async def import_file(
+    sessions: Sessions,
+    fmt: FileFormat,
+    stream: AsyncIterable[bytes],
+    *,
+    name: str,
+    actor: str,
+    tz: str,
+    now: datetime,
+    progress: Callable[[str], None] | None = None,
+) -> ReconImport:
+    """Import one file as one recorded run; a bad file imports nothing (BadImportFile)."""
+    say = progress or (lambda _: None)
+    names, rest = await _body(stream)
+    _check_header(fmt, names)
+    digest = hashlib.sha256()
+
+    async def hashed() -> AsyncIterator[bytes]:
+        async for chunk in rest:
+            digest.update(chunk)
+            yield chunk
+
+    import_id = await recon_store.start_import(
+        sessions, source=fmt.source, kind="file", params=name, actor=actor, now=now
+    )
+    try:
+        async with sessions() as session, session.begin():
+            cols = ", ".join(f'{c} text COLLATE "C"' for c in fmt.columns)  # PostgreSQL only
+            await session.execute(
+                text(f"CREATE TEMP TABLE recon_raw (seq bigserial, {cols}) ON COMMIT DROP")
+            )
+            conn = await recon_store.driver(session)
+            try:
+                await conn.copy_to_table(
+                    "recon_raw", source=hashed(), columns=names, format="csv", encoding="utf-8"
+                )
+            except asyncpg.PostgresError as exc:  # not CSV, not UTF-8, a NUL, extra columns
+                where = f" ({exc.context})" if getattr(exc, "context", None) else ""
+                raise BadImportFile(f"the file is not valid CSV: {exc}{where}"[:400]) from None
+            say("copied")
+            await session.execute(text(f"SET LOCAL work_mem = '{recon_store.WORK_MEM}'"))
+            quick = f"SELECT count(*), coalesce(bool_and({fmt.quick}), true) FROM recon_raw r"  # noqa: S608
+            row = (await session.execute(text(quick))).one()  # the format's constants
+            read = int(row[0])
+            if not row[1]:
+                await _refuse_first_bad_line(session, fmt, None)
+            say("checked")
+            try:
+                async with session.begin_nested():
+                    new, changed = await recon_store.merge(
+                        session, fmt.source, import_id, fmt.select, {"tz": tz}
+                    )
+            except DBAPIError as exc:
+                if not _data_exception(exc):
+                    raise
+                await _refuse_first_bad_line(session, fmt, exc)  # a cast refused a line
+            say("merged")
+            await session.execute(
+                text("UPDATE recon_imports SET sha256 = :d WHERE id = :i"),
+                {"d": digest.hexdigest(), "i": import_id},
+            )
+    except Exception as exc:
+        await recon_store.finish_import(
+            sessions, import_id, counts=(0, 0, 0), now=now, error=str(exc) or type(exc).__name__
+        )
+        raise
+    return await recon_store.finish_import(
+        sessions, import_id, counts=(read, new, changed), now=now
+    )
+
+
+async def file_chunks(path: str) -> AsyncIterator[bytes]:
+    """A file's bytes, a chunk at a time (the CLI's imports)."""
+    with open(path, "rb") as f:  # noqa: ASYNC230 - a local file, read in 1 MiB steps
+        while chunk := f.read(CHUNK):
+            yield chunk

@@ -1,0 +1,118 @@
+"""What payments reconciles: card money against Stripe, carrier billing against the
+operator's settlement file. Each is our books as one SELECT (see `recon.ReconSource`) and,
+for the operator, the documented file format (README, docs/samples/carrier_settlement.csv)."""
+
+from __future__ import annotations
+
+from payments.recon import ReconSource
+from payments.recon_files import (
+    AMOUNT,
+    CURRENCY,
+    DATE,
+    IDENT,
+    ZONED_TIME,
+    FileFormat,
+    minor_units,
+    zoned,
+)
+
+# Card money: a payment is keyed by its PaymentIntent, a refund by Stripe's refund id, a
+# dispute by the disputed PaymentIntent (amounts signed as Stripe books them).
+STRIPE = ReconSource(
+    name="stripe",
+    payouts=True,
+    ours="""
+    SELECT 'pi:' || p.intent_id AS match_key, p.id AS our_ref, p.order_number, p.amount,
+           p.currency, CASE WHEN p.status = 'succeeded' THEN 'ok' ELSE p.status END AS status,
+           p.created_at AS at
+    FROM payments p
+    WHERE p.method = 'card' AND p.intent_id IS NOT NULL
+      AND p.created_at >= :lo AND p.created_at < :hi
+    UNION ALL
+    SELECT 're:' || r.gateway_ref, r.id, p.order_number, -r.amount, r.currency,
+           CASE WHEN r.status = 'succeeded' THEN 'ok' ELSE r.status END, r.created_at
+    FROM refunds r JOIN payments p ON p.id = r.payment_id
+    WHERE p.method = 'card' AND r.gateway_ref IS NOT NULL
+      AND r.created_at >= :lo AND r.created_at < :hi
+    UNION ALL
+    SELECT 'dp:' || p.intent_id, p.id, p.order_number, -sum(e.amount), e.currency, 'ok',
+           min(t.at)
+    FROM ledger_transactions t
+    JOIN ledger_entries e ON e.transaction_id = t.id AND e.account = 'disputes'
+    JOIN payments p ON p.id = t.payment_id
+    WHERE t.kind = 'dispute' AND t.at >= :lo AND t.at < :hi
+    GROUP BY p.intent_id, p.id, p.order_number, e.currency
+    """,
+)
+
+# Carrier billing: the operator lists our charge id (the payment id) or our refund id.
+CARRIER = ReconSource(
+    name="carrier",
+    ours="""
+    SELECT p.id AS match_key, p.id AS our_ref, p.order_number, p.amount, p.currency,
+           CASE WHEN p.status = 'succeeded' THEN 'ok' ELSE p.status END AS status,
+           p.created_at AS at
+    FROM payments p
+    WHERE p.method = 'carrier_billing' AND p.created_at >= :lo AND p.created_at < :hi
+    UNION ALL
+    SELECT r.id, r.id, p.order_number, -r.amount, r.currency,
+           CASE WHEN r.status = 'succeeded' THEN 'ok' ELSE r.status END, r.created_at
+    FROM refunds r JOIN payments p ON p.id = r.payment_id
+    WHERE p.method = 'carrier_billing' AND r.created_at >= :lo AND r.created_at < :hi
+    """,
+)
+
+CARRIER_STATUSES = ("charged", "refunded", "failed", "reversed")
+_STATUSES = "(" + ", ".join(f"'{s}'" for s in CARRIER_STATUSES) + ")"
+CARRIER_FILE = FileFormat(
+    source="carrier",
+    columns=(
+        "phone",
+        "charge_id",
+        "amount",
+        "currency",
+        "charged_at",
+        "status",
+        "settlement_date",
+    ),
+    checks=(
+        (
+            "phone",
+            (r"{c} ~ '^\+[1-9][0-9]+$' AND length({c}) BETWEEN 8 AND 16", "an E.164 number"),
+        ),
+        ("charge_id", IDENT),
+        ("amount", AMOUNT),
+        ("currency", CURRENCY),
+        ("charged_at", ZONED_TIME),
+        ("status", ("{c} IN " + _STATUSES, "one of " + ", ".join(CARRIER_STATUSES))),
+        ("settlement_date", DATE),
+    ),
+    quick=(
+        "left(r.phone, 1) = '+' AND length(r.phone) BETWEEN 8 AND 16"
+        " AND length(r.charge_id) BETWEEN 1 AND 64 AND r.charge_id !~ '[^A-Za-z0-9_.:-]'"
+        " AND r.amount ~ '^[0-9]+(\\.[0-9][0-9]?)?$' AND length(r.amount) <= 13"
+        " AND length(r.currency) = 3 AND r.currency = upper(r.currency)"
+        f" AND r.status IN {_STATUSES} AND length(r.settlement_date) = 10"
+        f" AND {zoned('charged_at')}"
+    ),
+    # A line is the charge, its status and its settlement day; the same line twice in a
+    # file is a second line (#2), which matching reports as a duplicate.
+    select=f"""
+    SELECT r.charge_id || '/' || r.status || '/' || r.settlement_date || '#'
+             || row_number() OVER (PARTITION BY r.charge_id, r.status, r.settlement_date
+                                   ORDER BY r.seq) AS line_id,
+           r.charge_id AS match_key,
+           CASE WHEN r.status = 'refunded' THEN 'refund' ELSE 'charge' END AS kind,
+           CASE WHEN r.status = 'refunded' THEN -1 ELSE 1 END * {minor_units("amount")} AS amount,
+           0::bigint AS fee,
+           CASE WHEN r.status = 'refunded' THEN -1 ELSE 1 END * {minor_units("amount")} AS net,
+           r.currency,
+           CASE WHEN r.status IN ('charged', 'refunded') THEN 'ok' ELSE r.status END AS status,
+           r.charged_at::timestamptz AS at, r.settlement_date::date AS settled_on,
+           NULL::varchar AS payout_id, r.phone AS ref, r.status AS category,
+           NULL::varchar AS charge_id, NULL::varchar AS payment_intent, r.charge_id AS our_ref,
+           md5(concat_ws('|', r.phone, r.charge_id, r.amount, r.currency, r.charged_at,
+                         r.status, r.settlement_date)) AS fingerprint
+    FROM recon_raw r
+    """,  # noqa: S608 - constant SQL
+)

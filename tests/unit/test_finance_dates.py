@@ -1,0 +1,53 @@
+"""Finance's date filters: plain dates are whole business days, zoned times are taken as given,
+anything else is 422 naming the field; major units are decimals a spreadsheet keeps as numbers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from api.finance_dates import period, zone_for
+from core.errors import ValidationFailed
+from core.money import major_units
+from core.text import spreadsheet_line
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def test_a_plain_date_is_the_whole_business_day() -> None:
+    lo, hi = period("2026-12-01", "2026-12-01", SHANGHAI)
+    assert (lo, hi) == (
+        datetime(2026, 11, 30, 16, tzinfo=UTC),
+        datetime(2026, 12, 1, 16, tzinfo=UTC),
+    )
+    lo, hi = period("2026-12-01T00:00:00Z", "2026-12-01T12:00:00+08:00", SHANGHAI)
+    assert (lo, hi) == (datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 1, 4, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field"),
+    [
+        (None, "2026-12-01", "from"),
+        ("2026-12-01", None, "to"),
+        ("2026-12-02", "2026-12-01", "to"),
+        ("2026-12-01T10:00", "2026-12-02", "from"),
+        ("yesterday", "2026-12-02", "from"),
+        ("2025-01-01", "2026-12-02", "to"),
+    ],
+)
+def test_bad_periods_name_the_field(start: str | None, end: str | None, field: str) -> None:
+    with pytest.raises(ValidationFailed) as bad:
+        period(start, end, SHANGHAI)
+    assert bad.value.errors and bad.value.errors[0]["field"] == field
+
+
+def test_zone_choice_and_spreadsheet_amounts() -> None:
+    assert zone_for(None, SHANGHAI) is SHANGHAI and zone_for("UTC", SHANGHAI) is UTC
+    with pytest.raises(ValidationFailed):
+        zone_for("Europe/Paris", SHANGHAI)
+    assert str(major_units(-1205)) == "-12.05" and str(major_units(7)) == "0.07"
+    assert (
+        spreadsheet_line(["=1+1", major_units(-100), "-x", "a,b"]) == "'=1+1,-1.00,'-x,\"a,b\"\r\n"
+    )
