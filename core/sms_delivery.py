@@ -225,29 +225,41 @@ async def answer_once(
     from_phone: str | None,
     now: datetime,
     answer: Callable[[AsyncSession], Awaitable[str]],
+    *,
+    serialise: Callable[[AsyncSession], Awaitable[None]] | None = None,
 ) -> tuple[str, bool]:
     """Answer an inbound SMS once per `message_sid`: `answer` runs (and its writes commit) in
     the same transaction that stores its reply, so a gateway retry gets the stored reply and
-    changes nothing. Two copies at once: the second INSERT waits on the first's primary key,
-    then fails, and reads the reply the first committed. Returns (reply, first time)."""
+    changes nothing. `serialise` runs first in that transaction (the SMS channel takes the
+    sender's lock there, so one number's texts are handled one at a time and a retry waits
+    for its first copy). `answer` runs before the reply row is inserted, so it may write in
+    transactions of its own before it writes in this one (SQLite has one writer: a PIN
+    miss is recorded that way). Two copies at once without `serialise`: both answer, the
+    second INSERT fails on the primary key, its whole transaction rolls back and it reads
+    the reply the first committed. Returns (reply, first time)."""
     async with sessions() as session:
-        async with session.begin():
-            stored = await session.get(SmsInbound, message_sid)
-            if stored is not None:
-                return stored.reply, False
         try:
             async with session.begin():
-                row = SmsInbound(
-                    message_sid=message_sid, from_phone=from_phone, reply="", received_at=now
+                if serialise is not None:
+                    await serialise(session)
+                stored = await session.get(SmsInbound, message_sid)
+                if stored is not None:
+                    return stored.reply, False
+                reply = await answer(session)
+                session.add(
+                    SmsInbound(
+                        message_sid=message_sid,
+                        from_phone=from_phone,
+                        reply=reply,
+                        received_at=now,
+                    )
                 )
-                session.add(row)
-                await session.flush()  # takes the key now, before `answer` writes anything
-                row.reply = await answer(session)
-                return row.reply, True
+                await session.flush()
+                return reply, True
         except IntegrityError:
-            pass
-        session.expunge_all()
-        async with session.begin():
-            stored = await session.get(SmsInbound, message_sid)
-            assert stored is not None  # it was the primary key that clashed
+            session.expunge_all()
+            async with session.begin():
+                stored = await session.get(SmsInbound, message_sid)
+            if stored is None:  # something else clashed: not a retry
+                raise
             return stored.reply, False

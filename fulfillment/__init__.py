@@ -11,6 +11,7 @@ from fulfillment.models import DeadLetter, Partner, PartnerPayable, Shipment
 from fulfillment.orders import CommerceOrders
 from fulfillment.partners import HttpPartnerClient, PartnerClient
 from fulfillment.recovery import redeliver_lost_order_paid
+from fulfillment.resend import resend_eticket
 from fulfillment.schemas import (
     DeadLetterOut,
     OrderItem,
@@ -77,6 +78,7 @@ __all__ = [
     "redeliver_lost_order_paid",
     "register_partner",
     "replay_dead_letter",
+    "resend_eticket",
     "sweep_due",
     "verify_signature",
 ]

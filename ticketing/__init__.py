@@ -25,7 +25,13 @@ from .domain import CATEGORIES, CHANNELS, PRIORITIES, TRANSITIONS, Status
 from .escalation import TOPIC_TICKET_ESCALATED, EscalationRun, escalate_due, escalation_job
 from .followup import record_attempt, record_satisfaction
 from .intake import open_system_ticket
-from .listing import check_refund_ticket, find_by_number, list_tickets, note_refund
+from .listing import (
+    awaiting_customer_reply,
+    check_refund_ticket,
+    find_by_number,
+    list_tickets,
+    note_refund,
+)
 from .models import Ticket
 from .notifications import announce_escalation, list_notifications, mark_read
 from .reports import report_csv, ticket_report
@@ -72,6 +78,7 @@ __all__ = [
     "add_comment",
     "announce_escalation",
     "assign",
+    "awaiting_customer_reply",
     "business_seconds",
     "check_refund_ticket",
     "drain_for_agent",
