@@ -18,6 +18,7 @@ from .texts import amount, local_time, status_name
 
 RECENT = 3  # orders STATUS lists without a number: one segment's worth
 UNPAID = OrderStatus.AWAITING_PAYMENT.value
+FINAL = {s.value for s in (OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REFUNDED)}
 
 
 async def _order(turn: Turn, number: str | None) -> Order | None:
@@ -139,6 +140,11 @@ async def cancel(turn: Turn) -> Answer:
     if order is None:
         return _no_order(turn, number)
     was = order.status
+    if was in FINAL:  # commerce takes a repeated cancel as done; the customer should know
+        name = status_name(was, turn.language)
+        return Answer(
+            turn.say("cannot_cancel", number=order.number, status=name), "not_cancellable", order.id
+        )
     try:
         await commerce.cancel_order(
             turn.session,

@@ -23,13 +23,13 @@ PIN_VERBS = frozenset({PAY, CANCEL})
 
 # Every spelling of a verb (upper case for Latin ones), Chinese simplified and traditional.
 VERBS: dict[str, str] = {
-    **dict.fromkeys(("HELP", "H", "?", "MENU", "帮助", "幫助", "菜单", "菜單"), HELP),
-    **dict.fromkeys(("LIST", "L", "OFFERS", "查询", "查詢", "列表"), LIST),
-    **dict.fromkeys(("INFO", "I", "DETAILS", "详情", "詳情"), INFO),
-    **dict.fromkeys(("BOOK", "B", "ORDER", "订票", "訂票", "预订", "預訂", "购票", "購票"), BOOK),
+    **dict.fromkeys(("HELP", "?", "MENU", "帮助", "幫助", "菜单", "菜單"), HELP),
+    **dict.fromkeys(("LIST", "OFFERS", "查询", "查詢", "列表"), LIST),
+    **dict.fromkeys(("INFO", "DETAILS", "详情", "詳情"), INFO),
+    **dict.fromkeys(("BOOK", "ORDER", "订票", "訂票", "预订", "預訂", "购票", "購票"), BOOK),
     **dict.fromkeys(("PAY", "支付", "付款"), PAY),
     **dict.fromkeys(("CARD", "刷卡", "银行卡", "銀行卡"), CARD),
-    **dict.fromkeys(("STATUS", "S", "状态", "狀態", "查单", "查單"), STATUS),
+    **dict.fromkeys(("STATUS", "状态", "狀態", "查单", "查單"), STATUS),
     **dict.fromkeys(("CANCEL", "取消", "退票"), CANCEL),
     **dict.fromkeys(("TICKET", "ETICKET", "E-TICKET", "电子票", "電子票"), TICKET),
     **dict.fromkeys(("COMPLAIN", "COMPLAINT", "投诉", "投訴"), COMPLAIN),
@@ -47,6 +47,8 @@ KINDS: dict[str, str] = {
 COURIER_WORDS = frozenset({"COURIER", "DELIVER", "DELIVERY", "快递", "快遞", "送票", "配送"})
 # What people put between words, after NFKC (which already made ，；：！？ ASCII).
 _SEPARATORS = re.compile(r"[,;:、。!?|#＃\s]+")
+_SEPARATOR_CHARS = ",;:、。!?|#＃ "
+_HEAD = re.compile(r"^(?:\?|[^\s,;:、。!?|#＃]+)")
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,15}$")
 _ORDER = re.compile(r"^[A-Z0-9]{8}$")  # commerce's order numbers, dashes and spaces dropped
 _PIN = re.compile(r"^\d{4,8}$")
@@ -109,13 +111,13 @@ def _nfkc(text: str) -> str:
 
 def _split_verb(text: str) -> tuple[str | None, str]:
     """(canonical verb, the rest) or (None, text)."""
-    head, _, rest = text.partition(" ")
-    word = _SEPARATORS.sub("", head).upper()
+    head = _HEAD.match(text)
+    word = head.group(0).upper() if head else ""
     if word in VERBS:
-        return VERBS[word], rest.strip()
+        return VERBS[word], text[len(word) :].lstrip(_SEPARATOR_CHARS)
     for verb in _CJK_VERBS:  # 订票JAY2026 2: the verb glued to its argument
         if text.startswith(verb):
-            return VERBS[verb], _SEPARATORS.sub(" ", text[len(verb) :]).strip()
+            return VERBS[verb], text[len(verb) :].lstrip(_SEPARATOR_CHARS)
     return None, text
 
 
@@ -225,7 +227,7 @@ def _book(body: str, rest: str, lang: str) -> Command:
 def _without_verb(body: str, text: str, lang: str) -> Command:
     """A bare survey score (`5`, `482-117-730 4`), a bare booking (`JAY2026 2`: what a new
     user tries first), or free text (which may join an open ticket)."""
-    survey = _SURVEY.match(text)
+    survey = _SURVEY.match(_SEPARATORS.sub(" ", text).strip())
     if survey:
         number = survey.group(1)
         if number:
