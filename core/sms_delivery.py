@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
+from core.db import is_postgres
 from core.outbox import emit
 from core.sms import (
     FAILED,
@@ -232,11 +233,14 @@ async def answer_once(
     the same transaction that stores its reply, so a gateway retry gets the stored reply and
     changes nothing. `serialise` runs first in that transaction (the SMS channel takes the
     sender's lock there, so one number's texts are handled one at a time and a retry waits
-    for its first copy). `answer` runs before the reply row is inserted, so it may write in
-    transactions of its own before it writes in this one (SQLite has one writer: a PIN
-    miss is recorded that way). Two copies at once without `serialise`: both answer, the
-    second INSERT fails on the primary key, its whole transaction rolls back and it reads
-    the reply the first committed. Returns (reply, first time)."""
+    for its first copy).
+
+    On PostgreSQL the MessageSid's row is inserted before `answer` runs: a concurrent copy's
+    INSERT waits on the first's primary key, then fails, and reads the reply the first
+    committed (`answer` runs once). SQLite has a single writer, so there the row is inserted
+    after `answer`: it may then write in transactions of its own first (a PIN miss is
+    recorded that way), and copies are serialised by that one writer and `serialise`.
+    Returns (reply, first time)."""
     async with sessions() as session:
         try:
             async with session.begin():
@@ -245,17 +249,18 @@ async def answer_once(
                 stored = await session.get(SmsInbound, message_sid)
                 if stored is not None:
                     return stored.reply, False
-                reply = await answer(session)
-                session.add(
-                    SmsInbound(
-                        message_sid=message_sid,
-                        from_phone=from_phone,
-                        reply=reply,
-                        received_at=now,
-                    )
+                row = SmsInbound(
+                    message_sid=message_sid, from_phone=from_phone, reply="", received_at=now
                 )
-                await session.flush()
-                return reply, True
+                key_first = is_postgres(session)
+                if key_first:
+                    session.add(row)
+                    await session.flush()  # takes the key now, before `answer` writes anything
+                row.reply = await answer(session)
+                if not key_first:
+                    session.add(row)
+                    await session.flush()
+                return row.reply, True
         except IntegrityError:
             session.expunge_all()
             async with session.begin():

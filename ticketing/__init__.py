@@ -42,7 +42,7 @@ from .service import (
     transition,
 )
 from .setup import set_agent, set_policy, upsert_calendar, upsert_queue
-from .survey import SmsReply, handle_sms_reply, send_survey
+from .survey import SmsReply, awaiting_score, handle_sms_reply, send_survey
 from .views import ticket_view
 
 # Every outbox topic this room emits; api/outbox_routes.py refuses to start without a route.
@@ -79,6 +79,7 @@ __all__ = [
     "announce_escalation",
     "assign",
     "awaiting_customer_reply",
+    "awaiting_score",
     "business_seconds",
     "check_refund_ticket",
     "drain_for_agent",

@@ -37,7 +37,7 @@ async def join_open_ticket(turn: Turn) -> Answer | None:
     None when there is no such ticket (the caller answers with help)."""
     ticket = await ticketing.awaiting_customer_reply(turn.session, turn.customer.id)
     if ticket is None or not turn.command.text:
-        return None
+        return await survey_help(turn)
     await ticketing.add_comment(
         turn.session,
         ticket.id,
@@ -56,5 +56,14 @@ async def survey(turn: Turn) -> Answer | None:
     body = f"{cmd.ticket_number} {cmd.score}" if cmd.ticket_number else str(cmd.score)
     reply = await ticketing.handle_sms_reply(turn.session, turn.phone, body, now=turn.now)
     if reply.score is None:
-        return None
+        return await survey_help(turn)
     return Answer(reply.message, "scored", ticket_id=reply.ticket_id)
+
+
+async def survey_help(turn: Turn) -> Answer | None:
+    """While a resolved ticket awaits the customer's score, a text we cannot read most likely
+    answers the survey: its own help says how. None otherwise (the general help)."""
+    if await ticketing.awaiting_score(turn.session, turn.customer.id) is None:
+        return None
+    reply = await ticketing.handle_sms_reply(turn.session, turn.phone, "", now=turn.now)
+    return Answer(reply.message, "survey_help")
