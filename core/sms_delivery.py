@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -235,12 +235,13 @@ async def answer_once(
     sender's lock there, so one number's texts are handled one at a time and a retry waits
     for its first copy).
 
-    On PostgreSQL the MessageSid's row is inserted before `answer` runs: a concurrent copy's
-    INSERT waits on the first's primary key, then fails, and reads the reply the first
-    committed (`answer` runs once). SQLite has a single writer, so there the row is inserted
-    after `answer`: it may then write in transactions of its own first (a PIN miss is
-    recorded that way), and copies are serialised by that one writer and `serialise`.
-    Returns (reply, first time)."""
+    Without `serialise`, on PostgreSQL, the MessageSid's row is inserted before `answer`
+    runs: a concurrent copy's INSERT waits on the first's primary key, then fails, and reads
+    the reply the first committed (`answer` runs once). Otherwise the row is inserted after
+    `answer` (one statement less; copies already wait on `serialise`, and on SQLite on its
+    single writer), so `answer` may write in transactions of its own before this one writes
+    (a PIN miss is recorded that way). A copy that still slips through fails on the key and
+    rolls back everything its `answer` did. Returns (reply, first time)."""
     async with sessions() as session:
         try:
             async with session.begin():
@@ -249,18 +250,20 @@ async def answer_once(
                 stored = await session.get(SmsInbound, message_sid)
                 if stored is not None:
                     return stored.reply, False
-                row = SmsInbound(
-                    message_sid=message_sid, from_phone=from_phone, reply="", received_at=now
-                )
-                key_first = is_postgres(session)
-                if key_first:
-                    session.add(row)
-                    await session.flush()  # takes the key now, before `answer` writes anything
-                row.reply = await answer(session)
-                if not key_first:
-                    session.add(row)
-                    await session.flush()
-                return row.reply, True
+                key = {"message_sid": message_sid, "from_phone": from_phone, "received_at": now}
+                if serialise is None and is_postgres(session):
+                    # takes the key now, before `answer` writes anything
+                    await session.execute(insert(SmsInbound).values(reply="", **key))
+                    reply = await answer(session)
+                    await session.execute(
+                        update(SmsInbound)
+                        .where(SmsInbound.message_sid == message_sid)
+                        .values(reply=reply)
+                    )
+                else:
+                    reply = await answer(session)
+                    await session.execute(insert(SmsInbound).values(reply=reply, **key))
+                return reply, True
         except IntegrityError:
             session.expunge_all()
             async with session.begin():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.settings import Settings
@@ -29,16 +29,34 @@ async def _count(session: AsyncSession, *where: ColumnElement[bool]) -> int:
     return int(found or 0)
 
 
-async def known_number(session: AsyncSession, settings: Settings, phone: str, now: datetime) -> str:
-    """`reply`, `notice` (the one flood notice) or `ignore`."""
-    since = now - HOUR
-    recent = (SmsMessage.to == phone, SmsMessage.created_at > since, SmsMessage.direction == OUT)
-    replies = await _count(session, *recent, SmsMessage.purpose.in_(REPLY_PURPOSES))
+def replies_to(phone: str, now: datetime) -> ScalarSelect[int]:
+    """Replies sent to `phone` in the last hour (read with the sender, in one statement)."""
+    return (
+        select(func.count())
+        .select_from(SmsMessage)
+        .where(
+            SmsMessage.to == phone,
+            SmsMessage.created_at > now - HOUR,
+            SmsMessage.direction == OUT,
+            SmsMessage.purpose.in_(REPLY_PURPOSES),
+        )
+        .scalar_subquery()
+    )
+
+
+async def known_number(
+    session: AsyncSession, settings: Settings, phone: str, now: datetime, replies: int
+) -> str:
+    """`reply`, `notice` (the one flood notice) or `ignore`, given `replies_to`'s count."""
     if replies < settings.sms_replies_per_hour:
         return "reply"
-    if await _count(session, *recent, SmsMessage.purpose == FLOOD):
-        return "ignore"
-    return "notice"
+    flood = await _count(
+        session,
+        SmsMessage.to == phone,
+        SmsMessage.created_at > now - HOUR,
+        SmsMessage.purpose == FLOOD,
+    )
+    return "ignore" if flood else "notice"
 
 
 async def unknown_number(

@@ -8,11 +8,18 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.composition import Services
-from auth import Customer
 from core.principal import Principal
 
 from .parser import Command
 from .texts import text
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """The customer who texted (auth's row, read with the reply budget in one statement)."""
+
+    id: str
+    locale: str | None
 
 
 @dataclass(frozen=True)
@@ -22,7 +29,7 @@ class Turn:
     services: Services
     session: AsyncSession
     phone: str
-    customer: Customer
+    customer: Sender
     command: Command
     language: str  # the customer's stored language, else the text's
     now: datetime
