@@ -227,13 +227,14 @@ async def answer_once(
     now: datetime,
     answer: Callable[[AsyncSession], Awaitable[str]],
     *,
-    serialise: Callable[[AsyncSession], Awaitable[None]] | None = None,
+    serialise: Callable[[AsyncSession], Awaitable[str | None]] | None = None,
 ) -> tuple[str, bool]:
     """Answer an inbound SMS once per `message_sid`: `answer` runs (and its writes commit) in
     the same transaction that stores its reply, so a gateway retry gets the stored reply and
-    changes nothing. `serialise` runs first in that transaction (the SMS channel takes the
-    sender's lock there, so one number's texts are handled one at a time and a retry waits
-    for its first copy).
+    changes nothing. `serialise` runs first in that transaction instead of the plain lookup:
+    it takes the sender's lock (so one number's texts are handled one at a time and a retry
+    waits for its first copy) and returns the stored reply of `message_sid`, if any, in the
+    same statement (the SMS channel's `ordering.lock_sender`).
 
     Without `serialise`, on PostgreSQL, the MessageSid's row is inserted before `answer`
     runs: a concurrent copy's INSERT waits on the first's primary key, then fails, and reads
@@ -246,10 +247,13 @@ async def answer_once(
         try:
             async with session.begin():
                 if serialise is not None:
-                    await serialise(session)
-                stored = await session.get(SmsInbound, message_sid)
-                if stored is not None:
-                    return stored.reply, False
+                    earlier = await serialise(session)
+                    if earlier is not None:
+                        return earlier, False
+                else:
+                    stored = await session.get(SmsInbound, message_sid)
+                    if stored is not None:
+                        return stored.reply, False
                 key = {"message_sid": message_sid, "from_phone": from_phone, "received_at": now}
                 if serialise is None and is_postgres(session):
                     # takes the key now, before `answer` writes anything

@@ -98,8 +98,8 @@ async def handle(services: Services, sms: InboundSms) -> tuple[str, bool]:
         outcome.append(result)
         return result.reply
 
-    async def serialise(session: AsyncSession) -> None:
-        await lock_sender(session, lock_key)
+    async def serialise(session: AsyncSession) -> str | None:
+        return await lock_sender(session, lock_key, sms.message_sid)
 
     async with LOCKS.hold(lock_key):
         reply, first = await answer_once(
@@ -285,4 +285,5 @@ async def _store(
                 **common,
             }
         )
-    await session.execute(insert(SmsMessage), rows)
+    # Core's insert: one statement for both rows (the ORM's groups rows by the keys they set).
+    await session.execute(insert(SmsMessage.__table__), rows)

@@ -18,7 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import is_postgres
 
-_ADVISORY = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+# The lock first (a volatile function in FROM is run before the select list's sub-select,
+# an InitPlan evaluated when its value is first needed), then the stored reply, if any.
+_LOCK_AND_LOOK = text(
+    "SELECT (SELECT reply FROM sms_inbound WHERE message_sid = :sid)"
+    " FROM (SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))) AS locked"
+)
+_LOOK = text("SELECT reply FROM sms_inbound WHERE message_sid = :sid")
 
 
 class SenderLocks:
@@ -45,7 +51,11 @@ class SenderLocks:
         return len(self._locks)
 
 
-async def lock_sender(session: AsyncSession, phone: str) -> None:
-    """The cross-process half: held until the handling transaction ends."""
+async def lock_sender(session: AsyncSession, phone: str, message_sid: str) -> str | None:
+    """The cross-process half, held until the handling transaction ends, and the reply
+    already stored for `message_sid` (a gateway retry), in one round trip."""
     if is_postgres(session):
-        await session.execute(_ADVISORY, {"key": f"sms:{phone}"})
+        found = await session.scalar(_LOCK_AND_LOOK, {"key": f"sms:{phone}", "sid": message_sid})
+    else:
+        found = await session.scalar(_LOOK, {"sid": message_sid})
+    return None if found is None else str(found)
