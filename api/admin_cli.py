@@ -2,4 +2,11 @@
 
 from __future__ import annotations
 
-from api import cli_auth, cli_commerce, cli_fulfillment, cli_payments, cli_ticketing  # noqa: F401
+from api import (  # noqa: F401
+    cli_auth,
+    cli_commerce,
+    cli_fulfillment,
+    cli_payments,
+    cli_sms,
+    cli_ticketing,
+)

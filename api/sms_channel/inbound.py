@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 import structlog
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import auth
@@ -286,4 +287,4 @@ async def _store(
             }
         )
     # Core's insert: one statement for both rows (the ORM's groups rows by the keys they set).
-    await session.execute(insert(SmsMessage.__table__), rows)
+    await session.execute(insert(cast(Table, SmsMessage.__table__)), rows)
