@@ -99,10 +99,21 @@ async def _claim(
         return row.to, row.body, row.purpose, row.attempts
 
 
+# Called in the transaction that marks a text failed for good: (session, sms id, attempts,
+# error). The composition points it at the dead-letter list (fulfillment.dead_letter_sms).
+OnFailed = Callable[[AsyncSession, str, int, str], Awaitable[None]]
+
+
 async def deliver(
-    sessions: async_sessionmaker[AsyncSession], provider: SmsProvider, clock: Clock, sms_id: str
+    sessions: async_sessionmaker[AsyncSession],
+    provider: SmsProvider,
+    clock: Clock,
+    sms_id: str,
+    on_failed: OnFailed | None = None,
 ) -> str:
-    """Job for `sms.send`: hand one queued text to the provider; returns what happened."""
+    """Job for `sms.send`: hand one queued text to the provider; returns what happened. A text
+    refused for good, or still failing after MAX_ATTEMPTS (backoff 2, 4, 8... s, at most 300),
+    is `failed` and handed to `on_failed` in the same transaction."""
     claimed = await _claim(sessions, sms_id, clock.now())
     if claimed is None:
         return "skipped"  # sent already, failed for good, or another worker holds the lease
@@ -158,8 +169,25 @@ async def deliver(
         if not final:
             due = now + timedelta(seconds=backoff_seconds(attempts))
             emit(session, TOPIC_SEND, {"sms_id": sms_id}, now=now, available_at=due)
+        elif on_failed is not None:
+            await on_failed(session, sms_id, attempts, error[:500])
     log.warning("sms not sent", sms_id=sms_id, error=error, final=final, attempts=attempts)
     return "failed" if final else "retry"
+
+
+async def requeue_failed(session: AsyncSession, sms_id: str, now: datetime) -> bool:
+    """Give a failed text a fresh set of attempts (a dead letter replayed). False when it is
+    not failed, or its body was a secret we no longer keep (a new code must be asked for)."""
+    result = await session.execute(
+        update(SmsMessage)
+        .where(SmsMessage.id == sms_id, SmsMessage.status == FAILED, SmsMessage.body != REDACTED)
+        .values(status=QUEUED, attempts=0, error=None, status_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    emit(session, TOPIC_SEND, {"sms_id": sms_id}, now=now)
+    return True
 
 
 async def requeue_stale(

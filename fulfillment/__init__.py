@@ -11,7 +11,7 @@ from fulfillment.models import DeadLetter, Partner, PartnerPayable, Shipment
 from fulfillment.orders import CommerceOrders
 from fulfillment.partners import HttpPartnerClient, PartnerClient
 from fulfillment.recovery import redeliver_lost_order_paid
-from fulfillment.resend import resend_eticket
+from fulfillment.resend import dead_letter_sms, resend_eticket
 from fulfillment.schemas import (
     DeadLetterOut,
     OrderItem,
@@ -69,6 +69,7 @@ __all__ = [
     "apply_partner_callback",
     "configure_jobs",
     "create_shipments",
+    "dead_letter_sms",
     "declare_jobs",
     "dispatch",
     "handle_order_paid",

@@ -1,7 +1,7 @@
 """SMS channel: every text in and out is one `sms_messages` row (direction, the sender of an
 inbound one, the parsed command, its outcome, the order or ticket it touched, its segment
 count), indexed for a customer's conversation and the reply budgets; `sms_opt_outs` holds
-the numbers that texted STOP/TD/退订.
+the numbers that texted STOP/TD/退订; a dead letter may name a failed text (`sms_id`).
 
 Revision ID: 0010
 Revises: 0009
@@ -40,6 +40,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("segments", sa.Integer(), server_default="0", nullable=False))
     for name, columns in INDEXES.items():
         op.create_index(name, "sms_messages", columns, unique=False)
+    with op.batch_alter_table("dead_letters") as batch:
+        batch.add_column(sa.Column("sms_id", sa.String(length=32), nullable=True))
     op.create_table(
         "sms_opt_outs",
         sa.Column("phone", sa.String(length=20), nullable=False),
@@ -50,6 +52,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("sms_opt_outs")
+    with op.batch_alter_table("dead_letters") as batch:
+        batch.drop_column("sms_id")
     for name in INDEXES:
         op.drop_index(name, table_name="sms_messages")
     with op.batch_alter_table("sms_messages") as batch:
