@@ -84,7 +84,14 @@ async def main(args: argparse.Namespace, url: str) -> None:
     books = args.requests * (args.rounds + 1)
     phones, token, code = await prepare(env, args.customers, capacity=books + 100)
     port = free_port()
-    server = start_server("api.app:create_app", port, env)
+    if os.environ.get("BENCH_SMS_SERVER"):  # a profiling wrapper: BENCH_SMS_SERVER='cmd {port}'
+        import shlex
+        import subprocess
+
+        cmd = shlex.split(os.environ["BENCH_SMS_SERVER"].format(port=port))
+        server = subprocess.Popen(cmd, env=env, cwd=ROOT)
+    else:
+        server = start_server("api.app:create_app", port, env)
     base = f"http://127.0.0.1:{port}"
     validator = RequestValidator(TOKEN)
     run = uuid.uuid4().hex[:8]

@@ -20,10 +20,9 @@ from datetime import datetime, timedelta
 from typing import cast
 
 import structlog
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import auth
 from api.composition import Services
 from core.db import new_id
 from core.errors import Busy, DomainError
@@ -34,7 +33,7 @@ from core.sms_text import segments
 
 from . import budget, offers, orders, pin, tickets
 from .context import Answer, Sender, Turn
-from .ordering import SenderLocks, lock_sender
+from .ordering import Opening, SenderLocks, lock_and_read
 from .parser import (
     BOOK,
     CANCEL,
@@ -93,14 +92,16 @@ async def handle(services: Services, sms: InboundSms) -> tuple[str, bool]:
     lock_key = phone or sms.sender[:40]
     now = services.runtime.clock.now()
     outcome: list[Answer] = []
-
-    async def answer(session: AsyncSession) -> str:
-        result = await _answer(services, session, sms, phone, now)
-        outcome.append(result)
-        return result.reply
+    opened: list[Opening] = []
 
     async def serialise(session: AsyncSession) -> str | None:
-        return await lock_sender(session, lock_key, sms.message_sid)
+        opened.append(await lock_and_read(session, lock_key, sms.message_sid, phone, now))
+        return opened[-1].stored_reply
+
+    async def answer(session: AsyncSession) -> str:
+        result = await _answer(services, session, sms, phone, now, opened[-1])
+        outcome.append(result)
+        return result.reply
 
     async with LOCKS.hold(lock_key):
         reply, first = await answer_once(
@@ -119,11 +120,17 @@ async def handle(services: Services, sms: InboundSms) -> tuple[str, bool]:
 
 
 async def _answer(
-    services: Services, session: AsyncSession, sms: InboundSms, phone: str | None, now: datetime
+    services: Services,
+    session: AsyncSession,
+    sms: InboundSms,
+    phone: str | None,
+    now: datetime,
+    opened: Opening,
 ) -> Answer:
     settings = services.runtime.settings
     command = parse(sms.body, today=now.astimezone(settings.zone).date())
-    customer, replies = await _sender(session, phone, now) if phone else (None, 0)
+    customer = Sender(opened.customer_id, opened.locale) if opened.customer_id else None
+    replies = opened.replies
     language = (customer.locale if customer and customer.locale else command.language) or "zh"
     language = "en" if language.startswith("en") else "zh"
     purpose = budget.REPLY
@@ -154,17 +161,6 @@ async def _answer(
                 result = await _dispatch(turn)
     await _store(session, sms, phone, command, result, purpose, now)
     return result
-
-
-async def _sender(session: AsyncSession, phone: str, now: datetime) -> tuple[Sender | None, int]:
-    row = (
-        await session.execute(
-            select(auth.Customer.id, auth.Customer.locale, budget.replies_to(phone, now)).where(
-                auth.Customer.phone == phone
-            )
-        )
-    ).first()
-    return (Sender(row[0], row[1]), int(row[2])) if row else (None, 0)
 
 
 async def _opt(session: AsyncSession, phone: str, verb: str, now: datetime) -> None:

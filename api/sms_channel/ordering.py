@@ -12,19 +12,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import auth
 from core.db import is_postgres
+from core.sms import SmsInbound
 
-# The lock first (a volatile function in FROM is run before the select list's sub-select,
-# an InitPlan evaluated when its value is first needed), then the stored reply, if any.
-_LOCK_AND_LOOK = text(
-    "SELECT (SELECT reply FROM sms_inbound WHERE message_sid = :sid)"
-    " FROM (SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))) AS locked"
-)
-_LOOK = text("SELECT reply FROM sms_inbound WHERE message_sid = :sid")
+from . import budget
 
 
 class SenderLocks:
@@ -51,11 +49,33 @@ class SenderLocks:
         return len(self._locks)
 
 
-async def lock_sender(session: AsyncSession, phone: str, message_sid: str) -> str | None:
-    """The cross-process half, held until the handling transaction ends, and the reply
-    already stored for `message_sid` (a gateway retry), in one round trip."""
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """What the handling transaction reads right after the sender's lock, in one statement."""
+
+    stored_reply: str | None  # a gateway retry: the reply already given
+    customer_id: str | None
+    locale: str | None
+    replies: int  # replies to the number in the last hour (the pumping budget)
+
+
+async def lock_and_read(
+    session: AsyncSession, lock_key: str, message_sid: str, phone: str | None, now: datetime
+) -> Opening:
+    """The cross-process half of the ordering (a PostgreSQL advisory transaction lock, held
+    until the handling transaction ends) and, after it, the reply already stored for
+    `message_sid`, the customer and their reply count, in one round trip. The lock is in
+    FROM; the sub-selects of the select list are InitPlans, run when their value is first
+    needed, so after it."""
     if is_postgres(session):
-        found = await session.scalar(_LOCK_AND_LOOK, {"key": f"sms:{phone}", "sid": message_sid})
-    else:
-        found = await session.scalar(_LOOK, {"sid": message_sid})
-    return None if found is None else str(found)
+        held = func.pg_advisory_xact_lock(func.hashtextextended(f"sms:{lock_key}", 0))
+        first = select(held.label("held")).subquery("locked")
+    else:  # one process: the asyncio lock is all there is
+        first = select(literal(1).label("one")).subquery("one")
+    stored = select(SmsInbound.reply).where(SmsInbound.message_sid == message_sid)
+    replies = budget.replies_to(phone or "", now)
+    query = select(
+        stored.scalar_subquery(), auth.Customer.id, auth.Customer.locale, replies
+    ).select_from(first.outerjoin(auth.Customer, auth.Customer.phone == (phone or "")))
+    row = (await session.execute(query)).one()
+    return Opening(row[0], row[1], row[2], int(row[3] or 0))
