@@ -43,6 +43,13 @@ PATH = "/v1/webhooks/sms"
 TOKEN = uuid.uuid4().hex
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of the server process (Linux /proc), to tell its cost from the
+    database's on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def prepare(env: dict[str, str], customers: int, capacity: int) -> tuple[list[str], str, str]:
     settings = load_settings(environ=env)
     runtime = Runtime.build(settings)
@@ -84,14 +91,7 @@ async def main(args: argparse.Namespace, url: str) -> None:
     books = args.requests * (args.rounds + 1)
     phones, token, code = await prepare(env, args.customers, capacity=books + 100)
     port = free_port()
-    if os.environ.get("BENCH_SMS_SERVER"):  # a profiling wrapper: BENCH_SMS_SERVER='cmd {port}'
-        import shlex
-        import subprocess
-
-        cmd = shlex.split(os.environ["BENCH_SMS_SERVER"].format(port=port))
-        server = subprocess.Popen(cmd, env=env, cwd=ROOT)
-    else:
-        server = start_server("api.app:create_app", port, env)
+    server = start_server("api.app:create_app", port, env)
     base = f"http://127.0.0.1:{port}"
     validator = RequestValidator(TOKEN)
     run = uuid.uuid4().hex[:8]
@@ -122,9 +122,12 @@ async def main(args: argparse.Namespace, url: str) -> None:
         for make in kinds.values():
             await fire([base], 100, args.concurrency, make)
         rounds: dict[str, list[tuple[float, list[float]]]] = {k: [] for k in kinds}
+        cpu: dict[str, float] = dict.fromkeys(kinds, 0.0)
         for _ in range(args.rounds):
             for name, make in kinds.items():
+                before = cpu_seconds(server.pid)
                 elapsed, lat, codes = await fire([base], args.requests, args.concurrency, make)
+                cpu[name] += cpu_seconds(server.pid) - before
                 assert codes == {200: args.requests}, (name, codes)
                 rounds[name].append((args.requests / elapsed, lat))
         print(
@@ -136,7 +139,8 @@ async def main(args: argparse.Namespace, url: str) -> None:
         for name, results in rounds.items():
             rps, lat = sorted(results, key=lambda r: r[0])[len(results) // 2]
             median[name] = statistics.median(r[0] for r in results)
-            print(line(name, args.requests, rps, lat))
+            per = cpu[name] / (args.requests * args.rounds) * 1000
+            print(line(name, args.requests, rps, lat) + f"  server CPU {per:5.2f} ms/req")
         plain = median["GET /v1/me (token)"]
         for name in list(kinds)[1:]:
             print(f"  {name}: {median[name] / plain:.2f} of the token GET")
