@@ -24,7 +24,7 @@ from auth import AuditEvent
 from core.clock import TravelClock
 from core.runtime import Runtime
 from core.settings import Settings
-from core.sms import SmsInbound, SmsOptOut
+from core.sms import SmsInbound, SmsMessage, SmsOptOut
 from tests.auth_fixtures import make_agent, make_customer, random_cn_mobile
 from tests.integration.sms.channel import (
     PATH,
@@ -209,6 +209,10 @@ async def test_complaint_becomes_a_ticket_and_a_reply_joins_it(
         headers=agent.headers,
     )
     assert r.status_code in (200, 201), r.text
+    # The agent's reply reached the customer by SMS (the ticket came by SMS).
+    [texted] = [m for m in await stored(sms_rt, me.phone) if m.purpose == "ticket.reply"]
+    assert texted.body.startswith(f"【Hotline】工单{ticket_no}客服回复：您好，请问是哪一场演出？")
+    assert texted.ticket_id == ticket["id"] and texted.status == "queued"
     assert await sms(me.phone, "周六晚上那场") == f"已将您的回复加入工单{ticket_no}。"
     r = await ch.get(f"/v1/tickets/{ticket['id']}", headers=agent.headers)
     bodies = [c["body"] for c in r.json()["comments"]]
@@ -363,3 +367,24 @@ async def test_count_of_stored_rows_per_text(sms: Any, sms_rt: Runtime) -> None:
         ("in", "sms.inbound", "received"),
         ("out", "sms.reply", "replied"),
     ]
+
+
+async def test_unknown_numbers_share_one_hourly_budget(
+    sms: Any, sms_rt: Runtime, ch_settings: Settings
+) -> None:
+    """Enrollment hints to all unknown numbers together stop at the hourly budget."""
+    from api.sms_channel import budget
+
+    first, second = random_cn_mobile(), random_cn_mobile()
+    async with sms_rt.sessions() as s:
+        now = sms_rt.clock.now()
+        sent = await s.scalar(
+            select(func.count()).where(
+                SmsMessage.purpose == budget.HINT, SmsMessage.created_at > now - budget.HOUR
+            )
+        )
+        tight = dataclasses.replace(ch_settings, sms_unknown_replies_per_hour=sent + 1)
+        assert await budget.unknown_number(s, tight, first, now) == "hint"
+    assert (await sms(first, "HELP")).startswith("Hotline: this number is not registered")
+    async with sms_rt.sessions() as s:
+        assert await budget.unknown_number(s, tight, second, sms_rt.clock.now()) == "ignore"
