@@ -29,14 +29,15 @@ async def _count(session: AsyncSession, *where: ColumnElement[bool]) -> int:
     return int(found or 0)
 
 
-def replies_to(phone: str, now: datetime) -> ScalarSelect[int]:
-    """Replies sent to `phone` in the last hour (read with the sender, in one statement)."""
+def replies_to(phone: ColumnElement[str], since: ColumnElement[datetime]) -> ScalarSelect[int]:
+    """Replies sent to `phone` since then (an hour ago; read with the sender, in one
+    statement: api.sms_channel.ordering)."""
     return (
         select(func.count())
         .select_from(SmsMessage)
         .where(
             SmsMessage.to == phone,
-            SmsMessage.created_at > now - HOUR,
+            SmsMessage.created_at > since,
             SmsMessage.direction == OUT,
             SmsMessage.purpose.in_(REPLY_PURPOSES),
         )

@@ -67,6 +67,9 @@ USAGE = {
     "list": "usage_list",
     "text": "usage_text",
 }
+# Core's insert of the messages table, built once: one statement for both rows (the ORM's
+# would group rows by the keys they set, and building a statement costs more than running it).
+_INSERT = insert(cast(Table, SmsMessage.__table__))
 READ_ONLY = frozenset({HELP, LIST, INFO, STATUS, EMPTY})
 VERB_WORDS = {"zh": {PAY: "支付", CANCEL: "取消", CARD: "刷卡", STATUS: "状态", TICKET: "电子票"}}
 
@@ -282,5 +285,4 @@ async def _store(
                 **common,
             }
         )
-    # Core's insert: one statement for both rows (the ORM's groups rows by the keys they set).
-    await session.execute(insert(cast(Table, SmsMessage.__table__)), rows)
+    await session.execute(_INSERT, rows)

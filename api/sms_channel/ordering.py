@@ -14,12 +14,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import String, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import auth
-from core.db import is_postgres
+from core.db import UtcDateTime, is_postgres
 from core.sms import SmsInbound
 
 from . import budget
@@ -59,6 +60,24 @@ class Opening:
     replies: int  # replies to the number in the last hour (the pumping budget)
 
 
+def _opening(lock: bool) -> Any:  # a Select of (reply, customer id, locale, count)
+    """Built once (building a statement costs more than running it); values are bound."""
+    if lock:
+        held = func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0))
+        first = select(held.label("held")).subquery("locked")
+    else:  # one process (SQLite): the asyncio lock is all there is
+        first = select(literal(1).label("one")).subquery("one")
+    phone = bindparam("phone", type_=String)
+    stored = select(SmsInbound.reply).where(SmsInbound.message_sid == bindparam("sid"))
+    replies = budget.replies_to(phone, bindparam("since", type_=UtcDateTime()))
+    return select(
+        stored.scalar_subquery(), auth.Customer.id, auth.Customer.locale, replies
+    ).select_from(first.outerjoin(auth.Customer, auth.Customer.phone == phone))
+
+
+_OPENING = {True: _opening(lock=True), False: _opening(lock=False)}
+
+
 async def lock_and_read(
     session: AsyncSession, lock_key: str, message_sid: str, phone: str | None, now: datetime
 ) -> Opening:
@@ -67,15 +86,14 @@ async def lock_and_read(
     `message_sid`, the customer and their reply count, in one round trip. The lock is in
     FROM; the sub-selects of the select list are InitPlans, run when their value is first
     needed, so after it."""
-    if is_postgres(session):
-        held = func.pg_advisory_xact_lock(func.hashtextextended(f"sms:{lock_key}", 0))
-        first = select(held.label("held")).subquery("locked")
-    else:  # one process: the asyncio lock is all there is
-        first = select(literal(1).label("one")).subquery("one")
-    stored = select(SmsInbound.reply).where(SmsInbound.message_sid == message_sid)
-    replies = budget.replies_to(phone or "", now)
-    query = select(
-        stored.scalar_subquery(), auth.Customer.id, auth.Customer.locale, replies
-    ).select_from(first.outerjoin(auth.Customer, auth.Customer.phone == (phone or "")))
-    row = (await session.execute(query)).one()
+    values = {
+        "key": f"sms:{lock_key}",
+        "sid": message_sid,
+        "phone": phone or "",
+        "since": now - budget.HOUR,
+    }
+    pg = is_postgres(session)
+    if not pg:
+        del values["key"]
+    row = (await session.execute(_OPENING[pg], values)).one()
     return Opening(row[0], row[1], row[2], int(row[3] or 0))
