@@ -87,6 +87,7 @@ async def test_booking_paid_by_carrier_billing_and_fulfilled_with_the_eticket_sm
     assert order.status == "fulfilled" and order.channel == "sms"
     etickets = [m for m in await stored(sms_rt, me.phone) if m.purpose == "eticket"]
     assert len(etickets) == 1 and number in etickets[0].body
+    assert etickets[0].order_id == order.id and etickets[0].segments == 1
     assert etickets[0].status == "sent" and etickets[0].provider_message_id
     assert [t.body for t in twilio.to(me.phone)] == [etickets[0].body]
     # The delivery-status webhook finds it by the provider's id.
@@ -142,6 +143,7 @@ async def test_card_pay_link_by_sms_and_cancel_with_the_pin(sms: Any, sms_rt: Ru
     assert await sms(me.phone, f"刷卡 {number}") == f"订单{number}的支付链接已短信发送。"
     links = [m for m in await stored(sms_rt, me.phone) if m.purpose == "pay_link"]
     assert len(links) == 1 and "/pay/" in links[0].body and links[0].status == "queued"
+    assert links[0].order_id == await _order_id(sms_rt, me.id, number)
 
     assert "密码不正确" in await sms(me.phone, f"取消 {number} 111111")
     reply = await sms(me.phone, f"ＣＡＮＣＥＬ　{number}　{PIN}")
