@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, func, literal, select
+from sqlalchemy import String, bindparam, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import auth
@@ -60,40 +60,33 @@ class Opening:
     replies: int  # replies to the number in the last hour (the pumping budget)
 
 
-def _opening(lock: bool) -> Any:  # a Select of (reply, customer id, locale, count)
+_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
+def _opening() -> Any:  # a Select of (reply, customer id, locale, reply count)
     """Built once (building a statement costs more than running it); values are bound."""
-    if lock:
-        held = func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0))
-        first = select(held.label("held")).subquery("locked")
-    else:  # one process (SQLite): the asyncio lock is all there is
-        first = select(literal(1).label("one")).subquery("one")
     phone = bindparam("phone", type_=String)
     stored = select(SmsInbound.reply).where(SmsInbound.message_sid == bindparam("sid"))
     replies = budget.replies_to(phone, bindparam("since", type_=UtcDateTime()))
+    one = select(literal(1).label("one")).subquery("one")
     return select(
         stored.scalar_subquery(), auth.Customer.id, auth.Customer.locale, replies
-    ).select_from(first.outerjoin(auth.Customer, auth.Customer.phone == phone))
+    ).select_from(one.outerjoin(auth.Customer, auth.Customer.phone == phone))
 
 
-_OPENING = {True: _opening(lock=True), False: _opening(lock=False)}
+_OPENING = _opening()
 
 
 async def lock_and_read(
     session: AsyncSession, lock_key: str, message_sid: str, phone: str | None, now: datetime
 ) -> Opening:
     """The cross-process half of the ordering (a PostgreSQL advisory transaction lock, held
-    until the handling transaction ends) and, after it, the reply already stored for
-    `message_sid`, the customer and their reply count, in one round trip. The lock is in
-    FROM; the sub-selects of the select list are InitPlans, run when their value is first
-    needed, so after it."""
-    values = {
-        "key": f"sms:{lock_key}",
-        "sid": message_sid,
-        "phone": phone or "",
-        "since": now - budget.HOUR,
-    }
-    pg = is_postgres(session)
-    if not pg:
-        del values["key"]
-    row = (await session.execute(_OPENING[pg], values)).one()
+    until the handling transaction ends), then the reply already stored for `message_sid`,
+    the customer and their reply count in one statement. Two statements, not one: a
+    statement's snapshot is taken when it starts, so a read in the statement that waited for
+    the lock would not see what the previous holder committed (its reply, its count)."""
+    if is_postgres(session):
+        await session.execute(_LOCK, {"key": f"sms:{lock_key}"})
+    values = {"sid": message_sid, "phone": phone or "", "since": now - budget.HOUR}
+    row = (await session.execute(_OPENING, values)).one()
     return Opening(row[0], row[1], row[2], int(row[3] or 0))

@@ -390,3 +390,31 @@ async def test_unknown_numbers_share_one_hourly_budget(
     assert (await sms(first, "HELP")).startswith("Hotline: this number is not registered")
     async with sms_rt.sessions() as s:
         assert await budget.unknown_number(s, tight, second, sms_rt.clock.now()) == "ignore"
+
+
+async def test_the_sender_lock_holds_a_second_process_until_the_first_commits(
+    sms_rt: Runtime,
+) -> None:
+    """Across processes (two sessions here) one number's handling transactions do not
+    overlap: the second waits on the advisory lock, then sees what the first committed."""
+    import asyncio
+
+    from api.sms_channel.ordering import lock_and_read
+    from core.db import is_postgres
+
+    phone, sid = random_cn_mobile(), "SM" + uuid.uuid4().hex
+    now = sms_rt.clock.now()
+    async with sms_rt.sessions() as first, first.begin():
+        assert is_postgres(first)
+        opened = await lock_and_read(first, phone, sid, phone, now)
+        assert opened.stored_reply is None and opened.customer_id is None
+
+        async def second() -> str | None:
+            async with sms_rt.sessions() as other, other.begin():
+                return (await lock_and_read(other, phone, sid, phone, now)).stored_reply
+
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        first.add(SmsInbound(message_sid=sid, from_phone=phone, reply="first", received_at=now))
+    assert await asyncio.wait_for(waiting, 5) == "first"
