@@ -110,7 +110,7 @@ async def handle(services: Services, sms: InboundSms) -> tuple[str, bool]:
         reply, first = await answer_once(
             services.runtime.sessions, sms.message_sid, phone, now, answer, serialise=serialise
         )
-    done = outcome[0] if outcome else None
+    done = outcome[-1] if outcome and first else None  # a copy that lost the race: rolled back
     log.info(
         "sms received",
         message_sid=sms.message_sid,
@@ -148,7 +148,7 @@ async def _answer(
             if verdict == "ignore":
                 result = Answer("", "ignored_unknown")
             elif command.verb in (STOP, START):
-                result = Answer(text(_opt_text(command.verb), language), "opt_" + command.verb)
+                result = Answer(text(_opted(command.verb), language), _opted(command.verb))
             else:
                 result = Answer(text("enroll", language), "enroll_hint")
         else:
@@ -174,7 +174,8 @@ async def _opt(session: AsyncSession, phone: str, verb: str, now: datetime) -> N
         await session.delete(found)
 
 
-def _opt_text(verb: str) -> str:
+def _opted(verb: str) -> str:
+    """The reply's text kind and the outcome of STOP / START."""
     return "opted_out" if verb == STOP else "opted_in"
 
 
@@ -184,7 +185,7 @@ async def _dispatch(turn: Turn) -> Answer:
         word = VERB_WORDS.get(turn.language, {}).get(cmd.verb, cmd.verb)
         return Answer(turn.say(USAGE[cmd.problem], verb=word), "usage")
     if cmd.verb in (STOP, START):
-        return Answer(turn.say(_opt_text(cmd.verb)), "opt_" + cmd.verb.lower())
+        return Answer(turn.say(_opted(cmd.verb)), _opted(cmd.verb))
     if cmd.verb in PIN_VERBS:
         assert cmd.pin is not None
         refused = await pin.check(turn.services, turn.session, turn.phone, cmd.pin, turn.language)
