@@ -58,6 +58,10 @@ from .texts import text
 
 log = structlog.get_logger("hotline.sms")
 LOCKS = SenderLocks()  # this process's queue per number (see ordering.py)
+# A number with this many texts already queued in this process is flooding: the next are
+# dropped unanswered and unrecorded, so a flood cannot hold a connection per text (the gateway
+# may retry them; by then the budget answers them with silence).
+MAX_QUEUED = 50
 USAGE = {
     "book": "usage_book",
     "address": "usage_address",
@@ -106,6 +110,9 @@ async def handle(services: Services, sms: InboundSms) -> tuple[str, bool]:
         outcome.append(result)
         return result.reply
 
+    if LOCKS.queued(lock_key) >= MAX_QUEUED:
+        log.warning("sms dropped: flood", message_sid=sms.message_sid, queued=MAX_QUEUED)
+        return "", True
     async with LOCKS.hold(lock_key):
         reply, first = await answer_once(
             services.runtime.sessions, sms.message_sid, phone, now, answer, serialise=serialise

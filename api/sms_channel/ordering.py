@@ -49,6 +49,10 @@ class SenderLocks:
     def __len__(self) -> int:
         return len(self._locks)
 
+    def queued(self, phone: str) -> int:
+        """Texts from this number holding or waiting for its lock in this process."""
+        return self._locks.get(phone, (None, 0))[1]
+
 
 @dataclass(frozen=True, slots=True)
 class Opening:
