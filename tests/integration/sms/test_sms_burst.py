@@ -16,13 +16,16 @@ import uuid
 from urllib.parse import urlencode
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import text as sql
 
+from api import admin_cli  # noqa: F401 (registers the commands)
+from api.cli_group import main
 from bench.rush import Connection
 from core.runtime import Runtime
 from core.settings import Settings
 from tests.auth_fixtures import make_customer
-from tests.integration.commerce.servers import uvicorn_servers
+from tests.integration.commerce.servers import settings_env, uvicorn_servers
 from tests.integration.sms.channel import HOTLINE, PATH, make_offer, reply_of, sign
 from tests.integration.sms.conftest import PUBLIC
 from tests.twilio_server import TwilioServer
@@ -86,6 +89,20 @@ async def test_a_burst_of_1000_texts_from_50_numbers(
             for j in range(LINES)
         ]
         answers = [a for got in await asyncio.gather(*jobs) for a in got]
+
+        # `hotline sms-send` against the live server: a Twilio-signed post, the reply printed.
+        cli_env = {
+            **settings_env(sms_settings),
+            **env,
+            "HOTLINE_TWILIO_FROM": HOTLINE,
+        }
+        result = CliRunner().invoke(
+            main, ["sms-send", "--from", people[0].phone, "--url", url, "STATUS"], env=cli_env
+        )
+        assert result.exit_code == 0, result.output
+        assert (
+            result.output.strip().splitlines()[-1].endswith(" awaiting payment 15")
+        )  # 10 + booking fee 5
 
     assert len(answers) == NUMBERS * (PER_NUMBER + len(RETRIED_AT))
     assert collections.Counter(status for status, _ in answers) == {200: len(answers)}
