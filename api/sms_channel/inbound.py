@@ -24,7 +24,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.composition import Services
-from core.db import new_id
+from core.db import is_postgres, new_id
 from core.errors import Busy, DomainError
 from core.phone import InvalidPhone, normalise_phone
 from core.sms import IN, OUT, RECEIVED, REPLIED, SmsMessage, SmsOptOut
@@ -33,7 +33,7 @@ from core.sms_text import segments
 
 from . import budget, offers, orders, pin, tickets
 from .context import Answer, Sender, Turn
-from .ordering import Opening, SenderLocks, lock_and_read
+from .ordering import Opening, SenderLocks, driver, lock_and_read
 from .parser import (
     BOOK,
     CANCEL,
@@ -74,6 +74,17 @@ USAGE = {
 # Core's insert of the messages table, built once: one statement for both rows (the ORM's
 # would group rows by the keys they set, and building a statement costs more than running it).
 _INSERT = insert(cast(Table, SmsMessage.__table__))
+COLUMNS = (
+    "id", "direction", "to", "from_phone", "body", "purpose", "created_at", "status",
+    "provider_message_id", "segments", "command", "outcome", "order_id", "ticket_id",
+    "attempts", "status_at", "error", "lease_until", "sent_at",
+)  # fmt: skip
+_INSERT_PG = (  # COLUMNS, in order
+    'INSERT INTO sms_messages (id, direction, "to", from_phone, body, purpose, created_at,'
+    " status, provider_message_id, segments, command, outcome, order_id, ticket_id, attempts,"
+    " status_at, error, lease_until, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+    " $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+)
 READ_ONLY = frozenset({HELP, LIST, INFO, STATUS, EMPTY})
 VERB_WORDS = {"zh": {PAY: "支付", CANCEL: "取消", CARD: "刷卡", STATUS: "状态", TICKET: "电子票"}}
 
@@ -293,4 +304,8 @@ async def _store(
                 **common,
             }
         )
-    await session.execute(_INSERT, rows)
+    if is_postgres(session):  # on the transaction's asyncpg connection (ordering.driver)
+        pg = await driver(session)
+        await pg.executemany(_INSERT_PG, [tuple(row[c] for c in COLUMNS) for row in rows])
+    else:
+        await session.execute(_INSERT, rows)
