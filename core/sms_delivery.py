@@ -248,6 +248,9 @@ async def apply_status(
     return status if result.rowcount else "unchanged"  # type: ignore[attr-defined]
 
 
+_INBOUND = insert(SmsInbound)  # built once: building a statement costs more than running it
+
+
 async def answer_once(
     sessions: async_sessionmaker[AsyncSession],
     message_sid: str,
@@ -285,7 +288,7 @@ async def answer_once(
                 key = {"message_sid": message_sid, "from_phone": from_phone, "received_at": now}
                 if serialise is None and is_postgres(session):
                     # takes the key now, before `answer` writes anything
-                    await session.execute(insert(SmsInbound).values(reply="", **key))
+                    await session.execute(_INBOUND, {"reply": "", **key})
                     reply = await answer(session)
                     await session.execute(
                         update(SmsInbound)
@@ -294,7 +297,7 @@ async def answer_once(
                     )
                 else:
                     reply = await answer(session)
-                    await session.execute(insert(SmsInbound).values(reply=reply, **key))
+                    await session.execute(_INBOUND, {"reply": reply, **key})
                 return reply, True
         except IntegrityError:
             session.expunge_all()
