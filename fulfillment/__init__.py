@@ -8,10 +8,10 @@ from fulfillment.actors import declare as declare_jobs
 from fulfillment.actors import handlers as job_handlers
 from fulfillment.domain import RetryPolicy, ShipmentStatus, verify_signature
 from fulfillment.models import DeadLetter, Partner, PartnerPayable, Shipment
+from fulfillment.order_texts import dead_letter_sms, resend_eticket
 from fulfillment.orders import CommerceOrders
 from fulfillment.partners import HttpPartnerClient, PartnerClient
 from fulfillment.recovery import redeliver_lost_order_paid
-from fulfillment.resend import dead_letter_sms, resend_eticket
 from fulfillment.schemas import (
     DeadLetterOut,
     OrderItem,

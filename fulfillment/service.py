@@ -55,7 +55,13 @@ class OrderGateway(Protocol):
 
 class SmsPort(Protocol):
     async def send(
-        self, session: AsyncSession, to: str, body: str, *, purpose: str, order_id: str | None
+        self,
+        session: AsyncSession,
+        to: str,
+        body: str,
+        *,
+        purpose: str,
+        order_id: str | None = None,
     ) -> Any: ...
 
 

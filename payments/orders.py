@@ -62,7 +62,13 @@ class OrderPort(Protocol):
 
 class Notifier(Protocol):
     async def send(
-        self, session: AsyncSession, to: str, body: str, *, purpose: str, order_id: str | None
+        self,
+        session: AsyncSession,
+        to: str,
+        body: str,
+        *,
+        purpose: str,
+        order_id: str | None = None,
     ) -> object: ...
 
 
