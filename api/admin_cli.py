@@ -8,6 +8,7 @@ from api import (  # noqa: F401
     cli_finance,
     cli_fulfillment,
     cli_payments,
+    cli_sms,
     cli_ticketing,
     cli_voice,
 )

@@ -3,7 +3,8 @@ here, after the commit that queued it and outside any transaction (core.sms_deli
 
 `ROUTES` and `declare(broker)` are the Dramatiq side (worker processes), `handlers(services)`
 the same job for the in-process relay of the embedded defaults (api.outbox_routes merges them with
-the other rooms'). The job is idempotent: a text already sent is skipped.
+the other rooms'). The job is idempotent: a text already sent is skipped. A text that fails
+for good lands in the dead-letter list (fulfillment.dead_letter_sms), replayable there.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import dramatiq
+from sqlalchemy.ext.asyncio import AsyncSession
 
+import fulfillment
 from api.composition import Services
 from core.broker import Route, WorkerLocal, declare_actor
 from core.sms import TOPIC_SEND
@@ -25,7 +28,13 @@ ROUTES = {TOPIC_SEND: Route(QUEUE, ACTOR_SEND)}
 
 async def send(services: Services, sms_id: str) -> str:
     runtime = services.runtime
-    return await deliver(runtime.sessions, services.sms_provider, runtime.clock, sms_id)
+
+    async def dead_letter(session: AsyncSession, failed: str, attempts: int, error: str) -> None:
+        await fulfillment.dead_letter_sms(session, failed, attempts, error, now=runtime.clock.now())
+
+    return await deliver(
+        runtime.sessions, services.sms_provider, runtime.clock, sms_id, on_failed=dead_letter
+    )
 
 
 async def sweep_job(services: Services) -> int:

@@ -91,6 +91,9 @@ class SmsOut(msgspec.Struct):
     created_at: datetime
     status: str  # queued until the sms.send job ran, then sent (the sink accepts at once)
     provider_message_id: str | None = None
+    direction: str = "out"  # out | in (a customer's text to the hotline, PIN masked)
+    from_phone: str | None = None  # the sender of an inbound text
+    segments: int = 0  # GSM-7 160/153 or UCS-2 70/67 characters a segment
 
 
 class PinChangeIn(msgspec.Struct, forbid_unknown_fields=True):

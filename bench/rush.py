@@ -84,7 +84,9 @@ class Connection:
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         if body is not None:
-            lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+            if not any(k.lower() == "content-type" for k in headers):  # a form post names its own
+                lines.append("Content-Type: application/json")
+            lines.append(f"Content-Length: {len(body)}")
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])

@@ -57,6 +57,10 @@ class Settings:
     twilio_account_sid: str = ""
     twilio_from: str = ""  # the sender number, E.164
     twilio_base_url: str = "https://api.twilio.com"  # a Twilio-compatible gateway's base
+    # SMS channel (api/sms_channel): replies budgeted against SMS pumping.
+    sms_replies_per_hour: int = 30  # to one number; then one notice, then silence
+    sms_unknown_replies_per_hour: int = 100  # enrollment hints to all unknown numbers
+    sms_hint_days: int = 30  # an unknown number gets one hint in this many days
     redis_prefix: str = "hotline"
     # The voice channel (api/voice_*.py): a call's menu state lives this long in Redis after
     # its last step; the keypad waits this long for a key; answered within this is on target.

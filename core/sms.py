@@ -21,12 +21,20 @@ from core.clock import Clock, SystemClock
 from core.db import Base, UtcDateTime, id_column, new_id
 from core.errors import UpstreamUnavailable
 from core.outbox import emit
+from core.sms_text import segments
 
 TOPIC_SEND = "sms.send"
 STATUS_PATH = "/v1/webhooks/sms/status"  # the delivery-status webhook (api/controllers/sms.py)
 # Texts whose body is a secret: once the provider has it, our copy is blanked (the sink's
 # table is the demo's inbox, so there it stays readable).
 SECRET_PURPOSES = frozenset({"otp"})
+# Texts we send unasked (China's commercial-SMS rule): they carry the opt-out line and an
+# opted-out number (`sms_opt_outs`, STOP/TD/退订) does not get them. Everything else is
+# something the customer asked for (a code, a pay link, e-tickets, a reply to a text).
+MARKETING_PURPOSES = frozenset({"marketing", "ticket.survey"})
+OPT_OUT_LINE = {"zh": "拒收请回复TD", "en": "Reply STOP to opt out"}
+IN, OUT = "in", "out"  # `direction` of a stored message
+RECEIVED, REPLIED = "received", "replied"  # an inbound text; a reply that left as TwiML
 
 # Our statuses, in the order a message moves through them. `queued`: written, waiting for the
 # job; `sending`: a job holds it (lease) and is talking to the provider; `sent`: the provider
@@ -37,7 +45,9 @@ RANK = {QUEUED: 0, SENDING: 1, SENT: 2, DELIVERED: 3, UNDELIVERED: 3, FAILED: 3}
 
 
 class SmsMessage(Base):
-    """One outgoing text (the auth room created the table; every room sends through it)."""
+    """One text, out (queued for the provider, or a reply that left in the webhook's TwiML)
+    or in (what a customer texted the hotline, PIN masked). The auth room created the table;
+    every room sends through it and the SMS channel records its conversation in it."""
 
     __tablename__ = "sms_messages"
 
@@ -56,9 +66,32 @@ class SmsMessage(Base):
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     status_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    direction: Mapped[str] = mapped_column(String(3), default=OUT, server_default=OUT)
+    from_phone: Mapped[str | None] = mapped_column(String(20), nullable=True)  # inbound
+    command: Mapped[str | None] = mapped_column(String(20), nullable=True)  # as parsed
+    outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    order_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    ticket_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    segments: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
-    # The sweep looks for `sending` rows whose lease lapsed.
-    __table_args__ = (Index("ix_sms_messages_status_lease", "status", "lease_until"),)
+    __table_args__ = (
+        # The sweep looks for `sending` rows whose lease lapsed.
+        Index("ix_sms_messages_status_lease", "status", "lease_until"),
+        # A customer's conversation (agents' view) and the per-number reply budget.
+        Index("ix_sms_messages_to_created", "to", "created_at"),
+        Index("ix_sms_messages_from_created", "from_phone", "created_at"),
+        # The budget of replies to unknown numbers.
+        Index("ix_sms_messages_purpose_created", "purpose", "created_at"),
+    )
+
+
+class SmsOptOut(Base):
+    """A number that texted STOP/TD/退订: no marketing text until it texts START."""
+
+    __tablename__ = "sms_opt_outs"
+
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    opted_out_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class SmsInbound(Base):
@@ -148,7 +181,16 @@ class TwilioSmsProvider:
 class SmsSender(Protocol):
     """What rooms are given: queue a text in the caller's transaction (see `SmsOutbox`)."""
 
-    async def send(self, session: AsyncSession, to: str, body: str, *, purpose: str) -> str: ...
+    async def send(
+        self,
+        session: AsyncSession,
+        to: str,
+        body: str,
+        *,
+        purpose: str,
+        order_id: str | None = None,
+        ticket_id: str | None = None,
+    ) -> str: ...
 
 
 class SmsOutbox:
@@ -163,9 +205,24 @@ class SmsOutbox:
     def is_sink(self) -> bool:
         return self.provider.is_sink
 
-    async def send(self, session: AsyncSession, to: str, body: str, *, purpose: str) -> str:
-        """Queue `body` for `to` in the caller's transaction; return our message id."""
+    async def send(
+        self,
+        session: AsyncSession,
+        to: str,
+        body: str,
+        *,
+        purpose: str,
+        order_id: str | None = None,
+        ticket_id: str | None = None,
+    ) -> str:
+        """Queue `body` for `to` in the caller's transaction; return our message id ("" when
+        a marketing text meets an opted-out number: nothing is queued)."""
         now = self.clock.now()
+        if purpose in MARKETING_PURPOSES:
+            if await session.get(SmsOptOut, to) is not None:
+                return ""
+            line = OPT_OUT_LINE["en" if body.isascii() else "zh"]
+            body = f"{body} {line}" if body.isascii() else f"{body}{line}"
         message = SmsMessage(
             id=new_id(),
             to=to,
@@ -175,6 +232,10 @@ class SmsOutbox:
             status=QUEUED,
             attempts=0,
             status_at=now,
+            direction=OUT,
+            order_id=order_id,
+            ticket_id=ticket_id,
+            segments=segments(body),
         )
         session.add(message)
         emit(session, TOPIC_SEND, {"sms_id": message.id}, now=now)
@@ -185,7 +246,7 @@ class SmsOutbox:
     ) -> list[SmsMessage]:
         stmt = select(SmsMessage).order_by(SmsMessage.created_at.desc()).limit(limit)
         if to:
-            stmt = stmt.where(SmsMessage.to == to)
+            stmt = stmt.where((SmsMessage.to == to) | (SmsMessage.from_phone == to))
         return list((await session.scalars(stmt)).all())
 
 

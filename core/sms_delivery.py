@@ -21,11 +21,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
+from core.db import is_postgres
 from core.outbox import emit
 from core.sms import (
     FAILED,
@@ -98,10 +99,21 @@ async def _claim(
         return row.to, row.body, row.purpose, row.attempts
 
 
+# Called in the transaction that marks a text failed for good: (session, sms id, attempts,
+# error). The composition points it at the dead-letter list (fulfillment.dead_letter_sms).
+OnFailed = Callable[[AsyncSession, str, int, str], Awaitable[None]]
+
+
 async def deliver(
-    sessions: async_sessionmaker[AsyncSession], provider: SmsProvider, clock: Clock, sms_id: str
+    sessions: async_sessionmaker[AsyncSession],
+    provider: SmsProvider,
+    clock: Clock,
+    sms_id: str,
+    on_failed: OnFailed | None = None,
 ) -> str:
-    """Job for `sms.send`: hand one queued text to the provider; returns what happened."""
+    """Job for `sms.send`: hand one queued text to the provider; returns what happened. A text
+    refused for good, or still failing after MAX_ATTEMPTS (backoff 2, 4, 8... s, at most 300),
+    is `failed` and handed to `on_failed` in the same transaction."""
     claimed = await _claim(sessions, sms_id, clock.now())
     if claimed is None:
         return "skipped"  # sent already, failed for good, or another worker holds the lease
@@ -157,8 +169,25 @@ async def deliver(
         if not final:
             due = now + timedelta(seconds=backoff_seconds(attempts))
             emit(session, TOPIC_SEND, {"sms_id": sms_id}, now=now, available_at=due)
+        elif on_failed is not None:
+            await on_failed(session, sms_id, attempts, error[:500])
     log.warning("sms not sent", sms_id=sms_id, error=error, final=final, attempts=attempts)
     return "failed" if final else "retry"
+
+
+async def requeue_failed(session: AsyncSession, sms_id: str, now: datetime) -> bool:
+    """Give a failed text a fresh set of attempts (a dead letter replayed). False when it is
+    not failed, or its body was a secret we no longer keep (a new code must be asked for)."""
+    result = await session.execute(
+        update(SmsMessage)
+        .where(SmsMessage.id == sms_id, SmsMessage.status == FAILED, SmsMessage.body != REDACTED)
+        .values(status=QUEUED, attempts=0, error=None, status_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    emit(session, TOPIC_SEND, {"sms_id": sms_id}, now=now)
+    return True
 
 
 async def requeue_stale(
@@ -219,35 +248,61 @@ async def apply_status(
     return status if result.rowcount else "unchanged"  # type: ignore[attr-defined]
 
 
+_INBOUND = insert(SmsInbound)  # built once: building a statement costs more than running it
+
+
 async def answer_once(
     sessions: async_sessionmaker[AsyncSession],
     message_sid: str,
     from_phone: str | None,
     now: datetime,
     answer: Callable[[AsyncSession], Awaitable[str]],
+    *,
+    serialise: Callable[[AsyncSession], Awaitable[str | None]] | None = None,
 ) -> tuple[str, bool]:
     """Answer an inbound SMS once per `message_sid`: `answer` runs (and its writes commit) in
     the same transaction that stores its reply, so a gateway retry gets the stored reply and
-    changes nothing. Two copies at once: the second INSERT waits on the first's primary key,
-    then fails, and reads the reply the first committed. Returns (reply, first time)."""
+    changes nothing. `serialise` runs first in that transaction instead of the plain lookup:
+    it takes the sender's lock (so one number's texts are handled one at a time and a retry
+    waits for its first copy) and returns the stored reply of `message_sid`, if any, in the
+    same statement (the SMS channel's `ordering.lock_sender`).
+
+    Without `serialise`, on PostgreSQL, the MessageSid's row is inserted before `answer`
+    runs: a concurrent copy's INSERT waits on the first's primary key, then fails, and reads
+    the reply the first committed (`answer` runs once). Otherwise the row is inserted after
+    `answer` (one statement less; copies already wait on `serialise`, and on SQLite on its
+    single writer), so `answer` may write in transactions of its own before this one writes
+    (a PIN miss is recorded that way). A copy that still slips through fails on the key and
+    rolls back everything its `answer` did. Returns (reply, first time)."""
     async with sessions() as session:
-        async with session.begin():
-            stored = await session.get(SmsInbound, message_sid)
-            if stored is not None:
-                return stored.reply, False
         try:
             async with session.begin():
-                row = SmsInbound(
-                    message_sid=message_sid, from_phone=from_phone, reply="", received_at=now
-                )
-                session.add(row)
-                await session.flush()  # takes the key now, before `answer` writes anything
-                row.reply = await answer(session)
-                return row.reply, True
+                if serialise is not None:
+                    earlier = await serialise(session)
+                    if earlier is not None:
+                        return earlier, False
+                else:
+                    stored = await session.get(SmsInbound, message_sid)
+                    if stored is not None:
+                        return stored.reply, False
+                key = {"message_sid": message_sid, "from_phone": from_phone, "received_at": now}
+                if serialise is None and is_postgres(session):
+                    # takes the key now, before `answer` writes anything
+                    await session.execute(_INBOUND, {"reply": "", **key})
+                    reply = await answer(session)
+                    await session.execute(
+                        update(SmsInbound)
+                        .where(SmsInbound.message_sid == message_sid)
+                        .values(reply=reply)
+                    )
+                else:
+                    reply = await answer(session)
+                    await session.execute(_INBOUND, {"reply": reply, **key})
+                return reply, True
         except IntegrityError:
-            pass
-        session.expunge_all()
-        async with session.begin():
-            stored = await session.get(SmsInbound, message_sid)
-            assert stored is not None  # it was the primary key that clashed
+            session.expunge_all()
+            async with session.begin():
+                stored = await session.get(SmsInbound, message_sid)
+            if stored is None:  # something else clashed: not a retry
+                raise
             return stored.reply, False

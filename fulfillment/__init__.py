@@ -8,6 +8,7 @@ from fulfillment.actors import declare as declare_jobs
 from fulfillment.actors import handlers as job_handlers
 from fulfillment.domain import RetryPolicy, ShipmentStatus, verify_signature
 from fulfillment.models import DeadLetter, Partner, PartnerPayable, Shipment
+from fulfillment.order_texts import dead_letter_sms, resend_eticket
 from fulfillment.orders import CommerceOrders
 from fulfillment.partners import HttpPartnerClient, PartnerClient
 from fulfillment.recon_partner import PARTNER as RECON_PARTNER
@@ -74,6 +75,7 @@ __all__ = [
     "apply_partner_callback",
     "configure_jobs",
     "create_shipments",
+    "dead_letter_sms",
     "declare_jobs",
     "dispatch",
     "handle_order_paid",
@@ -83,6 +85,7 @@ __all__ = [
     "redeliver_lost_order_paid",
     "register_partner",
     "replay_dead_letter",
+    "resend_eticket",
     "resend_latest_eticket",
     "sweep_due",
     "verify_signature",

@@ -90,7 +90,8 @@ class DeadLetter(Base):
     """Work the jobs gave up on, for an admin to see and replay. Either a shipment whose
     dispatch retries ran out (`retries_exhausted`), or a paid order that got no shipment at
     all: no active partner for its delivery method (`no_partner`) or a job that kept failing
-    (`job_failed`); those have no shipment and are replayed by running `order.paid` again."""
+    (`job_failed`); those have no shipment and are replayed by running `order.paid` again.
+    Also any SMS whose sends ran out (`sms_failed`, replayed by queueing the text again)."""
 
     __tablename__ = "dead_letters"
 
@@ -100,6 +101,8 @@ class DeadLetter(Base):
     )
     order_id: Mapped[str | None] = mapped_column(String(32), index=True, nullable=True)
     reason: Mapped[str] = mapped_column(String(32), default="retries_exhausted")
+    # reason `sms_failed`: a text (core.sms) the provider refused or kept failing.
+    sms_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     delivery_method: Mapped[str | None] = mapped_column(String(16), nullable=True)
     partner_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer)

@@ -106,7 +106,7 @@ class ShipmentOut(msgspec.Struct):
 
 class DeadLetterOut(msgspec.Struct):
     id: str
-    reason: str  # retries_exhausted | no_partner | job_failed
+    reason: str  # retries_exhausted | no_partner | job_failed | sms_failed
     shipment_id: str | None  # None when the paid order never got a shipment
     order_id: str | None
     partner_code: str | None
@@ -114,3 +114,4 @@ class DeadLetterOut(msgspec.Struct):
     last_error: str | None
     created_at: datetime
     replayed_at: datetime | None
+    sms_id: str | None = None  # reason sms_failed: the text (GET /v1/customers/{id}/messages)

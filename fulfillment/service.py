@@ -54,7 +54,15 @@ class OrderGateway(Protocol):
 
 
 class SmsPort(Protocol):
-    async def send(self, session: AsyncSession, to: str, body: str, *, purpose: str) -> Any: ...
+    async def send(
+        self,
+        session: AsyncSession,
+        to: str,
+        body: str,
+        *,
+        purpose: str,
+        order_id: str | None = None,
+    ) -> Any: ...
 
 
 @dataclass
@@ -253,7 +261,9 @@ async def _send_eticket(ctx: FulfillmentContext, shipment: Shipment, partner: Pa
             body = eticket_text(shipment.request, shipment.language)
             phone = shipment.request["recipient"]["phone"]
             try:
-                await ctx.sms.send(session, phone, body, purpose="eticket")
+                await ctx.sms.send(
+                    session, phone, body, purpose="eticket", order_id=shipment.order_id
+                )
                 result = DispatchResult(200, tracking_number=f"SMS-{shipment.id[:12]}")
             except Exception as exc:  # the port could not queue it: retried like a timeout
                 result = DispatchResult(None, error=f"sms: {type(exc).__name__}")

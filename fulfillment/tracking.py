@@ -10,8 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import NotFound, ValidationFailed
+from core.errors import Conflict, NotFound, ValidationFailed
 from core.outbox import emit
+from core.sms_delivery import requeue_failed
 from fulfillment.domain import (
     PARTNER_SETTABLE,
     RetryPolicy,
@@ -179,6 +180,7 @@ def _dead_out(d: DeadLetter) -> DeadLetterOut:
         last_error=d.last_error,
         created_at=d.created_at,
         replayed_at=d.replayed_at,
+        sms_id=d.sms_id,
     )
 
 
@@ -204,6 +206,11 @@ async def replay_dead_letter(
         raise NotFound("dead letter not found")
     if dead.replayed_at is not None:
         raise AlreadyReplayed()
+    if dead.sms_id is not None:
+        if not await requeue_failed(session, dead.sms_id, now):
+            raise Conflict("this text cannot be sent again (it is not failed, or was a secret)")
+        dead.replayed_at = now
+        return _dead_out(dead)
     if dead.shipment_id is None:
         if dead.delivery_method:
             await partner_for(session, dead.delivery_method)

@@ -62,7 +62,15 @@ class OrderPort(Protocol):
 
 
 class Notifier(Protocol):
-    async def send(self, session: AsyncSession, to: str, body: str, *, purpose: str) -> object: ...
+    async def send(
+        self,
+        session: AsyncSession,
+        to: str,
+        body: str,
+        *,
+        purpose: str,
+        order_id: str | None = None,
+    ) -> object: ...
 
 
 def _actor_channel(actor: str) -> tuple[str, str]:

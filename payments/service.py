@@ -131,7 +131,9 @@ async def start_payment(
             f"Hotline order {order.number}: pay {major}.{minor:02d} {order.currency} "
             f"at {pay_url(deps, payment)}"
         )
-        await deps.notifier.send(session, order.customer_phone, body, purpose="pay_link")
+        await deps.notifier.send(
+            session, order.customer_phone, body, purpose="pay_link", order_id=order.id
+        )
     return payment
 
 

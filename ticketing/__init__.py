@@ -45,7 +45,13 @@ from .domain import CATEGORIES, CHANNELS, PRIORITIES, TRANSITIONS, Status
 from .escalation import TOPIC_TICKET_ESCALATED, EscalationRun, escalate_due, escalation_job
 from .followup import record_attempt, record_satisfaction
 from .intake import open_system_ticket
-from .listing import check_refund_ticket, find_by_number, list_tickets, note_refund
+from .listing import (
+    awaiting_customer_reply,
+    check_refund_ticket,
+    find_by_number,
+    list_tickets,
+    note_refund,
+)
 from .models import Call, Ticket
 from .notifications import announce_escalation, list_notifications, mark_read
 from .reports import report_csv, ticket_report
@@ -56,7 +62,7 @@ from .service import (
     transition,
 )
 from .setup import set_agent, set_policy, upsert_calendar, upsert_queue
-from .survey import SmsReply, handle_sms_reply, send_survey
+from .survey import SmsReply, awaiting_score, handle_sms_reply, send_survey
 from .views import ticket_view
 
 # Every outbox topic this room emits; api/outbox_routes.py refuses to start without a route.
@@ -98,6 +104,8 @@ __all__ = [
     "announce_escalation",
     "answer_call",
     "assign",
+    "awaiting_customer_reply",
+    "awaiting_score",
     "business_seconds",
     "call_view",
     "check_refund_ticket",

@@ -14,7 +14,8 @@ from core.paging import keyset, page_of
 from core.principal import Principal
 
 from .domain import Status
-from .models import Ticket, TicketOrder, TicketRefund
+from .models import Ticket, TicketComment, TicketOrder, TicketRefund
+from .service import OPEN_STATES
 from .setup import queue_by_code
 from .timeline import lock_ticket, record
 
@@ -116,3 +117,21 @@ async def find_by_number(session: AsyncSession, number: str) -> Ticket:
     if ticket is None:
         raise NotFound("no such ticket")
     return ticket
+
+
+async def awaiting_customer_reply(session: AsyncSession, customer_id: str) -> Ticket | None:
+    """The customer's open ticket with the latest public agent message, if any: a text the
+    customer sends back (the SMS channel) is their reply to it."""
+    row = await session.execute(
+        select(Ticket)
+        .join(TicketComment, TicketComment.ticket_id == Ticket.id)
+        .where(
+            Ticket.customer_id == customer_id,
+            Ticket.status.in_(OPEN_STATES),
+            TicketComment.public.is_(True),
+            TicketComment.author.like("agent:%"),
+        )
+        .order_by(TicketComment.created_at.desc(), TicketComment.id.desc())
+        .limit(1)
+    )
+    return row.scalars().first()

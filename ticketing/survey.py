@@ -108,6 +108,12 @@ async def _awaiting(session: AsyncSession, customer_id: str, number: str | None)
     return (await session.execute(q.limit(1))).scalar_one_or_none()
 
 
+async def awaiting_score(session: AsyncSession, customer_id: str) -> Ticket | None:
+    """The customer's latest resolved ticket still awaiting a score (the SMS channel answers
+    an unreadable text with the survey's help while there is one)."""
+    return await _awaiting(session, customer_id, None)
+
+
 async def handle_sms_reply(
     session: AsyncSession, phone: str | None, body: str, *, now: datetime
 ) -> SmsReply:

@@ -285,7 +285,18 @@ async def sms_outbox(
     number = auth.phone_or_422(runtime, to, "to") if to else None
     rows = await sender.outbox(session, number)
     return [
-        SmsOut(m.id, m.to, m.body, m.purpose, m.created_at, m.status, m.provider_message_id)
+        SmsOut(
+            m.id,
+            m.to,
+            m.body,
+            m.purpose,
+            m.created_at,
+            m.status,
+            m.provider_message_id,
+            m.direction,
+            m.from_phone,
+            m.segments,
+        )
         for m in rows
     ]
 

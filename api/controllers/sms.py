@@ -3,20 +3,19 @@
 Both routes check `X-Twilio-Signature` with twilio's RequestValidator against
 HOTLINE_TWILIO_AUTH_TOKEN and the URL the gateway was given (HOTLINE_PUBLIC_BASE_URL plus the
 path: behind a proxy the Host header is not what Twilio signed). An unset token refuses every
-request: an unsigned endpoint would let anyone score tickets in a customer's name.
-An inbound message is answered once per MessageSid (core.sms_delivery.answer_once): the
-gateway retries a webhook that timed out, and a retry must not score a second ticket.
+request: an unsigned endpoint would let anyone order or complain in a customer's name.
+An inbound message is handled by the SMS channel (api.sms_channel), answered once per
+MessageSid: the gateway retries a webhook that timed out, and a retry must not book twice.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from xml.sax.saxutils import escape
 
 import structlog
-from litestar import Request, Response, post
-from litestar.params import URLEncodedBody
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from twilio.request_validator import (
     SIGNATURE_HEADER,
     SIGNATURE_SETTINGS_HEADER,
@@ -24,13 +23,15 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
-import ticketing
-from api.deps import RuntimeDep, SessionDep
-from core.errors import Forbidden
-from core.phone import InvalidPhone, normalise_phone
+import auth
+from api import sms_channel
+from api.deps import RuntimeDep, ServicesDep, SessionDep
+from api.security import PrincipalDep, customers_and_agents
+from core.db import new_id
+from core.errors import Forbidden, NotFound
 from core.runtime import Runtime
 from core.sms import STATUS_PATH
-from core.sms_delivery import answer_once, apply_status
+from core.sms_delivery import apply_status
 
 log = structlog.get_logger("hotline.sms")
 Req = Request[Any, Any, Any]
@@ -58,10 +59,9 @@ def check_signature(runtime: Runtime, request: Req, params: dict[str, str]) -> N
 
 
 def twiml(message: str) -> Response[str]:
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?>'
-        f"<Response><Message>{escape(message)}</Message></Response>"
-    )
+    """The reply as TwiML; an empty one (a text we stay silent to) sends nothing."""
+    inner = f"<Message>{escape(message)}</Message>" if message else ""
+    body = f'<?xml version="1.0" encoding="UTF-8"?><Response>{inner}</Response>'
     return Response(body, media_type=TWIML, status_code=200)
 
 
@@ -70,42 +70,32 @@ def twiml(message: str) -> Response[str]:
     tags=T,
     status_code=200,
     media_type=TWIML,
-    summary="Inbound SMS (Twilio-compatible): a 1-5 reply scores the resolved ticket; TwiML. "
+    summary="Inbound SMS (Twilio-compatible): the SMS channel's commands (HELP, LIST, INFO, "
+    "BOOK, PAY, CARD, STATUS, CANCEL, TICKET, COMPLAIN, 1-5, STOP/START), answered as TwiML. "
     "Answered once per MessageSid: a gateway retry gets the same reply and changes nothing",
     opt={"problems": SIGNED, "accepts": FORM},
 )
 async def inbound_sms(
-    request: Req, runtime: RuntimeDep, data: URLEncodedBody[dict[str, str]]
+    request: Req, runtime: RuntimeDep, services: ServicesDep, data: URLEncodedBody[dict[str, str]]
 ) -> Response[str]:
     params = {str(k): str(v) for k, v in (data or {}).items()}
     check_signature(runtime, request, params)
-    phone: str | None
+    # A gateway names every message; a post without a name cannot be recognised when retried,
+    # so it gets one of its own (answered, stored, never deduplicated).
+    sid = (params.get("MessageSid") or params.get("SmsSid") or "")[:64] or "local-" + new_id()
     try:
-        phone = normalise_phone(params.get("From", ""), runtime.settings.default_region)
-    except InvalidPhone:
-        phone = None
-    sid = (params.get("MessageSid") or params.get("SmsSid") or "")[:64]
-    now = runtime.clock.now()
-    scored: list[str | None] = [None]
-
-    async def answer(session: AsyncSession) -> str:
-        reply = await ticketing.handle_sms_reply(session, phone, params.get("Body", ""), now=now)
-        scored[0] = reply.ticket_id
-        return reply.message
-
-    if not sid:  # not from a gateway that names its messages: nothing to recognise a retry by
-        async with runtime.sessions() as session, session.begin():
-            message, first = await answer(session), True
-    else:
-        message, first = await answer_once(runtime.sessions, sid, phone, now, answer)
-    log.info(
-        "sms received",
+        num_segments: int | None = int(params.get("NumSegments", ""))
+    except ValueError:
+        num_segments = None
+    sms = sms_channel.InboundSms(
         message_sid=sid,
-        repeated=not first,
-        scored=scored[0] is not None,
-        ticket_id=scored[0],
+        sender=params.get("From", "")[:40],
+        to=params.get("To", "") or runtime.settings.twilio_from,
+        body=params.get("Body", ""),
+        num_segments=num_segments,
     )
-    return twiml(message)
+    reply, _ = await sms_channel.handle(services, sms)
+    return twiml(reply)
 
 
 @post(
@@ -136,4 +126,27 @@ async def sms_status(
     return None
 
 
-ROUTES: list[Any] = [inbound_sms, sms_status]
+@get(
+    "/v1/customers/{customer_id:str}/messages",
+    tags=T,
+    summary="A customer's SMS conversation, newest first: every text in (PIN masked) and out, "
+    "with the parsed command, outcome, linked order or ticket and segments (cursor-paged)",
+    guards=[customers_and_agents],
+    opt={"problems": {404: "no such customer, or not you"}},
+)
+async def customer_messages(
+    customer_id: FromPath[str],
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, QueryParameter(ge=1, le=100, description="page size")] = 50,
+    cursor: Annotated[
+        str | None, QueryParameter(description="next_cursor of the previous page")
+    ] = None,
+) -> sms_channel.MessagePage:
+    if principal.is_customer and principal.id != customer_id:
+        raise NotFound("no such customer")
+    customer = await auth.get_customer(session, customer_id)
+    return await sms_channel.conversation(session, customer.phone, limit=limit, cursor=cursor)
+
+
+ROUTES: list[Any] = [inbound_sms, sms_status, customer_messages]

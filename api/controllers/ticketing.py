@@ -13,6 +13,7 @@ from api.controllers import ticketing_admin
 from api.deps import RuntimeDep, ServicesDep, SessionDep
 from api.idempotency import Outcome, idempotent, strict_body
 from api.security import PrincipalDep, agents_only, customers_and_agents, require_roles
+from api.sms_channel.agent_reply import text_agent_reply
 from ticketing import (
     AssignmentIn,
     CommentIn,
@@ -145,6 +146,7 @@ async def add_comment(
     request: Req,
     ticket_id: FromPath[str],
     runtime: RuntimeDep,
+    services: ServicesDep,
     session: SessionDep,
     principal: PrincipalDep,
     data: JSONBody[CommentIn],
@@ -154,6 +156,8 @@ async def add_comment(
     c = await ticketing.add_comment(
         session, ticket_id, principal, body=body.body, public=body.public, now=now
     )
+    if c.public and principal.is_agent:  # a ticket opened by SMS is answered by SMS
+        await text_agent_reply(session, services.sms, ticket_id, principal, c.body)
     return {"id": c.id, "public": c.public, "created_at": c.created_at.isoformat()}
 
 

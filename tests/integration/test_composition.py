@@ -54,9 +54,9 @@ class Outbox(SmsOutbox):
         super().__init__(Provider())
         self.queued: list[str] = []
 
-    async def send(self, session: Any, to: str, body: str, *, purpose: str) -> str:
+    async def send(self, session: Any, to: str, body: str, *, purpose: str, **links: Any) -> str:
         self.queued.append(to)
-        return await super().send(session, to, body, purpose=purpose)
+        return await super().send(session, to, body, purpose=purpose, **links)
 
 
 class Placement:

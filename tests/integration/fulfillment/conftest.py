@@ -73,7 +73,9 @@ class RecordingSms:
     sent: list[tuple[str, str, str]] = field(default_factory=list)
     fail: bool = False
 
-    async def send(self, session: AsyncSession, to: str, body: str, *, purpose: str) -> Any:
+    async def send(
+        self, session: AsyncSession, to: str, body: str, *, purpose: str, **links: Any
+    ) -> Any:
         if self.fail:
             raise ConnectionError("sms gateway down")
         self.sent.append((to, body, purpose))

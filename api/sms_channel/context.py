@@ -1,0 +1,59 @@
+"""What every command handler is given, and what it answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.composition import Services
+from core.principal import Principal
+
+from .parser import Command
+from .texts import text
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """The customer who texted (auth's row, read with the reply budget in one statement)."""
+
+    id: str
+    locale: str | None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One inbound text being handled, in the handling transaction."""
+
+    services: Services
+    session: AsyncSession
+    phone: str
+    customer: Sender
+    command: Command
+    language: str  # the customer's stored language, else the text's
+    now: datetime
+    message_sid: str  # the gateway's id: money and cancel moves are keyed by it
+
+    @property
+    def principal(self) -> Principal:
+        return Principal("customer", self.customer.id)
+
+    @property
+    def actor(self) -> str:
+        return f"customer:{self.customer.id}"
+
+    def say(self, kind: str, **values: object) -> str:
+        return text(kind, self.language, **values)
+
+    def key(self, operation: str) -> str:
+        """The idempotency key of a money or cancel move: a retried text is the same key."""
+        return f"sms:{operation}:{self.message_sid}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    reply: str
+    outcome: str
+    order_id: str | None = None
+    ticket_id: str | None = None

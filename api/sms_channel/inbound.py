@@ -1,0 +1,311 @@
+"""One inbound text, start to finish: the sender's lock, the MessageSid answered once, the
+pumping budget, the command, and both messages stored.
+
+All of it is one transaction (core.sms_delivery.answer_once): the command's writes (an order
+held, a payment, a cancel, a ticket comment), the stored text and reply, and the MessageSid's
+row commit together, so a gateway retry of the same MessageSid reads the stored reply and
+changes nothing twice. That row's key is the idempotency key of every money and cancel move a
+text makes (payments' request key is derived from it too). The sender's lock is taken at the
+start of that transaction, so one number's texts are handled one at a time in arrival order.
+
+Nothing is written before a PIN check (its miss is recorded in its own transaction), and
+every command runs in a savepoint: a refusal rolls back what it began, and the text and the
+reply saying why are still stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
+
+import structlog
+from sqlalchemy import Table, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.composition import Services
+from core.db import is_postgres, new_id
+from core.errors import Busy, DomainError
+from core.phone import InvalidPhone, normalise_phone
+from core.sms import IN, OUT, RECEIVED, REPLIED, SmsMessage, SmsOptOut
+from core.sms_delivery import answer_once
+from core.sms_text import segments
+
+from . import budget, offers, orders, pin, tickets
+from .context import Answer, Sender, Turn
+from .ordering import Opening, SenderLocks, driver, lock_and_read
+from .parser import (
+    BOOK,
+    CANCEL,
+    CARD,
+    COMPLAIN,
+    EMPTY,
+    HELP,
+    INFO,
+    LIST,
+    PAY,
+    PIN_VERBS,
+    START,
+    STATUS,
+    STOP,
+    SURVEY,
+    TEXT,
+    TICKET,
+    Command,
+    parse,
+)
+from .texts import text
+
+log = structlog.get_logger("hotline.sms")
+LOCKS = SenderLocks()  # this process's queue per number (see ordering.py)
+# A number with this many texts already queued in this process is flooding: the next are
+# dropped unanswered and unrecorded, so a flood cannot hold a connection per text (the gateway
+# may retry them; by then the budget answers them with silence).
+MAX_QUEUED = 50
+USAGE = {
+    "book": "usage_book",
+    "address": "usage_address",
+    "order_pin": "usage_order_pin",
+    "order": "usage_order",
+    "code": "usage_code",
+    "list": "usage_list",
+    "text": "usage_text",
+}
+# Core's insert of the messages table, built once: one statement for both rows (the ORM's
+# would group rows by the keys they set, and building a statement costs more than running it).
+_INSERT = insert(cast(Table, SmsMessage.__table__))
+COLUMNS = (
+    "id", "direction", "to", "from_phone", "body", "purpose", "created_at", "status",
+    "provider_message_id", "segments", "command", "outcome", "order_id", "ticket_id",
+    "attempts", "status_at", "error", "lease_until", "sent_at",
+)  # fmt: skip
+_INSERT_PG = (  # COLUMNS, in order
+    'INSERT INTO sms_messages (id, direction, "to", from_phone, body, purpose, created_at,'
+    " status, provider_message_id, segments, command, outcome, order_id, ticket_id, attempts,"
+    " status_at, error, lease_until, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+    " $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+)
+READ_ONLY = frozenset({HELP, LIST, INFO, STATUS, EMPTY})
+VERB_WORDS = {"zh": {PAY: "支付", CANCEL: "取消", CARD: "刷卡", STATUS: "状态", TICKET: "电子票"}}
+
+
+@dataclass(frozen=True)
+class InboundSms:
+    """The fields of the gateway's form we use (others are tolerated and ignored)."""
+
+    message_sid: str
+    sender: str  # `From` as sent
+    to: str
+    body: str
+    num_segments: int | None = None
+
+
+async def handle(services: Services, sms: InboundSms) -> tuple[str, bool]:
+    """The reply ("" to stay silent) and whether this was the first time this MessageSid came."""
+    settings = services.runtime.settings
+    try:
+        phone: str | None = normalise_phone(sms.sender, settings.default_region)
+    except InvalidPhone:
+        phone = None
+    lock_key = phone or sms.sender[:40]
+    now = services.runtime.clock.now()
+    outcome: list[Answer] = []
+    opened: list[Opening] = []
+
+    async def serialise(session: AsyncSession) -> str | None:
+        opened.append(await lock_and_read(session, lock_key, sms.message_sid, phone, now))
+        return opened[-1].stored_reply
+
+    async def answer(session: AsyncSession) -> str:
+        result = await _answer(services, session, sms, phone, now, opened[-1])
+        outcome.append(result)
+        return result.reply
+
+    if LOCKS.queued(lock_key) >= MAX_QUEUED:
+        log.warning("sms dropped: flood", message_sid=sms.message_sid, queued=MAX_QUEUED)
+        return "", True
+    async with LOCKS.hold(lock_key):
+        reply, first = await answer_once(
+            services.runtime.sessions, sms.message_sid, phone, now, answer, serialise=serialise
+        )
+    done = outcome[-1] if outcome and first else None  # a copy that lost the race: rolled back
+    log.info(
+        "sms received",
+        message_sid=sms.message_sid,
+        repeated=not first,
+        outcome=done.outcome if done else "repeated",
+        order_id=done.order_id if done else None,
+        ticket_id=done.ticket_id if done else None,
+    )
+    return reply, first
+
+
+async def _answer(
+    services: Services,
+    session: AsyncSession,
+    sms: InboundSms,
+    phone: str | None,
+    now: datetime,
+    opened: Opening,
+) -> Answer:
+    settings = services.runtime.settings
+    command = parse(sms.body, today=now.astimezone(settings.zone).date())
+    customer = Sender(opened.customer_id, opened.locale) if opened.customer_id else None
+    replies = opened.replies
+    language = (customer.locale if customer and customer.locale else command.language) or "zh"
+    language = "en" if language.startswith("en") else "zh"
+    purpose = budget.REPLY
+    if phone is None:
+        result = Answer("", "bad_sender")
+    else:
+        if command.verb in (STOP, START):
+            await _opt(session, phone, command.verb, now)
+        if customer is None:
+            verdict = await budget.unknown_number(session, settings, phone, now)
+            purpose = budget.HINT
+            if verdict == "ignore":
+                result = Answer("", "ignored_unknown")
+            elif command.verb in (STOP, START):
+                result = Answer(text(_opted(command.verb), language), _opted(command.verb))
+            else:
+                result = Answer(text("enroll", language), "enroll_hint")
+        else:
+            verdict = await budget.known_number(session, settings, phone, now, replies)
+            if verdict == "ignore":
+                result = Answer("", "ignored_flood")
+            elif verdict == "notice":
+                purpose, result = budget.FLOOD, Answer(text("flood", language), "flood_notice")
+            else:
+                turn = Turn(
+                    services, session, phone, customer, command, language, now, sms.message_sid
+                )
+                result = await _dispatch(turn)
+    await _store(session, sms, phone, command, result, purpose, now)
+    return result
+
+
+async def _opt(session: AsyncSession, phone: str, verb: str, now: datetime) -> None:
+    found = await session.get(SmsOptOut, phone)
+    if verb == STOP and found is None:
+        session.add(SmsOptOut(phone=phone, opted_out_at=now))
+    elif verb == START and found is not None:
+        await session.delete(found)
+
+
+def _opted(verb: str) -> str:
+    """The reply's text kind and the outcome of STOP / START."""
+    return "opted_out" if verb == STOP else "opted_in"
+
+
+async def _dispatch(turn: Turn) -> Answer:
+    cmd = turn.command
+    if cmd.problem is not None:
+        word = VERB_WORDS.get(turn.language, {}).get(cmd.verb, cmd.verb)
+        return Answer(turn.say(USAGE[cmd.problem], verb=word), "usage")
+    if cmd.verb in (STOP, START):
+        return Answer(turn.say(_opted(cmd.verb)), _opted(cmd.verb))
+    if cmd.verb in PIN_VERBS:
+        assert cmd.pin is not None
+        refused = await pin.check(turn.services, turn.session, turn.phone, cmd.pin, turn.language)
+        if refused is not None:
+            return refused
+    try:
+        if cmd.verb in READ_ONLY:  # nothing to roll back: no savepoint (two statements less)
+            result = await _run(turn)
+        else:
+            async with turn.session.begin_nested():
+                result = await _run(turn)
+    except Busy:
+        return Answer(turn.say("busy"), "busy")
+    except DomainError as exc:
+        log.warning("sms command refused", verb=cmd.verb, problem=exc.slug)
+        return Answer(turn.say("failed"), f"refused:{exc.slug}"[:40])
+    return result or Answer(turn.say("help"), "help")
+
+
+async def _run(turn: Turn) -> Answer | None:
+    verb = turn.command.verb
+    if verb == LIST:
+        return await offers.list_offers(turn)
+    if verb == INFO:
+        return await offers.info(turn)
+    if verb == BOOK:
+        return await orders.book(turn)
+    if verb == PAY:
+        return await orders.pay(turn, "carrier_billing")
+    if verb == CARD:
+        return await orders.pay(turn, "card")
+    if verb == STATUS:
+        return await orders.status(turn)
+    if verb == CANCEL:
+        return await orders.cancel(turn)
+    if verb == TICKET:
+        return await orders.resend_ticket(turn)
+    if verb == COMPLAIN:
+        return await tickets.complain(turn)
+    if verb == SURVEY:
+        return await tickets.survey(turn)
+    if verb == TEXT:
+        return await tickets.join_open_ticket(turn)
+    return None  # HELP, an empty text: the help text
+
+
+async def _store(
+    session: AsyncSession,
+    sms: InboundSms,
+    phone: str | None,
+    command: Command,
+    result: Answer,
+    purpose: str,
+    now: datetime,
+) -> None:
+    """The text as received (PIN masked) and the reply that leaves in the TwiML, in one
+    statement."""
+    common = {
+        "command": command.verb,
+        "outcome": result.outcome,
+        "order_id": result.order_id,
+        "ticket_id": result.ticket_id,
+        "attempts": 0,
+        "status_at": now,
+        "error": None,
+        "lease_until": None,
+        "sent_at": None,
+    }
+    sent = sms.num_segments if sms.num_segments and sms.num_segments > 0 else None
+    rows = [
+        {
+            "id": new_id(),
+            "direction": IN,
+            "to": sms.to[:20],
+            "from_phone": (phone or sms.sender)[:20],
+            "body": command.masked,
+            "purpose": "sms.inbound",
+            "created_at": now,
+            "status": RECEIVED,
+            "provider_message_id": sms.message_sid,
+            "segments": sent or segments(command.masked),
+            **common,
+        }
+    ]
+    if result.reply and phone:
+        rows.append(
+            {
+                "id": new_id(),
+                "direction": OUT,
+                "to": phone,
+                "from_phone": None,
+                "body": result.reply,
+                "purpose": purpose,
+                "created_at": now + timedelta(microseconds=1),  # after the text it answers
+                "status": REPLIED,
+                "provider_message_id": None,
+                "segments": segments(result.reply),
+                **common,
+            }
+        )
+    if is_postgres(session):  # on the transaction's asyncpg connection (ordering.driver)
+        pg = await driver(session)
+        await pg.executemany(_INSERT_PG, [tuple(row[c] for c in COLUMNS) for row in rows])
+    else:
+        await session.execute(_INSERT, rows)
