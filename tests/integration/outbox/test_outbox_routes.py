@@ -88,6 +88,7 @@ def _sample_payloads() -> dict[str, dict[str, Any]]:
         "order.paid": {"order_id": missing},
         "order.cancelled": {"order_id": missing, "was": "paid"},
         "sms.send": {"sms_id": missing},
+        "payments.payout_paid": {"payout_id": f"po_{missing}"},
         "fulfillment.dispatch": {"shipment_id": missing},
         "fulfillment.shipment_failed": {"shipment_id": missing},
         "payment.incident": {
