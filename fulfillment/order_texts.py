@@ -14,6 +14,7 @@ from core.db import new_id
 from core.sms import SmsMessage, SmsSender
 from fulfillment.domain import ShipmentStatus, eticket_text
 from fulfillment.models import DeadLetter, Partner, Shipment
+from fulfillment.service import SmsPort
 
 SMS_FAILED = "sms_failed"
 
@@ -33,11 +34,16 @@ async def resend_eticket(session: AsyncSession, sms: SmsSender, order_id: str) -
     )
     sent = False
     for shipment in rows:
-        phone = shipment.request["recipient"]["phone"]
-        body = eticket_text(shipment.request, shipment.language)
-        await sms.send(session, phone, body, purpose="eticket", order_id=order_id)
+        await queue_codes(session, sms, shipment)
         sent = True
     return sent
+
+
+async def queue_codes(session: AsyncSession, sms: SmsPort, shipment: Shipment) -> None:
+    """The e-ticket text again, to the number and in the language the partner used."""
+    phone = shipment.request["recipient"]["phone"]
+    body = eticket_text(shipment.request, shipment.language)
+    await sms.send(session, phone, body, purpose="eticket", order_id=shipment.order_id)
 
 
 async def dead_letter_sms(

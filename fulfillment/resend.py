@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import commerce
-from fulfillment.domain import ShipmentStatus, eticket_text
+from fulfillment.domain import ShipmentStatus
 from fulfillment.models import Partner, Shipment
+from fulfillment.order_texts import queue_codes
 from fulfillment.service import SmsPort
 
 SENT = (ShipmentStatus.DISPATCHED.value, ShipmentStatus.DELIVERED.value)
@@ -45,7 +46,5 @@ async def resend_latest_eticket(
     if row is None:
         return None
     shipment, number = row
-    phone = shipment.request["recipient"]["phone"]
-    body = eticket_text(shipment.request, shipment.language)
-    await sms.send(session, phone, body, purpose="eticket")
+    await queue_codes(session, sms, shipment)
     return Resent(order_number=number, shipment_id=shipment.id)
