@@ -19,6 +19,7 @@ from commerce.schemas import (
 )
 from core.paging import Page
 
+from .board import ChannelTakings, takings_since
 from .capacity import LOCK_TIMEOUT_MS
 from .domain import (
     MAX_QUANTITY,
@@ -28,6 +29,7 @@ from .domain import (
     OfferKind,
     OrderStatus,
     PriceBreakdown,
+    PricedLine,
     can_transition,
     price_order,
 )
@@ -60,6 +62,8 @@ from .service import (
 TOPICS = frozenset({TOPIC_ORDER_PAID, TOPIC_ORDER_CANCELLED})
 
 __all__ = [
+    "ChannelTakings",
+    "takings_since",
     "LOCK_TIMEOUT_MS",
     "MAX_QUANTITY",
     "TOPICS",
@@ -88,6 +92,7 @@ __all__ = [
     "Page",
     "PlacedOrder",
     "PriceBreakdown",
+    "PricedLine",
     "SoldOut",
     "can_transition",
     "cancel_order",

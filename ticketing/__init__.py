@@ -20,6 +20,7 @@ from ticketing.schemas import (
 )
 
 from .assignment import assign, drain_for_agent, drain_queue
+from .board import AgentBoard, QueueBoard, agent_boards, followups_due, queue_boards
 from .calendar import Calendar, add_business_seconds, business_seconds, make_calendar
 from .domain import CATEGORIES, CHANNELS, PRIORITIES, TRANSITIONS, Status
 from .escalation import TOPIC_TICKET_ESCALATED, EscalationRun, escalate_due, escalation_job
@@ -43,6 +44,11 @@ from .views import ticket_view
 TOPICS = frozenset({TOPIC_TICKET_ESCALATED})
 
 __all__ = [
+    "AgentBoard",
+    "QueueBoard",
+    "agent_boards",
+    "followups_due",
+    "queue_boards",
     "CATEGORIES",
     "CHANNELS",
     "DEFAULT_FOLLOWUP_SECONDS",
