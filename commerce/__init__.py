@@ -62,8 +62,6 @@ from .service import (
 TOPICS = frozenset({TOPIC_ORDER_PAID, TOPIC_ORDER_CANCELLED})
 
 __all__ = [
-    "ChannelTakings",
-    "takings_since",
     "LOCK_TIMEOUT_MS",
     "MAX_QUANTITY",
     "TOPICS",
@@ -71,6 +69,7 @@ __all__ = [
     "TOPIC_ORDER_PAID",
     "TRANSITIONS",
     "CancelIn",
+    "ChannelTakings",
     "DeliveryMethod",
     "LineRequest",
     "MarkPaidResult",
@@ -115,5 +114,6 @@ __all__ = [
     "price_order",
     "purge_idempotency_keys_job",
     "search_offers",
+    "takings_since",
     "transition",
 ]

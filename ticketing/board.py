@@ -71,7 +71,9 @@ async def queue_boards(session: AsyncSession, *, now: datetime) -> list[QueueBoa
             board.breached += 1
         elif any(st.running and st.fraction >= AT_RISK_FRACTION for st in sts):
             board.at_risk += 1
-        if t.status in WAITING and (board.oldest_waiting is None or t.created_at < board.oldest_waiting):
+        if t.status in WAITING and (
+            board.oldest_waiting is None or t.created_at < board.oldest_waiting
+        ):
             board.oldest_waiting = t.created_at
     return list(boards.values())
 

@@ -49,8 +49,12 @@ def _console_handlers() -> list[ControllerRouterHandler]:
     from web.console import booking, calls, signin, stream, tickets, wallboard
 
     return [
-        *signin.ROUTES, *calls.ROUTES, *booking.ROUTES, *tickets.ROUTES,
-        *wallboard.ROUTES, *stream.ROUTES,
+        *signin.ROUTES,
+        *calls.ROUTES,
+        *booking.ROUTES,
+        *tickets.ROUTES,
+        *wallboard.ROUTES,
+        *stream.ROUTES,
     ]
 
 
@@ -81,8 +85,11 @@ def web_parts(runtime: Runtime, *, error_types: Iterable[type[BaseException]] = 
         opt={"accepts": ("application/x-www-form-urlencoded",)},
     )
     assets = create_static_files_router(
-        path="/console/assets", directories=[STATIC], include_in_schema=False,
-        name="console_assets", cache_control=None,
+        path="/console/assets",
+        directories=[STATIC],
+        include_in_schema=False,
+        name="console_assets",
+        cache_control=None,
     )
     channels = channels_plugin(settings)
     return WebParts(

@@ -66,6 +66,10 @@ async def _still_valid(connection: Conn, who: Principal, version: int) -> bool:
         return await auth.token_version_ok(session, who, version)
 
 
+def _unsafe(connection: Conn) -> bool:
+    return isinstance(connection, Request) and connection.method not in SAFE
+
+
 async def check_csrf(connection: Conn, *expected: str | None) -> None:
     sent = connection.headers.get(CSRF_HEADER)
     if not sent and isinstance(connection, Request):
@@ -79,7 +83,7 @@ async def console_guard(connection: Conn, handler: BaseRouteHandler) -> None:
     if data.get("kind") != "agent":  # store nothing (and no cookie) for a stranger
         connection.clear_session()
     if handler.opt.get("public"):  # sign-in, language: CSRF by its own cookie or the session's
-        if connection.scope["method"] not in SAFE:
+        if _unsafe(connection):
             await check_csrf(connection, connection.cookies.get(PRE_CSRF_COOKIE), data.get("csrf"))
         return
     if data.get("kind") != "agent" or not data.get("agent_id"):
@@ -91,7 +95,7 @@ async def console_guard(connection: Conn, handler: BaseRouteHandler) -> None:
     if not await _still_valid(connection, who, int(data.get("tv") or 0)):
         connection.clear_session()
         raise SignInRequired("your sign-in is no longer valid; sign in again")
-    if connection.scope["method"] not in SAFE:
+    if _unsafe(connection):
         await check_csrf(connection, data.get("csrf"))
     roles = handler.opt.get("roles")
     if roles and not who.has_any(*roles, "admin"):

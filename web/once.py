@@ -64,7 +64,11 @@ async def once_in(
     try:
         made = await work()
         await idempotency.complete(
-            session, claim, status=200, body={"id": made}, resource_id=made,
+            session,
+            claim,
+            status=200,
+            body={"id": made},
+            resource_id=made,
             now=runtime.clock.now(),
         )
         await commit(session)

@@ -74,11 +74,15 @@ def context(request: Req, **values: Any) -> dict[str, Any]:
 
 
 def page(
-    request: Req, name: str, *, status_code: int = 200, headers: dict[str, str] | None = None,
+    request: Req,
+    template: str,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
     **values: Any,
 ) -> Template:
     return Template(
-        template_name=name,
+        template_name=template,
         context=context(request, **values),
         status_code=status_code,
         media_type=MediaType.HTML,
@@ -88,5 +92,6 @@ def page(
 
 def fragment(request: Req, name: str, **values: Any) -> str:
     """A partial rendered to a string (an SSE event's data)."""
-    engine: JinjaTemplateEngine = request.app.template_engine
+    engine = request.app.template_engine
+    assert isinstance(engine, JinjaTemplateEngine)
     return engine.get_template(name).render(**context(request, **values))

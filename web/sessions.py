@@ -47,7 +47,7 @@ class _RotatingBackend(ServerSideSessionBackend):
 
 
 class WebSessionConfig(ServerSideSessionConfig):
-    _backend_class = _RotatingBackend  # type: ignore[assignment]
+    _backend_class = _RotatingBackend
 
 
 def session_config(settings: Settings) -> WebSessionConfig:

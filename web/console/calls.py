@@ -8,7 +8,6 @@ from typing import Any
 
 from litestar import Request, get, post
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 import auth
 import commerce
@@ -17,7 +16,7 @@ from core.errors import DomainError, NotFound, Throttled, ValidationFailed
 from web.access import SignedIn
 from web.console.caller import load_caller
 from web.pages import page
-from web.ports import Ports, PortsDep, SessionDep
+from web.ports import PortsDep, SessionDep
 from web.replies import go
 
 Req = Request[Any, Any, Any]
@@ -38,19 +37,36 @@ def verification(request: Req, customer_id: str, now: datetime) -> tuple[str, da
 
 
 async def caller_page(
-    request: Req, services: PortsDep, session: SessionDep, me: SignedIn, customer_id: str,
-    *, status_code: int = 200, **extra: Any,
+    request: Req,
+    services: PortsDep,
+    session: SessionDep,
+    me: SignedIn,
+    customer_id: str,
+    *,
+    status_code: int = 200,
+    **extra: Any,
 ) -> Any:
     now = services.runtime.clock.now()
     checked = verification(request, customer_id, now)
     caller = await load_caller(
-        session, me.principal, customer_id, sms=services.sms,
-        verified_until=checked[1] if checked else None, now=now,
+        session,
+        me.principal,
+        customer_id,
+        sms=services.sms,
+        verified_until=checked[1] if checked else None,
+        now=now,
     )
     return page(
-        request, "console/caller.html", status_code=status_code, caller=caller, now=now,
-        live_query=extra.pop("live_query", ""), delivery_methods=("courier", "e_ticket"),
-        categories=ticketing.CATEGORIES, priorities=ticketing.PRIORITIES, **extra,
+        request,
+        "console/caller.html",
+        status_code=status_code,
+        caller=caller,
+        now=now,
+        live_query=extra.pop("live_query", ""),
+        delivery_methods=("courier", "e_ticket"),
+        categories=ticketing.CATEGORIES,
+        priorities=ticketing.PRIORITIES,
+        **extra,
     )
 
 
@@ -63,16 +79,13 @@ async def desk(request: Req, services: PortsDep, session: SessionDep, me: Signed
 
 
 @get("/console/calls/new", include_in_schema=False)
-async def screen_pop(
-    request: Req, services: PortsDep, session: SessionDep, me: SignedIn
-) -> Any:
+async def screen_pop(request: Req, services: PortsDep, session: SessionDep, me: SignedIn) -> Any:
     """What the softphone opens when a call rings: the caller's record, or a new-customer form."""
     raw = request.query_params.get("from") or ""
     try:
         phone = auth.phone_or_422(services.runtime, raw, "from")
     except ValidationFailed:
-        return page(request, "console/new_customer.html", status_code=422, phone=raw,
-                    error="phone")
+        return page(request, "console/new_customer.html", status_code=422, phone=raw, error="phone")
     found = await auth.find_customer_by_phone(session, phone)
     if found is None:
         return page(request, "console/new_customer.html", phone=phone, error=None)
@@ -91,9 +104,15 @@ async def create_customer(
             services.runtime, session, phone=phone, name=name, locale=locale
         )
     except DomainError as exc:
-        return page(request, "console/new_customer.html", status_code=exc.status, phone=phone,
-                    name=name, error="exists" if exc.status == 409 else "phone",
-                    detail=exc.detail)
+        return page(
+            request,
+            "console/new_customer.html",
+            status_code=exc.status,
+            phone=phone,
+            name=name,
+            error="exists" if exc.status == 409 else "phone",
+            detail=exc.detail,
+        )
     return go(request, f"/console/customers/{customer.id}?call=1")
 
 
@@ -101,8 +120,9 @@ async def create_customer(
 async def customer(
     request: Req, services: PortsDep, session: SessionDep, me: SignedIn, customer_id: str
 ) -> Any:
-    return await caller_page(request, services, session, me, customer_id,
-                             on_call=request.query_params.get("call") == "1")
+    return await caller_page(
+        request, services, session, me, customer_id, on_call=request.query_params.get("call") == "1"
+    )
 
 
 @post("/console/customers/{customer_id:str}/verify", include_in_schema=False)
@@ -116,8 +136,13 @@ async def verify(
     error: str | None = None
     try:
         v = await auth.verify_caller(
-            services.runtime, session, me.id, target.phone, str(form.get("pin", "")),
-            gate=services.throttle, address=_address(request),
+            services.runtime,
+            session,
+            me.id,
+            target.phone,
+            str(form.get("pin", "")),
+            gate=services.throttle,
+            address=_address(request),
         )
     except Throttled:
         error = "throttled"
@@ -129,9 +154,15 @@ async def verify(
         request.session[VERIFIED] = checked
     now = services.runtime.clock.now()
     found = verification(request, customer_id, now)
-    return page(request, "console/partials/verify.html", customer=target, now=now,
-                verified_until=found[1] if found else None, error=error,
-                status_code=200 if error is None else (429 if error == "throttled" else 422))
+    return page(
+        request,
+        "console/partials/verify.html",
+        customer=target,
+        now=now,
+        verified_until=found[1] if found else None,
+        error=error,
+        status_code=200 if error is None else (429 if error == "throttled" else 422),
+    )
 
 
 @get("/console/search", include_in_schema=False)
@@ -148,7 +179,9 @@ async def search(
     return page(request, "console/search.html", q=q, hits=hits)
 
 
-async def _search(services: PortsDep, session: SessionDep, me: SignedIn, q: str) -> list[dict[str, Any]]:
+async def _search(
+    services: PortsDep, session: SessionDep, me: SignedIn, q: str
+) -> list[dict[str, Any]]:
     hits: list[dict[str, Any]] = []
     try:
         phone = auth.phone_or_422(services.runtime, q)
@@ -161,27 +194,50 @@ async def _search(services: PortsDep, session: SessionDep, me: SignedIn, q: str)
     if not hits and len(q) >= 2:
         like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         rows = await session.scalars(
-            select(auth.Customer).where(auth.Customer.name.ilike(f"%{like}%", escape="\\")).limit(20)
+            select(auth.Customer)
+            .where(auth.Customer.name.ilike(f"%{like}%", escape="\\"))
+            .limit(20)
         )
         hits += [_customer_hit(c) for c in rows]
     try:
         orders = await commerce.list_orders(session, me.principal, number=q, limit=1)
     except DomainError:
         orders = None
-    hits += [] if orders is None else [{"kind": "order", "label": o.number, "detail": o.status,
-              "url": f"/console/customers/{o.customer_id}#order-{o.id}"} for o in orders.items]
+    hits += (
+        []
+        if orders is None
+        else [
+            {
+                "kind": "order",
+                "label": o.number,
+                "detail": o.status,
+                "url": f"/console/customers/{o.customer_id}#order-{o.id}",
+            }
+            for o in orders.items
+        ]
+    )
     try:
         t = await ticketing.find_by_number(session, q)
-        hits.append({"kind": "ticket", "label": t.number, "detail": t.subject,
-                     "url": f"/console/tickets/{t.id}"})
+        hits.append(
+            {
+                "kind": "ticket",
+                "label": t.number,
+                "detail": t.subject,
+                "url": f"/console/tickets/{t.id}",
+            }
+        )
     except (NotFound, ValidationFailed):
         pass
     return hits
 
 
 def _customer_hit(c: auth.Customer) -> dict[str, Any]:
-    return {"kind": "customer", "label": c.name or c.phone, "detail": c.phone,
-            "url": f"/console/customers/{c.id}"}
+    return {
+        "kind": "customer",
+        "label": c.name or c.phone,
+        "detail": c.phone,
+        "url": f"/console/customers/{c.id}",
+    }
 
 
 ROUTES = [desk, screen_pop, create_customer, customer, verify, search]

@@ -11,13 +11,12 @@ import time
 from typing import Any
 
 from litestar import Request, Response, get, post
-from sqlalchemy.ext.asyncio import AsyncSession
 
 import auth
 from core.errors import DomainError, Throttled
 from web.i18n import LANG_COOKIE, LANGUAGES
 from web.pages import page
-from web.ports import Ports, PortsDep, SessionDep
+from web.ports import PortsDep, SessionDep
 from web.replies import go, safe_next
 from web.sessions import PRE_CSRF_COOKIE, new_csrf_token, rotate_session_id
 
@@ -34,14 +33,18 @@ def _form_page(request: Req, *, status_code: int = 200, error: str | None = None
     request.scope.setdefault("state", {})[PRE_CSRF_COOKIE] = token
     response = page(request, "console/sign_in.html", status_code=status_code, error=error, **v)
     response.set_cookie(
-        PRE_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/console/",
+        PRE_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        path="/console/",
         secure=request.app.state.runtime.settings.is_production,
     )
     return response
 
 
 @get("/console/sign-in", opt=PUBLIC, include_in_schema=False)
-async def sign_in_form(request: Req, next: str | None = None) -> Any:  # noqa: A002
+async def sign_in_form(request: Req, next: str | None = None) -> Any:
     return _form_page(request, next=safe_next(next), username="")
 
 
@@ -52,12 +55,22 @@ async def sign_in(request: Req, services: PortsDep, session: SessionDep) -> Any:
     target = safe_next(form.get("next"))
     try:
         agent, _token, _expires = await auth.login_agent(
-            services.runtime, session, username, password,
-            gate=services.throttle, address=_address(request),
+            services.runtime,
+            session,
+            username,
+            password,
+            gate=services.throttle,
+            address=_address(request),
         )
     except Throttled as exc:
-        return _form_page(request, status_code=429, error="throttled", next=target,
-                          username=username, retry=exc.headers.get("Retry-After") if exc.headers else None)
+        return _form_page(
+            request,
+            status_code=429,
+            error="throttled",
+            next=target,
+            username=username,
+            retry=exc.headers.get("Retry-After") if exc.headers else None,
+        )
     except DomainError:
         return _form_page(request, status_code=401, error="wrong", next=target, username=username)
     rotate_session_id(request)

@@ -20,7 +20,7 @@ from web.access import SignedIn
 from web.console.caller import order_row
 from web.live import agent_channel, order_channel, wallboard_channel
 from web.pages import fragment
-from web.ports import Ports, PortsDep, SessionDep
+from web.ports import PortsDep
 
 Req = Request[Any, Any, Any]
 
@@ -28,7 +28,9 @@ Req = Request[Any, Any, Any]
 async def _order_html(request: Req, services: PortsDep, me: SignedIn, order_id: str) -> str:
     async with services.runtime.sessions() as session:
         order = await commerce.get_order_for(session, order_id, me.principal)
-        return fragment(request, "console/partials/order_status.html", row=await order_row(session, order))
+        return fragment(
+            request, "console/partials/order_status.html", row=await order_row(session, order)
+        )
 
 
 async def _wallboard_html(request: Req, services: PortsDep) -> str:
@@ -39,12 +41,16 @@ async def _wallboard_html(request: Req, services: PortsDep) -> str:
     return fragment(request, "console/partials/wallboard_cards.html", **data)
 
 
-async def _inbox_html(request: Req, services: PortsDep, me: SignedIn, notice: dict[str, Any]) -> str:
+async def _inbox_html(
+    request: Req, services: PortsDep, me: SignedIn, notice: dict[str, Any]
+) -> str:
     return fragment(request, "console/partials/toast.html", notice=notice)
 
 
 @get("/console/live", include_in_schema=False, opt={"passive": True})
-async def live(request: Req, services: PortsDep, me: SignedIn, order: str = "", wallboard: str = "") -> ServerSentEvent:
+async def live(
+    request: Req, services: PortsDep, me: SignedIn, order: str = "", wallboard: str = ""
+) -> ServerSentEvent:
     settings = services.runtime.settings
     channels = [agent_channel(settings, me.id)]
     if order:
@@ -60,7 +66,9 @@ async def live(request: Req, services: PortsDep, me: SignedIn, order: str = "", 
     async def events() -> AsyncGenerator[ServerSentEventMessage, None]:
         async with plugin.start_subscription(channels) as subscriber:
             if order:
-                yield ServerSentEventMessage(event="order", data=await _order_html(request, services, me, order))
+                yield ServerSentEventMessage(
+                    event="order", data=await _order_html(request, services, me, order)
+                )
             last = b""
             async for raw in subscriber.iter_events():
                 if raw == last:  # one notice published on two of our channels
@@ -71,14 +79,21 @@ async def live(request: Req, services: PortsDep, me: SignedIn, order: str = "", 
                         html = await _order_html(request, services, me, order)
                         yield ServerSentEventMessage(event="order", data=html)
                     if notice.get("kind") == "escalation" and me.id in notice.get("notify", []):
-                        yield ServerSentEventMessage(event="escalation", data=await _inbox_html(request, services, me, notice))
+                        yield ServerSentEventMessage(
+                            event="escalation",
+                            data=await _inbox_html(request, services, me, notice),
+                        )
                         yield ServerSentEventMessage(event="inbox", data="1")
                     if board and notice.get("kind") in ("escalation", "order"):
-                        yield ServerSentEventMessage(event="wallboard", data=await _wallboard_html(request, services))
+                        yield ServerSentEventMessage(
+                            event="wallboard", data=await _wallboard_html(request, services)
+                        )
                 except DomainError:
                     continue
 
-    return ServerSentEvent(events(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return ServerSentEvent(
+        events(), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
 
 
 ROUTES = [live]

@@ -16,7 +16,7 @@ import ticketing
 from web.access import SignedIn
 from web.console.tickets import names
 from web.pages import page
-from web.ports import Ports, PortsDep, SessionDep
+from web.ports import PortsDep, SessionDep
 
 Req = Request[Any, Any, Any]
 SUPERVISORS = {"roles": ("supervisor",)}
@@ -39,13 +39,19 @@ async def wallboard_data(session: AsyncSession, services: PortsDep) -> dict[str,
 
 @get("/console/wallboard", include_in_schema=False, opt=SUPERVISORS)
 async def wallboard(request: Req, services: PortsDep, session: SessionDep, me: SignedIn) -> Any:
-    return page(request, "console/wallboard.html", live_query="?wallboard=1",
-                **await wallboard_data(session, services))
+    return page(
+        request,
+        "console/wallboard.html",
+        live_query="?wallboard=1",
+        **await wallboard_data(session, services),
+    )
 
 
 @get("/console/wallboard/cards", include_in_schema=False, opt=SUPERVISORS)
 async def cards(request: Req, services: PortsDep, session: SessionDep, me: SignedIn) -> Any:
-    return page(request, "console/partials/wallboard_cards.html", **await wallboard_data(session, services))
+    return page(
+        request, "console/partials/wallboard_cards.html", **await wallboard_data(session, services)
+    )
 
 
 ROUTES = [wallboard, cards]
