@@ -17,6 +17,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
@@ -109,3 +110,6 @@ def signed_in(request: Request[Any, Any, Any]) -> SignedIn:
     """The `me` dependency: the agent the guard let in."""
     me: SignedIn = request.scope["state"][AGENT_KEY]
     return me
+
+
+MeDep = NamedDependency[SignedIn]

@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.params import FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import auth
@@ -16,7 +17,7 @@ import payments
 import ticketing
 from core.errors import DomainError, ValidationFailed
 from core.money import Money
-from web.access import SignedIn
+from web.access import MeDep
 from web.console.caller import order_row
 from web.console.calls import verification
 from web.once import key_of, new_key, once_committed, once_in
@@ -42,11 +43,11 @@ async def offers(
     request: Req,
     services: PortsDep,
     session: SessionDep,
-    me: SignedIn,
+    me: MeDep,
     customer_id: str,
-    q: str = "",
-    kind: str = "",
-    on: str = "",
+    q: FromQuery[str] = "",
+    kind: FromQuery[str] = "",
+    on: FromQuery[str] = "",
 ) -> Any:
     """Active search: spoken code, title, kind and date (local)."""
     runtime = services.runtime
@@ -71,7 +72,7 @@ async def quote(
     request: Req,
     services: PortsDep,
     session: SessionDep,
-    me: SignedIn,
+    me: MeDep,
     customer_id: str,
 ) -> Any:
     """The booking form for one offer with the price it will cost: lines, booking fee,
@@ -111,7 +112,7 @@ async def place(
     request: Req,
     services: PortsDep,
     session: SessionDep,
-    me: SignedIn,
+    me: MeDep,
     customer_id: str,
 ) -> Any:
     """Place the order for the caller this agent verified (auth's check, as the API's)."""
@@ -158,7 +159,7 @@ async def order_panel(
     request: Req,
     services: PortsDep,
     session: SessionDep,
-    me: SignedIn,
+    me: MeDep,
     order_id: str,
     *,
     template: str = "order.html",
@@ -189,7 +190,7 @@ async def _open_ticket_choices(
 
 @get("/console/orders/{order_id:str}", include_in_schema=False)
 async def order(
-    request: Req, services: PortsDep, session: SessionDep, me: SignedIn, order_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, order_id: str
 ) -> Any:
     commerce.check_order_staff(me.principal)
     return await order_panel(request, services, session, me, order_id)
@@ -197,7 +198,7 @@ async def order(
 
 @post("/console/orders/{order_id:str}/pay", include_in_schema=False)
 async def pay(
-    request: Req, services: PortsDep, session: SessionDep, me: SignedIn, order_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, order_id: str
 ) -> Any:
     """`carrier_billing`: charged to the phone account now; `card`: a pay link sent by SMS.
     Either way the order panel then waits, live, for `paid`."""
@@ -233,7 +234,7 @@ async def pay(
 
 @get("/console/orders/{order_id:str}/actions", include_in_schema=False)
 async def actions(
-    request: Req, services: PortsDep, session: SessionDep, me: SignedIn, order_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, order_id: str
 ) -> Any:
     commerce.check_order_staff(me.principal)
     return await order_panel(
@@ -243,7 +244,7 @@ async def actions(
 
 @post("/console/orders/{order_id:str}/cancel", include_in_schema=False)
 async def cancel(
-    request: Req, services: PortsDep, session: SessionDep, me: SignedIn, order_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, order_id: str
 ) -> Any:
     form = await request.form()
     key = key_of(form)
@@ -274,7 +275,7 @@ async def cancel(
     opt={"roles": ("supervisor", "finance")},
 )
 async def refund(
-    request: Req, services: PortsDep, session: SessionDep, me: SignedIn, order_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, order_id: str
 ) -> Any:
     """A supervisor's full refund with a reason, optionally noted on one of the caller's tickets."""
     form = await request.form()

@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.params import FromQuery
 from sqlalchemy import select
 
 import auth
 import commerce
 import ticketing
 from core.errors import DomainError, NotFound, Throttled, ValidationFailed
-from web.access import SignedIn
+from web.access import MeDep
 from web.console.caller import load_caller
 from web.pages import page
 from web.ports import PortsDep, SessionDep
@@ -40,7 +41,7 @@ async def caller_page(
     request: Req,
     services: PortsDep,
     session: SessionDep,
-    me: SignedIn,
+    me: MeDep,
     customer_id: str,
     *,
     status_code: int = 200,
@@ -71,7 +72,7 @@ async def caller_page(
 
 
 @get("/console/", include_in_schema=False)
-async def desk(request: Req, services: PortsDep, session: SessionDep, me: SignedIn) -> Any:
+async def desk(request: Req, services: PortsDep, session: SessionDep, me: MeDep) -> Any:
     """The agent's start page: search, my open tickets, my escalations, follow-ups due."""
     from web.console.tickets import desk_context
 
@@ -79,7 +80,7 @@ async def desk(request: Req, services: PortsDep, session: SessionDep, me: Signed
 
 
 @get("/console/calls/new", include_in_schema=False)
-async def screen_pop(request: Req, services: PortsDep, session: SessionDep, me: SignedIn) -> Any:
+async def screen_pop(request: Req, services: PortsDep, session: SessionDep, me: MeDep) -> Any:
     """What the softphone opens when a call rings: the caller's record, or a new-customer form."""
     raw = request.query_params.get("from") or ""
     try:
@@ -93,9 +94,7 @@ async def screen_pop(request: Req, services: PortsDep, session: SessionDep, me: 
 
 
 @post("/console/customers", include_in_schema=False)
-async def create_customer(
-    request: Req, services: PortsDep, session: SessionDep, me: SignedIn
-) -> Any:
+async def create_customer(request: Req, services: PortsDep, session: SessionDep, me: MeDep) -> Any:
     form = await request.form()
     phone, name = str(form.get("phone", "")), str(form.get("name", "")).strip() or None
     locale = str(form.get("locale", "zh"))
@@ -118,7 +117,7 @@ async def create_customer(
 
 @get("/console/customers/{customer_id:str}", include_in_schema=False)
 async def customer(
-    request: Req, services: PortsDep, session: SessionDep, me: SignedIn, customer_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, customer_id: str
 ) -> Any:
     return await caller_page(
         request, services, session, me, customer_id, on_call=request.query_params.get("call") == "1"
@@ -127,7 +126,7 @@ async def customer(
 
 @post("/console/customers/{customer_id:str}/verify", include_in_schema=False)
 async def verify(
-    request: Req, services: PortsDep, session: SessionDep, me: SignedIn, customer_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, customer_id: str
 ) -> Any:
     """Check the PIN the caller reads out (auth's caller verification: throttled, audited);
     the badge shows the minutes the check stays good for."""
@@ -167,7 +166,7 @@ async def verify(
 
 @get("/console/search", include_in_schema=False)
 async def search(
-    request: Req, services: PortsDep, session: SessionDep, me: SignedIn, q: str = ""
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, q: FromQuery[str] = ""
 ) -> Any:
     """One box for a phone, a name, an order number or a ticket number; one hit opens it."""
     q = q.strip()[:80]
@@ -180,7 +179,7 @@ async def search(
 
 
 async def _search(
-    services: PortsDep, session: SessionDep, me: SignedIn, q: str
+    services: PortsDep, session: SessionDep, me: MeDep, q: str
 ) -> list[dict[str, Any]]:
     hits: list[dict[str, Any]] = []
     try:

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.params import FromQuery
 
 import auth
 from core.errors import DomainError, Throttled
@@ -44,7 +45,7 @@ def _form_page(request: Req, *, status_code: int = 200, error: str | None = None
 
 
 @get("/console/sign-in", opt=PUBLIC, include_in_schema=False)
-async def sign_in_form(request: Req, next: str | None = None) -> Any:
+async def sign_in_form(request: Req, next: FromQuery[str | None] = None) -> Any:
     return _form_page(request, next=safe_next(next), username="")
 
 

@@ -12,11 +12,12 @@ from typing import Any
 
 from litestar import Request, get
 from litestar.channels import ChannelsPlugin
+from litestar.params import FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 import commerce
 from core.errors import DomainError
-from web.access import SignedIn
+from web.access import MeDep
 from web.console.caller import order_row
 from web.live import agent_channel, order_channel, wallboard_channel
 from web.pages import fragment
@@ -25,7 +26,7 @@ from web.ports import PortsDep
 Req = Request[Any, Any, Any]
 
 
-async def _order_html(request: Req, services: PortsDep, me: SignedIn, order_id: str) -> str:
+async def _order_html(request: Req, services: PortsDep, me: MeDep, order_id: str) -> str:
     async with services.runtime.sessions() as session:
         order = await commerce.get_order_for(session, order_id, me.principal)
         return fragment(
@@ -41,15 +42,17 @@ async def _wallboard_html(request: Req, services: PortsDep) -> str:
     return fragment(request, "console/partials/wallboard_cards.html", **data)
 
 
-async def _inbox_html(
-    request: Req, services: PortsDep, me: SignedIn, notice: dict[str, Any]
-) -> str:
+async def _inbox_html(request: Req, services: PortsDep, me: MeDep, notice: dict[str, Any]) -> str:
     return fragment(request, "console/partials/toast.html", notice=notice)
 
 
 @get("/console/live", include_in_schema=False, opt={"passive": True})
 async def live(
-    request: Req, services: PortsDep, me: SignedIn, order: str = "", wallboard: str = ""
+    request: Req,
+    services: PortsDep,
+    me: MeDep,
+    order: FromQuery[str] = "",
+    wallboard: FromQuery[str] = "",
 ) -> ServerSentEvent:
     settings = services.runtime.settings
     channels = [agent_channel(settings, me.id)]

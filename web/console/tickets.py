@@ -8,13 +8,14 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from litestar import Request, get, post
+from litestar.params import FromQuery
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import auth
 import ticketing
 from core.errors import DomainError, ValidationFailed
-from web.access import SignedIn
+from web.access import MeDep
 from web.pages import page
 from web.ports import PortsDep, SessionDep
 from web.replies import go
@@ -30,7 +31,7 @@ def end_of_today(services: PortsDep) -> datetime:
 
 
 async def _rows(
-    session: SessionDep, me: SignedIn, tickets: list[Any], now: datetime
+    session: SessionDep, me: MeDep, tickets: list[Any], now: datetime
 ) -> list[dict[str, Any]]:
     return [await ticketing.ticket_view(session, t, me.principal, now, full=False) for t in tickets]
 
@@ -51,7 +52,7 @@ async def names(session: AsyncSession, ids: set[str]) -> dict[str, str]:
     return out
 
 
-async def desk_context(session: AsyncSession, services: PortsDep, me: SignedIn) -> dict[str, Any]:
+async def desk_context(session: AsyncSession, services: PortsDep, me: MeDep) -> dict[str, Any]:
     now = services.runtime.clock.now()
     mine = await ticketing.list_tickets(session, me.principal, assignee=me.id, now=now, limit=50)
     rows = await _rows(session, me, [t for t in mine.items if t.status in OPEN], now)
@@ -67,7 +68,7 @@ async def desk_context(session: AsyncSession, services: PortsDep, me: SignedIn) 
 
 
 @get("/console/inbox", include_in_schema=False)
-async def inbox(request: Req, services: PortsDep, session: SessionDep, me: SignedIn) -> Any:
+async def inbox(request: Req, services: PortsDep, session: SessionDep, me: MeDep) -> Any:
     """The inbox panel alone (refreshed when the live stream says an escalation arrived)."""
     found = await ticketing.list_notifications(session, me.principal, unread=True, limit=20)
     return page(request, "console/partials/inbox.html", inbox=found.items)
@@ -75,7 +76,7 @@ async def inbox(request: Req, services: PortsDep, session: SessionDep, me: Signe
 
 @post("/console/notifications/{notification_id:str}/read", include_in_schema=False)
 async def read(
-    request: Req, services: PortsDep, session: SessionDep, me: SignedIn, notification_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, notification_id: str
 ) -> Any:
     n = await ticketing.mark_read(
         session, me.principal, notification_id, now=services.runtime.clock.now()
@@ -88,11 +89,11 @@ async def queue(
     request: Req,
     services: PortsDep,
     session: SessionDep,
-    me: SignedIn,
-    view: str = "mine",
-    status: str = "",
-    queue: str = "",
-    breached: str = "",
+    me: MeDep,
+    view: FromQuery[str] = "mine",
+    status: FromQuery[str] = "",
+    queue: FromQuery[str] = "",
+    breached: FromQuery[str] = "",
 ) -> Any:
     now = services.runtime.clock.now()
     try:
@@ -131,7 +132,7 @@ async def ticket_page(
     request: Req,
     services: PortsDep,
     session: SessionDep,
-    me: SignedIn,
+    me: MeDep,
     ticket_id: str,
     **extra: Any,
 ) -> Any:
@@ -152,14 +153,14 @@ async def ticket_page(
 
 @get("/console/tickets/{ticket_id:str}", include_in_schema=False)
 async def ticket(
-    request: Req, services: PortsDep, session: SessionDep, me: SignedIn, ticket_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, ticket_id: str
 ) -> Any:
     return await ticket_page(request, services, session, me, ticket_id)
 
 
 @post("/console/tickets/{ticket_id:str}/comments", include_in_schema=False)
 async def comment(
-    request: Req, services: PortsDep, session: SessionDep, me: SignedIn, ticket_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, ticket_id: str
 ) -> Any:
     form = await request.form()
     await ticketing.add_comment(
@@ -175,7 +176,7 @@ async def comment(
 
 @post("/console/tickets/{ticket_id:str}/transition", include_in_schema=False)
 async def move(
-    request: Req, services: PortsDep, session: SessionDep, me: SignedIn, ticket_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, ticket_id: str
 ) -> Any:
     form = await request.form()
     await ticketing.transition(
@@ -192,7 +193,7 @@ async def move(
 
 @post("/console/tickets/{ticket_id:str}/assign", include_in_schema=False)
 async def assign(
-    request: Req, services: PortsDep, session: SessionDep, me: SignedIn, ticket_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, ticket_id: str
 ) -> Any:
     """Take the ticket, or give it back to its queue's automatic assignment."""
     form = await request.form()
@@ -210,7 +211,7 @@ async def assign(
 
 @post("/console/customers/{customer_id:str}/complaints", include_in_schema=False)
 async def complaint(
-    request: Req, services: PortsDep, session: SessionDep, me: SignedIn, customer_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, customer_id: str
 ) -> Any:
     """A complaint from the call, on one of the caller's orders, with category and priority."""
     form = await request.form()

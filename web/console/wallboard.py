@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import commerce
 import ticketing
-from web.access import SignedIn
+from web.access import MeDep
 from web.console.tickets import names
 from web.pages import page
 from web.ports import PortsDep, SessionDep
@@ -38,7 +38,7 @@ async def wallboard_data(session: AsyncSession, services: PortsDep) -> dict[str,
 
 
 @get("/console/wallboard", include_in_schema=False, opt=SUPERVISORS)
-async def wallboard(request: Req, services: PortsDep, session: SessionDep, me: SignedIn) -> Any:
+async def wallboard(request: Req, services: PortsDep, session: SessionDep, me: MeDep) -> Any:
     return page(
         request,
         "console/wallboard.html",
@@ -48,7 +48,7 @@ async def wallboard(request: Req, services: PortsDep, session: SessionDep, me: S
 
 
 @get("/console/wallboard/cards", include_in_schema=False, opt=SUPERVISORS)
-async def cards(request: Req, services: PortsDep, session: SessionDep, me: SignedIn) -> Any:
+async def cards(request: Req, services: PortsDep, session: SessionDep, me: MeDep) -> Any:
     return page(
         request, "console/partials/wallboard_cards.html", **await wallboard_data(session, services)
     )
