@@ -170,6 +170,7 @@ async def order_panel(
     return page(
         request,
         PARTIAL + template,
+        headers={"HX-Trigger": "order-changed"},  # the caller's history and balance refresh
         row=await order_row(session, order),
         key=new_key(),
         tickets=await _open_ticket_choices(session, order.customer_id, services),

@@ -40,5 +40,13 @@
     const say = e.detail.elt.querySelector && e.detail.elt.querySelector("[data-announce]");
     if (say) document.getElementById("announce").textContent = say.dataset.announce;
   });
+  // Toasts go by themselves (the inbox keeps the record); a click on ✕ closes one at once.
+  document.addEventListener("htmx:sseMessage", () => {
+    document.querySelectorAll("#toasts .toast[data-dismiss-after]").forEach((t) => {
+      const after = Number(t.dataset.dismissAfter) * 1000;
+      delete t.dataset.dismissAfter;
+      setTimeout(() => t.remove(), after);
+    });
+  });
   document.addEventListener("htmx:sseOpen", (e) => { (e.detail.elt || e.target).dataset.sse = "open"; });
 })();

@@ -111,6 +111,11 @@ def _new_verified_caller(page: Page, console: Console, *, screens: str = "") -> 
     return phone
 
 
+def _settled(page: Page) -> None:
+    """No htmx request in flight (a re-quote replaces the form being filled)."""
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
+
+
 def _book(page: Page, console: Console, *, qty: int, method: str, screens: str = "") -> None:
     page.fill("#offer-q", console.seeded.offer_code)
     page.click(f"#offer-list button[data-offer={console.seeded.offer_code}]")
@@ -119,6 +124,7 @@ def _book(page: Page, console: Console, *, qty: int, method: str, screens: str =
     page.locator("#qty").dispatch_event("change")
     expect(page.locator(".breakdown")).to_contain_text(f"{qty} ×")  # re-quoted
     page.select_option("#method", method)
+    _settled(page)
     expect(page.locator("#address")).to_have_count(1 if method == "courier" else 0)
     expect(page.locator("#quote-total")).to_contain_text(
         "1,380.00" if (qty, method) == (2, "courier") else ""
@@ -146,6 +152,7 @@ def test_phone_order_paid_from_the_phone_account_shows_paid_live(
     page.click("#pay-account")
     expect(page.locator(PAID)).to_be_visible(timeout=10_000)  # pushed over SSE, no reload
     expect(page.locator("#order-status")).to_contain_text("Phone account")
+    expect(page.locator("#balance")).to_contain_text("3,620.00")  # 5,000 - 1,380, refreshed
     shot(page, "en-order-paid-live")
     ctx.close()
 
@@ -186,6 +193,8 @@ def test_pay_link_paid_in_a_second_browser_shows_paid_live_in_chinese(
     customer.click("#pay")
     customer.wait_for_selector("#result[data-status=succeeded]", timeout=20_000)
     expect(page.locator(PAID)).to_be_visible(timeout=10_000)
+    expect(page.locator("#pay-link")).to_have_count(0)  # nothing left to pay
+    expect(page.locator("#context")).not_to_contain_text("待支付")  # the history followed
     shot(page, "zh-order-paid-by-link-live")
     customer.context.close()
     agent_ctx.close()
@@ -206,6 +215,7 @@ def test_complaint_from_the_call_escalates_live_to_inbox_and_wallboard(
     page.fill("#complaint-description", "Caller booked two seats and wants them side by side.")
     page.click("#complaint button[type=submit]")
     expect(page.locator("#complaint-opened")).to_be_visible()
+    expect(page.locator("#toasts .toast")).to_have_count(0)
     page.click("#complaint-opened a")
     expect(page.locator("h1")).to_contain_text("Seats not together")
     expect(page.locator("h1 + p .sla.badge.ok")).to_contain_text("On time")
