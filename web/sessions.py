@@ -23,6 +23,7 @@ from litestar.middleware.session.server_side import (
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
+from litestar.types import Empty
 
 from core.settings import Settings
 
@@ -36,7 +37,16 @@ _ROTATE = "hotline_rotate_session"
 
 
 class _RotatingBackend(ServerSideSessionBackend):
-    """Litestar's backend, but a fresh id when the request asked for one (sign-in)."""
+    """Litestar's backend, but a fresh id when the request asked for one (sign-in), and
+    nothing at all (no store entry, no cookie) for a stranger who brought no session."""
+
+    async def store_in_message(
+        self, scope_session: Any, message: Any, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> None:
+        empty = scope_session is Empty or not scope_session
+        if empty and not connection.cookies.get(self.config.key):
+            return
+        await super().store_in_message(scope_session, message, connection)
 
     def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         state: dict[str, Any] = connection.scope.setdefault("state", {})
