@@ -36,6 +36,11 @@ def translations(lang: str) -> NullTranslations:
         return GNUTranslations(f)
 
 
+@cache
+def _locale(lang: str) -> Locale:
+    return Locale.parse(_BABEL[lang])
+
+
 def pick(cookie: str | None, accept_language: str | None) -> str:
     """The cookie's choice, else the first of Accept-Language we speak, else Chinese."""
     if cookie in LANGUAGES:
@@ -56,7 +61,7 @@ class Formats:
 
     @property
     def babel(self) -> Locale:
-        return Locale.parse(_BABEL[self.lang])
+        return _locale(self.lang)
 
     def gettext(self, message: str) -> str:
         return translations(self.lang).gettext(message)

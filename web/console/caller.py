@@ -71,7 +71,10 @@ async def load_caller(
 ) -> Caller:
     customer = await auth.get_customer(session, customer_id)
     page = await commerce.list_orders(session, me, customer_id=customer.id, limit=RECENT_ORDERS)
-    orders = [await order_row(session, o) for o in page.items]
+    ids = [o.id for o in page.items]
+    paid = await payments.payments_for_orders(session, ids)
+    shipped = await fulfillment.shipments_for_orders(session, ids)
+    orders = [OrderRow(o, paid[o.id], shipped[o.id]) for o in page.items]
     # the customer's own tickets, as the customer would list them; viewed with the agent's eyes
     theirs = Principal("customer", customer.id)
     listed = await ticketing.list_tickets(session, theirs, now=now, limit=RECENT_TICKETS)
