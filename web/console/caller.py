@@ -45,6 +45,7 @@ class Caller:
     tickets: list[TicketRow]
     sms: list[Any]
     verified_until: datetime | None
+    notes: list[ticketing.CallNote] = field(default_factory=list)
 
     def minutes_left(self, now: datetime) -> int:
         if self.verified_until is None or self.verified_until <= now:
@@ -84,4 +85,5 @@ async def load_caller(
     ]
     texts = await sms.outbox(session, customer.phone, limit=RECENT_SMS)
     account = await payments.carrier.account_for(session, customer.id)
-    return Caller(customer, account, orders, tickets, texts, verified_until)
+    notes = await ticketing.call_notes_for(session, customer.id)
+    return Caller(customer, account, orders, tickets, texts, verified_until, notes)

@@ -16,6 +16,7 @@ import ticketing
 from core.errors import DomainError, NotFound, Throttled, ValidationFailed
 from web.access import MeDep
 from web.console.caller import load_caller
+from web.console.tickets import desk_context, names
 from web.pages import page
 from web.ports import PortsDep, SessionDep
 from web.replies import go
@@ -60,6 +61,7 @@ async def caller_page(
     return page(
         request,
         "console/caller.html",
+        names=await names(session, {n.agent_id for n in caller.notes}),
         status_code=status_code,
         caller=caller,
         now=now,
@@ -74,8 +76,6 @@ async def caller_page(
 @get("/console/", include_in_schema=False)
 async def desk(request: Req, services: PortsDep, session: SessionDep, me: MeDep) -> Any:
     """The agent's start page: search, my open tickets, my escalations, follow-ups due."""
-    from web.console.tickets import desk_context
-
     return page(request, "console/desk.html", **await desk_context(session, services, me))
 
 

@@ -233,4 +233,30 @@ async def complaint(
     return page(request, "console/partials/complaint_done.html", ticket=t)
 
 
-ROUTES = [inbox, read, queue, ticket, comment, move, assign, complaint]
+@post("/console/customers/{customer_id:str}/wrap-up", include_in_schema=False)
+async def wrap_up(
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, customer_id: str
+) -> Any:
+    """The wrap-up note at the end of the call, kept on the caller's record."""
+    form = await request.form()
+    await auth.get_customer(session, customer_id)
+    await ticketing.add_call_note(
+        session,
+        me.principal,
+        customer_id=customer_id,
+        body=str(form.get("note", "")),
+        now=services.runtime.clock.now(),
+    )
+    notes = await ticketing.call_notes_for(session, customer_id)
+    who = await names(session, {n.agent_id for n in notes})
+    return page(
+        request,
+        "console/partials/wrap_up.html",
+        notes=notes,
+        names=who,
+        customer_id=customer_id,
+        saved=True,
+    )
+
+
+ROUTES = [inbox, read, queue, ticket, comment, move, assign, complaint, wrap_up]

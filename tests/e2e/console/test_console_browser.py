@@ -162,6 +162,13 @@ def test_phone_order_paid_from_the_phone_account_shows_paid_live(
     expect(page.locator("#order-status")).to_contain_text("Phone account")
     expect(page.locator("#balance")).to_contain_text("3,620.00")  # 5,000 - 1,380, refreshed
     shot(page, "en-order-paid-live")
+    page.fill("#wrap-up-note", "Booked 2 seats by courier, paid from the phone account.")
+    page.click("#wrap-up button[type=submit]")
+    expect(page.locator("#wrap-up-saved")).to_be_visible()
+    page.set_viewport_size({"width": 820, "height": 1180})  # a tablet
+    page.reload()
+    expect(page.locator("#call-notes")).to_contain_text("Booked 2 seats")
+    shot(page, "en-customer-360-tablet")
     ctx.close()
 
 

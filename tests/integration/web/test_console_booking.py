@@ -139,3 +139,18 @@ async def test_a_phone_order_through_the_forms(
     assert refund.status_code == 200, refund.text[:300]
     detail = await browser.get(f"/v1/orders/{oid}", headers=supervisor.headers)
     assert detail.json()["payments"][0]["refunded"]["amount"] == 50500
+
+
+async def test_the_wrap_up_note_stays_on_the_callers_record(
+    browser: Client, agent: TestAgent, customer: TestCustomer
+) -> None:
+    h = await _sign_in(browser, agent)
+    base = f"/console/customers/{customer.id}"
+    empty = await browser.post(f"{base}/wrap-up", data={"note": "  "}, headers=h)
+    assert empty.status_code == 422 and 'data-problem="validation-error"' in empty.text
+    saved = await browser.post(
+        f"{base}/wrap-up", data={"note": "Booked 2 seats; pay link sent."}, headers=h
+    )
+    assert saved.status_code == 200 and "wrap-up-saved" in saved.text
+    record = await browser.get(base)
+    assert "Booked 2 seats; pay link sent." in record.text
