@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import auth
+import commerce
 import ticketing
 from core.errors import DomainError, ValidationFailed
 from web.access import MeDep
@@ -144,6 +145,8 @@ async def ticket_page(
     who = await names(
         session, {t.customer_id, t.assignee_id or ""} | {a.partition(":")[2] for a in actors}
     )
+    for order_id in view.get("order_ids") or []:  # order ids read as their numbers
+        who[order_id] = (await commerce.get_order(session, order_id)).number
     for a in actors:  # "agent:<id>" -> the agent's name; "system:..." stays as it is
         ident = a.partition(":")[2]
         if ident in who:
