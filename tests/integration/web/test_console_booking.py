@@ -14,8 +14,10 @@ from litestar.testing import AsyncTestClient
 
 import commerce
 import payments
+import ticketing
 from core.clock import TravelClock
 from core.money import Money
+from core.principal import Principal
 from core.runtime import Runtime
 from tests.auth_fixtures import TestAgent, TestCustomer, fixture_sessions
 
@@ -154,3 +156,48 @@ async def test_the_wrap_up_note_stays_on_the_callers_record(
     assert saved.status_code == 200 and "wrap-up-saved" in saved.text
     record = await browser.get(base)
     assert "Booked 2 seats; pay link sent." in record.text
+
+
+async def test_a_ticket_worked_from_its_page(
+    browser: Client, agent: TestAgent, customer: TestCustomer, runtime: Runtime, clock: TravelClock
+) -> None:
+    async with fixture_sessions(runtime)() as s, s.begin():
+        ticket = await ticketing.open_ticket(
+            s,
+            Principal("agent", agent.id, frozenset({"agent"})),
+            now=clock.now(),
+            category="service",
+            subject="Rude hold music",
+            description="Twenty minutes of it.",
+            priority="high",
+            channel="phone",
+            customer_id=customer.id,
+        )
+        await ticketing.set_agent(s, agent.id, available=True, cap=5)
+    h = await _sign_in(browser, agent)
+    url = f"/console/tickets/{ticket.id}"
+    page = await browser.get(url)
+    assert page.status_code == 200 and "Rude hold music" in page.text
+    assert 'value="pending_customer"' in page.text or 'value="open"' in page.text
+    taken = await browser.post(f"{url}/assign", data={"who": "me"}, headers=h)
+    assert taken.status_code == 200, re.findall(r"muted\">([^<]*)", taken.text)
+    assert taken.headers["HX-Redirect"] == url
+    await browser.post(
+        f"{url}/comments", data={"body": "Sorry about that.", "public": "1"}, headers=h
+    )
+    await browser.post(f"{url}/comments", data={"body": "Check the IVR.", "public": "0"}, headers=h)
+    if ticket.status == "new":
+        await browser.post(f"{url}/transition", data={"to": "open"}, headers=h)
+    moved = await browser.post(
+        f"{url}/transition",
+        data={"to": "pending_customer", "reason": "asked for a time"},
+        headers=h,
+    )
+    assert moved.status_code == 200, moved.text[-600:]
+    page = await browser.get(url)
+    assert "Sorry about that." in page.text and "Check the IVR." in page.text
+    assert 'data-status="pending_customer"' in page.text
+    bad = await browser.post(f"{url}/transition", data={"to": "closed"}, headers=h)
+    assert bad.status_code == 409 and 'data-problem="invalid-transition"' in bad.text
+    mine = await browser.get("/console/tickets?view=all&status=pending_customer")
+    assert ticket.number in mine.text
