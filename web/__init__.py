@@ -19,6 +19,7 @@ from typing import Any
 from litestar import Router
 from litestar.channels import ChannelsPlugin
 from litestar.di import Provide
+from litestar.exceptions import HTTPException
 from litestar.static_files import create_static_files_router
 from litestar.stores.base import Store
 from litestar.template.config import TemplateConfig
@@ -28,6 +29,7 @@ from core.errors import DomainError
 from core.outbox import Sender
 from core.runtime import Runtime
 from web.access import console_guard, signed_in
+from web.console import booking, calls, signin, stream, tickets, wallboard
 from web.errors import domain_error_page, http_error_page, unexpected_page
 from web.live import LiveTap, channels_plugin, plugin_publisher, redis_publisher
 from web.pages import STATIC, template_config
@@ -46,8 +48,6 @@ class WebParts:
 
 
 def _console_handlers() -> list[ControllerRouterHandler]:
-    from web.console import booking, calls, signin, stream, tickets, wallboard
-
     return [
         *signin.ROUTES,
         *calls.ROUTES,
@@ -64,8 +64,6 @@ def web_parts(runtime: Runtime, *, error_types: Iterable[type[BaseException]] = 
     settings = runtime.settings
     handlers: dict[Any, Any] = {t: unexpected_page for t in error_types}
     handlers.update({DomainError: domain_error_page, Exception: unexpected_page})
-    from litestar.exceptions import HTTPException
-
     handlers[HTTPException] = http_error_page
     for t in error_types:
         if issubclass(t, DomainError):
