@@ -75,6 +75,16 @@ async def test_a_phone_order_through_the_forms(
             capacity=1,
             now=clock.now(),
         )
+        spare = await commerce.create_offer(
+            s,
+            kind="event",
+            title="Console spare seats",
+            venue="Hall",
+            price=Money(30000, "CNY"),
+            starts_at=clock.now() + timedelta(days=9),
+            capacity=5,
+            now=clock.now(),
+        )
         await payments.top_up(
             s,
             customer.id,
@@ -114,6 +124,19 @@ async def test_a_phone_order_through_the_forms(
     again = await browser.post(f"{base}/orders", data=form, headers=h)  # a double click
     assert f'data-order="{order_id.group(1)}"' in again.text
     oid = order_id.group(1)
+
+    # a second order, cancelled on the call: its seat goes back
+    other = await browser.post(
+        f"{base}/orders", data={**form, "offer_id": spare.id, "idempotency_key": "k2"}, headers=h
+    )
+    other_id = re.search(r'data-order="([^"]+)"', other.text)
+    assert other_id
+    cancelled = await browser.post(
+        f"/console/orders/{other_id.group(1)}/cancel",
+        data={"reason": "caller changed their mind", "idempotency_key": "c1"},
+        headers=h,
+    )
+    assert cancelled.status_code == 200 and 'data-status="cancelled"' in cancelled.text
 
     paid = await browser.post(
         f"/console/orders/{oid}/pay",
