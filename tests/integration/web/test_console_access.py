@@ -216,3 +216,17 @@ async def test_the_pages_load_only_the_apps_own_pinned_assets(browser: Client) -
         assert hashlib.sha256(served.content).hexdigest() == manifest[folder]["files"][name]
     for url in (u for u in urls if u.startswith("/console/assets/")):
         assert (await browser.get(url)).status_code == 200
+
+
+async def test_one_search_box_finds_a_caller_by_phone_or_name(
+    browser: Client, agent: TestAgent, customer: TestCustomer
+) -> None:
+    await _sign_in(browser, agent)
+    by_phone = await browser.get("/console/search", params={"q": customer.phone})
+    assert by_phone.status_code == 303
+    assert by_phone.headers["location"] == f"/console/customers/{customer.id}"
+    by_name = await browser.get("/console/search", params={"q": customer.phone[-4:] + "x"})
+    assert by_name.status_code == 200
+    assert "Nothing found" in by_name.text or "没有找到" in by_name.text
+    unknown = await browser.get("/console/calls/new", params={"from": "not a number"})
+    assert unknown.status_code == 422 and 'id="new-customer"' in unknown.text
