@@ -39,7 +39,9 @@
     if (!elt.querySelector || elt.closest("[sse-swap]")) return;  // live updates never take focus
     const next = elt.matches("[data-focus-next]") ? elt : elt.querySelector("[data-focus-next]");
     const target = next ? document.querySelector(next.dataset.focusNext) : elt.querySelector("[data-autofocus]");
-    if (target) target.focus();
+    // A field that re-rendered its own form (a re-quote) keeps the focus htmx gave back to it.
+    const trigger = e.detail.requestConfig && e.detail.requestConfig.elt;
+    if (target && !(trigger && /^(INPUT|SELECT|TEXTAREA)$/.test(trigger.tagName))) target.focus();
     const say = elt.querySelector("[data-announce]");
     if (say) document.getElementById("announce").textContent = say.dataset.announce;
   });

@@ -126,8 +126,10 @@ def _book(page: Page, console: Console, *, qty: int, method: str, screens: str =
     page.fill("#qty", str(qty))
     page.locator("#qty").dispatch_event("change")
     expect(page.locator(".breakdown")).to_contain_text(f"{qty} ×")  # re-quoted
+    page.focus("#method")
     page.select_option("#method", method)
     _settled(page)
+    expect(page.locator("#method")).to_be_focused()  # the re-quote kept the agent's place
     expect(page.locator("#address")).to_have_count(1 if method == "courier" else 0)
     expect(page.locator("#quote-total")).to_contain_text(
         "1,380.00" if (qty, method) == (2, "courier") else ""
