@@ -125,6 +125,7 @@ def _book(page: Page, console: Console, *, qty: int, method: str, screens: str =
     expect(page.locator("#book-form")).to_be_visible()
     page.fill("#qty", str(qty))
     page.locator("#qty").dispatch_event("change")
+    _settled(page)
     expect(page.locator(".breakdown")).to_contain_text(f"{qty} ×")  # re-quoted
     page.focus("#method")
     page.select_option("#method", method)
