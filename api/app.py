@@ -26,6 +26,7 @@ from core.clock import Clock
 from core.db import commit
 from core.runtime import Runtime
 from core.settings import Settings, load_settings
+from web import web_parts
 
 
 def provide_services(state: State) -> Services:
@@ -86,14 +87,21 @@ def create_app(
     if settings.env == "demo":  # the seeded courier answers without a separate process
         from api.demo_courier import ROUTES as demo_routes
 
+    # the console's pages (web/): HTML answers for the same error types as the API's problems
+    pages = web_parts(runtime, error_types=[*EXCEPTION_HANDLERS, *OUTAGE_HANDLERS])
+
     app = Litestar(
         route_handlers=[
             *health.ROUTES,
             *ROUTE_HANDLERS,
             *problem_pages.ROUTES,
             *demo_routes,
+            *pages.routes,
             *extra_routes,
         ],
+        plugins=pages.plugins,
+        stores=pages.stores,
+        template_config=pages.template_config,
         middleware=list(middleware),
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
@@ -106,7 +114,7 @@ def create_app(
         before_request=guard_input,
         request_class=HotlineRequest,
         openapi_config=openapi_config(),
-        state=State({"runtime": runtime, "services": services}),
+        state=State({"runtime": runtime, "services": services, "web": pages}),
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         debug=False,

@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "payments.recon_models",
     "fulfillment.models",
     "ticketing.models",
+    "ticketing.call_notes",
 )
 
 

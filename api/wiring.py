@@ -67,16 +67,23 @@ async def on_startup(app: Litestar) -> None:
     register_periodic_jobs()
     # Tests drive jobs explicitly; the embedded default runs them in-process.
     if runtime.settings.worker == "inprocess" and runtime.settings.env != "test":
-        from api.outbox_jobs import in_process_sender
+        start_in_process_worker(app)
 
-        # Embedded defaults: outbox jobs run in this process (no Redis, no worker process).
-        # Set before the first request; routes and the runner then share this composition.
-        services: Services = app.state.services
-        services = replace(services, outbox_sender=in_process_sender(services))
-        app.state.services = services
-        runner = PeriodicRunner(services)
-        runner.start()
-        app.state.periodic = runner
+
+def start_in_process_worker(app: Litestar) -> None:
+    """Embedded defaults: outbox jobs and periodic jobs run in this process (no Redis, no
+    worker process). Set before the first request; routes and the runner then share this
+    composition. What the relay sends is also told to the pages (web.tap: live updates)."""
+    import web
+    from api.outbox_jobs import in_process_sender
+
+    services: Services = app.state.services
+    sender = web.tap(in_process_sender(services), app.state.web, services.runtime)
+    services = replace(services, outbox_sender=sender)
+    app.state.services = services
+    runner = PeriodicRunner(services)
+    runner.start()
+    app.state.periodic = runner
 
 
 async def on_shutdown(app: Litestar) -> None:

@@ -19,6 +19,7 @@ from commerce.schemas import (
 )
 from core.paging import Page
 
+from .board import ChannelTakings, takings_since
 from .capacity import LOCK_TIMEOUT_MS
 from .domain import (
     MAX_QUANTITY,
@@ -28,6 +29,7 @@ from .domain import (
     OfferKind,
     OrderStatus,
     PriceBreakdown,
+    PricedLine,
     can_transition,
     price_order,
 )
@@ -68,6 +70,7 @@ __all__ = [
     "TOPIC_ORDER_PAID",
     "TRANSITIONS",
     "CancelIn",
+    "ChannelTakings",
     "DeliveryMethod",
     "LineRequest",
     "MarkPaidResult",
@@ -89,6 +92,7 @@ __all__ = [
     "Page",
     "PlacedOrder",
     "PriceBreakdown",
+    "PricedLine",
     "SoldOut",
     "can_transition",
     "cancel_order",
@@ -112,5 +116,6 @@ __all__ = [
     "price_order",
     "purge_idempotency_keys_job",
     "search_offers",
+    "takings_since",
     "transition",
 ]

@@ -40,6 +40,7 @@ from fulfillment.tracking import (
     list_dead_letters,
     order_shipments,
     replay_dead_letter,
+    shipments_for_orders,
 )
 
 # Every outbox topic this room emits (a replayed dead letter re-emits commerce's order.paid).
@@ -87,6 +88,7 @@ __all__ = [
     "replay_dead_letter",
     "resend_eticket",
     "resend_latest_eticket",
+    "shipments_for_orders",
     "sweep_due",
     "verify_signature",
 ]

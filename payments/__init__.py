@@ -43,6 +43,7 @@ from payments.service import (
     pay_url,
     payment_by_token,
     payments_for_order,
+    payments_for_orders,
     settle,
     start_payment,
 )
@@ -114,6 +115,7 @@ __all__ = [
     "payment_by_token",
     "payment_for_token",
     "payments_for_order",
+    "payments_for_orders",
     "payout_job",
     "recon",
     "recon_files",

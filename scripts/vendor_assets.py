@@ -1,9 +1,14 @@
-"""Vendor the API docs UI (Swagger UI) into api/static/vendor/, so `/schema` works offline.
+"""Vendor the browser assets the app serves into api/static/vendor/, so `/schema` and the
+console work offline (a call-center LAN has no CDN):
 
-    uv run python scripts/vendor_assets.py          # fetch the pinned version with `npm pack`
+- Swagger UI for the API docs page;
+- htmx 2 and its SSE extension for the console (web/). htmx stays on 2.x: its SSE support is
+  the separate `htmx-ext-sse` package there, and the next major changed how SSE is wired.
+
+    uv run python scripts/vendor_assets.py          # fetch the pinned versions with `npm pack`
     uv run python scripts/vendor_assets.py --check  # the files on disk match MANIFEST.json
 
-Only the dist files the page loads are copied (plus the licence); MANIFEST.json records the
+Only the dist files the pages load are copied (plus the licence); MANIFEST.json records each
 package, its version, npm's integrity string and each file's sha256, which the test suite
 checks against what the app serves.
 """
@@ -18,30 +23,56 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-PACKAGE = "swagger-ui-dist"
-VERSION = "5.18.2"  # the version Litestar's SwaggerRenderPlugin was written against
-FILES = (
-    "swagger-ui-bundle.js",
-    "swagger-ui-standalone-preset.js",
-    "swagger-ui.css",
-    "favicon-32x32.png",
-    "LICENSE",
+
+@dataclass(frozen=True)
+class Asset:
+    name: str  # folder under api/static/vendor and key in MANIFEST.json
+    package: str
+    version: str
+    files: dict[str, str]  # path inside the npm package -> file name served
+
+
+ASSETS = (
+    Asset(  # the version Litestar's SwaggerRenderPlugin was written against
+        "swagger-ui",
+        "swagger-ui-dist",
+        "5.18.2",
+        {
+            name: name
+            for name in (
+                "swagger-ui-bundle.js",
+                "swagger-ui-standalone-preset.js",
+                "swagger-ui.css",
+                "favicon-32x32.png",
+                "LICENSE",
+            )
+        },
+    ),
+    Asset("htmx", "htmx.org", "2.0.11", {"dist/htmx.min.js": "htmx.min.js", "LICENSE": "LICENSE"}),
+    Asset(
+        "htmx-ext-sse",
+        "htmx-ext-sse",
+        "2.2.4",
+        {"dist/sse.min.js": "sse.min.js", "LICENSE": "LICENSE"},
+    ),
 )
 ROOT = Path(__file__).resolve().parents[1]
-TARGET = ROOT / "api" / "static" / "vendor" / "swagger-ui"
-MANIFEST = ROOT / "api" / "static" / "vendor" / "MANIFEST.json"
+VENDOR = ROOT / "api" / "static" / "vendor"
+MANIFEST = VENDOR / "MANIFEST.json"
 
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def fetch() -> None:
+def fetch_one(asset: Asset) -> dict[str, object]:
+    target = VENDOR / asset.name
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(  # noqa: S603 - fixed arguments, the pinned package
-            ["npm", "pack", f"{PACKAGE}@{VERSION}", "--json"],  # noqa: S607 - npm on PATH
+            ["npm", "pack", f"{asset.package}@{asset.version}", "--json"],  # noqa: S607
             cwd=tmp,
             check=True,
             capture_output=True,
@@ -50,28 +81,33 @@ def fetch() -> None:
         info = json.loads(out.stdout)[0]
         with tarfile.open(Path(tmp) / info["filename"]) as tar:
             tar.extractall(tmp, filter="data")
-        TARGET.mkdir(parents=True, exist_ok=True)
-        for name in FILES:
-            shutil.copyfile(Path(tmp) / "package" / name, TARGET / name)
-    manifest = {
-        "swagger-ui": {
-            "package": PACKAGE,
-            "version": VERSION,
-            "integrity": info["integrity"],
-            "files": {name: sha256(TARGET / name) for name in FILES},
-        }
+        target.mkdir(parents=True, exist_ok=True)
+        for source, served in asset.files.items():
+            shutil.copyfile(Path(tmp) / "package" / source, target / served)
+    print(f"vendored {asset.package}@{asset.version} into {target.relative_to(ROOT)}")
+    return {
+        "package": asset.package,
+        "version": asset.version,
+        "integrity": info["integrity"],
+        "files": {served: sha256(target / served) for served in asset.files.values()},
     }
+
+
+def fetch() -> None:
+    manifest = {asset.name: fetch_one(asset) for asset in ASSETS}
     MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
-    print(f"vendored {PACKAGE}@{VERSION} into {TARGET.relative_to(ROOT)}")
 
 
 def check() -> int:
     manifest = json.loads(MANIFEST.read_text())
     bad = [
-        name
-        for name, digest in manifest["swagger-ui"]["files"].items()
-        if not (TARGET / name).exists() or sha256(TARGET / name) != digest
+        f"{folder}/{name}"
+        for folder, entry in manifest.items()
+        for name, digest in entry["files"].items()
+        if not (VENDOR / folder / name).exists() or sha256(VENDOR / folder / name) != digest
     ]
+    pinned = {a.name: a.version for a in ASSETS}
+    bad += [f"{k} (version)" for k, v in pinned.items() if manifest.get(k, {}).get("version") != v]
     for name in bad:
         print(f"mismatch: {name}", file=sys.stderr)
     return 1 if bad else 0

@@ -20,7 +20,9 @@ from ticketing.schemas import (
 )
 
 from .assignment import assign, drain_for_agent, drain_queue
+from .board import AgentBoard, QueueBoard, agent_boards, followups_due, queue_boards
 from .calendar import Calendar, add_business_seconds, business_seconds, make_calendar
+from .call_notes import CallNote, add_call_note, call_notes_for
 from .call_stats import QueueStats, queue_stats
 from .calls import (
     QUEUES as CALL_QUEUES,
@@ -79,16 +81,19 @@ __all__ = [
     "TOPICS",
     "TOPIC_TICKET_ESCALATED",
     "TRANSITIONS",
+    "AgentBoard",
     "AgentIn",
     "AssignmentIn",
     "Calendar",
     "CalendarIn",
     "Call",
+    "CallNote",
     "CallView",
     "CommentIn",
     "EscalationRun",
     "FollowUpAttemptIn",
     "PolicyIn",
+    "QueueBoard",
     "QueueIn",
     "QueueStats",
     "RefundNoteIn",
@@ -100,13 +105,16 @@ __all__ = [
     "TransitionIn",
     "active_call",
     "add_business_seconds",
+    "add_call_note",
     "add_comment",
+    "agent_boards",
     "announce_escalation",
     "answer_call",
     "assign",
     "awaiting_customer_reply",
     "awaiting_score",
     "business_seconds",
+    "call_notes_for",
     "call_view",
     "check_refund_ticket",
     "drain_for_agent",
@@ -119,6 +127,7 @@ __all__ = [
     "escalation_job",
     "find_by_number",
     "find_call",
+    "followups_due",
     "get_call",
     "get_for",
     "handle_sms_reply",
@@ -135,6 +144,7 @@ __all__ = [
     "open_complaints",
     "open_system_ticket",
     "open_ticket",
+    "queue_boards",
     "queue_stats",
     "record_attempt",
     "record_satisfaction",

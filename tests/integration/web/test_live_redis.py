@@ -1,0 +1,31 @@
+"""A fact relayed by another process (`hotline worker`: plain PUBLISH) reaches the pages an
+API process holds open (Litestar's Redis pub/sub channels backend): real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import redis.asyncio
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+
+from core.settings import Settings
+from web.live import redis_publisher
+
+
+async def test_a_worker_publish_reaches_the_api_processes_channels(settings: Settings) -> None:
+    channel = f"t{uuid.uuid4().hex[:8]}:live:order:o1"
+    listening = redis.asyncio.from_url(settings.redis_url)
+    publishing = redis.asyncio.from_url(settings.redis_url)
+    backend = RedisChannelsPubSubBackend(redis=listening)
+    try:
+        await backend.subscribe([channel])
+        await asyncio.sleep(0.05)
+        await redis_publisher(publishing)(b'{"kind": "order", "order_id": "o1"}', [channel])
+        events = backend.stream_events()
+        got_channel, data = await asyncio.wait_for(events.__anext__(), timeout=5)
+        assert got_channel == channel and b"o1" in data
+    finally:
+        await backend.on_shutdown()
+        await listening.aclose()
+        await publishing.aclose()

@@ -1,0 +1,89 @@
+"""Everything on the caller's screen, read through the rooms' own functions: profile and
+phone account (auth, payments), orders with payments and shipments (commerce, payments,
+fulfillment), tickets with SLA state (ticketing, read as the customer would list them) and
+the latest texts. One read, no writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import auth
+import commerce
+import fulfillment
+import payments
+import ticketing
+from core.principal import Principal
+from core.sms import SmsOutbox
+
+RECENT_ORDERS = 8
+RECENT_TICKETS = 8
+RECENT_SMS = 5
+
+
+@dataclass
+class OrderRow:
+    order: commerce.Order
+    payments: list[payments.Payment] = field(default_factory=list)
+    shipments: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class TicketRow:
+    ticket: ticketing.Ticket
+    view: dict[str, Any]
+
+
+@dataclass
+class Caller:
+    customer: auth.Customer
+    account: payments.PhoneAccount | None
+    orders: list[OrderRow]
+    tickets: list[TicketRow]
+    sms: list[Any]
+    verified_until: datetime | None
+    notes: list[ticketing.CallNote] = field(default_factory=list)
+
+    def minutes_left(self, now: datetime) -> int:
+        if self.verified_until is None or self.verified_until <= now:
+            return 0
+        return max(1, int((self.verified_until - now).total_seconds() // 60))
+
+
+async def order_row(session: AsyncSession, order: commerce.Order) -> OrderRow:
+    return OrderRow(
+        order,
+        await payments.payments_for_order(session, order.id),
+        await fulfillment.order_shipments(session, order.id),
+    )
+
+
+async def load_caller(
+    session: AsyncSession,
+    me: Principal,
+    customer_id: str,
+    *,
+    sms: SmsOutbox,
+    verified_until: datetime | None,
+    now: datetime,
+) -> Caller:
+    customer = await auth.get_customer(session, customer_id)
+    page = await commerce.list_orders(session, me, customer_id=customer.id, limit=RECENT_ORDERS)
+    ids = [o.id for o in page.items]
+    paid = await payments.payments_for_orders(session, ids)
+    shipped = await fulfillment.shipments_for_orders(session, ids)
+    orders = [OrderRow(o, paid[o.id], shipped[o.id]) for o in page.items]
+    # the customer's own tickets, as the customer would list them; viewed with the agent's eyes
+    theirs = Principal("customer", customer.id)
+    listed = await ticketing.list_tickets(session, theirs, now=now, limit=RECENT_TICKETS)
+    tickets = [
+        TicketRow(t, await ticketing.ticket_view(session, t, me, now, full=False))
+        for t in listed.items
+    ]
+    texts = await sms.outbox(session, customer.phone, limit=RECENT_SMS)
+    account = await payments.carrier.account_for(session, customer.id)
+    notes = await ticketing.call_notes_for(session, customer.id)
+    return Caller(customer, account, orders, tickets, texts, verified_until, notes)

@@ -1,0 +1,120 @@
+"""Live pages: outbox facts fanned out over Litestar channels, read by the pages over SSE.
+
+The outbox relay hands every due message to the process's sender; `LiveTap` wraps that
+sender and, once the message is handled, publishes a small notice on the channels it
+concerns (the order's, each notified agent's, the wallboard's). With Redis configured the
+channels are Redis pub/sub, so a page held open by one API process hears a fact relayed by
+another process or by `hotline worker` (`redis_publisher`); otherwise they live in memory.
+A notice carries ids only: the SSE stream renders what is true *now* from the database, so a
+missed or repeated notice can never show a stale state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import structlog
+from litestar.channels import ChannelsPlugin
+from litestar.channels.backends.memory import MemoryChannelsBackend
+from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+
+import commerce
+import payments
+import ticketing
+from core.outbox import Sender
+from core.settings import Settings
+
+log = structlog.get_logger("hotline.web.live")
+Publish = Callable[[bytes, list[str]], Awaitable[None]]
+
+
+def order_channel(settings: Settings, order_id: str) -> str:
+    return f"{settings.redis_prefix}:live:order:{order_id}"
+
+
+def agent_channel(settings: Settings, agent_id: str) -> str:
+    return f"{settings.redis_prefix}:live:agent:{agent_id}"
+
+
+def wallboard_channel(settings: Settings) -> str:
+    return f"{settings.redis_prefix}:live:wallboard"
+
+
+def channels_plugin(settings: Settings) -> ChannelsPlugin:
+    if settings.redis_url:
+        import redis.asyncio as aioredis
+
+        backend: Any = RedisChannelsPubSubBackend(
+            redis=aioredis.from_url(settings.redis_url), stream_sleep_no_subscriptions=100
+        )
+    else:
+        backend = MemoryChannelsBackend()
+    return ChannelsPlugin(backend=backend, arbitrary_channels_allowed=True)
+
+
+def notices(settings: Settings, topic: str, payload: dict[str, Any]) -> dict[str, list[str]]:
+    """Which channels hear of an outbox fact, and the notice body (json) for each."""
+    out: dict[str, list[str]] = {}
+    order_id = payload.get("order_id")
+    if topic in (commerce.TOPIC_ORDER_PAID, commerce.TOPIC_ORDER_CANCELLED) and order_id:
+        out[json.dumps({"kind": "order", "order_id": order_id})] = [
+            order_channel(settings, str(order_id)),
+            wallboard_channel(settings),
+        ]
+    elif topic == payments.TOPIC_PAYMENT_INCIDENT and order_id:
+        out[json.dumps({"kind": "order", "order_id": order_id})] = [
+            order_channel(settings, str(order_id))
+        ]
+    elif topic == ticketing.TOPIC_TICKET_ESCALATED:
+        body = {
+            "kind": "escalation",
+            "ticket_id": payload.get("ticket_id"),
+            "level": payload.get("level"),
+            "clock": payload.get("clock"),
+            "notify": [str(a) for a in payload.get("notify") or []],
+        }
+        agents = [agent_channel(settings, str(a)) for a in payload.get("notify") or []]
+        out[json.dumps(body)] = [*agents, wallboard_channel(settings)]
+    return out
+
+
+class LiveTap:
+    """A Sender that tells the pages, then sends. The fact is committed before the relay
+    sees it, so telling first is never early, and the page does not wait for the consumer
+    (an `order.paid` job dispatches a courier over HTTP). A failure to tell never fails the
+    send."""
+
+    def __init__(self, inner: Sender, settings: Settings, publish: Publish) -> None:
+        self.inner, self.settings, self.publish = inner, settings, publish
+
+    @property
+    def topics(self) -> frozenset[str]:
+        return self.inner.topics
+
+    async def send(self, message_id: str, topic: str, payload: dict[str, Any]) -> None:
+        for body, channels in notices(self.settings, topic, payload).items():
+            try:
+                await self.publish(body.encode(), channels)
+            except Exception as exc:  # the page falls back to its next render
+                log.warning("live notice lost", topic=topic, error=type(exc).__name__)
+        await self.inner.send(message_id, topic, payload)
+
+
+def plugin_publisher(plugin: ChannelsPlugin) -> Publish:
+    async def publish(data: bytes, channels: list[str]) -> None:
+        plugin.publish(data, channels)
+
+    return publish
+
+
+def redis_publisher(redis: Any) -> Publish:
+    """For processes without the channels plugin (`hotline worker`): plain PUBLISH, which is
+    what Litestar's Redis pub/sub backend listens to."""
+
+    async def publish(data: bytes, channels: Iterable[str]) -> None:
+        for channel in set(channels):
+            await redis.publish(channel, data)
+
+    return publish

@@ -1,0 +1,97 @@
+"""Templates and the one way to answer with a page: Jinja2 through Litestar's template
+engine, each page a template extending one layout, each live or swapped part a partial.
+
+Every render gets the request's language (`_`, `fmt` for money and times in the business
+zone), the signed-in person (`me`) and the CSRF token that forms and htmx requests send back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import MediaType, Request
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
+from litestar.template.config import TemplateConfig
+
+from core.settings import Settings
+from web.i18n import LANG_COOKIE, Formats, pick
+from web.sessions import CSRF_HEADER, PRE_CSRF_COOKIE
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATIC = Path(__file__).resolve().parent / "static"
+VENDOR = "/static/vendor"  # htmx and its SSE extension (scripts/vendor_assets.py)
+Req = Request[Any, Any, Any]
+
+
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        enable_async=False,
+    )
+    env.globals["VENDOR"] = VENDOR
+    return env
+
+
+def template_config() -> TemplateConfig[JinjaTemplateEngine]:
+    env = environment()
+    return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
+
+
+def formats(request: Req) -> Formats:
+    settings: Settings = request.app.state.runtime.settings
+    lang = pick(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
+    return Formats(lang, settings.zone)
+
+
+def csrf_token(request: Req) -> str:
+    session = request.scope.get("session")
+    if isinstance(session, dict) and session.get("csrf"):
+        return str(session["csrf"])
+    return str(request.scope.get("state", {}).get(PRE_CSRF_COOKIE, ""))
+
+
+def context(request: Req, **values: Any) -> dict[str, Any]:
+    fmt = formats(request)
+    settings: Settings = request.app.state.runtime.settings
+    return {
+        "_": fmt.gettext,
+        "fmt": fmt,
+        "lang": fmt.lang,
+        "zone": settings.timezone,
+        "csrf": csrf_token(request),
+        "csrf_header": CSRF_HEADER,
+        "me": request.scope.get("state", {}).get("hotline_web_agent"),
+        "path": request.url.path,
+        "is_htmx": request.headers.get("hx-request") == "true",
+        **values,
+    }
+
+
+def page(
+    request: Req,
+    template: str,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **values: Any,
+) -> Template:
+    return Template(
+        template_name=template,
+        context=context(request, **values),
+        status_code=status_code,
+        media_type=MediaType.HTML,
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+def fragment(request: Req, name: str, **values: Any) -> str:
+    """A partial rendered to a string (an SSE event's data)."""
+    engine = request.app.template_engine
+    assert isinstance(engine, JinjaTemplateEngine)
+    return engine.get_template(name).render(**context(request, **values))
