@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Page
 
 from tests.e2e.shop.conftest import PIN, Shop, Weigh, phone_context, shot, sign_in
 
+PAID = ("paid", "fulfilling", "fulfilled")
 BUDGET = 100 * 1024  # bytes a page may transfer before Stripe.js
 
 
@@ -121,10 +122,10 @@ def test_enroll_by_sms_book_two_seats_pay_by_card_and_see_the_qr(
     page.wait_for_selector("#result[data-status=succeeded]", timeout=20_000)
     shot(page, "08-paid-en")
     page.click("#after a")
-    page.wait_for_selector("#status[data-status=paid]")
-    assert page.locator("#qr svg").count() == 1
+    page.wait_for_selector("#qr svg")  # paid, or already fulfilling: the ticket is shown
+    assert page.locator("#status").get_attribute("data-status") in PAID
     shot(page, "09-eticket-en")
-    assert [o[1] for o in shop.orders_of(phone)] == ["paid"]
+    assert [o[1] in PAID for o in shop.orders_of(phone)] == [True]
     ctx.close()
 
 
@@ -140,7 +141,7 @@ def test_courier_order_paid_from_the_phone_account_in_chinese(browser: Browser, 
     shot(page, "10-phone-pay-wrong-pin-zh")
     page.fill("#pin", PIN)
     page.click("#pay-phone")
-    page.wait_for_selector("#status[data-status=paid]")
+    page.wait_for_selector("#status[data-status=paid], #status[data-status=fulfilling]")
     shot(page, "11-courier-paid-zh")
     page.goto(f"{shop.url}/shop/orders")
     shot(page, "12-my-orders-zh")
@@ -199,11 +200,6 @@ def test_an_expired_hold_is_a_page_with_the_next_step(browser: Browser, shop: Sh
     ctx.close()
 
 
-def _session_client(shop: Shop, ctx: Any) -> httpx.Client:
-    cookies = {c["name"]: c["value"] for c in ctx.cookies()}
-    return httpx.Client(base_url=shop.url, cookies=cookies, timeout=20)
-
-
 def test_a_double_tap_makes_one_order_and_a_foreign_form_is_refused(
     browser: Browser, shop: Shop
 ) -> None:
@@ -218,8 +214,10 @@ def test_a_double_tap_makes_one_order_and_a_foreign_form_is_refused(
     before = len(shop.orders_of(shop.seeded.phone))
     answers: list[httpx.Response] = []
 
+    cookies = {c["name"]: c["value"] for c in ctx.cookies()}  # Playwright is one thread's
+
     def tap() -> None:
-        with _session_client(shop, ctx) as http:
+        with httpx.Client(base_url=shop.url, cookies=cookies, timeout=20) as http:
             answers.append(http.post("/shop/orders", data=form))
 
     taps = [threading.Thread(target=tap) for _ in range(3)]
@@ -230,7 +228,7 @@ def test_a_double_tap_makes_one_order_and_a_foreign_form_is_refused(
     places = {a.headers.get("location") for a in answers}
     assert [a.status_code for a in answers] == [303, 303, 303] and len(places) == 1, answers
     assert len(shop.orders_of(shop.seeded.phone)) == before + 1
-    with _session_client(shop, ctx) as http:  # no CSRF token: another site's form
+    with httpx.Client(base_url=shop.url, cookies=cookies, timeout=20) as http:  # no CSRF token: another site's form
         refused = http.post("/shop/orders", data={**form, "_csrf": "forged"})
     assert refused.status_code == 403 and 'data-slug="csrf"' in refused.text
     assert len(shop.orders_of(shop.seeded.phone)) == before + 1
