@@ -16,7 +16,10 @@ from typing import Any
 import httpx
 from playwright.sync_api import Browser, Page
 
-from tests.e2e.shop.conftest import PIN, Shop, Weigh, phone_context, shot, sign_in
+import auth
+import ticketing
+from core.principal import Principal
+from tests.e2e.shop.conftest import PHONE, PIN, Shop, Weigh, phone_context, shot, sign_in
 
 PAID = ("paid", "fulfilling", "fulfilled")
 BUDGET = 100 * 1024  # bytes a page may transfer before Stripe.js
@@ -228,7 +231,9 @@ def test_a_double_tap_makes_one_order_and_a_foreign_form_is_refused(
     places = {a.headers.get("location") for a in answers}
     assert [a.status_code for a in answers] == [303, 303, 303] and len(places) == 1, answers
     assert len(shop.orders_of(shop.seeded.phone)) == before + 1
-    with httpx.Client(base_url=shop.url, cookies=cookies, timeout=20) as http:  # no CSRF token: another site's form
+    with httpx.Client(
+        base_url=shop.url, cookies=cookies, timeout=20
+    ) as http:  # no CSRF token: another site's form
         refused = http.post("/shop/orders", data={**form, "_csrf": "forged"})
     assert refused.status_code == 403 and 'data-slug="csrf"' in refused.text
     assert len(shop.orders_of(shop.seeded.phone)) == before + 1
@@ -251,4 +256,108 @@ def test_another_customers_order_is_not_found(browser: Browser, shop: Shop) -> N
     assert response is not None and response.status == 404
     assert page.locator("section.problem").is_visible()
     shot(page, "15-not-yours-zh")
+    ctx.close()
+
+
+def _agent(shop: Shop) -> tuple[str, str]:
+    async def make(rt: Any) -> tuple[str, str]:
+        async with rt.sessions() as s, s.begin():
+            agent = await auth.create_agent(
+                rt,
+                s,
+                username=f"agent{uuid.uuid4().hex[:6]}",
+                password="shop-agent-2026",
+                display_name="Wang Fang",
+                roles=["agent"],
+            )
+        return agent.id, agent.username
+
+    return shop.db(make)
+
+
+def _answer(shop: Shop, ticket_id: str, agent_id: str, body: str, *, public: bool) -> None:
+    async def write(rt: Any) -> None:
+        async with rt.sessions() as s, s.begin():
+            await ticketing.add_comment(
+                s,
+                ticket_id,
+                Principal("agent", agent_id, frozenset({"agent"})),
+                body=body,
+                public=public,
+                now=rt.clock.now(),
+            )
+
+    shop.db(write)
+
+
+def test_a_complaint_opens_a_ticket_whose_public_replies_the_customer_answers(
+    browser: Browser, shop: Shop
+) -> None:
+    agent_id, username = _agent(shop)
+    ctx = phone_context(browser, "zh")
+    page = ctx.new_page()
+    sign_in(page, shop, shop.seeded.phone)
+    page.goto(f"{shop.url}/shop/orders")
+    page.click(".cards li a")
+    page.click("a[href$='/complaint']")
+    page.select_option("#category", "delivery")
+    page.fill("#description", "快递三天还没到，请帮忙查一下。")
+    page.click("form.once button")
+    page.wait_for_selector("#replies")
+    ticket_id = page.url.rsplit("/", 1)[1].split("#")[0]
+    _answer(shop, ticket_id, agent_id, "已联系快递公司，明天送达。", public=True)
+    _answer(shop, ticket_id, agent_id, "internal: partner slow this week", public=False)
+    page.reload()
+    thread = page.locator("ol.thread").inner_text()
+    assert "明天送达" in thread and "internal" not in thread
+    page.fill("#body", "谢谢！")
+    page.click("form.narrow button")
+    page.wait_for_selector("ol.thread li.mine")
+    shot(page, "16-complaint-thread-zh")
+    # a customer's session opens no console page, and an agent's is no shop session
+    page.goto(f"{shop.url}/console/")
+    assert "/console/sign-in" in page.url
+    agent = ctx.browser.new_context(viewport=PHONE) if ctx.browser else None
+    assert agent is not None
+    console = agent.new_page()
+    console.goto(f"{shop.url}/console/sign-in")
+    console.fill("#username", username)
+    console.fill("#password", "shop-agent-2026")
+    console.click("button[type=submit]")
+    console.wait_for_selector("nav[aria-label]")
+    console.goto(f"{shop.url}/shop/orders")
+    assert "/shop/sign-in" in console.url
+    agent.close()
+    ctx.close()
+
+
+def test_account_language_and_pin_change(browser: Browser, shop: Shop) -> None:
+    phone = f"+86136{uuid.uuid4().int % 10**8:08d}"
+    ctx = phone_context(browser, "zh")
+    page = ctx.new_page()
+    page.goto(f"{shop.url}/shop/code?next=/shop/account")
+    page.fill("#phone", phone)
+    page.click("button[type=submit]")
+    page.fill("#code", shop.last_code(phone))
+    page.fill("#pin", "864208")
+    page.fill("#pin2", "864208")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#lang")
+    page.select_option("#lang", "en")
+    page.click("form[action$='/language'] button")
+    assert page.locator("h1").inner_text() == "Account"  # the cookie follows at once
+    page.fill("#current_pin", "111111")
+    page.fill("#new_pin", "947261")
+    page.fill("#new_pin2", "947261")
+    page.click("form[action$='/pin'] button")
+    assert "not right" in page.locator("p.error").inner_text()
+    page.fill("#current_pin", "864208")
+    page.fill("#new_pin", "947261")
+    page.fill("#new_pin2", "947261")
+    page.click("form[action$='/pin'] button")
+    page.wait_for_selector("p.ok")  # still signed in here with the new PIN's version
+    shot(page, "17-account-en")
+    page.click("footer button")  # sign out
+    sign_in(page, shop, phone, "947261", next="/shop/account")
+    page.wait_for_selector("#lang")
     ctx.close()
