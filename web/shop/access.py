@@ -52,9 +52,14 @@ def customer_session(connection: Conn) -> dict[str, Any] | None:
 
 
 async def _still_valid(connection: Conn, who: Principal, version: int) -> bool:
+    """The bearer guard's one SELECT (api.security.authenticated): no BEGIN/ROLLBACK round
+    trips around it on every page."""
     runtime: Runtime = connection.app.state.runtime
-    async with runtime.sessions() as session:
-        return await auth.token_version_ok(session, who, version)
+    if runtime.drivers is not None:
+        drivers = runtime.drivers
+        return await drivers.read(lambda driver: auth.token_version_ok_on(driver, who, version))
+    async with runtime.autocommit().connect() as own:
+        return await auth.token_version_ok(own, who, version)
 
 
 async def shop_guard(connection: Conn, handler: BaseRouteHandler) -> None:

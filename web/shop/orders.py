@@ -125,7 +125,10 @@ async def _order_view(
     return {
         "order": order,
         "payments": paid,
-        "shipments": await fulfillment.order_shipments(session, order.id),
+        # only a paid order ships: an unpaid one's page skips the lookups
+        "shipments": await fulfillment.order_shipments(session, order.id)
+        if order.status not in (*HOLDING, "expired")
+        else [],
         "holding": order.status in HOLDING and order.hold_expires_at > services.runtime.clock.now(),
         "cancellable": commerce.can_transition(
             commerce.OrderStatus(order.status), commerce.OrderStatus.CANCELLED
