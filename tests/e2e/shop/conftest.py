@@ -80,6 +80,19 @@ class Shop:
 
         return self.db(read)
 
+    def last_sms(self, phone: str, purpose: str) -> str:
+        async def read(rt: Runtime) -> str:
+            async with rt.sessions() as s:
+                body = await s.scalar(
+                    select(SmsMessage.body)
+                    .where(SmsMessage.to == phone, SmsMessage.purpose == purpose)
+                    .order_by(SmsMessage.created_at.desc())
+                    .limit(1)
+                )
+            return str(body)
+
+        return self.db(read)
+
     def orders_of(self, phone: str) -> list[Any]:
         async def read(rt: Runtime) -> list[Any]:
             async with rt.sessions() as s:

@@ -115,9 +115,12 @@ def test_enroll_by_sms_book_two_seats_pay_by_card_and_see_the_qr(
     assert weight.total < BUDGET, (weight.total, weight.urls)
     assert re.fullmatch(r"1[45]:\d\d", page.locator("[data-deadline]").inner_text())
     shot(page, "06-order-held-en")
+    weight.reset()
     page.click("#pay-card")
     page.wait_for_selector("#card iframe, #card input", state="attached")
+    assert weight.total < BUDGET, (weight.total, weight.urls)  # Stripe.js left out
     assert "Pay order" in page.title()
+    assert page.url in shop.last_sms(phone, "pay_link")  # the SMS's link is this page
     assert _text(page, "#amount") == "CNY 1,365.00"
     shot(page, "07-pay-en")
     _fill_card(page, "4242424242424242")
@@ -191,6 +194,7 @@ def test_an_expired_hold_is_a_page_with_the_next_step(browser: Browser, shop: Sh
     page.click("#pay-card")
     page.wait_for_selector("#card input", state="attached")
     pay_url = page.url
+    order_url = page.locator("#after a").get_attribute("href")
     shop.clock.advance(timedelta(minutes=shop.settings.hold_minutes + 1))
     try:
         response = page.goto(pay_url)
@@ -198,6 +202,9 @@ def test_an_expired_hold_is_a_page_with_the_next_step(browser: Browser, shop: Sh
         assert page.locator("section.problem[data-status=not_payable]").is_visible()
         assert page.locator("#card").count() == 0
         shot(page, "14-expired-en")
+        page.goto(f"{shop.url}{order_url}")  # the order says so too, with no pay buttons
+        assert "hold has ended" in page.locator("p.problem").inner_text()
+        assert page.locator("#pay-card").count() == 0
     finally:
         shop.clock.reset()
     ctx.close()
