@@ -36,6 +36,7 @@ bench: install services
 	$(UV) run python bench/payments.py
 	$(UV) run python bench/fulfillment.py --shipments 200
 	$(UV) run python -m bench.ticketing
+	$(UV) run python bench/console.py
 
 clean:
 	rm -f hotline.db hotline.db-wal hotline.db-shm

@@ -19,6 +19,7 @@ async def index() -> dict[str, Any]:
     return {
         "service": "Hotline",
         "links": {
+            "console": "/console/",  # the agents' and supervisors' pages (web/)
             "docs": "/schema",
             "openapi": "/schema/openapi.json",
             "problems": "/problems",

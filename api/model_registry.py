@@ -13,6 +13,7 @@ MODEL_MODULES = (
     "payments.models",
     "fulfillment.models",
     "ticketing.models",
+    "ticketing.calls",
 )
 
 

@@ -65,7 +65,12 @@ async def serve(settings: Settings) -> None:
     # The periodic jobs run on this (main) loop, so they get their own engine; same builder.
     runtime = Runtime.build(settings)
     register_periodic_jobs()
-    runner = PeriodicRunner(build_services(runtime, outbox_sender=sender))
+    # The relay here tells the API processes' open pages what it sent (Redis pub/sub, the
+    # channels the console's SSE streams listen to; web.live).
+    import web
+
+    relayed = web.LiveTap(sender, settings, web.redis_publisher(runtime.redis))
+    runner = PeriodicRunner(build_services(runtime, outbox_sender=relayed))
     if settings.worker_periodic:
         runner.start()
     stop = asyncio.Event()

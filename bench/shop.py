@@ -88,9 +88,7 @@ def shop_cookie(base: str, phone: str) -> str:
         form = http.get("/shop/sign-in")
         match = re.search(r'name="_csrf" value="([^"]+)"', form.text)
         assert match is not None
-        r = http.post(
-            "/shop/sign-in", data={"_csrf": match.group(1), "phone": phone, "pin": PIN}
-        )
+        r = http.post("/shop/sign-in", data={"_csrf": match.group(1), "phone": phone, "pin": PIN})
         assert r.status_code == 303, r.text
         return f"hotline_session={http.cookies['hotline_session']}"
 

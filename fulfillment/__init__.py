@@ -36,6 +36,7 @@ from fulfillment.tracking import (
     list_dead_letters,
     order_shipments,
     replay_dead_letter,
+    shipments_for_orders,
 )
 
 # Every outbox topic this room emits (a replayed dead letter re-emits commerce's order.paid).
@@ -77,6 +78,7 @@ __all__ = [
     "redeliver_lost_order_paid",
     "register_partner",
     "replay_dead_letter",
+    "shipments_for_orders",
     "sweep_due",
     "verify_signature",
 ]

@@ -125,6 +125,56 @@ async def apply_partner_callback(
     return outcome
 
 
+async def shipments_for_orders(
+    session: AsyncSession, order_ids: list[str]
+) -> dict[str, list[ShipmentOut]]:
+    """Shipments of several orders with their tracking, in two queries (a caller's history
+    on one screen; authorization is the caller's)."""
+    out: dict[str, list[ShipmentOut]] = {order_id: [] for order_id in order_ids}
+    if not order_ids:
+        return out
+    rows = (
+        await session.execute(
+            select(Shipment, Partner.code)
+            .join(Partner, Partner.id == Shipment.partner_id)
+            .where(Shipment.order_id.in_(order_ids))
+            .order_by(Shipment.created_at)
+        )
+    ).all()
+    events: dict[str, list[TrackingEventOut]] = {shipment.id: [] for shipment, _ in rows}
+    if events:
+        for e in await session.scalars(
+            select(ShipmentEvent)
+            .where(ShipmentEvent.shipment_id.in_(list(events)))
+            .order_by(ShipmentEvent.recorded_at, ShipmentEvent.occurred_at)
+        ):
+            events[e.shipment_id].append(
+                TrackingEventOut(
+                    status=e.status,
+                    source=e.source,
+                    applied=e.applied,
+                    occurred_at=e.occurred_at,
+                    note=e.note,
+                )
+            )
+    for shipment, code in rows:
+        out[shipment.order_id].append(
+            ShipmentOut(
+                id=shipment.id,
+                order_id=shipment.order_id,
+                partner_code=code,
+                status=shipment.status,
+                tracking_number=shipment.tracking_number,
+                attempts=shipment.attempts,
+                dead_lettered=shipment.dead_lettered,
+                created_at=shipment.created_at,
+                dispatched_at=shipment.dispatched_at,
+                events=events[shipment.id],
+            )
+        )
+    return out
+
+
 async def order_shipments(session: AsyncSession, order_id: str) -> list[ShipmentOut]:
     """Shipments of one order with their tracking events (authorization is the caller's)."""
     rows = (

@@ -36,6 +36,7 @@ from payments.service import (
     pay_url,
     payment_by_token,
     payments_for_order,
+    payments_for_orders,
     settle,
     start_payment,
 )
@@ -87,6 +88,7 @@ __all__ = [
     "payment_by_token",
     "payment_for_token",
     "payments_for_order",
+    "payments_for_orders",
     "redeliver_lost_cancellations",
     "refresh_from_gateway",
     "refund_order",

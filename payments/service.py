@@ -287,6 +287,20 @@ def live_link(payment: Payment, now: datetime) -> Payment:
     return payment
 
 
+async def payments_for_orders(
+    session: AsyncSession, order_ids: list[str]
+) -> dict[str, list[Payment]]:
+    """Payment attempts of several orders in one query (a caller's history on one screen)."""
+    out: dict[str, list[Payment]] = {order_id: [] for order_id in order_ids}
+    if order_ids:
+        rows = await session.scalars(
+            select(Payment).where(Payment.order_id.in_(order_ids)).order_by(Payment.created_at)
+        )
+        for p in rows:
+            out[p.order_id].append(p)
+    return out
+
+
 async def payments_for_order(session: AsyncSession, order_id: str) -> list[Payment]:
     rows = await session.scalars(
         select(Payment).where(Payment.order_id == order_id).order_by(Payment.created_at)

@@ -22,6 +22,7 @@ from ticketing.schemas import (
 from .assignment import assign, drain_for_agent, drain_queue
 from .board import AgentBoard, QueueBoard, agent_boards, followups_due, queue_boards
 from .calendar import Calendar, add_business_seconds, business_seconds, make_calendar
+from .calls import CallNote, add_call_note, call_notes_for
 from .domain import CATEGORIES, CHANNELS, PRIORITIES, TRANSITIONS, Status
 from .escalation import TOPIC_TICKET_ESCALATED, EscalationRun, escalate_due, escalation_job
 from .followup import record_attempt, record_satisfaction
@@ -58,6 +59,7 @@ __all__ = [
     "AssignmentIn",
     "Calendar",
     "CalendarIn",
+    "CallNote",
     "CommentIn",
     "EscalationRun",
     "FollowUpAttemptIn",
@@ -72,11 +74,13 @@ __all__ = [
     "TicketIn",
     "TransitionIn",
     "add_business_seconds",
+    "add_call_note",
     "add_comment",
     "agent_boards",
     "announce_escalation",
     "assign",
     "business_seconds",
+    "call_notes_for",
     "check_refund_ticket",
     "drain_for_agent",
     "drain_queue",

@@ -29,6 +29,7 @@ from web.sessions import CSRF_FIELD, CSRF_HEADER, PRE_CSRF_COOKIE, idle_expired,
 Conn = ASGIConnection[Any, Any, Any, Any]
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 AGENT_KEY = "hotline_web_agent"
+SEEN_STEP = 30  # seconds; the idle timeout is IDLE_MINUTES
 
 
 class SignInRequired(NotAuthorizedException):
@@ -62,7 +63,11 @@ def _session(connection: Conn) -> dict[str, Any]:
 
 
 async def _still_valid(connection: Conn, who: Principal, version: int) -> bool:
+    """The same check as a bearer token's (api.security): one SELECT on a raw driver
+    connection where there is one (PostgreSQL), else a short ORM session."""
     runtime: Runtime = connection.app.state.runtime
+    if runtime.drivers is not None:
+        return bool(await runtime.drivers.read(lambda d: auth.token_version_ok_on(d, who, version)))
     async with runtime.sessions() as session:
         return await auth.token_version_ok(session, who, version)
 
@@ -101,8 +106,11 @@ async def console_guard(connection: Conn, handler: BaseRouteHandler) -> None:
     roles = handler.opt.get("roles")
     if roles and not who.has_any(*roles, "admin"):
         raise PermissionDeniedException(f"needs one of the roles: {', '.join(roles)}")
-    if not handler.opt.get("passive"):  # a live stream is not the agent at work
-        data["seen"] = time.time()
+    now = time.time()
+    # a live stream is not the agent at work; and the session is written back only when it
+    # changed, so `seen` moves on at most once every SEEN_STEP seconds
+    if not handler.opt.get("passive") and now - float(data.get("seen") or 0) > SEEN_STEP:
+        data["seen"] = now
     connection.scope.setdefault("state", {})[AGENT_KEY] = SignedIn(who, str(data.get("name")))
 
 

@@ -36,6 +36,11 @@ def translations(lang: str) -> NullTranslations:
         return GNUTranslations(f)
 
 
+@cache
+def _locale(lang: str) -> Locale:
+    return Locale.parse(_BABEL[lang])
+
+
 def pick(cookie: str | None, accept_language: str | None) -> str:
     """The cookie's choice, else the first of Accept-Language we speak, else Chinese."""
     if cookie in LANGUAGES:
@@ -93,8 +98,3 @@ def _when(lang: str, zone: ZoneInfo, at: datetime, style: str) -> str:
     if style == "time":
         return format_time(at, format="HH:mm", tzinfo=zone, locale=locale)
     return format_datetime(at, format="yyyy-MM-dd HH:mm", tzinfo=zone, locale=locale)
-
-
-@cache
-def _locale(lang: str) -> Locale:
-    return Locale.parse(_BABEL[lang])

@@ -23,6 +23,7 @@ from litestar.middleware.session.server_side import (
 from litestar.stores.base import Store
 from litestar.stores.memory import MemoryStore
 from litestar.stores.redis import RedisStore
+from litestar.types import Empty
 
 from core.settings import Settings
 
@@ -33,10 +34,30 @@ CSRF_FIELD = "_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 PRE_CSRF_COOKIE = "hotline_csrf"  # the sign-in form's token, before any session exists
 _ROTATE = "hotline_rotate_session"
+_LOADED = "hotline_session_loaded"
 
 
 class _RotatingBackend(ServerSideSessionBackend):
-    """Litestar's backend, but a fresh id when the request asked for one (sign-in)."""
+    """Litestar's backend, but a fresh id when the request asked for one (sign-in), and
+    nothing at all (no store entry, no cookie) for a stranger who brought no session."""
+
+    async def load_from_connection(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> dict[str, Any]:
+        data = await super().load_from_connection(connection)
+        connection.scope.setdefault("state", {})[_LOADED] = dict(data)
+        return data
+
+    async def store_in_message(
+        self, scope_session: Any, message: Any, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> None:
+        empty = scope_session is Empty or not scope_session
+        if empty and not connection.cookies.get(self.config.key):
+            return
+        state = connection.scope.get("state", {})
+        if not state.get(_ROTATE) and state.get(_LOADED) == scope_session:
+            return  # unchanged: reading it renewed its lifetime already (renew_on_access)
+        await super().store_in_message(scope_session, message, connection)
 
     def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         state: dict[str, Any] = connection.scope.setdefault("state", {})

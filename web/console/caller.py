@@ -45,6 +45,7 @@ class Caller:
     tickets: list[TicketRow]
     sms: list[Any]
     verified_until: datetime | None
+    notes: list[ticketing.CallNote] = field(default_factory=list)
 
     def minutes_left(self, now: datetime) -> int:
         if self.verified_until is None or self.verified_until <= now:
@@ -71,7 +72,10 @@ async def load_caller(
 ) -> Caller:
     customer = await auth.get_customer(session, customer_id)
     page = await commerce.list_orders(session, me, customer_id=customer.id, limit=RECENT_ORDERS)
-    orders = [await order_row(session, o) for o in page.items]
+    ids = [o.id for o in page.items]
+    paid = await payments.payments_for_orders(session, ids)
+    shipped = await fulfillment.shipments_for_orders(session, ids)
+    orders = [OrderRow(o, paid[o.id], shipped[o.id]) for o in page.items]
     # the customer's own tickets, as the customer would list them; viewed with the agent's eyes
     theirs = Principal("customer", customer.id)
     listed = await ticketing.list_tickets(session, theirs, now=now, limit=RECENT_TICKETS)
@@ -81,4 +85,5 @@ async def load_caller(
     ]
     texts = await sms.outbox(session, customer.phone, limit=RECENT_SMS)
     account = await payments.carrier.account_for(session, customer.id)
-    return Caller(customer, account, orders, tickets, texts, verified_until)
+    notes = await ticketing.call_notes_for(session, customer.id)
+    return Caller(customer, account, orders, tickets, texts, verified_until, notes)

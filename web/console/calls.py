@@ -16,6 +16,7 @@ import ticketing
 from core.errors import DomainError, NotFound, Throttled, ValidationFailed
 from web.access import MeDep
 from web.console.caller import load_caller
+from web.console.tickets import desk_context, names
 from web.pages import page
 from web.ports import PortsDep, SessionDep
 from web.replies import go
@@ -60,6 +61,7 @@ async def caller_page(
     return page(
         request,
         "console/caller.html",
+        names=await names(session, {n.agent_id for n in caller.notes}),
         status_code=status_code,
         caller=caller,
         now=now,
@@ -74,8 +76,6 @@ async def caller_page(
 @get("/console/", include_in_schema=False)
 async def desk(request: Req, services: PortsDep, session: SessionDep, me: MeDep) -> Any:
     """The agent's start page: search, my open tickets, my escalations, follow-ups due."""
-    from web.console.tickets import desk_context
-
     return page(request, "console/desk.html", **await desk_context(session, services, me))
 
 
@@ -164,6 +164,32 @@ async def verify(
     )
 
 
+@post("/console/customers/{customer_id:str}/pin-code", include_in_schema=False)
+async def pin_code(
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, customer_id: str
+) -> Any:
+    """A caller without a PIN gets the one-time code by SMS to set one (auth's enrolment:
+    the same throttle as `POST /v1/auth/enrollment`)."""
+    target = await auth.get_customer(session, customer_id)
+    await auth.send_code(
+        services.runtime,
+        session,
+        target.phone,
+        gate=services.throttle,
+        sms=services.sms,
+        address=_address(request),
+    )
+    return page(
+        request,
+        "console/partials/verify.html",
+        customer=target,
+        now=services.runtime.clock.now(),
+        verified_until=None,
+        error=None,
+        code_sent=True,
+    )
+
+
 @get("/console/search", include_in_schema=False)
 async def search(
     request: Req, services: PortsDep, session: SessionDep, me: MeDep, q: FromQuery[str] = ""
@@ -239,4 +265,4 @@ def _customer_hit(c: auth.Customer) -> dict[str, Any]:
     }
 
 
-ROUTES = [desk, screen_pop, create_customer, customer, verify, search]
+ROUTES = [desk, screen_pop, create_customer, customer, verify, pin_code, search]

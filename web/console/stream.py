@@ -20,6 +20,7 @@ import commerce
 import ticketing
 from web.access import MeDep, SignedIn
 from web.console.caller import order_row
+from web.console.wallboard import wallboard_data
 from web.live import agent_channel, order_channel, wallboard_channel
 from web.pages import fragment
 from web.ports import Ports, PortsDep
@@ -39,8 +40,6 @@ async def _order(request: Req, services: Ports, me: SignedIn, order_id: str) -> 
 
 
 async def _wallboard(request: Req, services: Ports) -> Event:
-    from web.console.wallboard import wallboard_data
-
     async with services.runtime.sessions() as session:
         data = await wallboard_data(session, services)
     return Event(

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import auth
+import commerce
 import ticketing
 from core.errors import DomainError, ValidationFailed
 from web.access import MeDep
@@ -144,6 +145,8 @@ async def ticket_page(
     who = await names(
         session, {t.customer_id, t.assignee_id or ""} | {a.partition(":")[2] for a in actors}
     )
+    for order_id in view.get("order_ids") or []:  # order ids read as their numbers
+        who[order_id] = (await commerce.get_order(session, order_id)).number
     for a in actors:  # "agent:<id>" -> the agent's name; "system:..." stays as it is
         ident = a.partition(":")[2]
         if ident in who:
@@ -233,4 +236,30 @@ async def complaint(
     return page(request, "console/partials/complaint_done.html", ticket=t)
 
 
-ROUTES = [inbox, read, queue, ticket, comment, move, assign, complaint]
+@post("/console/customers/{customer_id:str}/wrap-up", include_in_schema=False)
+async def wrap_up(
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, customer_id: str
+) -> Any:
+    """The wrap-up note at the end of the call, kept on the caller's record."""
+    form = await request.form()
+    await auth.get_customer(session, customer_id)
+    await ticketing.add_call_note(
+        session,
+        me.principal,
+        customer_id=customer_id,
+        body=str(form.get("note", "")),
+        now=services.runtime.clock.now(),
+    )
+    notes = await ticketing.call_notes_for(session, customer_id)
+    who = await names(session, {n.agent_id for n in notes})
+    return page(
+        request,
+        "console/partials/wrap_up.html",
+        notes=notes,
+        names=who,
+        customer_id=customer_id,
+        saved=True,
+    )
+
+
+ROUTES = [inbox, read, queue, ticket, comment, move, assign, complaint, wrap_up]

@@ -23,7 +23,7 @@ from litestar.handlers.base import BaseRouteHandler
 import auth
 from core.principal import Principal
 from core.runtime import Runtime
-from web.access import SignInRequired, check_csrf
+from web.access import SEEN_STEP, SignInRequired, check_csrf
 from web.sessions import PRE_CSRF_COOKIE, idle_expired
 
 Conn = ASGIConnection[Any, Any, Any, Any]
@@ -86,7 +86,11 @@ async def shop_guard(connection: Conn, handler: BaseRouteHandler) -> None:
     elif unsafe:
         await check_csrf(connection, data.get("csrf"))
     if who is not None and data is not None:
-        data["seen"] = time.time()
+        now = time.time()
+        # the session is written back only when it changed (web.sessions): `seen` moves on
+        # at most once every SEEN_STEP seconds, so most pages cost no store write
+        if now - float(data.get("seen") or 0) > SEEN_STEP:
+            data["seen"] = now
         connection.scope.setdefault("state", {})[CUSTOMER_KEY] = Shopper(
             who, str(data.get("phone") or "")
         )

@@ -35,9 +35,12 @@
   setInterval(tick, 1000);
   // After an htmx swap, put focus where the next keystroke goes (data-autofocus), or keep it.
   document.addEventListener("htmx:afterSettle", (e) => {
-    const target = e.detail.elt.querySelector && e.detail.elt.querySelector("[data-autofocus]");
-    if (target && !e.detail.elt.closest("[sse-swap]")) target.focus();
-    const say = e.detail.elt.querySelector && e.detail.elt.querySelector("[data-announce]");
+    const elt = e.detail.elt;
+    if (!elt.querySelector || elt.closest("[sse-swap]")) return;  // live updates never take focus
+    const next = elt.matches("[data-focus-next]") ? elt : elt.querySelector("[data-focus-next]");
+    const target = next ? document.querySelector(next.dataset.focusNext) : elt.querySelector("[data-autofocus]");
+    if (target) target.focus();
+    const say = elt.querySelector("[data-announce]");
     if (say) document.getElementById("announce").textContent = say.dataset.announce;
   });
   // Toasts go by themselves (the inbox keeps the record); a click on ✕ closes one at once.

@@ -28,10 +28,11 @@ def _new_number() -> str:
     return f"+86139{random.randint(0, 99_999_999):08d}"
 
 
-def _enrol(console: Console, phone: str, pin: str) -> None:
-    """The caller sets a PIN on their own phone (the SMS code flow of the JSON API) and has
-    money on the phone account."""
-    assert httpx.post(f"{console.url}/v1/auth/enrollment", json={"phone": phone}).status_code == 202
+def _enrol(page: Page, console: Console, phone: str, pin: str) -> None:
+    """The agent texts a set-up code; the caller sets a PIN with it on their own phone (the
+    JSON API's enrolment) and has money on the phone account."""
+    page.click("#verify button[hx-post$=pin-code]")
+    expect(page.locator("#code-sent")).to_be_visible()
 
     async def read_code(rt: Runtime) -> str:
         async with rt.sessions() as s:
@@ -97,7 +98,8 @@ def _new_verified_caller(page: Page, console: Console, *, screens: str = "") -> 
     page.fill("#name", "陈静 Chen Jing")
     page.click("#new-customer button[type=submit]")
     expect(page.locator("#caller-phone")).to_have_text(phone)
-    _enrol(console, phone, "582946")
+    expect(page.locator("#no-pin")).to_be_visible()
+    _enrol(page, console, phone, "582946")
     page.reload()
     wait_live(page)
     expect(page.locator("#pin")).to_be_focused()  # the screen pop puts focus on the PIN
@@ -108,6 +110,7 @@ def _new_verified_caller(page: Page, console: Console, *, screens: str = "") -> 
     page.fill("#pin", "582946")
     page.press("#pin", "Enter")
     expect(page.locator("#verified-badge")).to_be_visible()
+    expect(page.locator("#offer-q")).to_be_focused()  # the next keystroke: the offer search
     return phone
 
 
@@ -145,6 +148,11 @@ def test_phone_order_paid_from_the_phone_account_shows_paid_live(
     page = ctx.new_page()
     sign_in(page, console, console.seeded.agent)
     shot(page, "en-desk")
+    page.keyboard.press("?")  # the cheat sheet
+    expect(page.locator("#keys")).to_be_visible()
+    shot(page, "en-shortcuts")
+    page.keyboard.press("Escape")
+    expect(page.locator("#keys")).to_be_hidden()
     _new_verified_caller(page, console, screens="en")
     shot(page, "en-customer-360-verified")
     _book(page, console, qty=2, method="courier", screens="en")
@@ -154,6 +162,13 @@ def test_phone_order_paid_from_the_phone_account_shows_paid_live(
     expect(page.locator("#order-status")).to_contain_text("Phone account")
     expect(page.locator("#balance")).to_contain_text("3,620.00")  # 5,000 - 1,380, refreshed
     shot(page, "en-order-paid-live")
+    page.fill("#wrap-up-note", "Booked 2 seats by courier, paid from the phone account.")
+    page.click("#wrap-up button[type=submit]")
+    expect(page.locator("#wrap-up-saved")).to_be_visible()
+    page.set_viewport_size({"width": 820, "height": 1180})  # a tablet
+    page.reload()
+    expect(page.locator("#call-notes")).to_contain_text("Booked 2 seats")
+    shot(page, "en-customer-360-tablet")
     ctx.close()
 
 
