@@ -84,6 +84,11 @@ def test_browsing_works_without_javascript_in_both_languages(browser: Browser, s
         page.goto(f"{shop.url}/shop/orders")
         assert page.locator("h1").inner_text() == ("My orders" if lang == "en" else "我的订单")
         ctx.close()
+    wide = browser.new_context(viewport={"width": 1280, "height": 800}, java_script_enabled=False)
+    page = wide.new_page()
+    page.goto(f"{shop.url}/shop/")  # the same page on a desktop: two columns of offers
+    shot(page, "00-offers-desktop-en")
+    wide.close()
 
 
 def test_enroll_by_sms_book_two_seats_pay_by_card_and_see_the_qr(
@@ -187,12 +192,14 @@ def test_three_d_secure_and_declined_cards(browser: Browser, shop: Shop) -> None
 
 
 def test_an_expired_hold_is_a_page_with_the_next_step(browser: Browser, shop: Shop) -> None:
-    ctx = phone_context(browser, "en")
+    ctx = phone_context(browser, "zh")
     page = ctx.new_page()
     sign_in(page, shop, shop.seeded.phone)
     _book(page, shop, "hotel", 1)
     page.click("#pay-card")
     page.wait_for_selector("#card input", state="attached")
+    assert "支付订单" in page.title() and "保留至" in page.locator("p.hold").inner_text()
+    shot(page, "07-pay-zh")
     pay_url = page.url
     order_url = page.locator("#after a").get_attribute("href")
     shop.clock.advance(timedelta(minutes=shop.settings.hold_minutes + 1))
@@ -201,9 +208,9 @@ def test_an_expired_hold_is_a_page_with_the_next_step(browser: Browser, shop: Sh
         assert response is not None and response.status == 409
         assert page.locator("section.problem[data-status=not_payable]").is_visible()
         assert page.locator("#card").count() == 0
-        shot(page, "14-expired-en")
+        shot(page, "14-expired-zh")
         page.goto(f"{shop.url}{order_url}")  # the order says so too, with no pay buttons
-        assert "hold has ended" in page.locator("p.problem").inner_text()
+        assert "保留时间已过" in page.locator("p.problem").inner_text()
         assert page.locator("#pay-card").count() == 0
     finally:
         shop.clock.reset()
