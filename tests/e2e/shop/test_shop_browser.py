@@ -153,6 +153,12 @@ def test_courier_order_paid_from_the_phone_account_in_chinese(browser: Browser, 
     page.fill("#pin", PIN)
     page.click("#pay-phone")
     page.wait_for_selector("#status[data-status=paid], #status[data-status=fulfilling]")
+    for _ in range(40):  # the relay hands the paid order to the courier: its tracking shows
+        if page.locator("#ship-h").count() and "TN-" in page.locator("main").inner_text():
+            break
+        page.wait_for_timeout(250)
+        page.reload()
+    assert "TN-" in page.locator("main").inner_text()
     shot(page, "11-courier-paid-zh")
     page.goto(f"{shop.url}/shop/orders")
     shot(page, "12-my-orders-zh")
