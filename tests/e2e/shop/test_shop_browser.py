@@ -257,6 +257,10 @@ def test_a_double_tap_makes_one_order_and_a_foreign_form_is_refused(
         refused = http.post("/shop/orders", data={**form, "_csrf": "forged"})
     assert refused.status_code == 403 and 'data-slug="csrf"' in refused.text
     assert len(shop.orders_of(shop.seeded.phone)) == before + 1
+    page.goto(shop.url + str(places.pop()))  # the held order can be cancelled: seats go back
+    page.click("#cancel")
+    page.wait_for_selector("#status[data-status=cancelled]")
+    assert page.locator("#cancel").count() == 0 and page.locator("#pay-card").count() == 0
     ctx.close()
 
 
