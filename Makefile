@@ -37,6 +37,7 @@ bench: install services
 	$(UV) run python bench/fulfillment.py --shipments 200
 	$(UV) run python -m bench.ticketing
 	$(UV) run python bench/console.py
+	$(UV) run python bench/shop.py
 
 clean:
 	rm -f hotline.db hotline.db-wal hotline.db-shm

@@ -414,3 +414,37 @@ async def change_own_pin(
         channel="web",
     )
     return customer
+
+
+async def confirm_own_pin(
+    runtime: Runtime,
+    session: AsyncSession,
+    customer_id: str,
+    pin: str,
+    *,
+    gate: Throttle,
+    address: str,
+) -> Customer:
+    """A signed-in customer confirms a charge with the PIN (the shop's phone-account payment):
+    the same throttle, lock and audit as a login."""
+    customer = await get_customer(session, customer_id)
+    return await check_pin(
+        runtime,
+        session,
+        customer.phone,
+        pin,
+        gate=gate,
+        address=address,
+        actor=f"customer:{customer.id}",
+        channel="web",
+        event="pin_check",
+    )
+
+
+async def set_customer_language(session: AsyncSession, customer_id: str, language: str) -> None:
+    """The language SMS and pages use for this customer (zh or en)."""
+    if language not in ("zh", "en"):
+        raise ValidationFailed.field("lang", "zh or en")
+    customer = await get_customer(session, customer_id)
+    customer.locale = language
+    await session.flush()

@@ -2,9 +2,10 @@
 declines the ones Stripe documents as declining, and never moves real money.
 
 `make run` has no Stripe account; without this, card payments would simply be off for a
-newcomer. It is honest about being a demo: every id it makes starts with `demo_`, the pay page
-it pairs with (api/pay_page.py) says "demo: no real card", it keeps its intents in process
-memory (a restart forgets them), and it refuses to exist outside HOTLINE_ENV=demo.
+newcomer. It is honest about being a demo: every id it makes starts with `demo_`, the pay
+page it pairs with (web/templates/shop/pay.html) says "demo: no real card", it keeps its
+intents in process memory (a restart forgets them), and it refuses to exist outside
+HOTLINE_ENV=demo.
 """
 
 from __future__ import annotations

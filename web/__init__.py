@@ -90,8 +90,11 @@ def web_parts(runtime: Runtime, *, error_types: Iterable[type[BaseException]] = 
         cache_control=None,
     )
     channels = channels_plugin(settings)
+    from web.shop import shop_routes  # the customers' shop: its own router, guard and errors
+
+    shop = shop_routes(settings, [*error_types])
     return WebParts(
-        routes=[console, assets],
+        routes=[console, assets, *shop],
         plugins=[channels],
         stores={STORE: session_store(settings, runtime.redis)},
         template_config=template_config(),

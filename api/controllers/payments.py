@@ -8,11 +8,14 @@ import msgspec
 from litestar import MediaType, Request, Response, get, post
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
+import commerce
 import payments
 from api.composition import Services
 from api.deps import RuntimeDep, ServicesDep, SessionDep
-from api.pay_page import render, render_demo
 from core.db import commit
+from core.errors import DomainError
+from web.shop import paypage
+from web.shop.paypage import pay_link_problem
 
 TAGS = ["payments"]
 
@@ -30,11 +33,6 @@ def payment_json(deps: payments.PaymentDeps, p: payments.Payment) -> dict[str, A
     }
 
 
-def _amount_text(amount: int, currency: str) -> str:
-    major, minor = divmod(amount, 100)
-    return f"{major}.{minor:02d} {currency}"
-
-
 @get(
     "/pay/{token:str}",
     tags=TAGS,
@@ -44,47 +42,52 @@ def _amount_text(amount: int, currency: str) -> str:
     opt={"problems": {404: "no such pay link", 410: "pay link expired"}},
 )
 async def pay_page(
-    token: FromPath[str], runtime: RuntimeDep, services: ServicesDep, session: SessionDep
-) -> Response[str]:
-    """The hosted pay page: Stripe.js card Element; card data never reaches this server.
-    In demo mode without Stripe, a demo form served by the app (test cards only)."""
+    request: Request[Any, Any, Any],
+    token: FromPath[str],
+    runtime: RuntimeDep,
+    services: ServicesDep,
+    session: SessionDep,
+) -> Response[Any]:
+    """The hosted pay page (web/templates/shop/pay.html): the order, the hold's countdown,
+    Stripe.js card Element; card data never reaches this server. In demo mode without
+    Stripe, a demo form served by the app (test cards only). A bad link is a page too."""
     deps = services.payments
     now = runtime.clock.now()
-    code = 200
-    p = await payments.payment_for_token(session, token)
+    try:
+        p = await payments.payment_for_token(session, token)
+    except DomainError as exc:
+        return pay_link_problem(request, exc)
+    order = await commerce.get_order(session, p.order_id)
     unpayable = await payments.unpayable_status(session, deps.orders, p, now)
     if unpayable is not None:
         # No form and no SetupIntent: a cancelled or expired order takes no card. Still a
         # page for the customer's browser, with the status code /charge would answer.
-        detail = payments.OrderNotPayable.for_order(p.order_number, unpayable).detail
-        status, text, code = "not_payable", f"不能再支付 / No longer payable: {detail}", 409
-    else:
-        await commit(session)  # end the read: no transaction is open while Stripe is asked
+        return paypage.pay_page(
+            request,
+            token=token,
+            payment=p,
+            order=order,
+            now=now,
+            status="not_payable",
+            unpayable=unpayable,
+            status_code=409,
+        )
+    await commit(session)  # end the read: no transaction is open while Stripe is asked
+    try:
         p = await payments.ensure_setup_intent(runtime.sessions, deps, token, now)
-        status = text = p.status
-        if isinstance(deps.gateway, payments.DemoCardGateway):
-            page = render_demo(
-                number=p.order_number,
-                amount=_amount_text(p.amount, p.currency),
-                status=p.status,
-                base=f"/pay/{token}",
-            )
-            return Response(page, media_type=MediaType.HTML, headers={"Cache-Control": "no-store"})
-    body = render(
-        number=p.order_number,
-        amount=_amount_text(p.amount, p.currency),
-        status=status,
-        status_text=text,
+    except DomainError as exc:
+        return pay_link_problem(request, exc)
+    return paypage.pay_page(
+        request,
+        token=token,
+        payment=p,
+        order=order,
+        now=now,
+        status=p.status,
+        setup_secret=p.setup_client_secret,
         js_url=runtime.settings.stripe_js_url,
         publishable_key=runtime.settings.stripe_publishable_key or "pk_test_hotline",
-        setup_secret=p.setup_client_secret if status == p.status else None,
-        base=f"/pay/{token}",
-    )
-    return Response(
-        body,
-        status_code=code,
-        media_type=MediaType.HTML,
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        demo=isinstance(deps.gateway, payments.DemoCardGateway),
     )
 
 

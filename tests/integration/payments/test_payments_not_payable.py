@@ -68,12 +68,14 @@ async def pay_link(runtime: Runtime, deps: PaymentDeps) -> tuple[Any, Payment]:
 
 async def refused(server: LiveServer, ls: LocalStripe, p: Payment) -> None:
     async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
-        page = await http.get(f"/pay/{p.pay_token}")
+        page = await http.get(f"/pay/{p.pay_token}", headers={"Accept-Language": "en"})
         charge = await http.post(
             f"/pay/{p.pay_token}/charge",
             json={"payment_method": ls.create_card_method("4242424242424242")},
         )
-    assert page.status_code == 409 and "No longer payable" in page.text, page.text
+    # the page speaks the customer's language (here English) and offers the next step
+    assert page.status_code == 409 and "can no longer be paid" in page.text, page.text
+    assert 'data-status="not_payable"' in page.text and 'href="/shop/"' in page.text
     config = page_config(page.text)
     assert config["status"] == "not_payable" and config["setup_secret"] is None
     assert charge.status_code == 409, charge.text

@@ -1,0 +1,101 @@
+"""Browsing, open to anyone and whole without JavaScript: offers by kind and date, search by
+title or code, one offer with its venue or route, start time, price and seats left, and the
+booking form that leads to the price with its fees (commerce's own pricing)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from litestar import Request, get
+from litestar.params import FromPath, FromQuery
+
+import commerce
+from core.errors import ValidationFailed
+from core.money import Money
+from web.ports import PortsDep, SessionDep
+from web.shop.render import shop_page
+
+Req = Request[Any, Any, Any]
+PUBLIC = {"public": True}
+KINDS = ("event", "train", "flight", "hotel")
+METHODS = ("e_ticket", "courier")
+
+
+def _day(raw: str) -> date | None:
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        raise ValidationFailed.field("on", "a date such as 2027-01-31") from None
+
+
+@get("/", opt=PUBLIC, include_in_schema=False)
+async def offers(
+    request: Req,
+    services: PortsDep,
+    session: SessionDep,
+    q: FromQuery[str] = "",
+    kind: FromQuery[str] = "",
+    on: FromQuery[str] = "",
+    after: FromQuery[str] = "",
+) -> Any:
+    runtime = services.runtime
+    found = await commerce.search_offers(
+        session,
+        now=runtime.clock.now(),
+        zone=runtime.settings.zone,
+        kind=kind if kind in KINDS else None,
+        q=q.strip()[:100] or None,
+        on=_day(on),
+        limit=20,
+        cursor=after or None,
+    )
+    return shop_page(
+        request,
+        "offers.html",
+        offers=found.items,
+        next_cursor=found.next_cursor,
+        q=q,
+        kind=kind if kind in KINDS else "",
+        on=on,
+        kinds=KINDS,
+    )
+
+
+def quantity(raw: Any) -> int:
+    try:
+        value = int(str(raw))
+    except ValueError:
+        value = 0
+    if not 1 <= value <= commerce.MAX_QUANTITY:
+        raise ValidationFailed.field("qty", f"a number of seats from 1 to {commerce.MAX_QUANTITY}")
+    return value
+
+
+def price_for(services: PortsDep, offer: commerce.Offer, qty: int, method: str) -> Any:
+    s = services.runtime.settings
+    return commerce.price_order(
+        [commerce.PricedLine(offer.id, qty, Money(offer.price_amount, offer.currency))],
+        method=commerce.DeliveryMethod(method),
+        booking_fee=s.booking_fee,
+        courier_fee=s.courier_fee,
+        eticket_fee=s.eticket_fee,
+        currency=offer.currency,
+    )
+
+
+@get("/offers/{offer_id:str}", opt=PUBLIC, include_in_schema=False)
+async def offer(
+    request: Req, services: PortsDep, session: SessionDep, offer_id: FromPath[str]
+) -> Any:
+    found = await commerce.get_offer(session, offer_id)
+    return shop_page(
+        request,
+        "offer.html",
+        offer=found,
+        past=found.starts_at <= services.runtime.clock.now(),
+        max_qty=min(commerce.MAX_QUANTITY, max(found.available, 1)),
+    )
+
+
+ROUTES = [offers, offer]

@@ -1,0 +1,204 @@
+"""Booking: the price with its fees before anything is held, the order placed by commerce's
+one `OrderPlacement` (what POST /v1/orders uses) under the form's Idempotency-Key, the order
+page with its hold countdown and what can be done now, the customer's orders, and cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.params import FromPath
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import commerce
+import fulfillment
+import payments
+from core.errors import IdempotencyInProgress, ValidationFailed
+from web.once import key_of, new_key, once_committed, once_in
+from web.ports import PortsDep, SessionDep
+from web.shop.access import ShopperDep
+from web.shop.browse import METHODS, price_for, quantity
+from web.shop.render import see, shop_page
+from web.shop.ticket_qr import eticket_svg
+
+Req = Request[Any, Any, Any]
+HOLDING = ("awaiting_payment",)
+SHOWS_TICKET = ("paid", "fulfilling", "fulfilled")
+
+
+def _method(raw: Any) -> str:
+    method = str(raw or "e_ticket")
+    if method not in METHODS:
+        raise ValidationFailed.field("method", "e_ticket or courier")
+    return method
+
+
+def _address(method: str, raw: Any) -> str | None:
+    address = str(raw or "").strip()[:500]
+    if method == "courier" and len(address) < 5:
+        raise ValidationFailed.field("address", "the courier needs a full address")
+    return address if method == "courier" else None
+
+
+async def patiently(make: Callable[[], Awaitable[str]]) -> str:
+    """A double tap's second request finds the first still running: wait for its answer
+    (the same order) instead of showing the customer a conflict."""
+    for _ in range(20):
+        try:
+            return await make()
+        except IdempotencyInProgress:
+            await asyncio.sleep(0.25)
+    return await make()
+
+
+@get("/offers/{offer_id:str}/confirm", include_in_schema=False)
+async def confirm(
+    request: Req,
+    services: PortsDep,
+    session: SessionDep,
+    shopper: ShopperDep,
+    offer_id: FromPath[str],
+) -> Any:
+    """Step 2 of 4: what it costs (unit price x seats, booking fee, delivery fee, total) and
+    for how long the seats will be held, before anything is held."""
+    params = request.query_params
+    offer = await commerce.get_offer(session, offer_id)
+    qty = quantity(params.get("qty") or 1)
+    method = _method(params.get("method"))
+    address = _address(method, params.get("address"))
+    return shop_page(
+        request,
+        "confirm.html",
+        offer=offer,
+        qty=qty,
+        method=method,
+        address=address or "",
+        price=price_for(services, offer, qty, method),
+        hold_minutes=services.runtime.settings.hold_minutes,
+        key=new_key(),
+    )
+
+
+@post("/orders", include_in_schema=False)
+async def place(request: Req, services: PortsDep, session: SessionDep, shopper: ShopperDep) -> Any:
+    form = await request.form()
+    runtime, now = services.runtime, services.runtime.clock.now()
+    key = key_of(form)
+    offer_id = str(form.get("offer_id", ""))
+    qty = quantity(form.get("qty"))
+    method = _method(form.get("method"))
+    address = _address(method, form.get("address"))
+
+    async def work(respond: Any) -> str:
+        placed = await services.placement.place(
+            customer_id=shopper.id,
+            lines=[commerce.LineRequest(offer_id, qty)],
+            delivery_method=method,
+            delivery_address=address,
+            actor=shopper.principal.actor,
+            channel="web",
+            now=now,
+            respond=lambda order: respond(order.id),
+        )
+        return str(placed.id)
+
+    payload = {"offer": offer_id, "qty": qty, "method": method, "address": address}
+    order_id = await patiently(
+        lambda: once_committed(
+            runtime,
+            session,
+            key=key,
+            scope=f"web.shop.orders.create:{shopper.principal.actor}",
+            payload=payload,
+            work=work,
+        )
+    )
+    return see(f"/shop/orders/{order_id}")
+
+
+async def _order_view(
+    session: AsyncSession, services: PortsDep, order: commerce.Order
+) -> dict[str, Any]:
+    paid = await payments.payments_for_order(session, order.id)
+    return {
+        "order": order,
+        "payments": paid,
+        # only a paid order ships: an unpaid one's page skips the lookups
+        "shipments": await fulfillment.order_shipments(session, order.id)
+        if order.status not in (*HOLDING, "expired")
+        else [],
+        "holding": order.status in HOLDING and order.hold_expires_at > services.runtime.clock.now(),
+        "cancellable": commerce.can_transition(
+            commerce.OrderStatus(order.status), commerce.OrderStatus.CANCELLED
+        ),
+        "qr": eticket_svg(services.runtime.settings.secret_key, order)
+        if order.status in SHOWS_TICKET and order.delivery_method == "e_ticket"
+        else None,
+    }
+
+
+@get("/orders/{order_id:str}", include_in_schema=False)
+async def order_page(
+    request: Req,
+    services: PortsDep,
+    session: SessionDep,
+    shopper: ShopperDep,
+    order_id: FromPath[str],
+) -> Any:
+    order = await commerce.get_order_for(session, order_id, shopper.principal)
+    return shop_page(
+        request,
+        "order.html",
+        key=new_key(),
+        now=services.runtime.clock.now(),
+        pin_wrong=request.query_params.get("pin") == "wrong",
+        **await _order_view(session, services, order),
+    )
+
+
+@get("/orders", include_in_schema=False)
+async def my_orders(
+    request: Req, services: PortsDep, session: SessionDep, shopper: ShopperDep
+) -> Any:
+    listed = await commerce.list_orders(session, shopper.principal, limit=30)
+    return shop_page(request, "orders.html", orders=listed.items)
+
+
+@post("/orders/{order_id:str}/cancel", include_in_schema=False)
+async def cancel(
+    request: Req,
+    services: PortsDep,
+    session: SessionDep,
+    shopper: ShopperDep,
+    order_id: FromPath[str],
+) -> Any:
+    form = await request.form()
+    key = key_of(form)
+    runtime = services.runtime
+
+    async def work() -> str:
+        done = await commerce.cancel_order(
+            session,
+            order_id,
+            shopper.principal,
+            reason="cancelled by the customer in the web shop",
+            now=runtime.clock.now(),
+        )
+        return done.id
+
+    await patiently(
+        lambda: once_in(
+            runtime,
+            session,
+            key=key,
+            scope=f"web.shop.orders.cancel:{shopper.principal.actor}",
+            payload={"order": order_id},
+            work=work,
+        )
+    )
+    return see(f"/shop/orders/{order_id}")
+
+
+ROUTES = [confirm, place, order_page, my_orders, cancel]
