@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import MediaType, Response, get
+from litestar import MediaType, Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
@@ -12,21 +12,32 @@ from api.deps import RuntimeDep
 from api.outages import RETRY_AFTER_SECONDS, UNAVAILABLE_SLUG
 from api.problems import problem
 
+LINKS = {
+    "console": "/console/",  # the agents' and supervisors' pages (web/)
+    "shop": "/shop/",  # the customers' web shop (web/)
+    "docs": "/schema",
+    "openapi": "/schema/openapi.json",
+    "problems": "/problems",
+    "health": "/health",
+    "ready": "/ready",
+}
+# A person opening `make run`'s printed address in a browser gets links, not JSON.
+LANDING = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1"><title>Hotline</title>'
+    "<style>body{font:16px system-ui,sans-serif;max-width:36rem;margin:3rem auto;padding:0 1rem}"
+    "a{display:block;padding:.6rem 0}</style></head><body><h1>Hotline</h1>"
+    '<a href="/console/">Agent console 坐席控制台</a><a href="/shop/">Web shop 网上订票</a>'
+    '<a href="/schema">API docs</a></body></html>'
+)
 
-@get("/", media_type=MediaType.JSON, include_in_schema=False)
-async def index() -> dict[str, Any]:
-    """What `make run`'s printed address answers: where the API's own pages are."""
-    return {
-        "service": "Hotline",
-        "links": {
-            "console": "/console/",  # the agents' and supervisors' pages (web/)
-            "docs": "/schema",
-            "openapi": "/schema/openapi.json",
-            "problems": "/problems",
-            "health": "/health",
-            "ready": "/ready",
-        },
-    }
+
+@get("/", include_in_schema=False)
+async def index(request: Request[Any, Any, Any]) -> Response[Any]:
+    """What `make run`'s printed address answers: where the pages and the API's docs are."""
+    if "text/html" in request.headers.get("accept", ""):
+        return Response(LANDING, media_type=MediaType.HTML)
+    return Response({"service": "Hotline", "links": LINKS}, media_type=MediaType.JSON)
 
 
 @get("/health", media_type=MediaType.JSON, tags=["operations"], summary="Liveness")

@@ -86,6 +86,8 @@ def components(s: Settings) -> list[Component]:
             "demo agents, customers and catalog" if demo and sqlite else "no demo data",
         ),
         Component("pay links", True, f"{s.public_base_url}/pay/..."),
+        Component("console", True, f"{s.public_base_url}/console/ (agents, supervisors)"),
+        Component("web shop", True, f"{s.public_base_url}/shop/ (customers)"),
         Component("api docs", True, f"{s.public_base_url}/schema (reference: docs/API.md)"),
     ]
 

@@ -29,6 +29,9 @@ async def test_the_root_says_where_to_go(client: Any) -> None:
     for path in links.values():
         assert (await client.get(path)).status_code == 200, path
     assert "/" not in (await client.get("/schema/openapi.json")).json()["paths"]
+    page = await client.get("/", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert page.headers["content-type"].startswith("text/html")
+    assert 'href="/console/"' in page.text and 'href="/shop/"' in page.text
 
 
 async def test_metrics_are_prometheus(client: Any) -> None:
