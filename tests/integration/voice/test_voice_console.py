@@ -79,7 +79,7 @@ async def test_keypad_badge_only_on_the_verified_callers_record_and_only_while_g
         assert f'data-call-sid="{sid}"' in pop.text and 'id="keypad-badge"' in pop.text
         badge = re.search(r"id=\"keypad-badge\">([^<]*)<", pop.text)
         assert badge, pop.text
-        assert re.fullmatch(r"✔ Verified by keypad · 1[45] min left", badge.group(1)), badge.group(1)
+        assert re.fullmatch(r"✔ Verified by keypad · 1[45] min left", badge.group(1))
         path = re.search(r'<ol class="path" id="ivr-path">(.*?)</ol>', pop.text, re.S)
         assert path and "open complaints" in path.group(1) and "asked for an agent" in path.group(1)
         assert not re.search(r"\d", path.group(1))  # words, never the keys pressed
