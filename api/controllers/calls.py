@@ -26,11 +26,13 @@ T = ["calls"]
 Cursor = Annotated[str | None, QueryParameter(description="next_cursor of the previous page")]
 
 
-async def tell_wallboard(request: Request[Any, Any, Any], runtime: Runtime, call_sid: str) -> None:
+async def tell_wallboard(
+    request: Request[Any, Any, Any], runtime: Runtime, call_sid: str, step: str
+) -> None:
     """After the commit of a step that moves a call in or out of a queue: the supervisors'
     wallboards re-read their figures (web.live; Redis pub/sub reaches every process)."""
     plugin = request.app.plugins.get(ChannelsPlugin)
-    await web.tell_call(web.plugin_publisher(plugin), runtime.settings, call_sid)
+    await web.tell_call(web.plugin_publisher(plugin), runtime.settings, call_sid, step)
 
 
 def call_json(view: ticketing.CallView, now: datetime) -> dict[str, Any]:
@@ -155,7 +157,7 @@ async def answer_call(
     call = await ticketing.answer_call(session, call_sid, principal.id, now)
     out = call_json(await ticketing.call_view(session, call), now)
     await commit(session)
-    await tell_wallboard(request, runtime, call.call_sid)
+    await tell_wallboard(request, runtime, call.call_sid, "answered")
     return out
 
 

@@ -79,7 +79,7 @@ async def _answer(
     if before is None or dataclasses.asdict(c.state) != before:  # a repeated prompt: no write
         await services.call_states.save(c.call_sid, c.state)
     if r.enqueued:  # the caller joined a skill queue: the wallboards count them
-        await tell_wallboard(request, services.runtime, c.call_sid)
+        await tell_wallboard(request, services.runtime, c.call_sid, "enqueued")
     return Response(r.render(), media_type=TWIML, status_code=200)
 
 
@@ -172,7 +172,7 @@ async def voice_status(
         ENDED.labels(outcome).inc()
     if outcome in ("abandoned", "handled"):  # it had been queued: the wallboards re-count
         await commit(session)
-        await tell_wallboard(request, services.runtime, sid)
+        await tell_wallboard(request, services.runtime, sid, "ended")
     log.info("voice call ended", call_sid=sid, status=status, outcome=outcome)
     return None
 

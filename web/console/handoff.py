@@ -162,6 +162,7 @@ async def answer(
         plugin_publisher(request.app.plugins.get(ChannelsPlugin)),
         services.runtime.settings,
         call.call_sid,
+        "answered",
     )
     customer_id = call.customer_id or ""
     verified_until = None
