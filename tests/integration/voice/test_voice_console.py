@@ -18,6 +18,7 @@ from tests.auth_fixtures import TestAgent, TestCustomer, fixture_sessions
 from .conftest import caller
 
 EN = {"Accept-Language": "en"}
+ZH = {"Accept-Language": "zh-CN"}
 NEEDS_PIN = "Verify the caller&#39;s PIN before placing the order."
 
 
@@ -84,8 +85,12 @@ async def test_keypad_badge_only_on_the_verified_callers_record_and_only_while_g
         assert path and "open complaints" in path.group(1) and "asked for an agent" in path.group(1)
         assert not re.search(r"\d", path.group(1))  # words, never the keys pressed
         assert "General queue" in pop.text
-        # a softphone's CallSid finds the same record
-        assert 'id="keypad-badge"' in (await _pop(voice_client, call_sid=sid)).text
+        # a softphone's CallSid finds the same record; in Chinese, in words too
+        zh = await voice_client.get(
+            "/console/calls/new", params={"call_sid": sid}, headers=ZH, follow_redirects=True
+        )
+        assert 'id="keypad-badge"' in zh.text and "已按键核验" in zh.text
+        assert "投诉进度" in zh.text and "要求人工服务" in zh.text and "综合队列" in zh.text
 
         # another caller's record never shows it: by number, or with this call's CallSid
         other = await _pop(voice_client, **{"from": other_customer.phone})
