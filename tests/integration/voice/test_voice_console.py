@@ -5,6 +5,7 @@ the console hands a good one to the agent, so the booking form asks no PIN."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from core.clock import TravelClock
 from core.money import Money
 from core.runtime import Runtime
 from tests.auth_fixtures import TestAgent, TestCustomer, fixture_sessions
+from web.live import wallboard_channel
 
 from .conftest import caller
 
@@ -130,3 +132,35 @@ async def test_keypad_badge_only_on_the_verified_callers_record_and_only_while_g
         assert 'data-call-queue="general"' in board.text and "Service level" in board.text
     finally:
         voice_client.cookies.clear()
+
+
+async def test_a_queued_calls_moves_reach_the_wallboards_channel(
+    voice_client: Any, voice_settings: Any, customer: TestCustomer, agent: TestAgent
+) -> None:
+    """Enqueued (webhook), answered (`POST /v1/calls/{sid}/answer`) and ended (the status
+    callback) each publish a notice after their commit: what the wallboards' streams hear."""
+    import redis.asyncio
+
+    listening = redis.asyncio.from_url(voice_settings.redis_url)
+    pubsub = listening.pubsub()
+    await pubsub.subscribe(wallboard_channel(voice_settings))
+    try:
+        c = caller(voice_client, customer.phone)
+        said = await c.walk(["0"])
+        assert said[-1].enqueued == "general"
+        answered = await voice_client.post(f"/v1/calls/{c.call_sid}/answer", headers=agent.headers)
+        assert answered.status_code == 200
+        assert await c.hang_up("completed", duration=30) == 204
+        heard: set[str] = set()
+        for _ in range(60):
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+            if message is not None:
+                notice = json.loads(message["data"])
+                if notice.get("call_sid") == c.call_sid:
+                    heard.add(notice["step"])
+            if heard == {"enqueued", "answered", "ended"}:
+                break
+        assert heard == {"enqueued", "answered", "ended"}
+    finally:
+        await pubsub.aclose()
+        await listening.aclose()
