@@ -110,5 +110,11 @@ def test_ivr_hand_off_pops_verified_by_keypad_and_the_wallboard_follows_live(
     expect(page.locator("#order-state")).to_have_attribute("data-status", "awaiting_payment")
     expect(page.locator("#pin")).to_have_count(0)
     shot(page, "en-ivr-answered-booked")
+    page.select_option("#lang-pick", "zh")  # the same record in Chinese
+    expect(page.locator("#verified-badge")).to_contain_text("已按键核验")
+    page.goto(f"{console.url}/console/calls/new?call_sid={sid}")  # the softphone's pop
+    expect(page.locator("#ivr-status")).to_contain_text("已由您接听")
+    expect(page.locator("#ivr-path")).to_contain_text("要求人工服务")
+    shot(page, "zh-ivr-answered")
     ctx.close()
     boss_ctx.close()
