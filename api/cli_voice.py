@@ -22,6 +22,7 @@ import httpx
 import structlog
 
 import ticketing
+import web
 from api.cli_group import main, run_with_runtime, settings_or_exit
 from api.voice_demo import Caller, transcript
 from core.errors import DomainError
@@ -95,7 +96,11 @@ def call_answer(call_sid: str, agent_id: str) -> None:
 
     async def go(runtime: Runtime) -> ticketing.Call:
         async with runtime.sessions() as session, session.begin():
-            return await ticketing.answer_call(session, call_sid, agent_id, runtime.clock.now())
+            call = await ticketing.answer_call(session, call_sid, agent_id, runtime.clock.now())
+        if runtime.redis is not None:  # the servers' wallboards hear it over Redis pub/sub
+            publish = web.redis_publisher(runtime.redis)
+            await web.tell_call(publish, runtime.settings, call.call_sid, "answered")
+        return call
 
     try:
         c = run_with_runtime(go)

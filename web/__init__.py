@@ -29,13 +29,21 @@ from core.errors import DomainError
 from core.outbox import Sender
 from core.runtime import Runtime
 from web.access import console_guard, signed_in
-from web.console import booking, calls, signin, stream, tickets, wallboard
+from web.console import booking, calls, handoff, signin, stream, tickets, wallboard
 from web.errors import domain_error_page, http_error_page, unexpected_page
-from web.live import LiveTap, channels_plugin, plugin_publisher, redis_publisher
+from web.live import LiveTap, channels_plugin, plugin_publisher, redis_publisher, tell_call
 from web.pages import STATIC, template_config
 from web.sessions import STORE, session_config, session_store
 
-__all__ = ["LiveTap", "WebParts", "redis_publisher", "tap", "web_parts"]
+__all__ = [
+    "LiveTap",
+    "WebParts",
+    "plugin_publisher",
+    "redis_publisher",
+    "tap",
+    "tell_call",
+    "web_parts",
+]
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,7 @@ def _console_handlers() -> list[ControllerRouterHandler]:
     return [
         *signin.ROUTES,
         *calls.ROUTES,
+        *handoff.ROUTES,
         *booking.ROUTES,
         *tickets.ROUTES,
         *wallboard.ROUTES,

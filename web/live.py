@@ -80,6 +80,26 @@ def notices(settings: Settings, topic: str, payload: dict[str, Any]) -> dict[str
     return out
 
 
+def call_notice(settings: Settings, call_sid: str, step: str) -> tuple[bytes, list[str]]:
+    """A call joined, left or was taken from a skill queue: the wallboard re-reads its
+    figures. Calls' steps are single statements, not outbox facts, so whoever committed the
+    step tells the pages directly (`tell_call`). The step is in the body because the stream
+    drops a notice identical to the one before it (one notice heard on two channels)."""
+    return json.dumps({"kind": "call", "call_sid": call_sid, "step": step}).encode(), [
+        wallboard_channel(settings)
+    ]
+
+
+async def tell_call(publish: Publish, settings: Settings, call_sid: str, step: str) -> None:
+    """After the commit of a call's step; a lost notice only delays the wallboard until its
+    next render (it polls every 30 s), so it never fails the step."""
+    body, channels = call_notice(settings, call_sid, step)
+    try:
+        await publish(body, channels)
+    except Exception as exc:
+        log.warning("live notice lost", topic="call", error=type(exc).__name__)
+
+
 class LiveTap:
     """A Sender that tells the pages, then sends. The fact is committed before the relay
     sees it, so telling first is never early, and the page does not wait for the consumer

@@ -9,17 +9,30 @@ from datetime import datetime, time
 from typing import Annotated, Any
 
 import msgspec
-from litestar import get, post
+from litestar import Request, get, post
+from litestar.channels import ChannelsPlugin
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 import ticketing
+import web
 from api.deps import RuntimeDep, SessionDep
 from api.security import PrincipalDep, agents_only, require_roles
 from auth import phone_or_422
+from core.db import commit
 from core.errors import NotFound, ValidationFailed
+from core.runtime import Runtime
 
 T = ["calls"]
 Cursor = Annotated[str | None, QueryParameter(description="next_cursor of the previous page")]
+
+
+async def tell_wallboard(
+    request: Request[Any, Any, Any], runtime: Runtime, call_sid: str, step: str
+) -> None:
+    """After the commit of a step that moves a call in or out of a queue: the supervisors'
+    wallboards re-read their figures (web.live; Redis pub/sub reaches every process)."""
+    plugin = request.app.plugins.get(ChannelsPlugin)
+    await web.tell_call(web.plugin_publisher(plugin), runtime.settings, call_sid, step)
 
 
 def call_json(view: ticketing.CallView, now: datetime) -> dict[str, Any]:
@@ -134,11 +147,18 @@ async def screen_pop(
     opt={"problems": {404: "no such call", 409: "the call is not waiting"}},
 )
 async def answer_call(
-    call_sid: FromPath[str], runtime: RuntimeDep, session: SessionDep, principal: PrincipalDep
+    request: Request[Any, Any, Any],
+    call_sid: FromPath[str],
+    runtime: RuntimeDep,
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
     now = runtime.clock.now()
     call = await ticketing.answer_call(session, call_sid, principal.id, now)
-    return call_json(await ticketing.call_view(session, call), now)
+    out = call_json(await ticketing.call_view(session, call), now)
+    await commit(session)
+    await tell_wallboard(request, runtime, call.call_sid, "answered")
+    return out
 
 
 class WrapUpIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import ticketing
 from api import voice_flow
 from api.composition import Services
+from api.controllers.calls import tell_wallboard
 from api.controllers.sms import FORM, SIGNED, TWIML, check_signature
 from api.deps import ServicesDep, SessionDep
 from api.voice_state import CallState
@@ -67,6 +68,7 @@ def _call(
 
 
 async def _answer(
+    request: Req,
     services: Services,
     session: AsyncSession,
     c: voice_flow.Call,
@@ -76,6 +78,8 @@ async def _answer(
     await commit(session)  # the record first: the state must not run ahead of it
     if before is None or dataclasses.asdict(c.state) != before:  # a repeated prompt: no write
         await services.call_states.save(c.call_sid, c.state)
+    if r.enqueued:  # the caller joined a skill queue: the wallboards count them
+        await tell_wallboard(request, services.runtime, c.call_sid, "enqueued")
     return Response(r.render(), media_type=TWIML, status_code=200)
 
 
@@ -97,7 +101,7 @@ async def voice_incoming(
     r = await voice_flow.incoming(c)
     CALLS.inc()
     log.info("voice call", call_sid=c.call_sid, known=c.state.customer_id is not None)
-    return await _answer(services, session, c, r)
+    return await _answer(request, services, session, c, r)
 
 
 @post(
@@ -130,7 +134,7 @@ async def voice_gather(
         before = dataclasses.asdict(state)
         r = await voice_flow.on_gather(c, step, params.get("Digits", "")[:32])
     log.debug("voice step", call_sid=sid, step=step, at=c.state.path[-1:] or None)
-    return await _answer(services, session, c, r, before)
+    return await _answer(request, services, session, c, r, before)
 
 
 @post(
@@ -166,6 +170,9 @@ async def voice_status(
         outcome = await ticketing.end_call(session, sid, **ending)
     if outcome is not None:
         ENDED.labels(outcome).inc()
+    if outcome in ("abandoned", "handled"):  # it had been queued: the wallboards re-count
+        await commit(session)
+        await tell_wallboard(request, services.runtime, sid, "ended")
     log.info("voice call ended", call_sid=sid, status=status, outcome=outcome)
     return None
 

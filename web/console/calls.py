@@ -15,6 +15,7 @@ import commerce
 import ticketing
 from core.errors import DomainError, NotFound, Throttled, ValidationFailed
 from web.access import MeDep
+from web.console import handoff
 from web.console.caller import load_caller
 from web.console.tickets import desk_context, names
 from web.pages import page
@@ -58,6 +59,7 @@ async def caller_page(
         verified_until=checked[1] if checked else None,
         now=now,
     )
+    extra.update(await _handoff(request, session, me, caller.customer, now))
     return page(
         request,
         "console/caller.html",
@@ -81,8 +83,16 @@ async def desk(request: Req, services: PortsDep, session: SessionDep, me: MeDep)
 
 @get("/console/calls/new", include_in_schema=False)
 async def screen_pop(request: Req, services: PortsDep, session: SessionDep, me: MeDep) -> Any:
-    """What the softphone opens when a call rings: the caller's record, or a new-customer form."""
+    """What the softphone opens when a call rings: the caller's record, or a new-customer form.
+    `call_sid=` (a softphone's) or `from=` finds the IVR's live call, whose record then shows
+    the hand-off (web/console/handoff.py)."""
     raw = request.query_params.get("from") or ""
+    sid = str(request.query_params.get("call_sid") or "").strip()
+    if sid:
+        live = await handoff.live_call(session, call_sid=sid)
+        if live is None and not raw:
+            raise NotFound("that call is over or unknown")
+        raw = live.call.from_phone if live is not None else raw
     try:
         phone = auth.phone_or_422(services.runtime, raw, "from")
     except ValidationFailed:
@@ -90,7 +100,21 @@ async def screen_pop(request: Req, services: PortsDep, session: SessionDep, me: 
     found = await auth.find_customer_by_phone(session, phone)
     if found is None:
         return page(request, "console/new_customer.html", phone=phone, error=None)
-    return go(request, f"/console/customers/{found.id}?call=1")
+    live = await handoff.live_call(session, call_sid=sid, phone="" if sid else phone)
+    suffix = f"&call_sid={live.call.call_sid}" if live is not None else ""
+    return go(request, f"/console/customers/{found.id}?call=1{suffix}")
+
+
+async def _handoff(
+    request: Req, session: SessionDep, me: MeDep, customer: auth.Customer, now: datetime
+) -> dict[str, Any]:
+    """The IVR's part of the record (web/console/handoff.py): read on a screen pop only."""
+    sid = str(request.query_params.get("call_sid") or "")
+    on_call = request.query_params.get("call") == "1" or bool(sid)
+    found = (
+        await handoff.handoff_for(session, customer, me.id, now, call_sid=sid) if on_call else None
+    )
+    return {"handoff": found, "by_keypad": handoff.keypad_checked(request, customer.id)}
 
 
 @post("/console/customers", include_in_schema=False)

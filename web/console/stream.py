@@ -62,7 +62,7 @@ async def _events_for(
         out.append(await _order(request, services, me, order))
     if kind == "escalation" and me.id in notice.get("notify", []) and not board:
         out += [await _toast(request, services, me, notice), Event(event="inbox", data="1")]
-    if board and kind in ("escalation", "order"):
+    if board and kind in ("escalation", "order", "call"):
         out.append(await _wallboard(request, services))
     return out
 

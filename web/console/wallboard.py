@@ -1,7 +1,9 @@
-"""The supervisor's wallboard: one card per queue (backlog, at risk, breached, oldest
-waiting), agents by availability and load against cap, today's orders and takings by
-channel. Large type, no scrolling; refreshed live by the stream when an order is paid or a
-ticket escalates (and every 30 s, so the ages keep moving)."""
+"""The supervisor's wallboard: one card per skill queue of the phone (calls waiting, longest
+wait, service level today; re-read when a call joins, leaves or is answered), one card per
+ticket queue (backlog, at risk, breached, oldest waiting), agents by availability and load
+against cap, today's orders and takings by channel. Large type, no scrolling; refreshed live
+by the stream when an order is paid, a ticket escalates or a call moves (and every 30 s, so
+the ages keep moving)."""
 
 from __future__ import annotations
 
@@ -32,6 +34,13 @@ async def wallboard_data(session: AsyncSession, services: PortsDep) -> dict[str,
         "queues": await ticketing.queue_boards(session, now=now),
         "agents": sorted(agents, key=lambda a: (not a.available, -a.open_tickets)),
         "takings": await commerce.takings_since(session, midnight),
+        # the IVR's skill queues: waiting now, longest wait, service level since midnight
+        "calls": await ticketing.queue_stats(
+            session,
+            now=now,
+            since=midnight,
+            threshold_seconds=runtime.settings.voice_service_level_seconds,
+        ),
         "names": await names(session, {a.agent_id for a in agents}),
         "now": now,
     }

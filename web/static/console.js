@@ -33,6 +33,14 @@
     });
   }
   setInterval(tick, 1000);
+  // The wallboard's longest call wait keeps counting between renders.
+  setInterval(() => {
+    document.querySelectorAll("[data-wait-seconds]").forEach((el) => {
+      if (!el.dataset.seenAt) el.dataset.seenAt = String(Date.now());
+      const s = Number(el.dataset.waitSeconds) + Math.floor((Date.now() - Number(el.dataset.seenAt)) / 1000);
+      el.textContent = Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+    });
+  }, 1000);
   // After an htmx swap, put focus where the next keystroke goes (data-autofocus), or keep it.
   document.addEventListener("htmx:afterSettle", (e) => {
     const elt = e.detail.elt;

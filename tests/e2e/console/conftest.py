@@ -39,6 +39,7 @@ from tests.stripe_fixtures import LocalStripe, free_port
 CHROMIUM = os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 PASSWORD = "console-test-2026"
+VOICE_TOKEN = "console-voice-" + uuid.uuid4().hex  # the voice provider's auth token (signatures)
 T = TypeVar("T")
 
 
@@ -194,6 +195,7 @@ def console(localstripe: LocalStripe) -> Iterator[Console]:
         stripe_publishable_key="pk_test_hotline",
         stripe_js_url=f"{localstripe.url}/js.stripe.com/v3/",
         public_base_url=url,
+        twilio_auth_token=VOICE_TOKEN,
     )
     seeded = run_async(lambda: with_runtime(settings, lambda rt: _seed(rt, partner.url)))
     app = create_app(settings, clock=TravelClock())
