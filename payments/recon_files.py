@@ -182,7 +182,7 @@ async def import_file(
                 where = f" ({exc.context})" if getattr(exc, "context", None) else ""
                 raise BadImportFile(f"the file is not valid CSV: {exc}{where}"[:400]) from None
             say("copied")
-            await session.execute(text(f"SET LOCAL work_mem = '{recon_store.WORK_MEM}'"))
+            await recon_store.bulk_settings(session)
             quick = f"SELECT count(*), coalesce(bool_and({fmt.quick}), true) FROM recon_raw r"  # noqa: S608
             row = (await session.execute(text(quick))).one()  # the format's constants
             read = int(row[0])

@@ -46,8 +46,10 @@ STRIPE = ReconSource(
 )
 
 # Carrier billing: the operator lists our charge id (the payment id) or our refund id.
+# Both are primary keys (random 128-bit ids), so each key is at most once in our books.
 CARRIER = ReconSource(
     name="carrier",
+    ours_unique=True,
     ours="""
     SELECT p.id AS match_key, p.id AS our_ref, p.order_number, p.amount, p.currency,
            CASE WHEN p.status = 'succeeded' THEN 'ok' ELSE p.status END AS status,
