@@ -100,23 +100,29 @@ CARRIER_FILE = FileFormat(
         f" AND {zoned('charged_at')}"
     ),
     # A line is the charge, its status and its settlement day; the same line twice in a
-    # file is a second line (#2), which matching reports as a duplicate.
+    # file is a second line (#2), which matching reports as a duplicate, numbered in file
+    # order (r.ctid: see recon_files). The window keeps the inner SELECT a subquery, so the
+    # signed amount is parsed once and reused as the net (no fee on carrier billing).
     select=f"""
-    SELECT r.charge_id || '/' || r.status || '/' || r.settlement_date || '#'
-             || row_number() OVER (PARTITION BY r.charge_id, r.status, r.settlement_date
-                                   ORDER BY r.seq) AS line_id,
-           r.charge_id AS match_key,
-           CASE WHEN r.status = 'refunded' THEN 'refund' ELSE 'charge' END AS kind,
-           CASE WHEN r.status = 'refunded' THEN -1 ELSE 1 END * {minor_units("amount")} AS amount,
-           0::bigint AS fee,
-           CASE WHEN r.status = 'refunded' THEN -1 ELSE 1 END * {minor_units("amount")} AS net,
-           r.currency,
-           CASE WHEN r.status IN ('charged', 'refunded') THEN 'ok' ELSE r.status END AS status,
-           r.charged_at::timestamptz AS at, r.settlement_date::date AS settled_on,
-           NULL::varchar AS payout_id, r.phone AS ref, r.status AS category,
-           NULL::varchar AS charge_id, NULL::varchar AS payment_intent, r.charge_id AS our_ref,
-           md5(concat_ws('|', r.phone, r.charge_id, r.amount, r.currency, r.charged_at,
-                         r.status, r.settlement_date)) AS fingerprint
-    FROM recon_raw r
+    SELECT x.line_id, x.match_key, x.kind, x.amount, 0::bigint AS fee, x.amount AS net,
+           x.currency, x.status, x.at, x.settled_on, NULL::varchar AS payout_id, x.ref,
+           x.category, NULL::varchar AS charge_id, NULL::varchar AS payment_intent, x.our_ref,
+           x.fingerprint
+    FROM (
+      SELECT r.charge_id || '/' || r.status || '/' || r.settlement_date || '#'
+               || row_number() OVER (PARTITION BY r.charge_id, r.status, r.settlement_date
+                                     ORDER BY r.ctid) AS line_id,
+             r.charge_id AS match_key,
+             CASE WHEN r.status = 'refunded' THEN 'refund' ELSE 'charge' END AS kind,
+             CASE WHEN r.status = 'refunded' THEN -1 ELSE 1 END
+               * {minor_units("amount")} AS amount,
+             r.currency,
+             CASE WHEN r.status IN ('charged', 'refunded') THEN 'ok' ELSE r.status END AS status,
+             r.charged_at::timestamptz AS at, r.settlement_date::date AS settled_on,
+             r.phone AS ref, r.status AS category, r.charge_id AS our_ref,
+             md5(concat_ws('|', r.phone, r.charge_id, r.amount, r.currency, r.charged_at,
+                           r.status, r.settlement_date)) AS fingerprint
+      FROM recon_raw r
+    ) x
     """,  # noqa: S608 - constant SQL
 )
