@@ -179,9 +179,7 @@ async def import_file(
             # CPU. COPY appends to this new, never-updated table page by page, so the
             # physical order (ctid) is the file's order: duplicates are numbered and a bad
             # line is named by it.
-            await session.execute(
-                text(f"CREATE TEMP TABLE recon_raw ({cols}) ON COMMIT DROP")
-            )
+            await session.execute(text(f"CREATE TEMP TABLE recon_raw ({cols}) ON COMMIT DROP"))
             conn = await recon_store.driver(session)
             try:
                 await conn.copy_to_table(

@@ -35,6 +35,7 @@ async def bulk_settings(session: AsyncSession) -> None:
     await session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
     await session.execute(text("SET LOCAL jit = off"))
 
+
 # What every source's parser hands over, in this order (amounts signed, minor units).
 STAGE_COLUMNS = (
     "line_id",
