@@ -13,8 +13,10 @@ the same run on the same machine.
 - DuckDB (timed, in a child process so its memory is not ours): both CSV files read, grouped
   and FULL OUTER JOINed into the same categories.
 
-Prints figures and the ratio; never asserts on time. DuckDB is the `bench` dependency group
-only (`uv run --group bench`); `make install` and CI do not install it.
+Prints figures and the ratio of wall times, and of CPU times (our PostgreSQL backends from
+/proc plus this process, against DuckDB's process): on a shared machine wall time moves with
+the neighbours' load, CPU time much less. Never asserts on time. DuckDB is the `bench`
+dependency group only (`uv run --group bench`); `make install` and CI do not install it.
 """
 
 from __future__ import annotations
