@@ -13,8 +13,10 @@ the same run on the same machine.
 - DuckDB (timed, in a child process so its memory is not ours): both CSV files read, grouped
   and FULL OUTER JOINed into the same categories.
 
-Prints figures and the ratio; never asserts on time. DuckDB is the `bench` dependency group
-only (`uv run --group bench`); `make install` and CI do not install it.
+Prints figures and the ratio of wall times, and of CPU times (our PostgreSQL backends from
+/proc plus this process, against DuckDB's process): on a shared machine wall time moves with
+the neighbours' load, CPU time much less. Never asserts on time. DuckDB is the `bench`
+dependency group only (`uv run --group bench`); `make install` and CI do not install it.
 """
 
 from __future__ import annotations
@@ -64,6 +66,32 @@ PAYMENT_COLUMNS = (
     "updated_at",
     "channel",
 )
+
+
+def backend_cpu(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system) of these PostgreSQL backends, read from /proc: the server
+    runs on this machine. On a shared machine wall time moves with the neighbours' load;
+    CPU time is the work each side did. Empty when /proc does not show them."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+async def client_backends(rt: Runtime) -> list[int]:
+    async with rt.sessions() as s:
+        rows = await s.execute(
+            text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND backend_type = 'client backend'"
+            )
+        )
+        return [int(r[0]) for r in rows]
 
 
 def rss_mib() -> float:
@@ -162,6 +190,7 @@ async def load_books(rt: Runtime, n: int) -> None:
 
 async def postgres(rt: Runtime, theirs_csv: Path) -> dict[str, Any]:
     now = DAY_START + timedelta(days=30)
+    cpu0, py0 = backend_cpu(await client_backends(rt)), time.process_time()
     t0 = time.perf_counter()
     imp = await payments.import_file(
         rt.sessions,
@@ -184,8 +213,13 @@ async def postgres(rt: Runtime, theirs_csv: Path) -> dict[str, Any]:
         now=now,
     )
     t2 = time.perf_counter()
+    py = time.process_time() - py0
+    cpu1 = backend_cpu(await client_backends(rt))
+    server = sum(c - cpu0.get(pid, 0.0) for pid, c in cpu1.items()) if cpu1 else None
     summary = {k: v["count"] for k, v in payments.recon.summary_of(run).items()}
     return {
+        "server_cpu_s": server,
+        "python_cpu_s": py,
         "import_s": t1 - t0,
         "reconcile_s": t2 - t1,
         "total_s": t2 - t0,
@@ -198,7 +232,7 @@ DUCKDB = """
 import duckdb, json, sys, time
 ours, theirs = sys.argv[1], sys.argv[2]
 duckdb.sql("SET enable_progress_bar = false")
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 rows = duckdb.sql(f'''
 WITH o AS (
   SELECT id AS k, count(*) n, sum(amount) amount, min(currency) cur, max(currency) cur_max,
@@ -228,7 +262,8 @@ SELECT category, count(*) FROM (
   FROM o FULL OUTER JOIN t ON o.k = t.k
 ) GROUP BY 1 ORDER BY 1
 ''').fetchall()
-print(json.dumps({"total_s": time.perf_counter() - t0, "summary": dict(rows)}))
+print(json.dumps({"total_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+                  "summary": dict(rows)}))
 """
 
 
@@ -271,6 +306,14 @@ async def main(n: int, url: str) -> None:
         dk = duckdb(ours_csv, theirs_csv)
     print(f"DuckDB full outer join of the same CSV files: {dk['total_s']:.2f} s")
     print(f"ratio PostgreSQL / DuckDB: {pg['total_s'] / dk['total_s']:.1f}x (goal <= 5x)")
+    if pg["server_cpu_s"] is not None:
+        cpu = pg["server_cpu_s"] + pg["python_cpu_s"]
+        print(
+            f"CPU time: PostgreSQL backends {pg['server_cpu_s']:.2f} s + this Python process"
+            f" {pg['python_cpu_s']:.2f} s = {cpu:.2f} s; DuckDB (all its threads)"
+            f" {dk['cpu_s']:.2f} s; ratio {cpu / dk['cpu_s']:.1f}x"
+            " (the server's WAL writer and checkpointer not counted)"
+        )
     print(f"DuckDB categories:     {json.dumps(dk['summary'])}")
 
 

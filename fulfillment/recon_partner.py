@@ -61,7 +61,7 @@ PARTNER_FILE = payments.FileFormat(
     select=f"""
     SELECT r.invoice_number || '/' || r.shipment_id || '#'
              || row_number() OVER (PARTITION BY r.invoice_number, r.shipment_id
-                                   ORDER BY r.seq) AS line_id,
+                                   ORDER BY r.ctid) AS line_id,
            r.shipment_id AS match_key, 'cost' AS kind,
            {payments.minor_units("amount")} AS amount, 0::bigint AS fee,
            {payments.minor_units("amount")} AS net, r.currency, 'ok' AS status,

@@ -52,6 +52,11 @@ class ReconSource:
     name: str
     ours: str
     payouts: bool = False
+    # Each match key appears at most once in `ours` (keys that are primary keys, like the
+    # carrier's payment and refund ids): the books are then joined as they are, without
+    # grouping. Grouping a day of a million payments (a hash aggregate of a million groups
+    # and ten aggregates, spilling past work_mem) was the costliest step of a carrier run.
+    ours_unique: bool = False
 
 
 def _category_sql() -> str:
@@ -72,6 +77,24 @@ def _category_sql() -> str:
     END"""
 
 
+def _ours_sql(source: ReconSource) -> str:
+    """Our books per match key, in the shape the join reads (n, sums, extremes, refs)."""
+    if source.ours_unique:  # one row per key: its own count, sum and extremes
+        return f"""
+      SELECT match_key, 1 AS n, amount, amount AS amin, amount AS amax, currency AS cur,
+             currency AS cur_max, status AS st, status AS st_max, at, our_ref AS refs,
+             order_number
+      FROM ({source.ours}) ours"""  # noqa: S608 - built from constants
+    return f"""
+      SELECT match_key, count(*) AS n, sum(amount) AS amount, min(amount) AS amin,
+             max(amount) AS amax, min(currency) AS cur, max(currency) AS cur_max,
+             min(status) AS st, max(status) AS st_max, min(at) AS at,
+             min(our_ref) || CASE WHEN count(*) > 1 THEN ' (+' || (count(*) - 1) || ')'
+                                  ELSE '' END AS refs,
+             min(order_number) AS order_number
+      FROM ({source.ours}) ours GROUP BY match_key"""  # noqa: S608 - built from constants
+
+
 def _result_sql(source: ReconSource, by_payout: bool) -> str:
     theirs_where = "l.payout_id = :payout" if by_payout else "l.at >= :lo AND l.at < :hi"
     keep = (
@@ -80,15 +103,7 @@ def _result_sql(source: ReconSource, by_payout: bool) -> str:
         else "((o.at >= :start AND o.at < :end) OR (t.at >= :start AND t.at < :end))"
     )
     return f"""
-    WITH o AS (
-      SELECT match_key, count(*) AS n, sum(amount) AS amount, min(amount) AS amin,
-             max(amount) AS amax, min(currency) AS cur, max(currency) AS cur_max,
-             min(status) AS st, max(status) AS st_max, min(at) AS at,
-             min(our_ref) || CASE WHEN count(*) > 1 THEN ' (+' || (count(*) - 1) || ')'
-                                  ELSE '' END AS refs,
-             min(order_number) AS order_number
-      FROM ({source.ours}) ours GROUP BY match_key
-    ), t AS (
+    WITH o AS ({_ours_sql(source)}), t AS (
       SELECT match_key, count(*) AS n, sum(amount) AS amount, min(amount) AS amin,
              max(amount) AS amax, min(currency) AS cur, max(currency) AS cur_max,
              min(status) AS st, max(status) AS st_max, min(at) AS at,
@@ -243,7 +258,7 @@ async def _match(
             "payout": payout_id,
             "run": run_id,
         }
-        await session.execute(text(f"SET LOCAL work_mem = '{recon_store.WORK_MEM}'"))
+        await recon_store.bulk_settings(session)
         say("matching")
         await session.execute(text(_RESULT_DDL))
         rows = list(await session.execute(text(_result_sql(source, payout_id is not None)), params))

@@ -52,13 +52,15 @@ IDENT = (
 
 def zoned(column: str) -> str:
     """Cheap: the shape of `YYYY-MM-DDThh:mm...` ending in a zone (the cast checks the rest;
-    without a zone PostgreSQL would read the time in the server's zone)."""
+    without a zone PostgreSQL would read the time in the server's zone). LIKE, not substr()
+    and length(): in a UTF-8 database those count characters from the start on every call
+    (1.6 s a million lines against 0.4 s, measured); `_` still matches one character."""
     c = f"r.{column}"
+    shapes = ("%Z", "%+_____", "%-_____", "%+____", "%-____", "%+__", "%-__")  # Z, ±hh:mm...
     return (
-        f"substr({c}, 5, 1) = '-' AND substr({c}, 11, 1) IN ('T', ' ') AND (right({c}, 1) = 'Z'"
-        f" OR substr({c}, length({c}) - 5, 1) IN ('+', '-')"
-        f" OR substr({c}, length({c}) - 4, 1) IN ('+', '-')"
-        f" OR substr({c}, length({c}) - 2, 1) IN ('+', '-'))"
+        f"({c} LIKE '____-_____T%' OR {c} LIKE '____-_____ %') AND ("
+        + " OR ".join(f"{c} LIKE '{shape}'" for shape in shapes)
+        + ")"
     )
 
 
@@ -119,8 +121,11 @@ def _first_bad_line_sql(fmt: FileFormat) -> str:
     said = {col: f"{col}: must be {msg}".replace("'", "''") for col, _, msg in conds}
     whens = " ".join(f"WHEN NOT {c} THEN '{said[col]}'" for col, c, _ in conds)
     every = " AND ".join(c for _, c, _ in conds)
-    sql = f"SELECT r.seq, CASE {whens} END FROM recon_raw r WHERE NOT ({every})"  # noqa: S608
-    return sql + " ORDER BY r.seq LIMIT 1"  # the format's own constants, nothing from outside
+    sql = (
+        f"SELECT n, said FROM (SELECT row_number() OVER (ORDER BY r.ctid) AS n,"  # noqa: S608
+        f" CASE {whens} END AS said, NOT ({every}) AS bad FROM recon_raw r) x"
+    )
+    return sql + " WHERE bad ORDER BY n LIMIT 1"  # the format's own constants, nothing from outside
 
 
 def _data_exception(exc: DBAPIError) -> bool:
@@ -170,9 +175,11 @@ async def import_file(
     try:
         async with sessions() as session, session.begin():
             cols = ", ".join(f'{c} text COLLATE "C"' for c in fmt.columns)  # PostgreSQL only
-            await session.execute(
-                text(f"CREATE TEMP TABLE recon_raw (seq bigserial, {cols}) ON COMMIT DROP")
-            )
+            # No line-number column: a sequence's nextval per line was a quarter of COPY's
+            # CPU. COPY appends to this new, never-updated table page by page, so the
+            # physical order (ctid) is the file's order: duplicates are numbered and a bad
+            # line is named by it.
+            await session.execute(text(f"CREATE TEMP TABLE recon_raw ({cols}) ON COMMIT DROP"))
             conn = await recon_store.driver(session)
             try:
                 await conn.copy_to_table(
@@ -182,7 +189,7 @@ async def import_file(
                 where = f" ({exc.context})" if getattr(exc, "context", None) else ""
                 raise BadImportFile(f"the file is not valid CSV: {exc}{where}"[:400]) from None
             say("copied")
-            await session.execute(text(f"SET LOCAL work_mem = '{recon_store.WORK_MEM}'"))
+            await recon_store.bulk_settings(session)
             quick = f"SELECT count(*), coalesce(bool_and({fmt.quick}), true) FROM recon_raw r"  # noqa: S608
             row = (await session.execute(text(quick))).one()  # the format's constants
             read = int(row[0])

@@ -46,8 +46,10 @@ STRIPE = ReconSource(
 )
 
 # Carrier billing: the operator lists our charge id (the payment id) or our refund id.
+# Both are primary keys (random 128-bit ids), so each key is at most once in our books.
 CARRIER = ReconSource(
     name="carrier",
+    ours_unique=True,
     ours="""
     SELECT p.id AS match_key, p.id AS our_ref, p.order_number, p.amount, p.currency,
            CASE WHEN p.status = 'succeeded' THEN 'ok' ELSE p.status END AS status,
@@ -87,32 +89,40 @@ CARRIER_FILE = FileFormat(
         ("status", ("{c} IN " + _STATUSES, "one of " + ", ".join(CARRIER_STATUSES))),
         ("settlement_date", DATE),
     ),
+    # octet_length is constant-time where length() counts UTF-8 characters; it is used
+    # only where the regex beside it has already made the column ASCII.
     quick=(
         "left(r.phone, 1) = '+' AND length(r.phone) BETWEEN 8 AND 16"
-        " AND length(r.charge_id) BETWEEN 1 AND 64 AND r.charge_id !~ '[^A-Za-z0-9_.:-]'"
-        " AND r.amount ~ '^[0-9]+(\\.[0-9][0-9]?)?$' AND length(r.amount) <= 13"
+        " AND r.charge_id !~ '[^A-Za-z0-9_.:-]' AND octet_length(r.charge_id) BETWEEN 1 AND 64"
+        " AND r.amount ~ '^[0-9]+(\\.[0-9][0-9]?)?$' AND octet_length(r.amount) <= 13"
         " AND length(r.currency) = 3 AND r.currency = upper(r.currency)"
         f" AND r.status IN {_STATUSES} AND length(r.settlement_date) = 10"
         f" AND {zoned('charged_at')}"
     ),
     # A line is the charge, its status and its settlement day; the same line twice in a
-    # file is a second line (#2), which matching reports as a duplicate.
+    # file is a second line (#2), which matching reports as a duplicate, numbered in file
+    # order (r.ctid: see recon_files). The window keeps the inner SELECT a subquery, so the
+    # signed amount is parsed once and reused as the net (no fee on carrier billing).
     select=f"""
-    SELECT r.charge_id || '/' || r.status || '/' || r.settlement_date || '#'
-             || row_number() OVER (PARTITION BY r.charge_id, r.status, r.settlement_date
-                                   ORDER BY r.seq) AS line_id,
-           r.charge_id AS match_key,
-           CASE WHEN r.status = 'refunded' THEN 'refund' ELSE 'charge' END AS kind,
-           CASE WHEN r.status = 'refunded' THEN -1 ELSE 1 END * {minor_units("amount")} AS amount,
-           0::bigint AS fee,
-           CASE WHEN r.status = 'refunded' THEN -1 ELSE 1 END * {minor_units("amount")} AS net,
-           r.currency,
-           CASE WHEN r.status IN ('charged', 'refunded') THEN 'ok' ELSE r.status END AS status,
-           r.charged_at::timestamptz AS at, r.settlement_date::date AS settled_on,
-           NULL::varchar AS payout_id, r.phone AS ref, r.status AS category,
-           NULL::varchar AS charge_id, NULL::varchar AS payment_intent, r.charge_id AS our_ref,
-           md5(concat_ws('|', r.phone, r.charge_id, r.amount, r.currency, r.charged_at,
-                         r.status, r.settlement_date)) AS fingerprint
-    FROM recon_raw r
+    SELECT x.line_id, x.match_key, x.kind, x.amount, 0::bigint AS fee, x.amount AS net,
+           x.currency, x.status, x.at, x.settled_on, NULL::varchar AS payout_id, x.ref,
+           x.category, NULL::varchar AS charge_id, NULL::varchar AS payment_intent, x.our_ref,
+           x.fingerprint
+    FROM (
+      SELECT r.charge_id || '/' || r.status || '/' || r.settlement_date || '#'
+               || row_number() OVER (PARTITION BY r.charge_id, r.status, r.settlement_date
+                                     ORDER BY r.ctid) AS line_id,
+             r.charge_id AS match_key,
+             CASE WHEN r.status = 'refunded' THEN 'refund' ELSE 'charge' END AS kind,
+             CASE WHEN r.status = 'refunded' THEN -1 ELSE 1 END
+               * {minor_units("amount")} AS amount,
+             r.currency,
+             CASE WHEN r.status IN ('charged', 'refunded') THEN 'ok' ELSE r.status END AS status,
+             r.charged_at::timestamptz AS at, r.settlement_date::date AS settled_on,
+             r.phone AS ref, r.status AS category, r.charge_id AS our_ref,
+             md5(concat_ws('|', r.phone, r.charge_id, r.amount, r.currency, r.charged_at,
+                           r.status, r.settlement_date)) AS fingerprint
+      FROM recon_raw r
+    ) x
     """,  # noqa: S608 - constant SQL
 )
