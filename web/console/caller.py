@@ -71,7 +71,9 @@ async def load_caller(
     now: datetime,
 ) -> Caller:
     customer = await auth.get_customer(session, customer_id)
-    page = await commerce.list_orders(session, me, customer_id=customer.id, limit=RECENT_ORDERS)
+    page = await commerce.list_orders(
+        session, me, customer_id=customer.id, limit=RECENT_ORDERS, with_items=False
+    )
     ids = [o.id for o in page.items]
     paid = await payments.payments_for_orders(session, ids)
     shipped = await fulfillment.shipments_for_orders(session, ids)
@@ -79,10 +81,8 @@ async def load_caller(
     # the customer's own tickets, as the customer would list them; viewed with the agent's eyes
     theirs = Principal("customer", customer.id)
     listed = await ticketing.list_tickets(session, theirs, now=now, limit=RECENT_TICKETS)
-    tickets = [
-        TicketRow(t, await ticketing.ticket_view(session, t, me, now, full=False))
-        for t in listed.items
-    ]
+    views = await ticketing.ticket_summaries(session, listed.items, now)
+    tickets = [TicketRow(t, view) for t, view in zip(listed.items, views, strict=True)]
     texts = await sms.outbox(session, customer.phone, limit=RECENT_SMS)
     account = await payments.carrier.account_for(session, customer.id)
     notes = await ticketing.call_notes_for(session, customer.id)
