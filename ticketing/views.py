@@ -46,7 +46,9 @@ async def ticket_view(
     session: AsyncSession, ticket: Ticket, principal: Principal, now: datetime, *, full: bool = True
 ) -> dict[str, Any]:
     queue = await session.get(TicketQueue, ticket.queue_id)
-    out = _summary(ticket, await clock_events(session, ticket.id), queue.code if queue else None, now)
+    out = _summary(
+        ticket, await clock_events(session, ticket.id), queue.code if queue else None, now
+    )
     if not full:
         return out
     return await _details(session, ticket, principal, out)

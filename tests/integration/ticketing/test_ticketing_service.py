@@ -399,7 +399,9 @@ async def test_ticket_summaries_match_each_tickets_own_view(tk_runtime: Runtime)
     ids = [await open_one(rt, customer(), q) for q in (q1, q2, q1)]
     async with rt.sessions() as s, s.begin():
         await ticketing.transition(s, ids[1], staff, to="open", now=T0)
-        await ticketing.transition(s, ids[1], staff, to="pending_customer", now=T0 + timedelta(minutes=9))
+        await ticketing.transition(
+            s, ids[1], staff, to="pending_customer", now=T0 + timedelta(minutes=9)
+        )
     now = T0 + timedelta(hours=3)
     async with rt.sessions() as s:
         tickets = [await ticketing.get_for(s, i, staff) for i in ids]
