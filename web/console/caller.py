@@ -5,6 +5,8 @@ the latest texts. One read, no writes."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,6 +19,7 @@ import fulfillment
 import payments
 import ticketing
 from core.principal import Principal
+from core.runtime import Runtime
 from core.sms import SmsOutbox
 
 RECENT_ORDERS = 8
@@ -51,6 +54,16 @@ class Caller:
         if self.verified_until is None or self.verified_until <= now:
             return 0
         return max(1, int((self.verified_until - now).total_seconds() // 60))
+
+
+@asynccontextmanager
+async def read_only(runtime: Runtime) -> AsyncIterator[AsyncSession]:
+    """A session on the autocommit pool, for a page or live event that only reads. Each SELECT
+    stands alone, as it already did inside the request's READ COMMITTED transaction (one
+    snapshot per statement), minus that transaction's BEGIN and COMMIT round trips: two of
+    the ~15 the caller's record paid (bench/console.py)."""
+    async with AsyncSession(bind=runtime.autocommit(), expire_on_commit=False) as session:
+        yield session
 
 
 async def order_row(session: AsyncSession, order: commerce.Order) -> OrderRow:
