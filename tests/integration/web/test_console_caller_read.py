@@ -5,6 +5,7 @@ payments, tickets with their SLA clocks, the phone account."""
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import commerce
@@ -71,11 +72,16 @@ async def test_the_read_only_session_sees_what_the_request_session_sees(
         )  # fmt: skip
     sms = SmsOutbox(SinkSmsProvider())
     later = now + timedelta(hours=1)
-    async with runtime.sessions() as session:
+    sessions = fixture_sessions(runtime)  # unpooled: the app's pool lives on another loop
+    async with sessions() as session:
         plain = await load_caller(
             session, staff, customer.id, sms=sms, verified_until=None, now=later
         )
-    async with read_only(runtime) as session:
+    engine = sessions.kw["bind"]
+    unpooled: Any = SimpleNamespace(
+        autocommit=lambda: engine.execution_options(isolation_level="AUTOCOMMIT")
+    )
+    async with read_only(unpooled) as session:
         fast = await load_caller(
             session, staff, customer.id, sms=sms, verified_until=None, now=later
         )
