@@ -6,6 +6,7 @@ a commit. A relay (fulfillment/worker side) moves pending rows to the broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -65,26 +66,39 @@ def emit(
 # and the relay runs at once; the poll stays, for rows committed by other processes and
 # for rows whose `available_at` lies ahead.
 _EMITTED = "hotline_outbox_emitted"
-_wakeups: list[asyncio.Event] = []
+_wakeups: dict[asyncio.Event, asyncio.AbstractEventLoop] = {}
 
 
 def relay_wakeup() -> asyncio.Event:
-    """An event set after every commit (in this process) that emitted a message due now."""
+    """An event set after every commit (in this process) that emitted a message due now.
+    Call it on the loop that waits for it."""
     wakeup = asyncio.Event()
-    _wakeups.append(wakeup)
+    _wakeups[wakeup] = asyncio.get_running_loop()
     return wakeup
 
 
 def forget_wakeup(wakeup: asyncio.Event) -> None:
-    if wakeup in _wakeups:
-        _wakeups.remove(wakeup)
+    _wakeups.pop(wakeup, None)
+
+
+def _current_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 @event.listens_for(Session, "after_commit")
 def _wake_relays(session: Session) -> None:
-    if session.info.pop(_EMITTED, False):
-        for wakeup in _wakeups:
+    if not session.info.pop(_EMITTED, False):
+        return
+    here = _current_loop()
+    for wakeup, loop in list(_wakeups.items()):
+        if loop is here:
             wakeup.set()
+        else:  # a commit on another loop or thread (tests, a CLI); a closed loop wakes no one
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(wakeup.set)
 
 
 @event.listens_for(Session, "after_rollback")
