@@ -17,6 +17,7 @@ import structlog
 
 from api.composition import Services
 from api.outages import outage
+from core.outbox import forget_wakeup, relay_wakeup
 
 log = structlog.get_logger("hotline.periodic")
 
@@ -26,21 +27,40 @@ class PeriodicJob:
     name: str
     interval_seconds: float
     run: Callable[[Services], Awaitable[object]]
+    # also run as soon as a commit in this process emitted an outbox message (core.outbox)
+    wakes_on_outbox: bool = False
 
 
 JOBS: list[PeriodicJob] = []
 
 
 def register(
-    name: str, interval_seconds: float, run: Callable[[Services], Awaitable[object]]
+    name: str,
+    interval_seconds: float,
+    run: Callable[[Services], Awaitable[object]],
+    *,
+    wakes_on_outbox: bool = False,
 ) -> None:
     if any(job.name == name for job in JOBS):
         return
-    JOBS.append(PeriodicJob(name, interval_seconds, run))
+    JOBS.append(PeriodicJob(name, interval_seconds, run, wakes_on_outbox))
 
 
 async def _loop(services: Services, job: PeriodicJob, stop: asyncio.Event) -> None:
+    wakeup = relay_wakeup() if job.wakes_on_outbox else None
+    try:
+        await _ticks(services, job, stop, wakeup)
+    finally:
+        if wakeup is not None:
+            forget_wakeup(wakeup)
+
+
+async def _ticks(
+    services: Services, job: PeriodicJob, stop: asyncio.Event, wakeup: asyncio.Event | None
+) -> None:
     while not stop.is_set():
+        if wakeup is not None:
+            wakeup.clear()  # a commit while the job runs sets it again: the next pause is none
         try:
             await job.run(services)
         except Exception as exc:  # a failing job must not kill the loop; it is retried next tick
@@ -54,8 +74,19 @@ async def _loop(services: Services, job: PeriodicJob, stop: asyncio.Event) -> No
                     service=service,
                     error=type(exc).__name__,
                 )
+        await _pause(stop, wakeup, job.interval_seconds)
+
+
+async def _pause(stop: asyncio.Event, wakeup: asyncio.Event | None, seconds: float) -> None:
+    """Until the next tick, or until stopped, or (a woken job) until woken."""
+    if wakeup is None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=job.interval_seconds)
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+        return
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wakeup.wait())]
+    await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    for w in waits:
+        w.cancel()
 
 
 class PeriodicRunner:

@@ -30,7 +30,7 @@ def register_periodic_jobs() -> None:
     # Outbox relay (order.paid -> shipments, dispatches) and the fulfillment watchdog.
     # Each tick is one indexed query; a short tick keeps each outbox hop (order.paid ->
     # shipment -> dispatch) well under a second without a notify channel.
-    periodic.register("outbox.relay", 0.1, outbox_jobs.relay_job)
+    periodic.register("outbox.relay", 0.1, outbox_jobs.relay_job, wakes_on_outbox=True)
     periodic.register("fulfillment.sweep", 5.0, outbox_jobs.sweep_job)
     # SMS left `sending` by a job that died mid-send are queued again (at-least-once).
     from api import sms_events

@@ -8,7 +8,9 @@ the demo seed, the in-process relay as under `make run`):
     (SSE), the customer pays from the phone account through the JSON API, and the page
     records when `#order-state` turns paid (goal: p95 < 500 ms). Printed from *before* the
     payment request was sent (an upper bound) and from its reply (a lower bound: the commit
-    happened before the reply).
+    happened before the reply);
+  - the server process's own CPU time per request of each kind (/proc, Linux), which a busy
+    shared machine disturbs less than requests/s.
 
     uv run python bench/console.py --requests 600 --concurrency 8 --rounds 5 --payments 30
 
@@ -105,8 +107,17 @@ def sign_in(http: httpx.Client) -> str:
     return str(http.cookies["hotline_session"])
 
 
+def cpu_seconds(pid: int) -> float:
+    """The process's user + system CPU time so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def throughput(
-    args: argparse.Namespace, url: str, session_id: str, token: str, cid: str
+    args: argparse.Namespace, url: str, session_id: str, token: str, cid: str, pid: int
 ) -> None:
     page: Request = (
         "GET",
@@ -119,11 +130,14 @@ async def throughput(
     for request in kinds.values():
         await fire([url], 100, args.concurrency, lambda i, r=request: r)  # warm up
     rounds: dict[str, list[tuple[float, list[float]]]] = {k: [] for k in kinds}
+    cpu: dict[str, float] = dict.fromkeys(kinds, 0.0)
     for _ in range(args.rounds):
         for name, request in kinds.items():
+            before = cpu_seconds(pid)
             elapsed, lat, codes = await fire(
                 [url], args.requests, args.concurrency, lambda i, r=request: r
             )
+            cpu[name] += cpu_seconds(pid) - before
             assert codes == {200: args.requests}, (name, codes)
             rounds[name].append((args.requests / elapsed, lat))
     median: dict[str, float] = {}
@@ -133,6 +147,12 @@ async def throughput(
         print(line(name, args.requests, rps, lat))
     ratio = median["customer-360 page (session)"] / median["GET /v1/me (token)"]
     print(f"  customer-360 / trivial GET: {ratio:.2f} (goal >= 0.3)")
+    per = {name: 1000 * used / (args.requests * args.rounds) for name, used in cpu.items()}
+    print(
+        "  server CPU per request: "
+        + ", ".join(f"{name} {ms:.2f} ms" for name, ms in per.items())
+        + f"; page / GET {per['customer-360 page (session)'] / per['GET /v1/me (token)']:.1f}x"
+    )
 
 
 def live_delay(args: argparse.Namespace, url: str, session_id: str, token: str, cid: str) -> None:
@@ -211,7 +231,7 @@ def main(args: argparse.Namespace, db_url: str) -> None:
             f"console bench: 1 uvicorn process, concurrency {args.concurrency}, "
             f"{args.rounds} alternating rounds (median round shown); shared 2-CPU machine"
         )
-        asyncio.run(throughput(args, url, session_id, token, cid))
+        asyncio.run(throughput(args, url, session_id, token, cid, server.pid))
         live_delay(args, url, session_id, token, cid)
     finally:
         server.terminate()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload
 
 from core.errors import Forbidden, NotFound
 from core.paging import Page, keyset, page_of
@@ -74,10 +75,15 @@ async def list_orders(
     number: str | None = None,
     limit: int = 20,
     cursor: str | None = None,
+    with_items: bool = True,
 ) -> Page[Order]:
     """Newest first, keyset-paginated. A customer only ever sees their own orders. `number`
-    is the order number as a caller reads it out (case, spaces and dashes do not matter)."""
+    is the order number as a caller reads it out (case, spaces and dashes do not matter).
+    `with_items=False` skips the lines' query for a page that shows none (the caller's record);
+    touching `items` then raises instead of loading them one order at a time."""
     stmt = select(Order)
+    if not with_items:
+        stmt = stmt.options(raiseload(Order.items))
     if number:
         stmt = stmt.where(Order.number == normalise_readable(number))
     check_order_reader(principal)

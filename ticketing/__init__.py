@@ -65,7 +65,7 @@ from .service import (
 )
 from .setup import set_agent, set_policy, upsert_calendar, upsert_queue
 from .survey import SmsReply, awaiting_score, handle_sms_reply, send_survey
-from .views import ticket_view
+from .views import ticket_summaries, ticket_view
 
 # Every outbox topic this room emits; api/outbox_routes.py refuses to start without a route.
 TOPICS = frozenset({TOPIC_TICKET_ESCALATED})
@@ -153,6 +153,7 @@ __all__ = [
     "set_agent",
     "set_policy",
     "ticket_report",
+    "ticket_summaries",
     "ticket_view",
     "transition",
     "upsert_calendar",

@@ -16,7 +16,7 @@ import ticketing
 from core.errors import DomainError, NotFound, Throttled, ValidationFailed
 from web.access import MeDep
 from web.console import handoff
-from web.console.caller import load_caller
+from web.console.caller import load_caller, read_only
 from web.console.tickets import desk_context, names
 from web.pages import page
 from web.ports import PortsDep, SessionDep
@@ -140,12 +140,10 @@ async def create_customer(request: Req, services: PortsDep, session: SessionDep,
 
 
 @get("/console/customers/{customer_id:str}", include_in_schema=False)
-async def customer(
-    request: Req, services: PortsDep, session: SessionDep, me: MeDep, customer_id: str
-) -> Any:
-    return await caller_page(
-        request, services, session, me, customer_id, on_call=request.query_params.get("call") == "1"
-    )
+async def customer(request: Req, services: PortsDep, me: MeDep, customer_id: str) -> Any:
+    on_call = request.query_params.get("call") == "1"
+    async with read_only(services.runtime) as session:  # it writes nothing
+        return await caller_page(request, services, session, me, customer_id, on_call=on_call)
 
 
 @post("/console/customers/{customer_id:str}/verify", include_in_schema=False)

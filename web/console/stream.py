@@ -19,7 +19,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 import commerce
 import ticketing
 from web.access import MeDep, SignedIn
-from web.console.caller import order_row
+from web.console.caller import order_row, read_only
 from web.console.wallboard import wallboard_data
 from web.live import agent_channel, order_channel, wallboard_channel
 from web.pages import fragment
@@ -31,7 +31,7 @@ Event = ServerSentEventMessage
 
 
 async def _order(request: Req, services: Ports, me: SignedIn, order_id: str) -> Event:
-    async with services.runtime.sessions() as session:
+    async with read_only(services.runtime) as session:
         order = await commerce.get_order_for(session, order_id, me.principal)
         row = await order_row(session, order)
     return Event(

@@ -34,7 +34,7 @@ def end_of_today(services: PortsDep) -> datetime:
 async def _rows(
     session: SessionDep, me: MeDep, tickets: list[Any], now: datetime
 ) -> list[dict[str, Any]]:
-    return [await ticketing.ticket_view(session, t, me.principal, now, full=False) for t in tickets]
+    return await ticketing.ticket_summaries(session, tickets, now)
 
 
 async def names(session: AsyncSession, ids: set[str]) -> dict[str, str]:

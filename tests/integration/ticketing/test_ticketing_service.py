@@ -389,3 +389,24 @@ async def test_clock_events_of_one_instant_keep_the_order_they_were_written(
     assert first == ["start", "stop"]
     v = await view(rt, tid, staff, T0 + timedelta(days=3))
     assert v["sla"]["first_response"]["breached_at"] is None
+
+
+async def test_ticket_summaries_match_each_tickets_own_view(tk_runtime: Runtime) -> None:
+    """The batched summaries (a page listing tickets) equal ticket_view(full=False) of each:
+    clocks running, paused and stopped, in two queues."""
+    rt, staff = tk_runtime, agent()
+    q1, q2 = await make_queue(rt), await make_queue(rt)
+    ids = [await open_one(rt, customer(), q) for q in (q1, q2, q1)]
+    async with rt.sessions() as s, s.begin():
+        await ticketing.transition(s, ids[1], staff, to="open", now=T0)
+        await ticketing.transition(
+            s, ids[1], staff, to="pending_customer", now=T0 + timedelta(minutes=9)
+        )
+    now = T0 + timedelta(hours=3)
+    async with rt.sessions() as s:
+        tickets = [await ticketing.get_for(s, i, staff) for i in ids]
+        one_by_one = [await ticketing.ticket_view(s, t, staff, now, full=False) for t in tickets]
+        batched = await ticketing.ticket_summaries(s, tickets, now)
+        assert await ticketing.ticket_summaries(s, [], now) == []
+    assert batched == one_by_one
+    assert [v["queue"] for v in batched] == [q1, q2, q1]
