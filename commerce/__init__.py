@@ -38,6 +38,7 @@ from .models import Offer, Order, OrderEvent, OrderItem
 from .offers import create_offer, find_offer_by_code, get_offer, search_offers
 from .placing import OrderPlacement, placement
 from .reading import (
+    OrderSummary,
     check_order_reader,
     check_order_staff,
     get_order,
@@ -45,6 +46,7 @@ from .reading import (
     list_orders,
     may_see,
     order_history,
+    order_summaries,
 )
 from .service import (
     TOPIC_ORDER_CANCELLED,
@@ -86,6 +88,7 @@ __all__ = [
     "OrderPage",
     "OrderPlacement",
     "OrderStatus",
+    "OrderSummary",
     "Page",
     "PlacedOrder",
     "PriceBreakdown",
@@ -107,6 +110,7 @@ __all__ = [
     "offer_out",
     "order_history",
     "order_out",
+    "order_summaries",
     "place_order",
     "placement",
     "price_order",
