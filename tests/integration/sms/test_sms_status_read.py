@@ -58,8 +58,6 @@ async def test_status_summaries_match_the_orders_list_orders_finds(
 
     # The replies STATUS builds from them.
     assert (await sms(me.phone, "STATUS")).count("\n") == 2
-    assert (
-        await sms(me.phone, f"STATUS {numbers[1]}") == f"Order {numbers[1]}: cancelled, 246 CNY."
-    )
+    assert await sms(me.phone, f"STATUS {numbers[1]}") == f"Order {numbers[1]}: cancelled, 246 CNY."
     assert "125.50" in await sms(me.phone, f"status {numbers[0]}")
     assert await sms(me.phone, f"STATUS {theirs}") == f"No order {theirs}."
