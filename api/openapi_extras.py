@@ -93,6 +93,51 @@ RAW_BODIES: dict[str, RequestBody] = {
     ),
 }
 
+# Twilio's form posts, parsed from the body by the route (api/controllers/sms.py) and signed
+# in X-Twilio-Signature; other fields are tolerated.
+_FORM = "application/x-www-form-urlencoded"
+RAW_BODIES["inboundSms"] = RequestBody(
+    required=True,
+    description="An inbound text as Twilio posts it, signed in `X-Twilio-Signature`.",
+    content={
+        _FORM: OpenAPIMediaType(
+            schema=_object(
+                "Twilio's inbound message form",
+                From=_STR,
+                To=_STR,
+                Body=_STR,
+                MessageSid=_STR,
+                NumSegments=_STR,
+            ),
+            example={
+                "From": "+8613800138000",
+                "To": "+8610086",
+                "Body": "STATUS",
+                "MessageSid": "SM0123456789abcdef0123456789abcdef",
+                "NumSegments": "1",
+            },
+        )
+    },
+)
+RAW_BODIES["smsStatus"] = RequestBody(
+    required=True,
+    description="A delivery-status callback as Twilio posts it, signed in `X-Twilio-Signature`.",
+    content={
+        _FORM: OpenAPIMediaType(
+            schema=_object(
+                "Twilio's status callback form",
+                MessageSid=_STR,
+                MessageStatus=_STR,
+                ErrorCode=_STR,
+            ),
+            example={
+                "MessageSid": "SM0123456789abcdef0123456789abcdef",
+                "MessageStatus": "delivered",
+            },
+        )
+    },
+)
+
 # A counterparty's file, streamed to the database as it arrives (columns: README).
 RAW_BODIES["importFile"] = RequestBody(
     required=True,

@@ -40,6 +40,7 @@ from .models import Offer, Order, OrderEvent, OrderItem
 from .offers import create_offer, find_offer_by_code, get_offer, search_offers
 from .placing import OrderPlacement, placement
 from .reading import (
+    OrderSummary,
     check_order_reader,
     check_order_staff,
     get_order,
@@ -47,6 +48,7 @@ from .reading import (
     list_orders,
     may_see,
     order_history,
+    order_summaries,
 )
 from .service import (
     TOPIC_ORDER_CANCELLED,
@@ -89,6 +91,7 @@ __all__ = [
     "OrderPage",
     "OrderPlacement",
     "OrderStatus",
+    "OrderSummary",
     "Page",
     "PlacedOrder",
     "PriceBreakdown",
@@ -111,6 +114,7 @@ __all__ = [
     "offer_out",
     "order_history",
     "order_out",
+    "order_summaries",
     "place_order",
     "placement",
     "price_order",

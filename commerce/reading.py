@@ -4,7 +4,10 @@ confirmed to strangers."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
 
@@ -95,3 +98,41 @@ async def list_orders(
         stmt = stmt.where(Order.status == status.value)
     stmt = keyset(stmt, Order.created_at, Order.id, cursor=cursor, limit=limit)
     return page_of(list(await session.scalars(stmt)), limit, lambda o: (o.created_at, o.id))
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSummary:
+    """What a short status line needs of an order (its items are not read)."""
+
+    id: str
+    number: str
+    status: str
+    total: int
+    currency: str
+
+
+def _summaries(by_number: bool) -> Any:  # a Select of OrderSummary's columns
+    """Built once per shape (building a statement costs more than running it); values bound."""
+    stmt = select(Order.id, Order.number, Order.status, Order.total, Order.currency).where(
+        Order.customer_id == bindparam("customer_id")
+    )
+    if by_number:
+        stmt = stmt.where(Order.number == bindparam("number"))
+    return stmt.order_by(Order.created_at.desc(), Order.id.desc()).limit(bindparam("limit"))
+
+
+_SUMMARIES = {False: _summaries(False), True: _summaries(True)}
+
+
+async def order_summaries(
+    session: AsyncSession, customer_id: str, *, number: str | None = None, limit: int = 3
+) -> list[OrderSummary]:
+    """A customer's orders, newest first (or the one with `number`, read out as a caller
+    would), as `list_orders` would find them, in one read-only Core statement: a status
+    text is answered often, and loading Order entities (identity map, and their items by
+    selectin) cost several times the statement itself."""
+    values: dict[str, object] = {"customer_id": customer_id, "limit": limit}
+    if number:
+        values["number"] = normalise_readable(number)
+    rows = await session.execute(_SUMMARIES[bool(number)], values)
+    return [OrderSummary(*row) for row in rows]

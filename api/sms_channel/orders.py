@@ -10,7 +10,7 @@ from __future__ import annotations
 import commerce
 import fulfillment
 import payments
-from commerce import DeliveryMethod, LineRequest, Order, OrderStatus
+from commerce import DeliveryMethod, LineRequest, Order, OrderStatus, OrderSummary
 from core.errors import Busy, InvalidTransition, NotFound, ValidationFailed
 
 from .context import Answer, Turn
@@ -109,19 +109,18 @@ async def pay(turn: Turn, method: str) -> Answer:
 
 async def status(turn: Turn) -> Answer:
     number = turn.command.order
+    found = await commerce.order_summaries(
+        turn.session, turn.customer.id, number=number, limit=1 if number else RECENT
+    )
+    if not found:
+        return _no_order(turn, number)
     if number is not None:
-        order = await _order(turn, number)
-        if order is None:
-            return _no_order(turn, number)
-        return Answer(_line(turn, order, full=True), "status", order.id)
-    page = await commerce.list_orders(turn.session, turn.principal, limit=RECENT)
-    if not page.items:
-        return _no_order(turn, None)
-    lines = [_line(turn, o, full=False) for o in page.items]
+        return Answer(_line(turn, found[0], full=True), "status", found[0].id)
+    lines = [_line(turn, o, full=False) for o in found]
     return Answer(("\n" if turn.language == "en" else "；").join(lines), "status")
 
 
-def _line(turn: Turn, order: Order, *, full: bool) -> str:
+def _line(turn: Turn, order: OrderSummary, *, full: bool) -> str:
     name = status_name(order.status, turn.language)
     if full:
         return turn.say(
