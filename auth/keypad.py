@@ -66,9 +66,10 @@ async def claim_verification(
     session: Any, verification_id: str, agent_id: str, now: datetime
 ) -> CallerVerification:
     """The agent who answered a keypad-verified call takes its verification over, renewed for
-    `HOTLINE_VERIFICATION_MINUTES` from the answer (the caller may have waited in the queue).
-    Only an unclaimed keypad verification can be claimed; claiming it twice by the same agent
-    changes nothing."""
+    `HOTLINE_VERIFICATION_MINUTES` from the answer. Only an unclaimed keypad verification that
+    is still good can be claimed: one that lapsed while the caller waited is not renewed (the
+    agent asks for the PIN, as the console says), so the API and the console agree. Claiming
+    it twice by the same agent changes nothing."""
     found: CallerVerification | None = await session.get(CallerVerification, verification_id)
     if found is None or found.channel != IVR:
         raise NotFound("no such keypad verification")
@@ -76,7 +77,11 @@ async def claim_verification(
         lifetime = found.expires_at - found.created_at
         await session.execute(
             update(CallerVerification)
-            .where(CallerVerification.id == found.id, CallerVerification.agent_id.is_(None))
+            .where(
+                CallerVerification.id == found.id,
+                CallerVerification.agent_id.is_(None),
+                CallerVerification.expires_at > now,
+            )
             .values(agent_id=agent_id, expires_at=now + lifetime)
         )
         await session.refresh(found)

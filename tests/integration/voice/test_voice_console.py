@@ -125,6 +125,10 @@ async def test_keypad_badge_only_on_the_verified_callers_record_and_only_while_g
         assert taken.status_code == 200 and "verified-badge" not in taken.text
         other_quote = f"/console/customers/{other_customer.id}/quote?offer={offer.id}"
         assert NEEDS_PIN in (await voice_client.get(other_quote, headers=h)).text
+        # the API agrees: the lapsed keypad check was neither handed over nor renewed
+        lapsed = (await voice_client.get(f"/v1/calls/{late}", headers=agent.headers)).json()
+        assert lapsed["agent_id"] == agent.id
+        assert lapsed["verification_detail"]["agent_id"] is None
 
         # the supervisor's wallboard counts the phone's queues
         await _sign_in(voice_client, supervisor)
