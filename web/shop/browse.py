@@ -14,7 +14,6 @@ import commerce
 from core.errors import ValidationFailed
 from core.money import Money
 from web.ports import PortsDep, SessionDep
-from web.reads import READ_SESSION
 from web.shop.render import shop_page
 
 Req = Request[Any, Any, Any]
@@ -30,7 +29,7 @@ def _day(raw: str) -> date | None:
         raise ValidationFailed.field("on", "a date such as 2027-01-31") from None
 
 
-@get("/", opt=PUBLIC, dependencies=READ_SESSION, include_in_schema=False)
+@get("/", opt=PUBLIC, include_in_schema=False)
 async def offers(
     request: Req,
     services: PortsDep,
