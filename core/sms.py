@@ -13,12 +13,13 @@ from datetime import datetime
 from typing import Protocol
 
 import httpx
-from sqlalchemy import Index, Integer, String, Text, select
+from sqlalchemy import Index, Integer, String, Text, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import Clock, SystemClock
-from core.db import Base, UtcDateTime, id_column, new_id
+from core.db import Base, UtcDateTime, id_column, is_postgres, new_id
 from core.errors import UpstreamUnavailable
 from core.outbox import emit
 from core.sms_text import segments
@@ -92,6 +93,27 @@ class SmsOptOut(Base):
 
     phone: Mapped[str] = mapped_column(String(20), primary_key=True)
     opted_out_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+async def is_opted_out(session: AsyncSession, phone: str) -> bool:
+    """Whether `phone` refuses marketing texts: the one reading of `sms_opt_outs` for the SMS
+    channel's STOP/START, the shop's account switch and `SmsOutbox.send`."""
+    found = await session.execute(select(SmsOptOut.phone).where(SmsOptOut.phone == phone))
+    return found.first() is not None
+
+
+async def set_opted_out(session: AsyncSession, phone: str, opted_out: bool, now: datetime) -> None:
+    """Opt `phone` out of (True: STOP/TD/退订, or the switch off) or back into (False: START,
+    or the switch on) marketing texts, in the caller's transaction. Idempotent, and a STOP
+    racing the web switch cannot fail on the primary key: both write one row or none."""
+    if not opted_out:
+        await session.execute(delete(SmsOptOut).where(SmsOptOut.phone == phone))
+    elif is_postgres(session):
+        row = {"phone": phone, "opted_out_at": now}
+        await session.execute(pg_insert(SmsOptOut).values(row).on_conflict_do_nothing())
+    elif not await is_opted_out(session, phone):
+        session.add(SmsOptOut(phone=phone, opted_out_at=now))
+        await session.flush()
 
 
 class SmsInbound(Base):
@@ -219,7 +241,7 @@ class SmsOutbox:
         a marketing text meets an opted-out number: nothing is queued)."""
         now = self.clock.now()
         if purpose in MARKETING_PURPOSES:
-            if await session.get(SmsOptOut, to) is not None:
+            if await is_opted_out(session, to):
                 return ""
             line = OPT_OUT_LINE["en" if body.isascii() else "zh"]
             body = f"{body} {line}" if body.isascii() else f"{body}{line}"

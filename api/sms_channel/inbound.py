@@ -27,7 +27,7 @@ from api.composition import Services
 from core.db import is_postgres, new_id
 from core.errors import Busy, DomainError
 from core.phone import InvalidPhone, normalise_phone
-from core.sms import IN, OUT, RECEIVED, REPLIED, SmsMessage, SmsOptOut
+from core.sms import IN, OUT, RECEIVED, REPLIED, SmsMessage, set_opted_out
 from core.sms_delivery import answer_once
 from core.sms_text import segments
 
@@ -159,7 +159,7 @@ async def _answer(
         result = Answer("", "bad_sender")
     else:
         if command.verb in (STOP, START):
-            await _opt(session, phone, command.verb, now)
+            await set_opted_out(session, phone, command.verb == STOP, now)
         if customer is None:
             verdict = await budget.unknown_number(session, settings, phone, now)
             purpose = budget.HINT
@@ -182,14 +182,6 @@ async def _answer(
                 result = await _dispatch(turn)
     await _store(session, sms, phone, command, result, purpose, now)
     return result
-
-
-async def _opt(session: AsyncSession, phone: str, verb: str, now: datetime) -> None:
-    found = await session.get(SmsOptOut, phone)
-    if verb == STOP and found is None:
-        session.add(SmsOptOut(phone=phone, opted_out_at=now))
-    elif verb == START and found is not None:
-        await session.delete(found)
 
 
 def _opted(verb: str) -> str:

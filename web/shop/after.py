@@ -1,6 +1,6 @@
 """After the purchase: a complaint about an order opens a ticket (ticketing's `open_ticket`,
 as POST /v1/tickets does for a customer), the customer follows its public replies and answers
-them; and the account: language, PIN change."""
+them; and the account: language, PIN change, the SMS opt-out switch."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import auth
 import commerce
 import ticketing
 from core.errors import DomainError
+from core.sms import is_opted_out, set_opted_out
 from web.i18n import LANG_COOKIE, LANGUAGES
 from web.once import key_of, new_key, once_in
 from web.ports import PortsDep, SessionDep
@@ -119,12 +120,31 @@ async def tickets(
     return shop_page(request, "tickets.html", tickets=listed.items)
 
 
+async def _account_page(
+    request: Req, session: SessionDep, shopper: ShopperDep, **context: Any
+) -> Any:
+    customer = await auth.get_customer(session, shopper.id)
+    # The switch reads the same record the SMS channel's STOP/START write (core.sms).
+    sms_off = await is_opted_out(session, customer.phone)
+    return shop_page(request, "account.html", account=customer, sms_off=sms_off, **context)
+
+
 @get("/account", include_in_schema=False)
 async def account(request: Req, session: SessionDep, shopper: ShopperDep) -> Any:
+    return await _account_page(request, session, shopper, saved=request.query_params.get("saved"))
+
+
+@post("/account/sms", include_in_schema=False)
+async def account_sms(
+    request: Req, services: PortsDep, session: SessionDep, shopper: ShopperDep
+) -> Any:
+    """The SMS opt-out switch: `marketing=on` receives survey and marketing texts, anything
+    else (an unticked box sends nothing) refuses them, as texting STOP/TD/退订 does."""
+    form = await request.form()
     customer = await auth.get_customer(session, shopper.id)
-    return shop_page(
-        request, "account.html", account=customer, saved=request.query_params.get("saved")
-    )
+    wanted = str(form.get("marketing", "")) == "on"
+    await set_opted_out(session, customer.phone, not wanted, services.runtime.clock.now())
+    return see("/shop/account?saved=sms")
 
 
 @post("/account/language", include_in_schema=False)
@@ -166,14 +186,21 @@ async def account_pin(
                 raise
             error = "invalid" if exc.slug == "validation-error" else "wrong"
     if error is not None:
-        customer = await auth.get_customer(session, shopper.id)
-        return shop_page(
-            request, "account.html", status_code=422, account=customer, pin_error=error
-        )
+        return await _account_page(request, session, shopper, status_code=422, pin_error=error)
     data = request.scope.get("session")
     if isinstance(data, dict):
         data["tv"] = customer.token_version
     return see("/shop/account?saved=pin")
 
 
-ROUTES = [complaint_form, complain, ticket, reply, tickets, account, account_language, account_pin]
+ROUTES = [
+    complaint_form,
+    complain,
+    ticket,
+    reply,
+    tickets,
+    account,
+    account_language,
+    account_pin,
+    account_sms,
+]
