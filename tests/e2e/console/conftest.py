@@ -268,4 +268,4 @@ def shot(page: Page, name: str) -> None:
 
 def wait_live(page: Page, selector: str = "#live") -> None:
     """The page's SSE stream is open (htmx:sseOpen marks it), so no event can be missed."""
-    page.wait_for_selector(f"{selector}[data-sse=open]", state="attached", timeout=10_000)
+    page.wait_for_selector(f"{selector}[data-sse=open]", state="attached", timeout=30_000)
