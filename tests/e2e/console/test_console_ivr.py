@@ -18,11 +18,11 @@ from tests.e2e.console.conftest import (
     VOICE_TOKEN,
     Console,
     new_context,
-    run_async,
     shot,
     sign_in,
     wait_live,
 )
+from tests.e2e.live import run_async
 
 pytestmark = pytest.mark.slow
 GENERAL = "[data-call-queue=general] "

@@ -3,46 +3,36 @@ the server's clock), Redis for sessions and the throttle, localstripe for cards,
 partner as the courier, and the in-process relay and jobs running, as under `make run`.
 
 Playwright's sync API drives one Chromium at a phone's viewport (390x844); setup that needs
-the database runs on a fresh loop in a helper thread (tests.e2e.console.conftest.run_async).
+the database runs on a fresh loop in a helper thread (tests/e2e/live.py).
 """
 
 from __future__ import annotations
 
-import os
-import threading
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 from sqlalchemy import select
 
 import auth
 import commerce
 import payments
 import ticketing
-from api.migrate import upgrade
-from api.wiring import start_in_process_worker
-from core.clock import TravelClock
 from core.money import Money
 from core.runtime import Runtime
-from core.settings import Settings
 from core.sms import SmsMessage
 from fulfillment import PartnerIn, register_partner
-from tests.conftest import create_database, drop_database, make_test_settings
-from tests.e2e.console.conftest import in_thread, run_async, with_runtime
-from tests.partner_server import PartnerServer
-from tests.stripe_fixtures import LocalStripe, free_port
+from tests.e2e.live import LiveServer, chromium, live_server
+from tests.stripe_fixtures import LocalStripe
 
-CHROMIUM = os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[1] / "screenshots" / "shop"
 PIN = "246813"
 PHONE = {"width": 390, "height": 844}
-T = TypeVar("T")
 
 
 @dataclass
@@ -53,19 +43,8 @@ class Seeded:
 
 
 @dataclass
-class Shop:
-    url: str
-    app: Any
-    settings: Settings
+class Shop(LiveServer):
     seeded: Seeded
-
-    @property
-    def clock(self) -> TravelClock:
-        clock: TravelClock = self.app.state.runtime.clock
-        return clock
-
-    def db(self, work: Callable[[Runtime], Awaitable[T]]) -> T:
-        return run_async(lambda: with_runtime(self.settings, work))
 
     def last_code(self, phone: str) -> str:
         async def read(rt: Runtime) -> str:
@@ -193,70 +172,14 @@ async def _seed(runtime: Runtime, courier_url: str) -> Seeded:
 
 @pytest.fixture(scope="module")
 def shop(localstripe: LocalStripe) -> Iterator[Shop]:
-    import uvicorn
-
-    from api.app import create_app
-
-    name, db_url = create_database("hotline_shop")
-    in_thread(lambda: upgrade(db_url))
-    partner = PartnerServer(secret="shop-partner-secret").start()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    settings = make_test_settings(
-        db_url,
-        stripe_api_key="sk_test_hotline",
-        stripe_api_base=localstripe.url,
-        stripe_webhook_secret=localstripe.webhook_secret,
-        stripe_publishable_key="pk_test_hotline",
-        stripe_js_url=f"{localstripe.url}/js.stripe.com/v3/",
-        public_base_url=url,
-    )
-    seeded = run_async(lambda: with_runtime(settings, lambda rt: _seed(rt, partner.url)))
-    app = create_app(settings, clock=TravelClock())
-    app.on_startup.append(start_in_process_worker)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="on",
-            timeout_graceful_shutdown=2,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(300):
-        if server.started:
-            break
-        threading.Event().wait(0.05)
-    else:
-        raise RuntimeError("the shop test server did not start")
-    localstripe.register_webhook(f"{url}/v1/webhooks/stripe", hook_id="shop")
-    try:
-        yield Shop(url, app, settings, seeded)
-    finally:
-        from localstripe import webhooks
-
-        webhooks._webhooks.pop("shop", None)
-        server.should_exit = True
-        thread.join(10)
-        partner.stop()
-        drop_database(name)
+    with live_server(localstripe, "shop", _seed) as live:
+        yield Shop(live.url, live.app, live.settings, live.seeded)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Chromium not installed")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--no-first-run"],
-        )
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def phone_context(browser: Browser, lang: str = "en", *, js: bool = True) -> BrowserContext:
