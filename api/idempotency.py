@@ -1,4 +1,4 @@
-"""HTTP side of Idempotency-Key (API.md): read the header, fingerprint the request, replay,
+"""HTTP side of Idempotency-Key (docs/API.md): read the header, fingerprint the request, replay,
 409 while the first is running, 422 for the same key with another body.
 
 A controller wraps its work:

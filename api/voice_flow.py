@@ -1,4 +1,4 @@
-"""The IVR menu (API.md, Voice): one function per webhook step, each answering TwiML built with
+"""The IVR menu (docs/API.md, Voice): one function per webhook step, each answering TwiML built with
 twilio's VoiceResponse. It lives in the entry point because option 2 moves money (payments)
 and option 3 resends an e-ticket (fulfillment), rooms ticketing may not reach; the call's
 record and skill queues are ticketing's (ticketing/calls.py), the PIN check auth's.

@@ -1,6 +1,6 @@
-"""Calls for agents and supervisors (API.md, Calls): the call records the IVR writes, the screen
-pop of a live call with its keypad verification, answering and wrapping up, and the skill
-queues' figures for the wallboard. Controllers only; the rules live in ticketing/calls.py."""
+"""Calls for agents and supervisors (docs/API.md, Calls): the call records the IVR writes, the
+screen pop of a live call with its keypad verification, answering and wrapping up, and the
+skill queues' figures for the wallboard. Controllers only; the rules live in ticketing/calls.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The voice channel's webhooks (API.md, Voice): a Twilio-compatible provider posts form fields
+"""The voice channel's webhooks (docs/API.md, Voice): a Twilio-compatible provider posts form fields
 (CallSid, From, To, Digits, CallStatus; any other field is accepted and ignored) and gets
 TwiML. `X-Twilio-Signature` is checked exactly as on the SMS webhooks (the same functions).
 

@@ -1,4 +1,4 @@
-"""The commerce HTTP contract (API.md, Commerce): offers, orders, who may do what, bad input,
+"""The commerce HTTP contract (docs/API.md, Commerce): offers, orders, who may do what, bad input,
 Idempotency-Key, cancel, hold expiry. In-process app against PostgreSQL."""
 
 from __future__ import annotations

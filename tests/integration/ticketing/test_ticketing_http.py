@@ -1,4 +1,4 @@
-"""The ticketing HTTP contract (API.md, Ticketing): who sees what, clocks in the API, bad input
+"""The ticketing HTTP contract (docs/API.md, Ticketing): who sees what, clocks in the API, bad input
 as problem+json, reports in JSON and CSV. In-process app against PostgreSQL."""
 
 from __future__ import annotations

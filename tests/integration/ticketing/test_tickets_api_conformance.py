@@ -1,4 +1,4 @@
-"""API.md conventions on the ticket routes: Idempotency-Key on POST /v1/tickets (replay, 422
+"""docs/API.md conventions on the ticket routes: Idempotency-Key on POST /v1/tickets (replay, 422
 conflict), GET /v1/tickets as {items, next_cursor} with cursor pagination, and breached=
 filtered in SQL before the limit (old breached tickets behind newer ones are still found)."""
 
