@@ -3,10 +3,11 @@ pool may hold connections made on another event loop by in-process HTTP clients.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
+from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, expect
 
 from core.clock import TravelClock
 from core.runtime import Runtime
@@ -22,3 +23,25 @@ async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
     rt = Runtime.build(settings, clock=TravelClock())
     yield rt
     await rt.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed browser test leaves every open page's screenshot and HTML behind, so a
+    failure seen once on a loaded CI box can be read afterwards instead of guessed at."""
+    report = yield
+    browser = getattr(item, "funcargs", {}).get("browser")
+    if call.when == "call" and report.failed and isinstance(browser, Browser):  # sync API only
+        out = Path(__file__).parent / "screenshots" / "failures"
+        out.mkdir(parents=True, exist_ok=True)
+        for c, context in enumerate(browser.contexts):
+            for p, page in enumerate(context.pages):
+                stem = out / f"{item.name}-{c}-{p}"
+                try:
+                    page.screenshot(path=f"{stem}.png", full_page=True)
+                    Path(f"{stem}.html").write_text(page.content(), encoding="utf-8")
+                except Exception as exc:  # a closed or crashed page must not hide the failure
+                    Path(f"{stem}.txt").write_text(repr(exc), encoding="utf-8")
+    return report

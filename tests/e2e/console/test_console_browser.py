@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 import auth
 import payments
+from commerce.models import Order, OrderItem
 from core.runtime import Runtime
 from core.sms import SmsMessage
 from tests.e2e.console.conftest import Console, new_context, shot, sign_in, wait_live
@@ -262,3 +263,34 @@ def test_complaint_from_the_call_escalates_live_to_inbox_and_wallboard(
     shot(board, "en-tickets")
     boss_ctx.close()
     agent_ctx.close()
+
+
+def test_typing_a_quantity_and_placing_the_order_at_once_places_what_was_typed(
+    browser: Browser, console: Console
+) -> None:
+    """The quantity's change (on blur) starts a re-quote just before the click submits: the
+    submit must replace that re-quote, not be dropped behind it."""
+    ctx = new_context(browser, "en")
+    page = ctx.new_page()
+    sign_in(page, console, console.seeded.agent)
+    _new_verified_caller(page, console)
+    page.fill("#offer-q", console.seeded.offer_code)
+    page.click(f"#offer-list button[data-offer={console.seeded.offer_code}]")
+    expect(page.locator("#book-form")).to_be_visible()
+    page.fill("#address", "上海市黄浦区南京东路1号")
+    page.fill("#qty", "3")
+    page.click("#place-order")  # no pause for the re-quote
+    expect(page.locator("#order-panel")).to_be_visible()
+    number = page.locator("#order-number").inner_text()
+
+    async def seats(rt: Runtime) -> int:
+        async with rt.sessions() as s:
+            total = await s.scalar(
+                select(func.sum(OrderItem.quantity))
+                .join(Order, Order.id == OrderItem.order_id)
+                .where(Order.number == number)
+            )
+        return int(total or 0)
+
+    assert console.db(seats) == 3
+    ctx.close()

@@ -104,6 +104,7 @@ def test_ivr_hand_off_pops_verified_by_keypad_and_the_wallboard_follows_live(
     expect(page.locator("#book-form")).to_be_visible()
     page.select_option("#method", "e_ticket")
     page.wait_for_function("() => !document.querySelector('.htmx-request')")
+    expect(page.locator("#address")).to_have_count(0)  # the e-ticket re-quote has landed
     expect(page.locator("#book-form [role=alert]")).to_have_count(0)  # no "verify the PIN"
     page.click("#place-order")
     expect(page.locator("#order-panel")).to_be_visible()
