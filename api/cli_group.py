@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from api.composition import Services, build_services
 from core.runtime import Runtime
@@ -44,14 +46,31 @@ def run_with_services(fn: Callable[[Services], Awaitable[Any]]) -> Any:
     """Run one command against this process's composition (the same builder as the app's and
     the worker's, so a command uses the ports a request would)."""
 
+    settings = settings_or_exit()
+
     async def _go() -> Any:
-        runtime = Runtime.build(settings_or_exit())
+        runtime = Runtime.build(settings)
         try:
             return await fn(build_services(runtime))
         finally:
             await runtime.close()
 
-    return asyncio.run(_go())
+    try:
+        return asyncio.run(_go())
+    except DBAPIError as exc:
+        # A command run before `migrate`, or against the wrong database, printed a page of
+        # driver traceback; say what is wrong and what to do instead.
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        text = str(exc.orig).lower()
+        if "no such table" in text or "does not exist" in text:
+            click.echo(
+                f"the database {where} has no Hotline tables yet: run `hotline migrate`"
+                " (or `make run`) first",
+                err=True,
+            )
+        else:
+            click.echo(f"the database {where} failed: {str(exc.orig)[:300]}", err=True)
+        sys.exit(2)
 
 
 def run_with_runtime(fn: Callable[[Runtime], Awaitable[Any]]) -> Any:
