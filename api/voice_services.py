@@ -36,7 +36,7 @@ async def serve(c: Call, choice: str, r: Plan) -> Plan:
 
 def _customer(c: Call) -> Principal:
     assert c.state.verified_id is not None
-    return Principal("customer", c.state.verified_id)
+    return Principal("customer", c.state.verified_id, via="phone")
 
 
 async def order_status(c: Call, r: Plan) -> None:

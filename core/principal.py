@@ -15,6 +15,7 @@ class Principal:
     kind: Literal["customer", "agent"]
     id: str
     roles: frozenset[str] = frozenset()
+    via: Channel | None = None  # set where the channel is not the token's (SMS, the IVR)
 
     @property
     def is_customer(self) -> bool:
@@ -29,7 +30,9 @@ class Principal:
 
     @property
     def channel(self) -> Channel:
-        """Agents take calls; customers with a token use the web (SMS sets its own)."""
+        """Agents take calls; customers with a token use the web; SMS and the IVR say so."""
+        if self.via is not None:
+            return self.via
         return "phone" if self.is_agent else "web"
 
     @property

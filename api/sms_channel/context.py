@@ -37,7 +37,7 @@ class Turn:
 
     @property
     def principal(self) -> Principal:
-        return Principal("customer", self.customer.id)
+        return Principal("customer", self.customer.id, via="sms")
 
     @property
     def actor(self) -> str:

@@ -38,6 +38,7 @@ from tests.integration.sms.channel import (
 )
 from tests.integration.sms.conftest import PUBLIC, post_status
 from tests.twilio_server import TwilioServer
+from ticketing.models import TicketEvent
 
 PIN = "274915"
 
@@ -219,6 +220,14 @@ async def test_complaint_becomes_a_ticket_and_a_reply_joins_it(
     r = await ch.get(f"/v1/tickets/{ticket['id']}", headers=agent.headers)
     bodies = [c["body"] for c in r.json()["comments"]]
     assert bodies[-1] == "周六晚上那场"
+    async with sms_rt.sessions() as s:  # the timeline says the reply came by SMS
+        last = await s.scalar(
+            select(TicketEvent)
+            .where(TicketEvent.ticket_id == ticket["id"], TicketEvent.actor == f"customer:{me.id}")
+            .order_by(TicketEvent.seq.desc())
+            .limit(1)
+        )
+    assert last is not None and last.channel == "sms"
 
 
 async def _order_id(rt: Runtime, customer_id: str, number: str) -> str:
