@@ -4,8 +4,8 @@ same rows in one asyncpg statement each on PostgreSQL (the fast path; see there 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,8 +18,9 @@ from .offers import search_offers
 from .reading import get_order_for
 
 
-@dataclass(frozen=True, slots=True)
-class OfferCard:
+# Tuples, not dataclasses: a page builds one per row, and a frozen dataclass's __init__ costs
+# several times a tuple's.
+class OfferCard(NamedTuple):
     id: str
     code: str
     kind: str
@@ -38,8 +39,7 @@ class OfferCard:
         )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class OrderLine:
+class OrderLine(NamedTuple):
     offer_id: str
     offer_code: str
     title: str
@@ -49,8 +49,7 @@ class OrderLine:
     line_total: int
 
 
-@dataclass(frozen=True, slots=True)
-class OrderView:
+class OrderView(NamedTuple):
     id: str
     number: str
     customer_id: str
