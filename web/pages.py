@@ -28,8 +28,9 @@ VENDOR = "/static/vendor"  # htmx and its SSE extension (scripts/vendor_assets.p
 Req = Request[Any, Any, Any]
 
 
-def environment() -> Environment:
+def environment(*, auto_reload: bool = True) -> Environment:
     env = Environment(
+        auto_reload=auto_reload,
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
@@ -63,8 +64,10 @@ def _money(ctx: Context, amount: int, currency: str) -> str:
     return fmt.money(amount, currency)
 
 
-def template_config() -> TemplateConfig[JinjaTemplateEngine]:
-    env = environment()
+def template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
+    # compiled templates stay cached either way; in production no page checks its files'
+    # modification times (a stat per template and include on every render)
+    env = environment(auto_reload=not settings.is_production)
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
 
 
