@@ -60,6 +60,8 @@ from .service import (
     place_order,
     transition,
 )
+from .views import OfferCard, OrderLine, OrderView, offer_cards, order_view
+from .views_pg import offer_cards_on, order_view_on
 
 # Every outbox topic this room emits; api/outbox_routes.py refuses to start without a route.
 TOPICS = frozenset({TOPIC_ORDER_PAID, TOPIC_ORDER_CANCELLED})
@@ -78,6 +80,7 @@ __all__ = [
     "MarkPaidResult",
     "MoneyJson",
     "Offer",
+    "OfferCard",
     "OfferCodeTaken",
     "OfferIn",
     "OfferKind",
@@ -87,11 +90,13 @@ __all__ = [
     "OrderEvent",
     "OrderIn",
     "OrderItem",
+    "OrderLine",
     "OrderOut",
     "OrderPage",
     "OrderPlacement",
     "OrderStatus",
     "OrderSummary",
+    "OrderView",
     "Page",
     "PlacedOrder",
     "PriceBreakdown",
@@ -111,10 +116,14 @@ __all__ = [
     "list_orders",
     "mark_paid",
     "may_see",
+    "offer_cards",
+    "offer_cards_on",
     "offer_out",
     "order_history",
     "order_out",
     "order_summaries",
+    "order_view",
+    "order_view_on",
     "place_order",
     "placement",
     "price_order",

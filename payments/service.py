@@ -11,7 +11,9 @@ caller after the commit (`refunds.send_auto_refund`).
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -336,3 +338,24 @@ async def payments_for_order(session: AsyncSession, order_id: str) -> list[Payme
         select(Payment).where(Payment.order_id == order_id).order_by(Payment.created_at)
     )
     return list(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentLine:
+    """What the shop's order page shows of one attempt."""
+
+    method: str
+    status: str
+    amount: int
+    currency: str
+
+
+# payments_for_order's read for the shop's order page on asyncpg (core.drivers): only the
+# columns the page shows, no ORM entities (commerce.views_pg says why; tested against it).
+_PAYMENT_LINES = (
+    "SELECT method, status, amount, currency FROM payments WHERE order_id = $1 ORDER BY created_at"
+)
+
+
+async def payment_lines_on(driver: Any, order_id: str) -> list[PaymentLine]:
+    return [PaymentLine(*row) for row in await driver.fetch(_PAYMENT_LINES, order_id)]

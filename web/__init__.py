@@ -106,7 +106,7 @@ def web_parts(runtime: Runtime, *, error_types: Iterable[type[BaseException]] = 
         routes=[console, assets, *shop],
         plugins=[channels],
         stores={STORE: session_store(settings, runtime.redis)},
-        template_config=template_config(),
+        template_config=template_config(settings),
         channels=channels,
     )
 

@@ -7,10 +7,12 @@ zone), the signed-in person (`me`) and the CSRF token that forms and htmx reques
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 from litestar import MediaType, Request
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
@@ -26,8 +28,9 @@ VENDOR = "/static/vendor"  # htmx and its SSE extension (scripts/vendor_assets.p
 Req = Request[Any, Any, Any]
 
 
-def environment() -> Environment:
+def environment(*, auto_reload: bool = True) -> Environment:
     env = Environment(
+        auto_reload=auto_reload,
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
@@ -35,11 +38,36 @@ def environment() -> Environment:
         enable_async=False,
     )
     env.globals["VENDOR"] = VENDOR
+    env.filters.update(word=_word, when=_when, money=_money, iso=datetime.isoformat)
     return env
 
 
-def template_config() -> TemplateConfig[JinjaTemplateEngine]:
-    env = environment()
+# The same as `_(word)`, `fmt.when(at)` and `fmt.money(amount, currency)`, for rows of a list
+# (the shop's offer cards): Jinja sends every call in a template through Context.call, which
+# looks for pass_context markers on each callable every time: with five calls a card it was
+# a third of the offer list's render (bench/shop.py). A filter is called directly.
+@pass_context
+def _word(ctx: Context, word: str) -> str:
+    fmt: Formats = ctx["fmt"]
+    return fmt.gettext(word)
+
+
+@pass_context
+def _when(ctx: Context, at: datetime | str | None, style: str = "short") -> str:
+    fmt: Formats = ctx["fmt"]
+    return fmt.when(at, style)
+
+
+@pass_context
+def _money(ctx: Context, amount: int, currency: str) -> str:
+    fmt: Formats = ctx["fmt"]
+    return fmt.money(amount, currency)
+
+
+def template_config(settings: Settings) -> TemplateConfig[JinjaTemplateEngine]:
+    # compiled templates stay cached either way; in production no page checks its files'
+    # modification times (a stat per template and include on every render)
+    env = environment(auto_reload=not settings.is_production)
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
 
 

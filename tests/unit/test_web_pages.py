@@ -17,6 +17,7 @@ import ticketing
 from core.settings import load_settings
 from web.i18n import LOCALE_DIR, Formats, pick, translations
 from web.live import notices
+from web.pages import environment
 from web.replies import safe_next
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +35,22 @@ def test_times_are_shown_in_the_business_zone() -> None:
     assert Formats("en", SHANGHAI).when(at) == "2026-12-02 12:30"
     assert Formats("zh", SHANGHAI).when(at.isoformat(), "time") == "12:30"
     assert Formats("zh", SHANGHAI).when(None) == "–"
+
+
+def test_the_row_filters_say_what_the_calls_say() -> None:
+    """`word`, `when`, `money` and `iso` (web.pages: the offer cards' cheaper spelling)."""
+    template = environment().from_string(
+        "{{ k|word }}|{{ at|when }}|{{ at|when('time') }}|{{ a|money(c) }}|{{ at|iso }}"
+    )
+    calls = "{}|{}|{}|{}|{}"
+    at = datetime(2026, 12, 2, 4, 30, tzinfo=UTC)
+    for lang in ("zh", "en"):
+        fmt = Formats(lang, SHANGHAI)
+        shown = template.render(fmt=fmt, k="event", at=at, a=76500, c="CNY")
+        assert shown == calls.format(
+            fmt.gettext("event"), fmt.when(at), fmt.when(at, "time"), fmt.money(76500, "CNY"),
+            at.isoformat(),
+        )  # fmt: skip
 
 
 def test_the_language_is_the_cookie_then_accept_language_then_chinese() -> None:

@@ -33,23 +33,28 @@ def _day(raw: str) -> date | None:
 async def offers(
     request: Req,
     services: PortsDep,
-    session: SessionDep,
     q: FromQuery[str] = "",
     kind: FromQuery[str] = "",
     on: FromQuery[str] = "",
     after: FromQuery[str] = "",
 ) -> Any:
     runtime = services.runtime
-    found = await commerce.search_offers(
-        session,
-        now=runtime.clock.now(),
-        zone=runtime.settings.zone,
-        kind=kind if kind in KINDS else None,
-        q=q.strip()[:100] or None,
-        on=_day(on),
-        limit=20,
-        cursor=after or None,
-    )
+    search: dict[str, Any] = {
+        "now": runtime.clock.now(),
+        "zone": runtime.settings.zone,
+        "kind": kind if kind in KINDS else None,
+        "q": q.strip()[:100] or None,
+        "on": _day(on),
+        "limit": 20,
+        "cursor": after or None,
+    }
+    # the busiest page: on PostgreSQL one statement on asyncpg, no ORM and no transaction
+    # (commerce.views_pg says why); the session's plain path otherwise
+    if runtime.drivers is not None:
+        found = await runtime.drivers.read(lambda pg: commerce.offer_cards_on(pg, **search))
+    else:
+        async with runtime.sessions() as session:
+            found = await commerce.offer_cards(session, **search)
     return shop_page(
         request,
         "offers.html",

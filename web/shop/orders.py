@@ -10,15 +10,15 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.params import FromPath
-from sqlalchemy.ext.asyncio import AsyncSession
 
 import commerce
 import fulfillment
 import payments
 from core.errors import IdempotencyInProgress, ValidationFailed
+from core.runtime import Runtime
 from web.once import key_of, new_key, once_committed, once_in
 from web.ports import PortsDep, SessionDep
-from web.shop.access import ShopperDep
+from web.shop.access import Shopper, ShopperDep
 from web.shop.browse import METHODS, price_for, quantity
 from web.shop.render import see, shop_page
 from web.shop.ticket_qr import eticket_svg
@@ -118,43 +118,55 @@ async def place(request: Req, services: PortsDep, session: SessionDep, shopper: 
     return see(f"/shop/orders/{order_id}")
 
 
-async def _order_view(
-    session: AsyncSession, services: PortsDep, order: commerce.Order
-) -> dict[str, Any]:
-    paid = await payments.payments_for_order(session, order.id)
-    return {
-        "order": order,
-        "payments": paid,
-        # only a paid order ships: an unpaid one's page skips the lookups
-        "shipments": await fulfillment.order_shipments(session, order.id)
-        if order.status not in (*HOLDING, "expired")
-        else [],
-        "holding": order.status in HOLDING and order.hold_expires_at > services.runtime.clock.now(),
-        "cancellable": commerce.can_transition(
-            commerce.OrderStatus(order.status), commerce.OrderStatus.CANCELLED
-        ),
-        "qr": eticket_svg(services.runtime.settings.secret_key, order)
-        if order.status in SHOWS_TICKET and order.delivery_method == "e_ticket"
-        else None,
-    }
+async def _order_reads(
+    runtime: Runtime, order_id: str, shopper: Shopper
+) -> tuple[commerce.OrderView, list[Any]]:
+    """The order and its payments. The order page is the busiest page after the list: on
+    PostgreSQL two statements on one asyncpg connection, no ORM and no transaction
+    (commerce.views_pg says why); the session's plain path otherwise."""
+    if runtime.drivers is not None:
+
+        async def read(pg: Any) -> tuple[commerce.OrderView, list[Any]]:
+            view = await commerce.order_view_on(pg, order_id, shopper.id)
+            return view, list(await payments.payment_lines_on(pg, view.id))
+
+        return await runtime.drivers.read(read)
+    async with runtime.sessions() as session:
+        view = await commerce.order_view(session, order_id, shopper.principal)
+        return view, list(await payments.payments_for_order(session, view.id))
+
+
+async def _shipments(runtime: Runtime, order: commerce.OrderView) -> list[Any]:
+    """Only a paid order ships: an unpaid one's page skips the lookups."""
+    if order.status in (*HOLDING, "expired"):
+        return []
+    async with runtime.sessions() as session:
+        return list(await fulfillment.order_shipments(session, order.id))
 
 
 @get("/orders/{order_id:str}", include_in_schema=False)
 async def order_page(
-    request: Req,
-    services: PortsDep,
-    session: SessionDep,
-    shopper: ShopperDep,
-    order_id: FromPath[str],
+    request: Req, services: PortsDep, shopper: ShopperDep, order_id: FromPath[str]
 ) -> Any:
-    order = await commerce.get_order_for(session, order_id, shopper.principal)
+    runtime = services.runtime
+    now = runtime.clock.now()
+    order, paid = await _order_reads(runtime, order_id, shopper)
     return shop_page(
         request,
         "order.html",
         key=new_key(),
-        now=services.runtime.clock.now(),
+        now=now,
         pin_wrong=request.query_params.get("pin") == "wrong",
-        **await _order_view(session, services, order),
+        order=order,
+        payments=paid,
+        shipments=await _shipments(runtime, order),
+        holding=order.status in HOLDING and order.hold_expires_at > now,
+        cancellable=commerce.can_transition(
+            commerce.OrderStatus(order.status), commerce.OrderStatus.CANCELLED
+        ),
+        qr=eticket_svg(runtime.settings.secret_key, order)
+        if order.status in SHOWS_TICKET and order.delivery_method == "e_ticket"
+        else None,
     )
 
 
