@@ -44,7 +44,8 @@ from .calls import (
 )
 from .calls_pg import end_call_on, enqueue_call_on, note_step_on, open_call_on
 from .domain import CATEGORIES, CHANNELS, PRIORITIES, TRANSITIONS, Status
-from .escalation import TOPIC_TICKET_ESCALATED, EscalationRun, escalate_due, escalation_job
+from .escalation import escalate_due, escalation_job
+from .escalation_plan import TOPIC_TICKET_ESCALATED, EscalationRun
 from .followup import record_attempt, record_satisfaction
 from .intake import open_system_ticket
 from .listing import (
