@@ -57,6 +57,7 @@ from .listing import (
 )
 from .models import Call, Ticket
 from .notifications import announce_escalation, list_notifications, mark_read
+from .opening_pg import Opened, open_customer_ticket
 from .reports import report_csv, ticket_report
 from .service import (
     add_comment,
@@ -93,6 +94,7 @@ __all__ = [
     "CommentIn",
     "EscalationRun",
     "FollowUpAttemptIn",
+    "Opened",
     "PolicyIn",
     "QueueBoard",
     "QueueIn",
@@ -143,6 +145,7 @@ __all__ = [
     "open_call",
     "open_call_on",
     "open_complaints",
+    "open_customer_ticket",
     "open_system_ticket",
     "open_ticket",
     "queue_boards",

@@ -11,9 +11,10 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 import ticketing
 from api.controllers import ticketing_admin
 from api.deps import RuntimeDep, ServicesDep, SessionDep
-from api.idempotency import Outcome, idempotent, strict_body
+from api.idempotency import Outcome, Respond, idempotent, strict_body
 from api.security import PrincipalDep, agents_only, customers_and_agents, require_roles
 from api.sms_channel.agent_reply import text_agent_reply
+from core import idempotency
 from ticketing import (
     AssignmentIn,
     CommentIn,
@@ -55,9 +56,26 @@ async def open_ticket(
 ) -> Response[Any]:
     body: TicketIn = await strict_body(request, TicketIn)
 
-    async def work() -> Outcome:
+    async def work(respond: Respond) -> Outcome:
         now = runtime.clock.now()
         orders = [*([body.order_id] if body.order_id else []), *body.order_ids]
+        if runtime.drivers is not None and not orders:
+            # A customer's own ticket in two statements (ticketing/opening_pg.py); None when
+            # it must take the plain way below (an agent has room to take it, ...).
+            opened = await ticketing.open_customer_ticket(
+                runtime.drivers,
+                principal,
+                now=now,
+                category=body.category,
+                subject=body.subject,
+                description=body.description,
+                priority=body.priority,
+                channel=body.channel,
+                queue=body.queue,
+                respond=lambda view, tid: respond(201, view, tid),
+            )
+            if opened is not None:
+                return 201, opened.body, opened.ticket_id
         t = await ticketing.open_ticket(
             session,
             principal,
@@ -71,7 +89,11 @@ async def open_ticket(
             order_ids=orders,
             queue=body.queue,
         )
-        return 201, await ticketing.ticket_view(session, t, principal, now), t.id
+        view = await ticketing.ticket_view(session, t, principal, now)
+        done = respond(201, view, t.id)
+        if done is not None:  # stored with the plain way's own commit
+            await idempotency.store(session, done)
+        return 201, view, t.id
 
     return await idempotent(
         request,
@@ -80,7 +102,7 @@ async def open_ticket(
         operation="tickets.create",
         caller=principal.actor,
         payload=msgspec.to_builtins(body),
-        work=work,
+        committed_work=work,
     )
 
 
