@@ -47,6 +47,9 @@ class WindowCounts:
         return await waiter
 
     async def _send(self) -> None:
+        # One turn of the loop first: the requests that arrived together are all handled in
+        # this turn, and their hits join this first batch instead of waiting for the next.
+        await asyncio.sleep(0)
         while self._waiting:
             batch, self._waiting = self._waiting, {}
             ttls, self._ttls = self._ttls, {}
