@@ -114,7 +114,7 @@ async def open_customer_ticket(
             moments = [*looks.moments, now] if looks.reached else looks.moments  # none fired
             ticket.check_at = min(moments) if moments else None
             ticket.breach_at = looks.breach_at
-            body = new_ticket_view(ticket, clocks, code, created, now)
+            body = new_ticket_view(ticket, looks.states, code, created, now)
             done = respond(body, ticket.id)
             try:
                 opened = await pg.fetchval(

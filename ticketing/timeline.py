@@ -151,6 +151,7 @@ class Looks:
     moments: list[datetime]  # when a running clock reaches its next level
     reached: set[tuple[str, int, str]]  # (clock, cycle, level) reached by the current cycles
     breach_at: datetime | None
+    states: dict[str, ClockState]  # the clocks at `now`, as `states` gives them
 
 
 def next_looks(ticket: Ticket, stored: list[ClockEvent], now: datetime) -> Looks:
@@ -167,6 +168,7 @@ def next_looks(ticket: Ticket, stored: list[ClockEvent], now: datetime) -> Looks
             for lv in levels_reached(s)
         },
         breach_moment(list(sts.values())),
+        sts,
     )
 
 

@@ -90,11 +90,16 @@ async def ticket_summaries(
 
 
 def new_ticket_view(
-    ticket: Ticket, events: list[ClockEvent], queue: str, created: TicketEvent, now: datetime
+    ticket: Ticket,
+    sts: dict[str, ClockState],
+    queue: str,
+    created: TicketEvent,
+    now: datetime,
 ) -> dict[str, Any]:
     """What `ticket_view` shows its customer of a ticket just opened (ticketing/opening_pg.py),
-    from memory: no orders, no comments, one public `created` timeline row."""
-    out = _summary(ticket, events, queue, now)
+    from memory (its clocks' states at `now` already computed): no orders, no comments, one
+    public `created` timeline row."""
+    out = _summary(ticket, [], queue, now, sts)
     out["order_ids"] = []
     out["comments"] = []
     out["timeline"] = [_event_view(created)]
@@ -114,9 +119,14 @@ def _event_view(e: TicketEvent) -> dict[str, Any]:
 
 
 def _summary(
-    ticket: Ticket, events: list[ClockEvent], queue: str | None, now: datetime
+    ticket: Ticket,
+    events: list[ClockEvent],
+    queue: str | None,
+    now: datetime,
+    sts: dict[str, ClockState] | None = None,
 ) -> dict[str, Any]:
-    sts = states(ticket, events, now)
+    if sts is None:
+        sts = states(ticket, events, now)
     return {
         "id": ticket.id,
         "number": ticket.number,
