@@ -57,7 +57,7 @@ from .listing import (
 )
 from .models import Call, Ticket
 from .notifications import announce_escalation, list_notifications, mark_read
-from .opening_pg import Opened, open_customer_ticket
+from .opening_pg import Opened, TicketOpening
 from .reports import report_csv, ticket_report
 from .service import (
     add_comment,
@@ -105,6 +105,7 @@ __all__ = [
     "Status",
     "Ticket",
     "TicketIn",
+    "TicketOpening",
     "TransitionIn",
     "active_call",
     "add_business_seconds",
@@ -145,7 +146,6 @@ __all__ = [
     "open_call",
     "open_call_on",
     "open_complaints",
-    "open_customer_ticket",
     "open_system_ticket",
     "open_ticket",
     "queue_boards",

@@ -1,13 +1,16 @@
 """ticketing: `ticketing_open_ticket`, a customer's new ticket in one statement.
 
 PostgreSQL only (see ticketing/opening_pg.py for why this exists and when it is used). Called
-outside a transaction, the call is its own transaction. It takes the queue row lock that every
-drain of the queue takes (ticketing.assignment.drain_queue), then looks, with a fresh snapshot,
-for a member agent with room. If there is one, it writes nothing and returns false: the caller
-opens the ticket the plain way, whose drain assigns it. Otherwise no drain could assign
-anything now, so it writes the ticket, its `created` timeline row, its clock events and the
-stored Idempotency-Key response, and returns true; the lock is released at the statement's
-end, with no network round trip while it is held.
+outside a transaction, the call is its own transaction. It checks that the queue, calendar and
+policy the caller built the ticket on are still those the plain way would use (else it returns
+the current ones and writes nothing). It takes the queue row lock that every drain of the queue
+takes (ticketing.assignment.drain_queue), then looks, with a fresh snapshot, for a member agent
+with room: if there is one, it writes nothing and the caller opens the ticket the plain way,
+whose drain assigns it. Otherwise no drain could assign anything now, so it claims and
+completes the Idempotency-Key at once (a key already there: nothing written, the plain way
+answers), writes the ticket, its `created` timeline row and its clock events, and returns
+{"opened": true}; the lock is released at the statement's end, with no network round trip
+while it is held.
 
 Revision ID: 0014
 Revises: 0013
@@ -24,12 +27,40 @@ depends_on = None
 
 FUNCTION = """
 CREATE OR REPLACE FUNCTION ticketing_open_ticket(
-    p_ticket jsonb, p_event jsonb, p_clocks jsonb,
-    k_id text, k_status integer, k_body json, k_resource_id text
-) RETURNS boolean LANGUAGE plpgsql AS $fn$
+    p_ask jsonb, p_used jsonb, p_ticket jsonb, p_event jsonb, p_clocks jsonb,
+    p_key jsonb, k_body json
+) RETURNS jsonb LANGUAGE plpgsql AS $fn$
 DECLARE
-    v_queue text := p_ticket->>'queue_id';
+    v_setup jsonb;
+    v_queue text;
 BEGIN
+    -- The queue, its calendar and the SLA policy the plain way would pick now
+    -- (setup.queue_by_code or queue_for_category, then policy_snapshot).
+    SELECT jsonb_build_object(
+             'queue_id', q.id, 'code', q.code,
+             'calendar', jsonb_build_object('name', c.name, 'zone', c.zone,
+                                            'hours', c.hours::jsonb,
+                                            'holidays', c.holidays::jsonb),
+             'policy', CASE WHEN p.id IS NULL THEN NULL
+                            ELSE jsonb_build_array(p.id, p.first_response_s, p.next_response_s,
+                                                   p.resolution_s, p.followup_s) END)
+      INTO v_setup
+      FROM ticket_queues q
+      JOIN ticket_calendars c ON c.id = q.calendar_id
+      LEFT JOIN sla_policies p
+             ON p.category = p_ask->>'category' AND p.priority = p_ask->>'priority'
+     WHERE CASE WHEN p_ask->>'queue' IS NOT NULL THEN q.code = p_ask->>'queue'
+                ELSE q.code = p_ask->>'default'
+                     OR COALESCE(q.categories::jsonb, '[]'::jsonb) ? (p_ask->>'category') END
+     ORDER BY q.code = p_ask->>'default', q.created_at
+     LIMIT 1;
+    IF v_setup IS NULL THEN
+        RETURN '{"plain": "queue"}';  -- the plain way says why, or creates the default queue
+    END IF;
+    IF p_used IS DISTINCT FROM v_setup THEN
+        RETURN jsonb_build_object('setup', v_setup);  -- built on another setup: build again
+    END IF;
+    v_queue := v_setup->>'queue_id';
     -- Serialises with every drain of this queue (NO KEY UPDATE, as drain_queue takes it).
     PERFORM 1 FROM ticket_queues WHERE id = v_queue FOR NO KEY UPDATE;
     -- Each statement of a plpgsql function sees what committed before it started, so a drain
@@ -45,7 +76,22 @@ BEGIN
                            AND t.status IN ('new', 'open', 'pending_customer',
                                             'pending_partner', 'reopened'))
     ) THEN
-        RETURN false;
+        RETURN '{"plain": "room"}';
+    END IF;
+    -- The Idempotency-Key, claimed and completed at once: a key already there (done, running,
+    -- or expired) goes the plain way, which replays, refuses or takes it over.
+    IF p_key IS NOT NULL THEN
+        INSERT INTO idempotency_keys (id, scope, key, fingerprint, state, response_status,
+                                      response_body, resource_id, created_at, locked_until,
+                                      expires_at)
+        VALUES (p_key->>'id', p_key->>'scope', p_key->>'key', p_key->>'fingerprint',
+                'completed', (p_key->>'status')::integer, k_body, p_ticket->>'id',
+                (p_key->>'created_at')::timestamptz, NULL,
+                (p_key->>'expires_at')::timestamptz)
+        ON CONFLICT (scope, key) DO NOTHING;
+        IF NOT FOUND THEN
+            RETURN '{"plain": "key"}';
+        END IF;
     END IF;
     -- Rows by column name; every column is given, so a new NOT NULL column fails loudly here.
     INSERT INTO tickets SELECT * FROM jsonb_populate_record(NULL::tickets, p_ticket);
@@ -53,13 +99,7 @@ BEGIN
         SELECT * FROM jsonb_populate_record(NULL::ticket_events, p_event);
     INSERT INTO ticket_clock_events
         SELECT * FROM jsonb_populate_recordset(NULL::ticket_clock_events, p_clocks);
-    IF k_id IS NOT NULL THEN
-        UPDATE idempotency_keys
-           SET state = 'completed', response_status = k_status, response_body = k_body,
-               resource_id = k_resource_id, locked_until = NULL
-         WHERE id = k_id;
-    END IF;
-    RETURN true;
+    RETURN '{"opened": true}';
 END
 $fn$;
 """

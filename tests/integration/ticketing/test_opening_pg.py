@@ -146,3 +146,36 @@ async def _active(rt: Runtime, code: str) -> list[dict[str, Any]]:
         ).scalars()
         return [{"id": t.id, "assignee_id": t.assignee_id,
                  "new": t.status == Status.NEW.value} for t in found]  # fmt: skip
+
+
+async def test_a_key_sent_at_once_many_times_opens_one_ticket(
+    client: Any, tk_runtime: Runtime, customer: Any
+) -> None:
+    q = await make_queue(tk_runtime)
+    key = uuid.uuid4().hex
+    answers = await asyncio.gather(*(post(client, customer, key, queue=q) for _ in range(6)))
+    assert [a.status_code for a in answers] == [201] * 6
+    assert len({a.json()["id"] for a in answers}) == 1
+    async with tk_runtime.sessions() as s:
+        q_id = (await ticketing.setup.queue_by_code(s, q)).id
+        n = len(list((await s.execute(select(Ticket.id).where(Ticket.queue_id == q_id))).all()))
+    assert n == 1
+    other = await post(client, customer, key, queue=q, subject="another request")
+    assert other.status_code == 422  # the same key with another body
+
+
+async def test_a_changed_policy_is_used_at_once(
+    client: Any, tk_runtime: Runtime, customer: Any
+) -> None:
+    q = await make_queue(tk_runtime)
+    before = (await post(client, customer, queue=q, category="product")).json()
+    async with tk_runtime.sessions() as s, s.begin():
+        await ticketing.set_policy(
+            s, category="product", priority="high", first_response_s=600, next_response_s=600,
+            resolution_s=3600, now=tk_runtime.clock.now(),
+        )  # fmt: skip
+    after = (await post(client, customer, queue=q, category="product")).json()
+    assert before["sla"]["first_response"]["target_business_seconds"] != 600
+    assert after["sla"]["first_response"]["target_business_seconds"] == 600
+    async with tk_runtime.sessions() as s:
+        assert (await s.get_one(Ticket, after["id"])).policy["first_response"] == 600
