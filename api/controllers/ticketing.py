@@ -59,7 +59,7 @@ async def open_ticket(
     orders = [*([body.order_id] if body.order_id else []), *body.order_ids]
     payload = msgspec.to_builtins(body)
     opening = services.ticket_opening
-    if opening is not None and not orders:
+    if opening is not None and not orders and body.customer_id in (None, principal.id):
         # A customer's own ticket in one statement, its Idempotency-Key claimed in it
         # (ticketing/opening_pg.py); None: the plain way below (an agent has room, the key
         # was used before, ...), which has written nothing yet.

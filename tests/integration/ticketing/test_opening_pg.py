@@ -179,3 +179,11 @@ async def test_a_changed_policy_is_used_at_once(
     assert after["sla"]["first_response"]["target_business_seconds"] == 600
     async with tk_runtime.sessions() as s:
         assert (await s.get_one(Ticket, after["id"])).policy["first_response"] == 600
+
+
+async def test_a_customer_naming_another_customer_is_still_refused(
+    client: Any, tk_runtime: Runtime, customer: Any, other_customer: Any
+) -> None:
+    q = await make_queue(tk_runtime)
+    r = await post(client, customer, queue=q, customer_id=other_customer.id)
+    assert r.status_code == 403, r.text
