@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+import structlog
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,6 +43,8 @@ from .domain import ClockEvent
 from .escalation_plan import ACTOR, EscalationRun, TicketPlan, announce, plan, timeline_after
 from .models import ClockSegment, Escalation, Ticket, TicketQueue
 from .timeline import TIMELINE_RETRIES
+
+log = structlog.get_logger("hotline.ticketing.escalation")
 
 _FIRE = text("""
 INSERT INTO ticket_escalations (id, ticket_id, clock, cycle, level, notified, fired_at)
@@ -137,6 +140,7 @@ async def escalate_set(
                 await before_fire(p.ticket.id)
             except Exception:
                 run.failed.append(p.ticket.id)
+                log.exception("escalation failed for a ticket; continuing", ticket_id=p.ticket.id)
                 continue
         decided.append(p)
     tries = sorted(
