@@ -33,15 +33,25 @@ from typing import Any
 
 import msgspec
 import structlog
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import outbox
 from core.db import new_id
 
 from .domain import ClockEvent
-from .escalation_plan import ACTOR, EscalationRun, TicketPlan, announce, plan, timeline_after
-from .models import ClockSegment, Escalation, Ticket, TicketQueue
+from .escalation_plan import (
+    ACTOR,
+    TOPIC_TICKET_ESCALATED,
+    EscalationRun,
+    TicketPlan,
+    inbox_rows,
+    message,
+    plan,
+    timeline_after,
+)
+from .models import AgentNotification, ClockSegment, Escalation, Ticket, TicketQueue
 from .timeline import TIMELINE_RETRIES
 
 log = structlog.get_logger("hotline.ticketing.escalation")
@@ -158,6 +168,8 @@ async def escalate_set(
         landed = set((await session.execute(_FIRE, {"rows": _json(rows)})).scalars())
     fired = {(tid, f[0], f[1], f[2]): eid for tid, f, eid in tries if eid in landed}
     timeline: list[dict[str, Any]] = []
+    inbox: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
     for p in decided:  # in the plain pass's order: tickets as given, fires as planned
         tid = p.ticket.id
         for fire in p.due:
@@ -165,7 +177,8 @@ async def escalate_set(
             if eid is None:
                 continue  # another worker fired it
             run.fired.append((tid, fire[0], fire[2]))
-            announce(session, tid, eid, fire, now)
+            inbox += inbox_rows(tid, eid, fire, now)
+            messages.append(message(tid, fire))
             timeline.append({"id": new_id(), "ticket_id": tid, "k": 0,
                              "after": timeline_after(fire), "at": now})  # fmt: skip
     counts: dict[str, int] = defaultdict(int)
@@ -177,7 +190,9 @@ async def escalate_set(
         for n, row in enumerate(timeline):
             row["n"] = n
         await _insert_timeline(session, timeline)
-    await session.flush()  # inbox and outbox rows: one multi-row INSERT per table
+    if inbox:
+        await session.execute(insert(AgentNotification), inbox)
+    await outbox.emit_many(session, TOPIC_TICKET_ESCALATED, messages, now=now)
     checks = [
         {"id": p.ticket.id, "seen_updated": p.seen_updated, "seen_check": p.seen_check,
          "next": p.next_check}

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import outbox
+from core.db import new_id
 
 from .domain import ClockEvent, clock_cycle, escalation_targets, levels_reached, next_check
 from .models import Ticket
@@ -72,9 +73,9 @@ def announce(
     fire: Fire,
     now: datetime,
 ) -> None:
-    """A landed fire's inbox rows and `ticket.escalated` message (ORM adds: a flush writes
-    a batch's rows in one multi-row INSERT per table)."""
-    clock, cycle, level, notified = fire
+    """A landed fire's inbox rows and `ticket.escalated` message (the plain pass's ORM adds;
+    the set-based pass inserts the same `inbox_rows` and `message` in bulk)."""
+    clock, _, level, notified = fire
     notify(
         session,
         agents=notified,
@@ -84,13 +85,27 @@ def announce(
         level=level,
         now=now,
     )
-    outbox.emit(
-        session,
-        TOPIC_TICKET_ESCALATED,
-        {"ticket_id": ticket_id, "clock": clock, "cycle": cycle, "level": level,
-         "notify": notified},
-        now=now,
-    )  # fmt: skip
+    outbox.emit(session, TOPIC_TICKET_ESCALATED, message(ticket_id, fire), now=now)
+
+
+def message(ticket_id: str, fire: Fire) -> dict[str, Any]:
+    """The `ticket.escalated` payload."""
+    clock, cycle, level, notified = fire
+    return {"ticket_id": ticket_id, "clock": clock, "cycle": cycle, "level": level,
+            "notify": notified}  # fmt: skip
+
+
+def inbox_rows(
+    ticket_id: str, escalation_id: str, fire: Fire, now: datetime
+) -> list[dict[str, Any]]:
+    """The rows `notifications.notify` adds, as values for a bulk insert."""
+    clock, _, level, notified = fire
+    return [
+        {"id": new_id(), "agent_id": agent_id, "ticket_id": ticket_id,
+         "escalation_id": escalation_id, "kind": "escalation", "clock": clock, "level": level,
+         "created_at": now, "read_at": None}
+        for agent_id in notified
+    ]  # fmt: skip
 
 
 def timeline_after(fire: Fire) -> dict[str, Any]:
