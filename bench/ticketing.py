@@ -106,8 +106,8 @@ async def open_over_http(rt: Runtime, url: str, args: Any) -> None:
 
 
 async def escalation(rt: Runtime) -> None:
-    """Every level of every ticket is due a month on: passes until none fires."""
-    later = rt.clock.now() + timedelta(days=30)
+    """Every level of every (urgent) ticket is due a day on: passes until none fires."""
+    later = rt.clock.now() + timedelta(days=1)
     start = time.perf_counter()
     fired = 0
     while True:
