@@ -34,6 +34,7 @@ from fulfillment import (
 )
 from payments import CommerceOrders as PaymentOrders
 from payments import OrderPort
+from ticketing import TicketOpening
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class Services:
     # Where the outbox relay sends due messages: Dramatiq in `hotline worker`, the in-process
     # handlers on embedded defaults, None where no relay runs (tests drive jobs themselves).
     outbox_sender: Sender | None = None
+    # A customer's ticket in one statement (PostgreSQL; None: always the plain way).
+    ticket_opening: TicketOpening | None = None
 
     @property
     def sms_provider(self) -> SmsProvider:
@@ -124,4 +127,5 @@ def build_services(
         placement=placement(runtime),
         call_states=CallStates.build(runtime),
         outbox_sender=outbox_sender,
+        ticket_opening=TicketOpening(runtime.drivers) if runtime.drivers is not None else None,
     )

@@ -78,8 +78,8 @@ async def idempotent(
         assert work is not None
         return await work()
 
-    key = request.headers.get(HEADER)
-    if key is None:
+    keyed = keyed_request(request, operation=operation, caller=caller, payload=payload)
+    if keyed is None:
 
         async def nothing_to_store(status: int, body: Any, resource_id: str | None) -> None:
             return None
@@ -92,14 +92,11 @@ async def idempotent(
     # holding one connection while waiting for a second starves the pool under a rush.
     await _commit(session)
     now = runtime.clock.now()
-    fp = idempotency.fingerprint(
-        {"method": request.method, "path": request.url.path, "body": payload}
-    )
     claim = await idempotency.claim(
         runtime.sessions,
-        scope=f"{operation}:{caller}"[:120],
-        key=key,
-        fingerprint=fp,
+        scope=keyed.scope,
+        key=keyed.key,
+        fingerprint=keyed.fingerprint,
         now=now,
         autocommit=runtime.autocommit(),
     )
@@ -133,6 +130,23 @@ async def idempotent(
         await idempotency.release(runtime.sessions, claim)
         raise
     return Response(body, status_code=status)
+
+
+def keyed_request(
+    request: Request[Any, Any, Any], *, operation: str, caller: str, payload: Any
+) -> idempotency.KeyedRequest | None:
+    """The request's Idempotency-Key with its scope and fingerprint (None without the header):
+    what `idempotent` claims, and what a write claiming its key itself must insert."""
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    return idempotency.KeyedRequest(
+        scope=f"{operation}:{caller}"[:120],
+        key=idempotency.check_key(key),
+        fingerprint=idempotency.fingerprint(
+            {"method": request.method, "path": request.url.path, "body": payload}
+        ),
+    )
 
 
 async def _commit(session: AsyncSession | None) -> None:

@@ -37,6 +37,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from auth.domain import failure_delay
+from auth.window_counts import WindowCounts
 from core.errors import DomainError, Throttled
 
 log = structlog.get_logger("hotline.auth")
@@ -119,6 +120,7 @@ class Throttle:
         self._mem: dict[str, tuple[float, float]] = {}  # key -> (value, expires monotonic)
         self._sent: dict[str, list[float]] = {}  # number -> clock times of codes sent
         self._incr_script: Any = None
+        self._windows = WindowCounts(redis)  # per-address windows (used only with Redis)
         self._redis_down_until = 0.0  # monotonic; Redis is skipped until then
         self._swept_at = 0.0
 
@@ -150,13 +152,8 @@ class Throttle:
 
     async def _incr_redis(self, redis: Any, key: str, ttl: int, refresh: bool) -> int:
         if not refresh:
-            # The per-address window: INCR is the atomic count, and only the window's first
-            # hit pays a second command for its TTL (a crash in between leaves a dead
-            # window key behind, never a wrong count); a plain INCR is the cheapest call.
-            count = int(await redis.incr(key))
-            if count == 1:
-                await redis.expire(key, ttl)
-            return count
+            # The per-address window: concurrent hits share one INCRBY (window_counts.py).
+            return await self._windows.hit(key, ttl)
         if self._incr_script is None:
             self._incr_script = redis.register_script(_INCR_REFRESH)
         return int(await self._incr_script(keys=[key], args=[ttl]))

@@ -90,6 +90,16 @@ class Claim:
     replay: StoredResponse | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class KeyedRequest:
+    """What a claim is made of: a write that claims its key in one of its own statements
+    (ticketing_open_ticket, see ticketing/opening_pg.py) inserts these."""
+
+    scope: str
+    key: str
+    fingerprint: str
+
+
 def fingerprint(payload: Any) -> str:
     """A stable hash of what makes two requests "the same" (canonical JSON, sorted keys)."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

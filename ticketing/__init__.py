@@ -44,7 +44,8 @@ from .calls import (
 )
 from .calls_pg import end_call_on, enqueue_call_on, note_step_on, open_call_on
 from .domain import CATEGORIES, CHANNELS, PRIORITIES, TRANSITIONS, Status
-from .escalation import TOPIC_TICKET_ESCALATED, EscalationRun, escalate_due, escalation_job
+from .escalation import escalate_due, escalation_job
+from .escalation_plan import TOPIC_TICKET_ESCALATED, EscalationRun
 from .followup import record_attempt, record_satisfaction
 from .intake import open_system_ticket
 from .listing import (
@@ -56,6 +57,7 @@ from .listing import (
 )
 from .models import Call, Ticket
 from .notifications import announce_escalation, list_notifications, mark_read
+from .opening_pg import Opened, TicketOpening
 from .reports import report_csv, ticket_report
 from .service import (
     add_comment,
@@ -92,6 +94,7 @@ __all__ = [
     "CommentIn",
     "EscalationRun",
     "FollowUpAttemptIn",
+    "Opened",
     "PolicyIn",
     "QueueBoard",
     "QueueIn",
@@ -102,6 +105,7 @@ __all__ = [
     "Status",
     "Ticket",
     "TicketIn",
+    "TicketOpening",
     "TransitionIn",
     "active_call",
     "add_business_seconds",

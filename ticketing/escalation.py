@@ -11,7 +11,6 @@ every couple of seconds.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
@@ -19,26 +18,22 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import outbox
 from core.db import is_postgres, new_id
 from core.runtime import Runtime
 
-from .domain import clock_cycle, escalation_targets, levels_reached, next_check
+from .escalation_pg import escalate_set
+from .escalation_plan import (
+    ACTOR,
+    EscalationRun,
+    announce,
+    plan,
+    timeline_after,
+)
 from .models import Escalation, Ticket, TicketQueue
-from .notifications import notify
-from .timeline import clock_events, fired_levels, record, states, ticket_calendar
-
-TOPIC_TICKET_ESCALATED = "ticket.escalated"
+from .timeline import clock_events, fired_levels, record
 
 BATCH = 200
 log = structlog.get_logger("hotline.ticketing.escalation")
-
-
-@dataclass
-class EscalationRun:
-    attempted: int = 0  # level inserts tried (several workers may try the same one)
-    fired: list[tuple[str, str, str]] = field(default_factory=list)  # (ticket, clock, level)
-    failed: list[str] = field(default_factory=list)  # tickets whose pass raised (retried later)
 
 
 async def _fire_once(
@@ -77,65 +72,38 @@ async def escalate_ticket(
     run: EscalationRun,
     before_fire: Callable[[str], Awaitable[None]] | None = None,
 ) -> None:
+    """The plain pass over one ticket (SQLite, and the fallback of the set-based pass)."""
     ticket = await session.get(Ticket, ticket_id)
     if ticket is None:
         return
-    seen_updated, seen_check = ticket.updated_at, ticket.check_at
-    done = await fired_levels(session, ticket_id)
     queue = await session.get(TicketQueue, ticket.queue_id)
-    supervisor = queue.supervisor_id if queue else None
-    events = await clock_events(session, ticket.id)
-    sts = states(ticket, events, now)
-    due = [
-        (clock, cycle, level)
-        for clock, st in sts.items()
-        if not st.stopped
-        for cycle in (clock_cycle(events, clock, now),)
-        for level in levels_reached(st)
-        if (clock, cycle, level) not in done
-    ]
-    if due and before_fire is not None:
+    decided = plan(
+        ticket,
+        await clock_events(session, ticket.id),
+        await fired_levels(session, ticket_id),
+        queue.supervisor_id if queue else None,
+        now,
+    )
+    if decided.due and before_fire is not None:
         await before_fire(ticket.id)
-    for clock, cycle, level in due:
-        notified = escalation_targets(level, ticket.assignee_id, supervisor)
+    for fire in decided.due:
+        clock, cycle, level, notified = fire
         run.attempted += 1
         fired = await _fire_once(session, ticket.id, clock, cycle, level, notified, now)
         if fired is None:
             continue  # another worker fired it
         run.fired.append((ticket.id, clock, level))
-        notify(
-            session,
-            agents=notified,
-            ticket_id=ticket.id,
-            escalation_id=fired,
-            clock=clock,
-            level=level,
-            now=now,
-        )
+        announce(session, ticket.id, fired, fire, now)
         await record(
             session,
             ticket,
             "escalation",
-            actor="system:sla",
+            actor=ACTOR,
             channel="system",
             now=now,
-            after={"clock": clock, "cycle": cycle, "level": level, "notified": notified},
+            after=timeline_after(fire),
             public=False,
         )
-        outbox.emit(
-            session,
-            TOPIC_TICKET_ESCALATED,
-            {
-                "ticket_id": ticket.id,
-                "clock": clock,
-                "cycle": cycle,
-                "level": level,
-                "notify": notified,
-            },
-            now=now,
-        )
-    cal = ticket_calendar(ticket)
-    moments = [m for m in (next_check(cal, s) for s in sts.values()) if m is not None and m > now]
     # The ticket is not locked (a lock would serialise the workers behind one another), so the
     # next look is written only if nothing changed the ticket since it was read: a state change
     # that committed meanwhile already set its own check_at, and must not be overwritten.
@@ -143,10 +111,10 @@ async def escalate_ticket(
         update(Ticket)
         .where(
             Ticket.id == ticket.id,
-            Ticket.updated_at == seen_updated,
-            Ticket.check_at.is_not_distinct_from(seen_check),
+            Ticket.updated_at == decided.seen_updated,
+            Ticket.check_at.is_not_distinct_from(decided.seen_check),
         )
-        .values(check_at=min(moments) if moments else None)
+        .values(check_at=decided.next_check)
         .execution_options(synchronize_session=False)
     )
 
@@ -155,8 +123,12 @@ async def escalate_due(
     sessions: async_sessionmaker[AsyncSession],
     now: datetime,
     before_fire: Callable[[str], Awaitable[None]] | None = None,
+    *,
+    set_based: bool | None = None,
 ) -> EscalationRun:
-    """One pass: every ticket whose next level is due, each in its own short transaction."""
+    """One pass over the tickets whose next level is due: on PostgreSQL all of them in one
+    transaction (escalation_pg.py); on SQLite, or when that fails, each in its own.
+    `set_based=False` forces the plain pass (tests compare the two)."""
     run = EscalationRun()
     async with sessions() as session:
         ids = list(
@@ -169,6 +141,18 @@ async def escalate_due(
                 )
             ).scalars()
         )
+        if set_based is None:
+            set_based = is_postgres(session)
+    if set_based and ids:
+        try:
+            async with sessions() as session, session.begin():
+                await escalate_set(session, ids, now, run, before_fire)
+            run.set_based = True
+            return run
+        except Exception:
+            # Rolled back whole: every check_at still says "due"; one at a time below.
+            log.exception("set-based escalation pass failed; passing one ticket at a time")
+            run = EscalationRun(attempted=run.attempted)
     for ticket_id in ids:
         # Own transaction per ticket (the job has no request session): one ticket's trouble
         # never holds back the others, and each fire commits with its timeline and outbox rows.

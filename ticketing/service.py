@@ -68,15 +68,9 @@ async def open_ticket(
 ) -> Ticket:
     """Open a ticket. `source_key` marks one the system opens for a fact (ticketing.intake):
     unique, channel `system`, and its customer is the order's, not someone's claim."""
-    check_choice("category", category, CATEGORIES)
-    check_choice("priority", priority, PRIORITIES)
-    channels = (*CHANNELS, SYSTEM_CHANNEL) if source_key else CHANNELS
-    channel = check_choice("channel", channel or principal.channel, channels)
-    subject, description = (subject or "").strip(), (description or "").strip()
-    if not 1 <= len(subject) <= 200:
-        raise ValidationFailed.field("subject", "1 to 200 characters")
-    if not 1 <= len(description) <= 10_000:
-        raise ValidationFailed.field("description", "1 to 10000 characters")
+    channel, subject, description = check_ticket(
+        principal, category, priority, channel, subject, description, system=bool(source_key)
+    )
     if principal.is_customer:
         if customer_id not in (None, principal.id):
             raise Forbidden("customers open tickets for themselves")
@@ -154,6 +148,30 @@ async def open_ticket(
     )
     await drain_queue(session, q.id, now=now)
     return ticket
+
+
+def check_ticket(
+    principal: Principal,
+    category: str,
+    priority: str,
+    channel: str | None,
+    subject: str,
+    description: str,
+    *,
+    system: bool = False,
+) -> tuple[str, str, str]:
+    """A new ticket's fields as both ways of opening check them: (channel, subject,
+    description), trimmed, or ValidationFailed naming the field."""
+    check_choice("category", category, CATEGORIES)
+    check_choice("priority", priority, PRIORITIES)
+    channels = (*CHANNELS, SYSTEM_CHANNEL) if system else CHANNELS
+    channel = check_choice("channel", channel or principal.channel, channels)
+    subject, description = (subject or "").strip(), (description or "").strip()
+    if not 1 <= len(subject) <= 200:
+        raise ValidationFailed.field("subject", "1 to 200 characters")
+    if not 1 <= len(description) <= 10_000:
+        raise ValidationFailed.field("description", "1 to 10000 characters")
+    return channel, subject, description
 
 
 async def _check_customer(session: AsyncSession, customer_id: str) -> None:

@@ -120,14 +120,19 @@ async def policy_snapshot(session: AsyncSession, category: str, priority: str) -
             select(SlaPolicy).where(SlaPolicy.category == category, SlaPolicy.priority == priority)
         )
     ).scalar_one_or_none()
+    if row is None:
+        return policy_of(None, priority)
+    targets = (row.first_response_s, row.next_response_s, row.resolution_s, row.followup_s)
+    return policy_of((row.id, *targets), priority)
+
+
+def policy_of(row: tuple[str, int, int, int, int] | None, priority: str) -> dict[str, Any]:
+    """The snapshot a ticket keeps: its SLA policy row (id, first response, next response,
+    resolution, follow-up seconds), or the priority's defaults when there is none."""
     if row is not None:
-        return {
-            "id": row.id,
-            "first_response": row.first_response_s,
-            "next_response": row.next_response_s,
-            "resolution": row.resolution_s,
-            "followup": row.followup_s,
-        }
+        pid, fr, nr, res, fu = row
+        return {"id": pid, "first_response": fr, "next_response": nr, "resolution": res,
+                "followup": fu}  # fmt: skip
     fr, nr, res = DEFAULT_TARGETS[priority]
     return {
         "id": None,

@@ -3,6 +3,7 @@ Below service, assignment, follow-up and survey, which all write through it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -137,20 +138,38 @@ async def append_clock(session: AsyncSession, ticket: Ticket, events: list[Clock
         session.add(ClockSegment(ticket_id=ticket.id, seq=n, clock=e.clock, kind=e.kind, at=e.at))
     await session.flush()
     now = max((e.at for e in events), default=ticket.updated_at)
-    stored = await clock_events(session, ticket.id)
+    looks = next_looks(ticket, await clock_events(session, ticket.id), now)
+    moments = looks.moments
+    if looks.reached and looks.reached - await fired_levels(session, ticket.id):
+        moments = [*moments, now]  # a level crossed just before a pause still fires next pass
+    ticket.check_at = min(moments) if moments else None
+    ticket.breach_at = looks.breach_at
+
+
+@dataclass(frozen=True)
+class Looks:
+    moments: list[datetime]  # when a running clock reaches its next level
+    reached: set[tuple[str, int, str]]  # (clock, cycle, level) reached by the current cycles
+    breach_at: datetime | None
+    states: dict[str, ClockState]  # the clocks at `now`, as `states` gives them
+
+
+def next_looks(ticket: Ticket, stored: list[ClockEvent], now: datetime) -> Looks:
+    """From all the ticket's clock events: when the escalation job should look next (together
+    with the levels already fired, which only the caller can read) and the breach moment."""
     sts = states(ticket, stored, now)
     cal = ticket_calendar(ticket)
-    moments = [m for m in (next_check(cal, s) for s in sts.values()) if m is not None]
-    reached = {
-        (c, clock_cycle(stored, c, now), lv)
-        for c, s in sts.items()
-        if not s.stopped
-        for lv in levels_reached(s)
-    }
-    if reached and reached - await fired_levels(session, ticket.id):
-        moments.append(now)  # a level crossed just before a pause still fires at the next pass
-    ticket.check_at = min(moments) if moments else None
-    ticket.breach_at = breach_moment(list(sts.values()))
+    return Looks(
+        [m for m in (next_check(cal, s) for s in sts.values()) if m is not None],
+        {
+            (c, clock_cycle(stored, c, now), lv)
+            for c, s in sts.items()
+            if not s.stopped
+            for lv in levels_reached(s)
+        },
+        breach_moment(list(sts.values())),
+        sts,
+    )
 
 
 async def apply_transition(

@@ -89,10 +89,44 @@ async def ticket_summaries(
     return [_summary(t, events[t.id], codes.get(t.queue_id), now) for t in tickets]
 
 
-def _summary(
-    ticket: Ticket, events: list[ClockEvent], queue: str | None, now: datetime
+def new_ticket_view(
+    ticket: Ticket,
+    sts: dict[str, ClockState],
+    queue: str,
+    created: TicketEvent,
+    now: datetime,
 ) -> dict[str, Any]:
-    sts = states(ticket, events, now)
+    """What `ticket_view` shows its customer of a ticket just opened (ticketing/opening_pg.py),
+    from memory (its clocks' states at `now` already computed): no orders, no comments, one
+    public `created` timeline row."""
+    out = _summary(ticket, [], queue, now, sts)
+    out["order_ids"] = []
+    out["comments"] = []
+    out["timeline"] = [_event_view(created)]
+    return out
+
+
+def _event_view(e: TicketEvent) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "kind": e.kind,
+        "actor": e.actor,
+        "channel": e.channel,
+        "before": e.before,
+        "after": e.after,
+        "at": _iso(e.at),
+    }
+
+
+def _summary(
+    ticket: Ticket,
+    events: list[ClockEvent],
+    queue: str | None,
+    now: datetime,
+    sts: dict[str, ClockState] | None = None,
+) -> dict[str, Any]:
+    if sts is None:
+        sts = states(ticket, events, now)
     return {
         "id": ticket.id,
         "number": ticket.number,
@@ -142,16 +176,7 @@ async def _details(
         for c in (await session.execute(cq.order_by(TicketComment.created_at))).scalars()
     ]
     out["timeline"] = [
-        {
-            "seq": e.seq,
-            "kind": e.kind,
-            "actor": e.actor,
-            "channel": e.channel,
-            "before": e.before,
-            "after": e.after,
-            "at": _iso(e.at),
-        }
-        for e in (await session.execute(eq.order_by(TicketEvent.seq))).scalars()
+        _event_view(e) for e in (await session.execute(eq.order_by(TicketEvent.seq))).scalars()
     ]
     if not public_only:
         out["policy"] = ticket.policy

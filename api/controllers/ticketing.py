@@ -11,7 +11,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 import ticketing
 from api.controllers import ticketing_admin
 from api.deps import RuntimeDep, ServicesDep, SessionDep
-from api.idempotency import Outcome, idempotent, strict_body
+from api.idempotency import Outcome, idempotent, keyed_request, strict_body
 from api.security import PrincipalDep, agents_only, customers_and_agents, require_roles
 from api.sms_channel.agent_reply import text_agent_reply
 from ticketing import (
@@ -29,6 +29,7 @@ Cursor = Annotated[str | None, QueryParameter(description="next_cursor of the pr
 supervisors = require_roles("supervisor", "admin")
 
 
+OPEN = "tickets.create"  # the Idempotency-Key scope of opening a ticket
 TICKET_PROBLEMS = {404: "no such ticket (or not yours)", 422: "validation failed"}
 T = ["ticketing"]
 
@@ -49,15 +50,36 @@ T = ["ticketing"]
 async def open_ticket(
     request: Req,
     runtime: RuntimeDep,
+    services: ServicesDep,
     session: SessionDep,
     principal: PrincipalDep,
     data: JSONBody[TicketIn],
 ) -> Response[Any]:
     body: TicketIn = await strict_body(request, TicketIn)
+    orders = [*([body.order_id] if body.order_id else []), *body.order_ids]
+    payload = msgspec.to_builtins(body)
+    opening = services.ticket_opening
+    if opening is not None and not orders and body.customer_id in (None, principal.id):
+        # A customer's own ticket in one statement, its Idempotency-Key claimed in it
+        # (ticketing/opening_pg.py); None: the plain way below (an agent has room, the key
+        # was used before, ...), which has written nothing yet.
+        keyed = keyed_request(request, operation=OPEN, caller=principal.actor, payload=payload)
+        opened = await opening.open(
+            principal,
+            now=runtime.clock.now(),
+            category=body.category,
+            subject=body.subject,
+            description=body.description,
+            priority=body.priority,
+            channel=body.channel,
+            queue=body.queue,
+            keyed=keyed,
+        )
+        if opened is not None:
+            return Response(opened.body, status_code=201)
 
     async def work() -> Outcome:
         now = runtime.clock.now()
-        orders = [*([body.order_id] if body.order_id else []), *body.order_ids]
         t = await ticketing.open_ticket(
             session,
             principal,
@@ -77,9 +99,9 @@ async def open_ticket(
         request,
         runtime,
         session,
-        operation="tickets.create",
+        operation=OPEN,
         caller=principal.actor,
-        payload=msgspec.to_builtins(body),
+        payload=payload,
         work=work,
     )
 
