@@ -185,3 +185,31 @@ async def test_declines_write_nothing(runtime: Runtime, case: str) -> None:
     )  # fmt: skip
     assert got is None
     assert await _written(runtime, order.id) == before
+
+
+async def test_concurrent_charges_of_one_order_take_it_once(runtime: Runtime) -> None:
+    """A double click with two keys: the account's row lock serialises them and the second
+    finds the order paid, so it declines (the plain path then answers 409)."""
+    import asyncio
+
+    drivers = runtime.drivers
+    assert drivers is not None
+    now = runtime.clock.now()
+    order, who = await _payable(runtime)
+    got = await asyncio.gather(
+        *(
+            carrier_pg.charge(
+                drivers,
+                order.id,
+                principal=who,
+                request_key=f"k{i}",
+                now=now,
+                respond=lambda p: None,
+            )
+            for i in range(8)
+        )
+    )
+    assert sum(p is not None for p in got) == 1
+    rows = await _written(runtime, order.id)
+    assert len(rows["payments"]) == 1 and len(rows["movements"]) == 1
+    assert rows["account"] == (10**6 - rows["payments"][0]["amount"], 1)  # debited once
