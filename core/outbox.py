@@ -58,13 +58,7 @@ def emit(
 
     `payload` carries ids only, never ORM objects, so a job reloads fresh state.
     """
-    message = OutboxMessage(
-        topic=topic,
-        payload=payload,
-        created_at=now,
-        available_at=available_at or now,
-        attempts=0,
-    )
+    message = new_message(topic, payload, now=now, available_at=available_at)
     session.add(message)
     if available_at is None or available_at <= now:
         session.sync_session.info[_EMITTED] = True
@@ -85,6 +79,23 @@ async def emit_many(
     ]  # fmt: skip
     await session.execute(insert(OutboxMessage), rows)
     session.sync_session.info[_EMITTED] = True
+
+
+def new_message(
+    topic: str, payload: dict[str, Any], *, now: datetime, available_at: datetime | None = None
+) -> OutboxMessage:
+    """The row `emit` adds; a write that inserts it by its own SQL (payments/carrier_pg.py)
+    calls `wake_relays()` after its commit."""
+    return OutboxMessage(
+        id=new_id(),
+        topic=topic,
+        payload=payload,
+        created_at=now,
+        available_at=available_at or now,
+        sent_at=None,
+        attempts=0,
+        last_error=None,
+    )
 
 
 # Waking this process's relay. The relay polls every 0.1 s, so a fact (a payment marking its
@@ -117,8 +128,12 @@ def _current_loop() -> asyncio.AbstractEventLoop | None:
 
 @event.listens_for(Session, "after_commit")
 def _wake_relays(session: Session) -> None:
-    if not session.info.pop(_EMITTED, False):
-        return
+    if session.info.pop(_EMITTED, False):
+        wake_relays()
+
+
+def wake_relays() -> None:
+    """Run this process's relays now: a message due now was committed."""
     here = _current_loop()
     for wakeup, loop in list(_wakeups.items()):
         if loop is here:

@@ -1,12 +1,13 @@
 """Payments room: gateway port (Stripe), card pay links, carrier billing, refunds, ledger."""
 
-from payments import carrier, domain, finance_reports, ledger, recon, recon_files
+from payments import carrier, carrier_pg, domain, finance_reports, ledger, recon, recon_files
 from payments.cancellations import (
     on_order_cancelled,
     redeliver_lost_cancellations,
     void_attempts,
 )
 from payments.carrier import top_up
+from payments.carrier_pg import applies as carrier_fast_path
 from payments.charges import charge_card, ensure_setup_intent, refresh_from_gateway
 from payments.demo_gateway import DemoCardGateway, DemoGatewayRefused
 from payments.errors import (
@@ -100,6 +101,8 @@ __all__ = [
     "RefundExceedsCaptured",
     "StripeGateway",
     "carrier",
+    "carrier_fast_path",
+    "carrier_pg",
     "charge_card",
     "check_payable",
     "domain",

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import new_id
 from core.errors import NotFound, ValidationFailed
 from core.money import MAX_AMOUNT, MAX_BALANCE
 from payments.errors import InsufficientCredit
@@ -69,17 +70,19 @@ async def _movement(
     actor: str,
     now: datetime,
 ) -> None:
-    session.add(
-        PhoneAccountMovement(
-            account_id=account_id,
-            amount=amount,
-            kind=kind,
-            reference=reference,
-            actor=actor,
-            at=now,
-        )
-    )
+    session.add(movement(account_id, amount, kind, reference, actor, now))
     await session.flush()
+
+
+def movement(
+    account_id: str, amount: int, kind: str, reference: str, actor: str, now: datetime
+) -> PhoneAccountMovement:
+    """One line of the account's statement (the one-statement charge, payments/carrier_pg.py,
+    fills in the account it locked)."""
+    return PhoneAccountMovement(
+        id=new_id(), account_id=account_id, amount=amount, kind=kind, reference=reference,
+        actor=actor, at=now,
+    )  # fmt: skip
 
 
 async def top_up(

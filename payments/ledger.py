@@ -8,6 +8,7 @@ from datetime import datetime, tzinfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import new_id
 from core.money import major_units
 from core.text import BOM, spreadsheet_line
 from payments.domain import Posting, is_balanced
@@ -31,9 +32,39 @@ async def post(
     refund_id: str | None = None,
 ) -> LedgerTransaction:
     """Write one transaction; refuse any that does not sum to zero."""
+    txn, entries = transaction(
+        kind,
+        postings,
+        currency=currency,
+        now=now,
+        memo=memo,
+        order_id=order_id,
+        payment_id=payment_id,
+        refund_id=refund_id,
+    )
+    session.add(txn)
+    await session.flush()
+    session.add_all(entries)
+    return txn
+
+
+def transaction(
+    kind: str,
+    postings: Sequence[Posting],
+    *,
+    currency: str,
+    now: datetime,
+    memo: str,
+    order_id: str | None = None,
+    payment_id: str | None = None,
+    refund_id: str | None = None,
+) -> tuple[LedgerTransaction, list[LedgerEntry]]:
+    """The rows of one balanced transaction (`post` writes them; so does the one-statement
+    carrier charge, payments/carrier_pg.py). Refuses any that does not sum to zero."""
     if not postings or not is_balanced(postings):
         raise UnbalancedTransaction(f"{kind}: postings do not balance: {postings}")
     txn = LedgerTransaction(
+        id=new_id(),
         kind=kind,
         order_id=order_id,
         payment_id=payment_id,
@@ -41,20 +72,19 @@ async def post(
         memo=memo[:300],
         at=now,
     )
-    session.add(txn)
-    await session.flush()
-    for p in postings:
-        if p.amount:
-            session.add(
-                LedgerEntry(
-                    transaction_id=txn.id,
-                    account=p.account,
-                    amount=p.amount,
-                    currency=currency,
-                    at=now,
-                )
-            )
-    return txn
+    entries = [
+        LedgerEntry(
+            id=new_id(),
+            transaction_id=txn.id,
+            account=p.account,
+            amount=p.amount,
+            currency=currency,
+            at=now,
+        )
+        for p in postings
+        if p.amount
+    ]
+    return txn, entries
 
 
 async def balances(

@@ -73,7 +73,7 @@ class Notifier(Protocol):
     ) -> object: ...
 
 
-def _actor_channel(actor: str) -> tuple[str, str]:
+def actor_channel(actor: str) -> tuple[str, str]:
     kind = actor.split(":", 1)[0]
     if kind == "agent":
         return actor, "phone"
@@ -136,7 +136,7 @@ class CommerceOrders:
     ) -> MarkPaidOutcome:
         import commerce
 
-        who, via = _actor_channel(actor)
+        who, via = actor_channel(actor)
         result = await commerce.mark_paid(
             session, order_id, actor=who, channel=via, reason=reason, now=now
         )
@@ -150,7 +150,7 @@ class CommerceOrders:
         order = await commerce.get_order(session, order_id)
         if order.status not in ("fulfilled", "refunded"):
             return
-        who, via = _actor_channel(actor)
+        who, via = actor_channel(actor)
         await commerce.transition(
             session,
             order_id,

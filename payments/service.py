@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import new_id
 from core.errors import InvalidTransition, ValidationFailed
 from core.principal import Principal
 from payments import carrier, domain, ledger
@@ -41,26 +42,47 @@ def move(
     now: datetime,
     late_success: bool = False,
 ) -> None:
+    session.add(
+        moved(payment, target, actor=actor, reason=reason, now=now, late_success=late_success)
+    )
+
+
+def moved(
+    payment: Payment,
+    target: str,
+    *,
+    actor: str,
+    reason: str,
+    now: datetime,
+    late_success: bool = False,
+) -> PaymentHistory:
+    """Move the payment to `target` (if the domain allows) and return its history row."""
     if not (late_success and domain.is_late_success(payment.status, target)):
         domain.check_move(payment.status, target)
-    session.add(
-        PaymentHistory(
-            payment_id=payment.id,
-            at=now,
-            actor=actor,
-            from_status=payment.status,
-            to_status=target,
-            reason=reason[:300],
-        )
+    row = PaymentHistory(
+        id=new_id(),
+        payment_id=payment.id,
+        at=now,
+        actor=actor,
+        from_status=payment.status,
+        to_status=target,
+        reason=reason[:300],
     )
     payment.status = target
     payment.updated_at = now
+    return row
 
 
-def _new_payment(
+def request_key_for(method: str, order_id: str, request_key: str) -> str:
+    """The payment's own key: one attempt per method, order and Idempotency-Key."""
+    return f"{method}:{order_id}:{request_key}"
+
+
+def new_payment(
     order: OrderInfo, method: str, request_key: str, actor: str, now: datetime
 ) -> Payment:
     return Payment(
+        id=new_id(),
         order_id=order.id,
         order_number=order.number,
         customer_id=order.customer_id,
@@ -107,7 +129,7 @@ async def start_payment(
     if method not in domain.METHODS:
         raise ValidationFailed.field("method", "must be card or carrier_billing")
     order = await deps.orders.get(session, order_id, principal)
-    key = f"{method}:{order.id}:{request_key}"
+    key = request_key_for(method, order.id, request_key)
     existing = await session.scalar(select(Payment).where(Payment.request_key == key))
     if existing is not None:
         return existing
@@ -117,7 +139,7 @@ async def start_payment(
         # second wait, and its check then sees the first one's committed payment.
         await carrier.lock_account(session, order.customer_id)
     await _ensure_payable(session, order)
-    payment = _new_payment(order, method, key, principal.actor, now)
+    payment = new_payment(order, method, key, principal.actor, now)
     session.add(payment)
     await session.flush()
     if method == domain.CARRIER:
@@ -163,30 +185,34 @@ async def _charge_carrier(
     return payment
 
 
+def paid_memo(payment: Payment) -> str:
+    return f"order {payment.order_number} paid by {payment.method}"
+
+
+def captured_books(payment: Payment) -> list[tuple[str, list[domain.Posting]]]:
+    """What a capture books: the sale (what the order is worth), then the capture (the money)."""
+    return [
+        ("sale", domain.sale_postings(payment.subtotal, payment.booking_fee, payment.delivery_fee)),
+        ("capture", domain.capture_postings(payment.method, payment.amount)),
+    ]
+
+
 async def on_captured(
     session: AsyncSession, deps: PaymentDeps, payment: Payment, *, actor: str, now: datetime
 ) -> None:
     """Book the sale and the capture, then tell commerce; refund if the order cannot take it."""
-    memo = f"order {payment.order_number} paid by {payment.method}"
-    ids = {"order_id": payment.order_id, "payment_id": payment.id}
-    await ledger.post(
-        session,
-        "sale",
-        domain.sale_postings(payment.subtotal, payment.booking_fee, payment.delivery_fee),
-        currency=payment.currency,
-        now=now,
-        memo=memo,
-        **ids,
-    )
-    await ledger.post(
-        session,
-        "capture",
-        domain.capture_postings(payment.method, payment.amount),
-        currency=payment.currency,
-        now=now,
-        memo=memo,
-        **ids,
-    )
+    memo = paid_memo(payment)
+    for kind, postings in captured_books(payment):
+        await ledger.post(
+            session,
+            kind,
+            postings,
+            currency=payment.currency,
+            now=now,
+            memo=memo,
+            order_id=payment.order_id,
+            payment_id=payment.id,
+        )
     other = await session.scalar(
         select(Payment.id).where(
             Payment.order_id == payment.order_id,

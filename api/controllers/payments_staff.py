@@ -17,12 +17,14 @@ import ticketing
 from api.controllers.payments import payment_json
 from api.deps import RuntimeDep, ServicesDep, SessionDep
 from api.finance_dates import bound, zone_for
-from api.idempotency import HEADER, idempotent, strict_body
+from api.idempotency import HEADER, Outcome, Respond, idempotent, strict_body
 from api.security import PrincipalDep, customers_and_agents, require_roles
 from core.db import commit
 from core.errors import ValidationFailed
+from core.idempotency import Completion, store
 from core.money import AmountIn
 from core.principal import Principal
+from core.runtime import Runtime
 
 TAGS = ["payments"]
 
@@ -80,6 +82,8 @@ async def create_payment(
         )
         return 201, payment_json(deps, p), p.id
 
+    if payments.carrier_fast_path(body.method, runtime.drivers, deps):
+        return await _charge_carrier(request, runtime, deps, order_id, who, key, body)
     return await idempotent(
         request,
         runtime,
@@ -88,6 +92,50 @@ async def create_payment(
         caller=who.actor,
         payload=msgspec.to_builtins(body),
         work=work,
+    )
+
+
+async def _charge_carrier(
+    request: Request[Any, Any, Any],
+    runtime: Runtime,
+    deps: payments.PaymentDeps,
+    order_id: str,
+    who: Principal,
+    key: str,
+    body: PaymentIn,
+) -> Response[Any]:
+    """Carrier billing on PostgreSQL: the one-statement charge (payments/carrier_pg.py), or,
+    when it declines, the plain path in a session of its own; either stores the response in
+    its own commit."""
+    now = runtime.clock.now()
+    drivers = runtime.drivers
+    assert drivers is not None
+
+    async def work(respond: Respond) -> Outcome:
+        def reply(p: payments.Payment) -> Completion | None:
+            return respond(201, payment_json(deps, p), p.id)
+
+        p = await payments.carrier_pg.charge(
+            drivers, order_id, principal=who, request_key=key, now=now, respond=reply
+        )
+        if p is None:
+            async with runtime.sessions() as session, session.begin():
+                p = await payments.start_payment(
+                    session, deps, order_id, body.method, principal=who, request_key=key, now=now
+                )
+                done = reply(p)
+                if done is not None:
+                    await store(session, done)
+        return 201, payment_json(deps, p), p.id
+
+    return await idempotent(
+        request,
+        runtime,
+        None,
+        operation=f"payments.create:{order_id}",
+        caller=who.actor,
+        payload=msgspec.to_builtins(body),
+        committed_work=work,
     )
 
 
