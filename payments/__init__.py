@@ -44,6 +44,7 @@ from payments.service import (
     payment_by_token,
     payments_for_order,
     payments_for_orders,
+    payments_for_orders_on,
     settle,
     start_payment,
 )
@@ -116,6 +117,7 @@ __all__ = [
     "payment_for_token",
     "payments_for_order",
     "payments_for_orders",
+    "payments_for_orders_on",
     "payout_job",
     "recon",
     "recon_files",
