@@ -91,11 +91,13 @@ async def ticket_summaries(
     return [_summary(t, events[t.id], codes.get(t.queue_id), now) for t in tickets]
 
 
-_CUSTOMER_TICKETS = (  # what `_summary` reads of a ticket, and its queue's code
+_CUSTOMER_TICKETS = (  # what `_summary` reads of a ticket, its queue's code, its clock events
     "SELECT t.id, t.number, t.status, t.category, t.priority, t.channel, t.customer_id,"
     " t.queue_id, t.assignee_id, t.subject, t.description, t.reopen_count, t.satisfaction,"
     " t.policy, t.calendar, t.created_at, t.first_responded_at, t.resolved_at, t.closed_at,"
-    " q.code AS queue_code FROM tickets t LEFT JOIN ticket_queues q ON q.id = t.queue_id"
+    " q.code AS queue_code, ARRAY(SELECT ROW(e.clock, e.kind, e.at, e.seq)"
+    " FROM ticket_clock_events e WHERE e.ticket_id = t.id ORDER BY e.at, e.seq) AS clock_events"
+    " FROM tickets t LEFT JOIN ticket_queues q ON q.id = t.queue_id"
     " WHERE t.customer_id = $1 ORDER BY t.created_at DESC, t.id DESC LIMIT $2"
 )
 
@@ -104,22 +106,16 @@ async def customer_tickets_on(
     driver: Any, customer_id: str, now: datetime, *, limit: int
 ) -> list[tuple[Any, dict[str, Any]]]:
     """The customer's own first page of `list_tickets`, each with its `ticket_summaries`
-    view, on an asyncpg connection (core.drivers) in two statements: the tickets with their
-    queue's code, then their clock events. Tickets are rows read by attribute; the caller's
-    record reads them on every open."""
-    tickets = as_rows(await driver.fetch(_CUSTOMER_TICKETS, customer_id, limit))
-    if not tickets:
-        return []
-    events: dict[str, list[ClockEvent]] = {t.id: [] for t in tickets}
-    for r in await driver.fetch(
-        "SELECT ticket_id, clock, kind, at, seq FROM ticket_clock_events"
-        " WHERE ticket_id = ANY($1::text[]) ORDER BY at, seq",
-        list(events),
-    ):
-        events[r[0]].append(ClockEvent(r[1], r[2], r[3], r[4]))
-    for t in tickets:  # JSON columns: asyncpg hands over the text
+    view, on an asyncpg connection (core.drivers) in one statement: the tickets with their
+    queue's code and clock events. Tickets are rows read by attribute; the caller's record
+    reads them on every open."""
+    out = []
+    for t in as_rows(await driver.fetch(_CUSTOMER_TICKETS, customer_id, limit)):
+        events = [ClockEvent(*e) for e in t.clock_events]
+        # JSON columns: asyncpg hands over the text
         t.policy, t.calendar = json.loads(t.policy), json.loads(t.calendar)
-    return [(t, _summary(cast(Ticket, t), events[t.id], t.queue_code, now)) for t in tickets]
+        out.append((t, _summary(cast(Ticket, t), events, t.queue_code, now)))
+    return out
 
 
 def _summary(
