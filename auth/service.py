@@ -21,6 +21,7 @@ from auth.errors import AccountLocked, CallerPinWrong, CurrentSecretWrong, Verif
 from auth.models import Agent, AuditEvent, CallerVerification, Customer
 from auth.throttle import Throttle
 from core.db import new_id
+from core.drivers import as_rows
 from core.errors import (
     Conflict,
     DomainError,
@@ -128,6 +129,18 @@ _TOKEN_VERSION = {
     True: "SELECT token_version, true FROM customers WHERE id = $1",
     False: "SELECT token_version, active FROM agents WHERE id = $1",
 }
+
+
+async def get_customer_on(driver: Any, customer_id: str) -> Any:
+    """`get_customer` on an asyncpg connection (core.drivers), for a page that only reads:
+    the profile's columns (no token version) as a row read by attribute."""
+    found = await driver.fetchrow(
+        "SELECT id, phone, name, locale, pin_hash, locked, created_at FROM customers WHERE id = $1",
+        customer_id,
+    )
+    if found is None:
+        raise NotFound("no such customer")
+    return as_rows([found])[0]
 
 
 async def token_version_ok_on(driver: Any, principal: Principal, version: int) -> bool:

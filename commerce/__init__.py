@@ -49,6 +49,7 @@ from .reading import (
     may_see,
     order_history,
     order_summaries,
+    recent_orders_on,
 )
 from .service import (
     TOPIC_ORDER_CANCELLED,
@@ -128,6 +129,7 @@ __all__ = [
     "placement",
     "price_order",
     "purge_idempotency_keys_job",
+    "recent_orders_on",
     "search_offers",
     "takings_since",
     "transition",

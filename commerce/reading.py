@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import raiseload
 
+from core.drivers import as_rows
 from core.errors import Forbidden, NotFound
 from core.paging import Page, keyset, page_of
 from core.principal import Principal
@@ -98,6 +99,26 @@ async def list_orders(
         stmt = stmt.where(Order.status == status.value)
     stmt = keyset(stmt, Order.created_at, Order.id, cursor=cursor, limit=limit)
     return page_of(list(await session.scalars(stmt)), limit, lambda o: (o.created_at, o.id))
+
+
+async def recent_orders_on(
+    driver: Any, principal: Principal, customer_id: str, *, limit: int
+) -> list[Any]:
+    """A staff member's first page of `list_orders(customer_id=..., with_items=False)` on an
+    asyncpg connection (core.drivers): the order's own columns, newest first, as rows read by
+    attribute; one plain statement for the caller's record, which shows them on every open."""
+    check_order_reader(principal)
+    if principal.is_customer and principal.id != customer_id:
+        return []
+    return as_rows(
+        await driver.fetch(
+            "SELECT id, number, customer_id, status, total, currency, channel, created_at,"
+            " hold_expires_at FROM orders WHERE customer_id = $1"
+            " ORDER BY created_at DESC, id DESC LIMIT $2",
+            customer_id,
+            limit,
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)

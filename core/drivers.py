@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import asyncpg
@@ -99,3 +100,10 @@ class DriverPool:
 
 async def _keep(connection: Any) -> None:
     """Nothing to reset (see the module docstring)."""
+
+
+def as_rows(records: Iterable[Any]) -> list[SimpleNamespace]:
+    """asyncpg records as plain objects read by attribute (`row.status`), as the rooms' ORM
+    entities are read, so pages and views take either. A record itself would not do: its
+    `keys`, `values`, `items` and `get` methods shadow columns of those names in a template."""
+    return [SimpleNamespace(**dict(r)) for r in records]

@@ -10,7 +10,7 @@ read at `GET /v1/admin/sms-outbox`) and Twilio's REST API or any compatible serv
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy import Index, Integer, String, Text, delete, select
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import Clock, SystemClock
 from core.db import Base, UtcDateTime, id_column, is_postgres, new_id
+from core.drivers import as_rows
 from core.errors import UpstreamUnavailable
 from core.outbox import emit
 from core.sms_text import segments
@@ -270,6 +271,19 @@ class SmsOutbox:
         if to:
             stmt = stmt.where((SmsMessage.to == to) | (SmsMessage.from_phone == to))
         return list((await session.scalars(stmt)).all())
+
+    async def outbox_on(self, driver: Any, to: str, limit: int = 50) -> list[Any]:
+        """`outbox(session, to)` on an asyncpg connection (core.drivers): the columns a line
+        of the caller's record shows, as rows read by attribute."""
+        return as_rows(
+            await driver.fetch(
+                'SELECT id, "to", from_phone, direction, body, purpose, status, created_at'
+                ' FROM sms_messages WHERE "to" = $1 OR from_phone = $1'
+                " ORDER BY created_at DESC LIMIT $2",
+                to,
+                limit,
+            )
+        )
 
 
 def build_sms_provider(settings: object) -> SmsProvider:

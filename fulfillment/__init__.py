@@ -40,6 +40,7 @@ from fulfillment.tracking import (
     list_dead_letters,
     order_shipments,
     replay_dead_letter,
+    shipment_lines_on,
     shipments_for_orders,
 )
 
@@ -88,6 +89,7 @@ __all__ = [
     "replay_dead_letter",
     "resend_eticket",
     "resend_latest_eticket",
+    "shipment_lines_on",
     "shipments_for_orders",
     "sweep_due",
     "verify_signature",

@@ -4,12 +4,14 @@ customers and agents, and the dead-letter list with replay (admin)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import msgspec
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.drivers import as_rows
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.outbox import emit
 from core.sms_delivery import requeue_failed
@@ -173,6 +175,24 @@ async def shipments_for_orders(
                 events=events[shipment.id],
             )
         )
+    return out
+
+
+async def shipment_lines_on(driver: Any, order_ids: list[str]) -> dict[str, list[Any]]:
+    """The shipments of several orders as one history line each (partner, status, tracking;
+    no tracking events) on an asyncpg connection (core.drivers), as rows read by attribute:
+    `shipments_for_orders` without the events, for the caller's record."""
+    out: dict[str, list[Any]] = {order_id: [] for order_id in order_ids}
+    if order_ids:
+        for s in as_rows(
+            await driver.fetch(
+                "SELECT s.id, s.order_id, p.code AS partner_code, s.status, s.tracking_number,"
+                " s.created_at FROM shipments s JOIN partners p ON p.id = s.partner_id"
+                " WHERE s.order_id = ANY($1::text[]) ORDER BY s.created_at",
+                order_ids,
+            )
+        ):
+            out[s.order_id].append(s)
     return out
 
 

@@ -47,6 +47,7 @@ from payments.service import (
     payment_lines_on,
     payments_for_order,
     payments_for_orders,
+    payments_for_orders_on,
     settle,
     start_payment,
 )
@@ -123,6 +124,7 @@ __all__ = [
     "payment_lines_on",
     "payments_for_order",
     "payments_for_orders",
+    "payments_for_orders_on",
     "payout_job",
     "recon",
     "recon_files",

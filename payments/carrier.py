@@ -7,11 +7,13 @@ charges against one account can never overdraw it, on PostgreSQL and on SQLite a
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import new_id
+from core.drivers import as_rows
 from core.errors import NotFound, ValidationFailed
 from core.money import MAX_AMOUNT, MAX_BALANCE
 from payments.errors import InsufficientCredit
@@ -23,6 +25,16 @@ async def account_for(session: AsyncSession, customer_id: str) -> PhoneAccount |
         select(PhoneAccount).where(PhoneAccount.customer_id == customer_id)
     )
     return found
+
+
+async def account_on(driver: Any, customer_id: str) -> Any | None:
+    """`account_for` on an asyncpg connection (core.drivers): balance and credit as a row."""
+    found = await driver.fetchrow(
+        "SELECT id, customer_id, balance, credit_limit, currency FROM phone_accounts"
+        " WHERE customer_id = $1",
+        customer_id,
+    )
+    return None if found is None else as_rows([found])[0]
 
 
 async def lock_account(session: AsyncSession, customer_id: str) -> None:

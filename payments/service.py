@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import new_id
+from core.drivers import as_rows
 from core.errors import InvalidTransition, ValidationFailed
 from core.principal import Principal
 from payments import carrier, domain, ledger
@@ -355,6 +356,22 @@ async def payments_for_orders(
             select(Payment).where(Payment.order_id.in_(order_ids)).order_by(Payment.created_at)
         )
         for p in rows:
+            out[p.order_id].append(p)
+    return out
+
+
+async def payments_for_orders_on(driver: Any, order_ids: list[str]) -> dict[str, list[Any]]:
+    """`payments_for_orders` on an asyncpg connection (core.drivers), the columns a history
+    line shows, as rows read by attribute: the caller's record reads them on every open."""
+    out: dict[str, list[Any]] = {order_id: [] for order_id in order_ids}
+    if order_ids:
+        for p in as_rows(
+            await driver.fetch(
+                "SELECT id, order_id, method, status, amount, currency, created_at FROM payments"
+                " WHERE order_id = ANY($1::text[]) ORDER BY created_at",
+                order_ids,
+            )
+        ):
             out[p.order_id].append(p)
     return out
 

@@ -22,7 +22,7 @@ from ticketing.schemas import (
 from .assignment import assign, drain_for_agent, drain_queue
 from .board import AgentBoard, QueueBoard, agent_boards, followups_due, queue_boards
 from .calendar import Calendar, add_business_seconds, business_seconds, make_calendar
-from .call_notes import CallNote, add_call_note, call_notes_for
+from .call_notes import CallNote, add_call_note, call_notes_for, call_notes_on
 from .call_stats import QueueStats, queue_stats
 from .calls import (
     QUEUES as CALL_QUEUES,
@@ -67,7 +67,7 @@ from .service import (
 )
 from .setup import set_agent, set_policy, upsert_calendar, upsert_queue
 from .survey import SmsReply, awaiting_score, handle_sms_reply, send_survey
-from .views import ticket_summaries, ticket_view
+from .views import customer_tickets_on, ticket_summaries, ticket_view
 
 # Every outbox topic this room emits; api/outbox_routes.py refuses to start without a route.
 TOPICS = frozenset({TOPIC_TICKET_ESCALATED})
@@ -119,8 +119,10 @@ __all__ = [
     "awaiting_score",
     "business_seconds",
     "call_notes_for",
+    "call_notes_on",
     "call_view",
     "check_refund_ticket",
+    "customer_tickets_on",
     "drain_for_agent",
     "drain_queue",
     "end_call",

@@ -5,12 +5,14 @@ ticket)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import String, Text, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, UtcDateTime, id_column
+from core.drivers import as_rows
 from core.errors import NotFound, ValidationFailed
 from core.principal import Principal
 
@@ -53,3 +55,18 @@ async def call_notes_for(
         .limit(limit)
     )
     return list(rows)
+
+
+async def call_notes_on(driver: Any, customer_id: str, *, limit: int = 5) -> list[Any]:
+    """`call_notes_for` on an asyncpg connection (core.drivers), each note with its agent's
+    display name (`agent_name`), as rows read by attribute: one statement for the record."""
+    return as_rows(
+        await driver.fetch(
+            "SELECT n.id, n.customer_id, n.agent_id, n.body, n.created_at,"
+            " a.display_name AS agent_name FROM call_notes n"
+            " LEFT JOIN agents a ON a.id = n.agent_id WHERE n.customer_id = $1"
+            " ORDER BY n.created_at DESC, n.id DESC LIMIT $2",
+            customer_id,
+            limit,
+        )
+    )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.drivers import as_rows
 from core.principal import Principal
 
 from .domain import ClockState
@@ -87,6 +89,33 @@ async def ticket_summaries(
         ).all()
     )
     return [_summary(t, events[t.id], codes.get(t.queue_id), now) for t in tickets]
+
+
+_CUSTOMER_TICKETS = (  # what `_summary` reads of a ticket, its queue's code, its clock events
+    "SELECT t.id, t.number, t.status, t.category, t.priority, t.channel, t.customer_id,"
+    " t.queue_id, t.assignee_id, t.subject, t.description, t.reopen_count, t.satisfaction,"
+    " t.policy, t.calendar, t.created_at, t.first_responded_at, t.resolved_at, t.closed_at,"
+    " q.code AS queue_code, ARRAY(SELECT ROW(e.clock, e.kind, e.at, e.seq)"
+    " FROM ticket_clock_events e WHERE e.ticket_id = t.id ORDER BY e.at, e.seq) AS clock_events"
+    " FROM tickets t LEFT JOIN ticket_queues q ON q.id = t.queue_id"
+    " WHERE t.customer_id = $1 ORDER BY t.created_at DESC, t.id DESC LIMIT $2"
+)
+
+
+async def customer_tickets_on(
+    driver: Any, customer_id: str, now: datetime, *, limit: int
+) -> list[tuple[Any, dict[str, Any]]]:
+    """The customer's own first page of `list_tickets`, each with its `ticket_summaries`
+    view, on an asyncpg connection (core.drivers) in one statement: the tickets with their
+    queue's code and clock events. Tickets are rows read by attribute; the caller's record
+    reads them on every open."""
+    out = []
+    for t in as_rows(await driver.fetch(_CUSTOMER_TICKETS, customer_id, limit)):
+        events = [ClockEvent(*e) for e in t.clock_events]
+        # JSON columns: asyncpg hands over the text
+        t.policy, t.calendar = json.loads(t.policy), json.loads(t.calendar)
+        out.append((t, _summary(cast(Ticket, t), events, t.queue_code, now)))
+    return out
 
 
 def new_ticket_view(

@@ -16,7 +16,7 @@ import ticketing
 from core.errors import DomainError, NotFound, Throttled, ValidationFailed
 from web.access import MeDep
 from web.console import handoff
-from web.console.caller import load_caller, read_only
+from web.console.caller import load_caller, load_caller_on, read_only
 from web.console.tickets import desk_context, names
 from web.pages import page
 from web.ports import PortsDep, SessionDep
@@ -42,28 +42,34 @@ def verification(request: Req, customer_id: str, now: datetime) -> tuple[str, da
 async def caller_page(
     request: Req,
     services: PortsDep,
-    session: SessionDep,
     me: MeDep,
     customer_id: str,
     *,
     status_code: int = 200,
     **extra: Any,
 ) -> Any:
-    now = services.runtime.clock.now()
+    runtime = services.runtime
+    now = runtime.clock.now()
     checked = verification(request, customer_id, now)
-    caller = await load_caller(
-        session,
-        me.principal,
-        customer_id,
-        sms=services.sms,
-        verified_until=checked[1] if checked else None,
-        now=now,
-    )
-    extra.update(await _handoff(request, session, me, caller.customer, now))
+    until = checked[1] if checked else None
+    if runtime.drivers is not None:  # the fast path (web/console/caller.py)
+        caller = await runtime.drivers.read(
+            lambda pg: load_caller_on(
+                pg, me.principal, customer_id, sms=services.sms, verified_until=until, now=now
+            )
+        )
+        who = {n.agent_id: n.agent_name for n in caller.notes if n.agent_name is not None}  # type: ignore[union-attr]
+    else:
+        async with read_only(runtime) as session:
+            caller = await load_caller(
+                session, me.principal, customer_id, sms=services.sms, verified_until=until, now=now
+            )
+            who = await names(session, {n.agent_id for n in caller.notes})
+    extra.update(await _handoff(request, services, me, caller.customer, now))
     return page(
         request,
         "console/caller.html",
-        names=await names(session, {n.agent_id for n in caller.notes}),
+        names=who,
         status_code=status_code,
         caller=caller,
         now=now,
@@ -106,14 +112,14 @@ async def screen_pop(request: Req, services: PortsDep, session: SessionDep, me: 
 
 
 async def _handoff(
-    request: Req, session: SessionDep, me: MeDep, customer: auth.Customer, now: datetime
+    request: Req, services: PortsDep, me: MeDep, customer: Any, now: datetime
 ) -> dict[str, Any]:
     """The IVR's part of the record (web/console/handoff.py): read on a screen pop only."""
     sid = str(request.query_params.get("call_sid") or "")
-    on_call = request.query_params.get("call") == "1" or bool(sid)
-    found = (
-        await handoff.handoff_for(session, customer, me.id, now, call_sid=sid) if on_call else None
-    )
+    found = None
+    if request.query_params.get("call") == "1" or sid:
+        async with read_only(services.runtime) as session:
+            found = await handoff.handoff_for(session, customer, me.id, now, call_sid=sid)
     return {"handoff": found, "by_keypad": handoff.keypad_checked(request, customer.id)}
 
 
@@ -142,8 +148,7 @@ async def create_customer(request: Req, services: PortsDep, session: SessionDep,
 @get("/console/customers/{customer_id:str}", include_in_schema=False)
 async def customer(request: Req, services: PortsDep, me: MeDep, customer_id: str) -> Any:
     on_call = request.query_params.get("call") == "1"
-    async with read_only(services.runtime) as session:  # it writes nothing
-        return await caller_page(request, services, session, me, customer_id, on_call=on_call)
+    return await caller_page(request, services, me, customer_id, on_call=on_call)
 
 
 @post("/console/customers/{customer_id:str}/verify", include_in_schema=False)
