@@ -49,6 +49,7 @@ from .reading import (
     may_see,
     order_history,
     order_summaries,
+    order_summaries_on,
 )
 from .service import (
     TOPIC_ORDER_CANCELLED,
@@ -115,6 +116,7 @@ __all__ = [
     "order_history",
     "order_out",
     "order_summaries",
+    "order_summaries_on",
     "place_order",
     "placement",
     "price_order",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import cast
 
 import structlog
@@ -119,10 +120,7 @@ class InboundSms:
 async def handle(services: Services, sms: InboundSms) -> tuple[str, bool]:
     """The reply ("" to stay silent) and whether this was the first time this MessageSid came."""
     settings = services.runtime.settings
-    try:
-        phone: str | None = normalise_phone(sms.sender, settings.default_region)
-    except InvalidPhone:
-        phone = None
+    phone = _sender_phone(sms.sender, settings.default_region)
     lock_key = phone or sms.sender[:40]
     now = services.runtime.clock.now()
     outcome: list[Answer] = []
@@ -204,6 +202,16 @@ async def _answer(
                 result = await _dispatch(turn)
     await _store(session, sms, phone, command, result, purpose, now)
     return result
+
+
+@lru_cache(maxsize=4096)
+def _sender_phone(sender: str, region: str) -> str | None:
+    """`From` in E.164, None when it is no valid number. Remembered: phonenumbers' parse was
+    a sizeable part of a text's CPU, and the same numbers text again and again."""
+    try:
+        return normalise_phone(sender, region)
+    except InvalidPhone:
+        return None
 
 
 def _opted(verb: str) -> str:
