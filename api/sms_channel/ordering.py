@@ -110,7 +110,7 @@ async def lock_and_read(
         # (the ORM's statement machinery cost more than the statement).
         connection = await session.connection()
         await connection.exec_driver_sql(_LOCK, (f"sms:{lock_key}",))
-        pg = (await connection.get_raw_connection()).driver_connection
+        pg: Any = (await connection.get_raw_connection()).driver_connection
         found = await pg.fetchrow(
             _OPENING_PG, message_sid, phone or "", since, list(budget.REPLY_PURPOSES)
         )
