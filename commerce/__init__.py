@@ -49,6 +49,7 @@ from .reading import (
     may_see,
     order_history,
     order_summaries,
+    order_summaries_on,
     recent_orders_on,
 )
 from .service import (
@@ -123,6 +124,7 @@ __all__ = [
     "order_history",
     "order_out",
     "order_summaries",
+    "order_summaries_on",
     "order_view",
     "order_view_on",
     "place_order",

@@ -157,3 +157,26 @@ async def order_summaries(
         values["number"] = normalise_readable(number)
     rows = await session.execute(_SUMMARIES[bool(number)], values)
     return [OrderSummary(*row) for row in rows]
+
+
+# `order_summaries` as plain SQL for an asyncpg connection (the SMS channel's STATUS, on its
+# transaction's own connection): SQLAlchemy's statement machinery cost more than the read.
+_SUMMARIES_PG = {
+    False: "SELECT id, number, status, total, currency FROM orders WHERE customer_id = $1"
+    " ORDER BY created_at DESC, id DESC LIMIT $2",
+    True: "SELECT id, number, status, total, currency FROM orders WHERE customer_id = $1"
+    " AND number = $3 ORDER BY created_at DESC, id DESC LIMIT $2",
+}
+
+
+async def order_summaries_on(
+    driver: Any, customer_id: str, *, number: str | None = None, limit: int = 3
+) -> list[OrderSummary]:
+    """`order_summaries` on an asyncpg connection (the same rows, in the same order)."""
+    if number:
+        found = await driver.fetch(
+            _SUMMARIES_PG[True], customer_id, limit, normalise_readable(number)
+        )
+    else:
+        found = await driver.fetch(_SUMMARIES_PG[False], customer_id, limit)
+    return [OrderSummary(*row) for row in found]

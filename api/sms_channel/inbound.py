@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import cast
 
 import structlog
@@ -27,7 +28,7 @@ from api.composition import Services
 from core.db import is_postgres, new_id
 from core.errors import Busy, DomainError
 from core.phone import InvalidPhone, normalise_phone
-from core.sms import IN, OUT, RECEIVED, REPLIED, SmsMessage, set_opted_out
+from core.sms import IN, OUT, RECEIVED, REPLIED, SmsInbound, SmsMessage, set_opted_out
 from core.sms_delivery import answer_once
 from core.sms_text import segments
 
@@ -79,12 +80,28 @@ COLUMNS = (
     "provider_message_id", "segments", "command", "outcome", "order_id", "ticket_id",
     "attempts", "status_at", "error", "lease_until", "sent_at",
 )  # fmt: skip
-_INSERT_PG = (  # COLUMNS, in order
-    'INSERT INTO sms_messages (id, direction, "to", from_phone, body, purpose, created_at,'
+_INBOUND = insert(SmsInbound)
+
+
+_INSERT_PG_HEAD = (  # the MessageSid's row, then the messages (COLUMNS, in order)
+    "WITH sid AS (INSERT INTO sms_inbound (message_sid, from_phone, reply, received_at)"
+    " VALUES ($1, $2, $3, $4))"
+    ' INSERT INTO sms_messages (id, direction, "to", from_phone, body, purpose, created_at,'
     " status, provider_message_id, segments, command, outcome, order_id, ticket_id, attempts,"
-    " status_at, error, lease_until, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-    " $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+    " status_at, error, lease_until, sent_at) VALUES "
 )
+
+
+def _insert_pg(rows: int) -> str:
+    """The MessageSid's row (answer_once's retry record) and `rows` messages in one
+    statement: a text's writes are one round trip on PostgreSQL."""
+    width = len(COLUMNS)
+    return _INSERT_PG_HEAD + ", ".join(
+        "(" + ", ".join(f"${5 + r * width + c}" for c in range(width)) + ")" for r in range(rows)
+    )
+
+
+_INSERT_PG = {1: _insert_pg(1), 2: _insert_pg(2)}  # the text alone; the text and its reply
 READ_ONLY = frozenset({HELP, LIST, INFO, STATUS, EMPTY})
 VERB_WORDS = {"zh": {PAY: "支付", CANCEL: "取消", CARD: "刷卡", STATUS: "状态", TICKET: "电子票"}}
 
@@ -103,10 +120,7 @@ class InboundSms:
 async def handle(services: Services, sms: InboundSms) -> tuple[str, bool]:
     """The reply ("" to stay silent) and whether this was the first time this MessageSid came."""
     settings = services.runtime.settings
-    try:
-        phone: str | None = normalise_phone(sms.sender, settings.default_region)
-    except InvalidPhone:
-        phone = None
+    phone = _sender_phone(sms.sender, settings.default_region)
     lock_key = phone or sms.sender[:40]
     now = services.runtime.clock.now()
     outcome: list[Answer] = []
@@ -126,7 +140,13 @@ async def handle(services: Services, sms: InboundSms) -> tuple[str, bool]:
         return "", True
     async with LOCKS.hold(lock_key):
         reply, first = await answer_once(
-            services.runtime.sessions, sms.message_sid, phone, now, answer, serialise=serialise
+            services.runtime.sessions,
+            sms.message_sid,
+            phone,
+            now,
+            answer,
+            serialise=serialise,
+            answer_records=True,  # _store writes the MessageSid's row with the messages
         )
     done = outcome[-1] if outcome and first else None  # a copy that lost the race: rolled back
     log.info(
@@ -182,6 +202,16 @@ async def _answer(
                 result = await _dispatch(turn)
     await _store(session, sms, phone, command, result, purpose, now)
     return result
+
+
+@lru_cache(maxsize=4096)
+def _sender_phone(sender: str, region: str) -> str | None:
+    """`From` in E.164, None when it is no valid number. Remembered: phonenumbers' parse was
+    a sizeable part of a text's CPU, and the same numbers text again and again."""
+    try:
+        return normalise_phone(sender, region)
+    except InvalidPhone:
+        return None
 
 
 def _opted(verb: str) -> str:
@@ -251,8 +281,9 @@ async def _store(
     purpose: str,
     now: datetime,
 ) -> None:
-    """The text as received (PIN masked) and the reply that leaves in the TwiML, in one
-    statement."""
+    """The text as received (PIN masked), the reply that leaves in the TwiML and the
+    MessageSid's row that answers a retry with that reply (core.sms_delivery.answer_once),
+    in one statement on PostgreSQL."""
     common = {
         "command": command.verb,
         "outcome": result.outcome,
@@ -296,8 +327,13 @@ async def _store(
                 **common,
             }
         )
+    sid = (sms.message_sid, phone, result.reply, now)
     if is_postgres(session):  # on the transaction's asyncpg connection (ordering.driver)
         pg = await driver(session)
-        await pg.executemany(_INSERT_PG, [tuple(row[c] for c in COLUMNS) for row in rows])
+        await pg.execute(_INSERT_PG[len(rows)], *sid, *(row[c] for row in rows for c in COLUMNS))
     else:
         await session.execute(_INSERT, rows)
+        await session.execute(
+            _INBOUND,
+            dict(zip(("message_sid", "from_phone", "reply", "received_at"), sid, strict=True)),
+        )

@@ -11,9 +11,11 @@ import commerce
 import fulfillment
 import payments
 from commerce import DeliveryMethod, LineRequest, Order, OrderStatus, OrderSummary
+from core.db import is_postgres
 from core.errors import Busy, InvalidTransition, NotFound, ValidationFailed
 
 from .context import Answer, Turn
+from .ordering import driver
 from .texts import amount, local_time, status_name
 
 RECENT = 3  # orders STATUS lists without a number: one segment's worth
@@ -109,9 +111,14 @@ async def pay(turn: Turn, method: str) -> Answer:
 
 async def status(turn: Turn) -> Answer:
     number = turn.command.order
-    found = await commerce.order_summaries(
-        turn.session, turn.customer.id, number=number, limit=1 if number else RECENT
-    )
+    limit = 1 if number else RECENT
+    if is_postgres(turn.session):  # on the transaction's asyncpg connection (ordering.driver)
+        pg = await driver(turn.session)
+        found = await commerce.order_summaries_on(pg, turn.customer.id, number=number, limit=limit)
+    else:
+        found = await commerce.order_summaries(
+            turn.session, turn.customer.id, number=number, limit=limit
+        )
     if not found:
         return _no_order(turn, number)
     if number is not None:

@@ -1,5 +1,6 @@
-"""STATUS reads orders with commerce.order_summaries (one Core statement, no entities): it
-must find what list_orders, the plain path, finds for the same customer and number."""
+"""STATUS reads orders with commerce.order_summaries (one Core statement, no entities), on
+PostgreSQL with its plain-SQL twin order_summaries_on: both must find what list_orders, the
+plain path, finds for the same customer and number."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from litestar.testing import AsyncTestClient
 
 import commerce
 from api.app import create_app
+from api.sms_channel.ordering import driver
 from core.clock import TravelClock
 from core.principal import Principal
 from core.runtime import Runtime
@@ -47,12 +49,15 @@ async def test_status_summaries_match_the_orders_list_orders_finds(
         return (o.id, o.number, o.status, o.total, o.currency)
 
     async with sms_rt.sessions() as s:
+        pg = await driver(s)
         mine = Principal("customer", me.id)
         for number, limit in [(None, 3), (None, 10), (numbers[1], 1), (numbers[0], 1),
                               (numbers[2].lower(), 1), (theirs, 1), ("ZZZZZZZZ", 1)]:  # fmt: skip
             plain = await commerce.list_orders(s, mine, number=number, limit=limit)
             fast = await commerce.order_summaries(s, me.id, number=number, limit=limit)
             assert [fields(o) for o in fast] == [fields(o) for o in plain.items], number
+            raw = await commerce.order_summaries_on(pg, me.id, number=number, limit=limit)
+            assert raw == fast, number
         assert not await commerce.order_summaries(s, me.id, number=theirs, limit=1)
         assert len(await commerce.order_summaries(s, me.id, limit=10)) == 4
 
