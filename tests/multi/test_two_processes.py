@@ -266,11 +266,23 @@ async def test_paid_orders_are_dispatched_once_when_a_worker_is_killed_mid_burst
 async def test_a_partner_callback_delivered_to_both_apis_is_applied_once(
     deployment: Stack, runtime: Runtime, partner: PartnerServer, http: httpx.AsyncClient
 ) -> None:
-    async with runtime.sessions() as session:
-        shipment = await session.scalar(
-            select(Shipment).where(Shipment.status == "dispatched").limit(1)
-        )
-    assert shipment is not None, "the dispatch test leaves dispatched shipments"
+    offer = await make_offer(runtime, capacity=5)
+    order_id = await place_and_pay(http, deployment.urls, await buyer(runtime), offer.id)
+
+    async def dispatched() -> Shipment | None:
+        async with runtime.sessions() as session:
+            return await session.scalar(
+                select(Shipment).where(
+                    Shipment.order_id == order_id, Shipment.status == "dispatched"
+                )
+            )
+
+    async def is_dispatched() -> bool:
+        return await dispatched() is not None
+
+    await until(is_dispatched, 30, "the dispatch")
+    shipment = await dispatched()
+    assert shipment is not None
     event_id = uuid.uuid4().hex
     raw = json.dumps(
         {
