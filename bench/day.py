@@ -360,6 +360,7 @@ async def measure(
         elif not held and first_fail is None:
             first_fail = (i + 1, why, st["cpu"])
     summary(highest, first_fail, delays)
+    cost_per_flow(steps, len(stack.apis), len(stack.workers))
     for t in list(tasks):
         t.cancel()
 
@@ -382,6 +383,35 @@ async def wait_for_partner(
         if all(d != float("inf") for per in delays.values() for d in per):
             return
         await asyncio.sleep(0.5)
+
+
+def cost_per_flow(steps: list[dict[str, Any]], apis: int, workers: int) -> None:
+    """CPU each part spent per flow over every step, and the rate that would fill each part
+    if the machine were the deployment's alone: a figure the neighbours' load on a shared
+    machine disturbs far less than latency does (an estimate, not a measurement)."""
+    flows = sum(st["started"] for st in steps)
+    if not flows:
+        return
+    spent: dict[str, float] = defaultdict(float)
+    for st in steps:
+        for u in st["cpu"]:
+            spent[u.name] += u.seconds
+    cores = os.cpu_count() or 1
+    room = {"API": apis, "worker": workers, "postgres": cores, "redis-server": 1}
+    ms = {name: spent[name] * 1000 / flows for name in room}
+    print(
+        "CPU per flow: "
+        + ", ".join(f"{name} {v:.1f} ms" for name, v in ms.items())
+        + f"; the client {spent['bench client'] * 1000 / flows:.1f} ms"
+    )
+    fills = {name: room[name] * 1000 / v for name, v in ms.items() if v > 0}
+    fills[f"all {cores} cores"] = cores * 1000 / max(sum(ms.values()), 1e-9)
+    first = min(fills, key=fills.__getitem__)
+    print(
+        "if the machine were ours alone, flows/s that would fill each: "
+        + ", ".join(f"{name} {v:.0f}" for name, v in fills.items())
+        + f" -> {first} first"
+    )
 
 
 def summary(highest: dict[str, Any] | None, first_fail: tuple[int, str, list[Any]] | None,
@@ -415,6 +445,11 @@ def summary(highest: dict[str, Any] | None, first_fail: tuple[int, str, list[Any
     )
     if top.name == "bench client":
         print("  the load generator itself was the fullest: the figure is its limit, not ours")
+    if machine.share >= 0.9:  # nothing can saturate its own limit when the cores are gone
+        print(
+            "  the machine's cores were full: every part was queueing for CPU, so on this "
+            "machine the cores ran out first; the part above used the largest share of its own"
+        )
 
 
 def main() -> None:

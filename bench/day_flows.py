@@ -310,10 +310,8 @@ async def voice_call(day: Day) -> None:
     signer = Caller(None, public_base=day.public, auth_token=day.twilio_token, phone=c.phone)
     sid = new_call_sid()
     for step, keys in MENU_CALL:
-        if (
-            await day.send("voice: IVR step", *step_request(signer, sid, c.phone, step, keys))
-            is None
-        ):
+        request = step_request(signer, sid, c.phone, step, keys)
+        if await day.send("voice: IVR step", *request, ok=(200, 204)) is None:  # 204: hang-up
             return
 
 
