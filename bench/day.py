@@ -359,7 +359,7 @@ async def measure(
             highest = {**st, "requests": len(samples) / args.seconds}
         elif not held and first_fail is None:
             first_fail = (i + 1, why, st["cpu"])
-    summary(highest, first_fail, delays)
+    summary(highest, first_fail, delays, args.seconds)
     cost_per_flow(steps, len(stack.apis), len(stack.workers))
     for t in list(tasks):
         t.cancel()
@@ -415,7 +415,7 @@ def cost_per_flow(steps: list[dict[str, Any]], apis: int, workers: int) -> None:
 
 
 def summary(highest: dict[str, Any] | None, first_fail: tuple[int, str, list[Any]] | None,
-            delays: dict[int, list[float]]) -> None:  # fmt: skip
+            delays: dict[int, list[float]], seconds: float) -> None:  # fmt: skip
     print()
     if highest is None:
         print("highest rate held (p99 < 500 ms, no error): none of the steps")
@@ -435,21 +435,22 @@ def summary(highest: dict[str, Any] | None, first_fail: tuple[int, str, list[Any
         print("no step failed: raise --steps to find the limit")
         return
     step, why, parts = first_fail
-    mine = [u for u in parts if u.name != "machine (everyone)"]
-    top = mine[0]
-    machine = next(u for u in parts if u.name == "machine (everyone)")
+    # The machine's cores are a resource too: with every process on one 2-core box they
+    # usually fill before any one process reaches its own core.
+    top = parts[0]
+    ours = [u for u in parts if u.name != "machine (everyone)"]
+    spent = ", ".join(f"{u.name} {u.seconds / seconds:.2f}" for u in ours)
     print(
         f"first failing step: {step} ({why}); closest to saturation: {top.name} at "
-        f"{top.share:.0%} of what it can use ({top.detail}); the whole machine was "
-        f"{machine.share:.0%} busy ({machine.detail}, other users included)"
+        f"{top.share:.0%} ({top.detail})"
     )
-    if top.name == "bench client":
-        print("  the load generator itself was the fullest: the figure is its limit, not ours")
-    if machine.share >= 0.9:  # nothing can saturate its own limit when the cores are gone
+    print(f"  cores used there: {spent} (the rest of the machine: other users)")
+    if top.name != ours[0].name:
         print(
-            "  the machine's cores were full: every part was queueing for CPU, so on this "
-            "machine the cores ran out first; the part above used the largest share of its own"
+            f"  of the deployment's own limits the fullest: {ours[0].name} at {ours[0].share:.0%}"
         )
+    if ours[0].name == "bench client":
+        print("  the load generator itself was the fullest: the figure is its limit, not ours")
 
 
 def main() -> None:
