@@ -211,6 +211,7 @@ async def postgres(rt: Runtime, theirs_csv: Path) -> dict[str, Any]:
         window=timedelta(hours=48),
         actor="system:bench",
         now=now,
+        progress=lambda stage: print(f"  reconcile {stage}: {time.perf_counter() - t1:.2f} s"),
     )
     t2 = time.perf_counter()
     py = time.process_time() - py0
