@@ -2,8 +2,8 @@
 room (`commerce.mark_paid` emits `order.paid` in the outbox, as a real payment does) -> real
 `python -m api.worker` processes (relay + Dramatiq over Redis + the order.paid job + dispatch)
 -> a local signed partner. Paid-to-partner-received dispatches/s and p50/p95 latency with 1 and
-2 worker processes, and in the same run a no-op Dramatiq actor's throughput on the same Redis,
-with the ratio.
+2 worker processes, then the latency of lone orders paid one at a time on the same workers,
+and in the same run a no-op Dramatiq actor's throughput on the same Redis, with the ratio.
 
     .venv/bin/python bench/fulfillment.py --shipments 200
 
@@ -48,6 +48,7 @@ from tests.conftest import create_database, drop_database  # noqa: E402
 from tests.partner_server import PartnerServer  # noqa: E402
 
 REDIS = "redis://127.0.0.1:6379/5"
+LONE = 10  # lone orders per run, paid one at a time after the burst
 
 
 def pct(values: list[float], q: float) -> float:
@@ -89,7 +90,8 @@ async def place_orders(sessions: Any, count: int) -> list[str]:
 
 
 async def pay(sessions: Any, order_ids: list[str]) -> float:
-    """Mark the orders paid in one transaction; returns the instant they were paid."""
+    """Mark the orders paid in one transaction; returns the instant it committed (the jobs
+    cannot start before: the time the bench itself takes to pay 200 orders is not theirs)."""
     now = SystemClock().now()
     async with sessions() as session, session.begin():
         for order_id in order_ids:
@@ -97,7 +99,7 @@ async def pay(sessions: Any, order_ids: list[str]) -> float:
                 session, order_id, actor="system", channel="system", reason="bench", now=now
             )
             assert result.outcome == "paid", result.outcome
-    return now.timestamp()
+    return time.time()
 
 
 async def shipment_of(sessions: Any, order_ids: list[str]) -> dict[str, str]:
@@ -144,6 +146,7 @@ async def run_fulfillment(db_url: str, processes: int, n: int, prefix: str) -> d
 
     warm = await place_orders(sessions, processes * 2)
     orders = await place_orders(sessions, n)
+    lone = await place_orders(sessions, LONE)
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "api.worker"],
@@ -166,11 +169,22 @@ async def run_fulfillment(db_url: str, processes: int, n: int, prefix: str) -> d
                 first_seen[r.key] = r.wall
         lat = [first_seen[s] - paid_at for s in shipments.values() if s in first_seen]
         elapsed = max(lat) if lat else 0.0
+        # A lone order on idle workers, one at a time: what one customer waits for.
+        alone: list[float] = []
+        for order_id in lone:
+            await asyncio.sleep(0.3)
+            paid_at = await pay(sessions, [order_id])
+            (shipment,) = (await wait_received([order_id], 30)).values()
+            seen = [r.wall for r in list(partner.received) if r.key == shipment]
+            if seen:
+                alone.append(min(seen) - paid_at)
         return {
             "received": len(lat),
             "per_s": len(lat) / elapsed if elapsed > 0 else 0.0,
             "p50_ms": statistics.median(lat) * 1000 if lat else float("nan"),
             "p95_ms": pct(lat, 0.95) * 1000 if lat else float("nan"),
+            "lone_p50_ms": statistics.median(alone) * 1000 if alone else float("nan"),
+            "lone_max_ms": max(alone) * 1000 if alone else float("nan"),
         }
     finally:
         for p in procs:
@@ -236,7 +250,8 @@ def main() -> None:
             print(
                 f"  {procs} worker process(es): {r['per_s']:.1f} dispatches/s, "
                 f"p50 {r['p50_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms "
-                f"(received {r['received']:.0f})"
+                f"(received {r['received']:.0f}); lone order p50 {r['lone_p50_ms']:.0f} ms,"
+                f" max {r['lone_max_ms']:.0f} ms ({LONE} orders)"
             )
         noop = run_noop(args.shipments * 5, f"{prefix}n")
         print(f"  no-op Dramatiq actor (1 process, 8 threads): {noop:.1f} messages/s")
