@@ -8,16 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
-from tests.integration.commerce.servers import free_port
+from tests.integration.commerce.servers import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,21 +65,7 @@ class Stack:
         return self.urls[-1]
 
     def wait_up(self, timeout: float = 90) -> None:
-        """Every API answers /health (a loaded 2-core box imports slowly); polls, no sleep
-        stands in for readiness."""
-        deadline = time.monotonic() + timeout
-        for url, proc in zip(self.urls, self.apis, strict=True):
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"server for {url} exited with {proc.returncode}")
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"server {url} did not start")
-                time.sleep(0.05)
+        wait_healthy(self.urls, self.apis, timeout)
 
     def stop(self) -> None:
         for proc in [*self.apis, *self.workers]:

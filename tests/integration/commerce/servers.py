@@ -24,6 +24,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_healthy(
+    urls: list[str], procs: list[subprocess.Popen[bytes]], timeout: float = 90
+) -> None:
+    """Every server answers /health (a loaded 2-core CI box imports slowly); polls, no sleep
+    stands in for readiness, and a server that exited says so at once."""
+    deadline = time.monotonic() + timeout
+    for url, proc in zip(urls, procs, strict=True):
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server for {url} exited with {proc.returncode}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server {url} did not start")
+            time.sleep(0.05)
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -58,19 +78,7 @@ def uvicorn_servers(
                    "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
             procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env))
             urls.append(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 90  # a loaded 2-core CI box imports slowly
-        for url, proc in zip(urls, procs, strict=True):
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"server for {url} exited with {proc.returncode}")
-                try:
-                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"server {url} did not start")
-                time.sleep(0.1)
+        wait_healthy(urls, procs)
         yield urls
     finally:
         for proc in procs:
