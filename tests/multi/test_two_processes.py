@@ -61,7 +61,7 @@ def deployment(partner: PartnerServer) -> Iterator[Stack]:
         # A killed worker's unacknowledged Dramatiq messages go back to the queue within
         # seconds (heartbeat + maintenance on most fetches) instead of Dramatiq's minute.
         "HOTLINE_DRAMATIQ_HEARTBEAT_MS": "1500",
-        "HOTLINE_DRAMATIQ_MAINTENANCE_CHANCE": "5",
+        "HOTLINE_DRAMATIQ_MAINTENANCE_CHANCE": "1000000",  # of 1,000,000: every fetch
         "HOTLINE_DISPATCH_LEASE_SECONDS": "1.5",
         "HOTLINE_DISPATCH_WATCHDOG_SECONDS": "1",
         "HOTLINE_DISPATCH_TIMEOUT_SECONDS": "1",
