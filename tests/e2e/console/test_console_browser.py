@@ -294,3 +294,29 @@ def test_typing_a_quantity_and_placing_the_order_at_once_places_what_was_typed(
 
     assert console.db(seats) == 3
     ctx.close()
+
+
+def test_a_field_changed_as_the_form_lands_is_heard(browser: Browser, console: Console) -> None:
+    """An agent typing ahead changes the delivery a few ms after the booking form is swapped in:
+    the form must already be wired (htmx wires new content when it settles, 20 ms later by
+    default), or the change re-quotes nothing and the address field stays required."""
+    ctx = new_context(browser, "en")
+    page = ctx.new_page()
+    sign_in(page, console, console.seeded.agent)
+    _new_verified_caller(page, console)
+    page.evaluate(
+        """() => document.body.addEventListener('htmx:afterSwap', () => {
+          const method = document.querySelector('#book-form #method');
+          if (!method || window.typedAhead) return;
+          window.typedAhead = true;
+          setTimeout(() => {
+            method.value = 'e_ticket';
+            method.dispatchEvent(new Event('change', {bubbles: true}));
+          }, 5);
+        })"""
+    )
+    page.fill("#offer-q", console.seeded.offer_code)
+    page.click(f"#offer-list button[data-offer={console.seeded.offer_code}]")
+    expect(page.locator("#book-form")).to_be_visible()
+    expect(page.locator("#address")).to_have_count(0)  # the e-ticket re-quote landed
+    ctx.close()
