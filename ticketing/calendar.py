@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -106,23 +107,34 @@ def _offset_spans(
     return spans
 
 
-def day_intervals(cal: Calendar, day: date) -> list[tuple[datetime, datetime]]:
+def day_intervals(cal: Calendar, day: date) -> tuple[tuple[datetime, datetime], ...]:
     """The UTC working intervals of one local date (empty on holidays): exactly the instants
-    whose wall-clock time in the calendar's zone falls in one of the day's intervals.
+    whose wall-clock time in the calendar's zone falls in one of the day's intervals."""
+    hours = cal.hours.get(day.weekday())
+    if day in cal.holidays or not hours:
+        return ()
+    return _wall_intervals_in_utc(cal.zone, hours, day)
 
-    Worked out per span of constant UTC offset, so an interval reaching into a spring-forward
+
+# Every SLA clock (a new ticket's due moments, each escalation pass, each ticket view) works
+# out the same few local dates again and again, and the offset bisection below made them the
+# largest cost of opening a ticket (bench/ticketing.py). The answer depends only on the zone,
+# that weekday's hours and the date, all immutable, so it is kept; 4,096 entries are a few
+# years of dates for a handful of calendars (a few hundred KiB).
+@lru_cache(maxsize=4096)
+def _wall_intervals_in_utc(
+    zone: str, hours: tuple[tuple[int, int], ...], day: date
+) -> tuple[tuple[datetime, datetime], ...]:
+    """Worked out per span of constant UTC offset, so an interval reaching into a spring-forward
     gap ends (or starts) where the wall clock jumps, and the hour a fall-back repeats is
-    working time on both passes when the interval covers it on the wall.
-    """
-    if day in cal.holidays or not cal.hours.get(day.weekday()):
-        return []
-    tz = cal.tz()
+    working time on both passes when the interval covers it on the wall."""
+    tz = ZoneInfo(zone)
     midnight = datetime.combine(day, time(0, 0))  # naive: wall time of this local date
     lo = midnight.replace(tzinfo=UTC) - _MAX_OFFSET
     hi = midnight.replace(tzinfo=UTC) + timedelta(days=1) + _MAX_OFFSET
     spans = _offset_spans(tz, lo, hi)
     out: list[tuple[datetime, datetime]] = []
-    for a, b in cal.hours[day.weekday()]:
+    for a, b in hours:
         wall_a, wall_b = midnight + timedelta(minutes=a), midnight + timedelta(minutes=b)
         for s_lo, s_hi, off in spans:
             # On this span wall time is UTC + off; clip the interval to it and map back.
@@ -137,7 +149,7 @@ def day_intervals(cal: Calendar, day: date) -> list[tuple[datetime, datetime]]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
             merged.append((start, end))
-    return merged
+    return tuple(merged)
 
 
 def _intervals_from(
