@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from litestar import Request, get, post
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import auth
@@ -44,7 +44,7 @@ async def offers(
     services: PortsDep,
     session: SessionDep,
     me: MeDep,
-    customer_id: str,
+    customer_id: FromPath[str],
     q: FromQuery[str] = "",
     kind: FromQuery[str] = "",
     on: FromQuery[str] = "",
@@ -73,7 +73,7 @@ async def quote(
     services: PortsDep,
     session: SessionDep,
     me: MeDep,
-    customer_id: str,
+    customer_id: FromPath[str],
 ) -> Any:
     """The booking form for one offer with the price it will cost: lines, booking fee,
     delivery fee, total (commerce's pricing), before anything is held."""
@@ -113,7 +113,7 @@ async def place(
     services: PortsDep,
     session: SessionDep,
     me: MeDep,
-    customer_id: str,
+    customer_id: FromPath[str],
 ) -> Any:
     """Place the order for the caller this agent verified (auth's check, as the API's)."""
     form = await request.form()
@@ -191,7 +191,7 @@ async def _open_ticket_choices(
 
 @get("/console/orders/{order_id:str}", include_in_schema=False)
 async def order(
-    request: Req, services: PortsDep, session: SessionDep, me: MeDep, order_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, order_id: FromPath[str]
 ) -> Any:
     commerce.check_order_staff(me.principal)
     return await order_panel(request, services, session, me, order_id)
@@ -199,7 +199,7 @@ async def order(
 
 @post("/console/orders/{order_id:str}/pay", include_in_schema=False)
 async def pay(
-    request: Req, services: PortsDep, session: SessionDep, me: MeDep, order_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, order_id: FromPath[str]
 ) -> Any:
     """`carrier_billing`: charged to the phone account now; `card`: a pay link sent by SMS.
     Either way the order panel then waits, live, for `paid`."""
@@ -235,7 +235,7 @@ async def pay(
 
 @get("/console/orders/{order_id:str}/actions", include_in_schema=False)
 async def actions(
-    request: Req, services: PortsDep, session: SessionDep, me: MeDep, order_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, order_id: FromPath[str]
 ) -> Any:
     commerce.check_order_staff(me.principal)
     return await order_panel(
@@ -245,7 +245,7 @@ async def actions(
 
 @post("/console/orders/{order_id:str}/cancel", include_in_schema=False)
 async def cancel(
-    request: Req, services: PortsDep, session: SessionDep, me: MeDep, order_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, order_id: FromPath[str]
 ) -> Any:
     form = await request.form()
     key = key_of(form)
@@ -276,7 +276,7 @@ async def cancel(
     opt={"roles": ("supervisor", "finance")},
 )
 async def refund(
-    request: Req, services: PortsDep, session: SessionDep, me: MeDep, order_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, order_id: FromPath[str]
 ) -> Any:
     """A supervisor's full refund with a reason, optionally noted on one of the caller's tickets."""
     form = await request.form()

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from litestar import Request, get, post
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 from sqlalchemy import select
 
 import auth
@@ -146,14 +146,14 @@ async def create_customer(request: Req, services: PortsDep, session: SessionDep,
 
 
 @get("/console/customers/{customer_id:str}", include_in_schema=False)
-async def customer(request: Req, services: PortsDep, me: MeDep, customer_id: str) -> Any:
+async def customer(request: Req, services: PortsDep, me: MeDep, customer_id: FromPath[str]) -> Any:
     on_call = request.query_params.get("call") == "1"
     return await caller_page(request, services, me, customer_id, on_call=on_call)
 
 
 @post("/console/customers/{customer_id:str}/verify", include_in_schema=False)
 async def verify(
-    request: Req, services: PortsDep, session: SessionDep, me: MeDep, customer_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, customer_id: FromPath[str]
 ) -> Any:
     """Check the PIN the caller reads out (auth's caller verification: throttled, audited);
     the badge shows the minutes the check stays good for."""
@@ -193,7 +193,7 @@ async def verify(
 
 @post("/console/customers/{customer_id:str}/pin-code", include_in_schema=False)
 async def pin_code(
-    request: Req, services: PortsDep, session: SessionDep, me: MeDep, customer_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, customer_id: FromPath[str]
 ) -> Any:
     """A caller without a PIN gets the one-time code by SMS to set one (auth's enrolment:
     the same throttle as `POST /v1/auth/enrollment`)."""

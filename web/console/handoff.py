@@ -16,6 +16,7 @@ from typing import Any
 
 from litestar import Request, post
 from litestar.channels import ChannelsPlugin
+from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import auth
@@ -143,7 +144,7 @@ def keypad_checked(request: Req, customer_id: str) -> bool:
 
 @post("/console/calls/{call_sid:str}/answer", include_in_schema=False)
 async def answer(
-    request: Req, services: PortsDep, session: SessionDep, me: MeDep, call_sid: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, call_sid: FromPath[str]
 ) -> Any:
     """The agent takes the waiting call: recorded as answering (what `POST /v1/calls/{sid}/
     answer` does), and a good keypad verification becomes this session's check of the caller,

@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from litestar import Request, get, post
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -77,7 +77,7 @@ async def inbox(request: Req, services: PortsDep, session: SessionDep, me: MeDep
 
 @post("/console/notifications/{notification_id:str}/read", include_in_schema=False)
 async def read(
-    request: Req, services: PortsDep, session: SessionDep, me: MeDep, notification_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, notification_id: FromPath[str]
 ) -> Any:
     n = await ticketing.mark_read(
         session, me.principal, notification_id, now=services.runtime.clock.now()
@@ -156,14 +156,14 @@ async def ticket_page(
 
 @get("/console/tickets/{ticket_id:str}", include_in_schema=False)
 async def ticket(
-    request: Req, services: PortsDep, session: SessionDep, me: MeDep, ticket_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, ticket_id: FromPath[str]
 ) -> Any:
     return await ticket_page(request, services, session, me, ticket_id)
 
 
 @post("/console/tickets/{ticket_id:str}/comments", include_in_schema=False)
 async def comment(
-    request: Req, services: PortsDep, session: SessionDep, me: MeDep, ticket_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, ticket_id: FromPath[str]
 ) -> Any:
     form = await request.form()
     await ticketing.add_comment(
@@ -179,7 +179,7 @@ async def comment(
 
 @post("/console/tickets/{ticket_id:str}/transition", include_in_schema=False)
 async def move(
-    request: Req, services: PortsDep, session: SessionDep, me: MeDep, ticket_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, ticket_id: FromPath[str]
 ) -> Any:
     form = await request.form()
     await ticketing.transition(
@@ -196,7 +196,7 @@ async def move(
 
 @post("/console/tickets/{ticket_id:str}/assign", include_in_schema=False)
 async def assign(
-    request: Req, services: PortsDep, session: SessionDep, me: MeDep, ticket_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, ticket_id: FromPath[str]
 ) -> Any:
     """Take the ticket, or give it back to its queue's automatic assignment."""
     form = await request.form()
@@ -214,7 +214,7 @@ async def assign(
 
 @post("/console/customers/{customer_id:str}/complaints", include_in_schema=False)
 async def complaint(
-    request: Req, services: PortsDep, session: SessionDep, me: MeDep, customer_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, customer_id: FromPath[str]
 ) -> Any:
     """A complaint from the call, on one of the caller's orders, with category and priority."""
     form = await request.form()
@@ -238,7 +238,7 @@ async def complaint(
 
 @post("/console/customers/{customer_id:str}/wrap-up", include_in_schema=False)
 async def wrap_up(
-    request: Req, services: PortsDep, session: SessionDep, me: MeDep, customer_id: str
+    request: Req, services: PortsDep, session: SessionDep, me: MeDep, customer_id: FromPath[str]
 ) -> Any:
     """The wrap-up note at the end of the call, kept on the caller's record."""
     form = await request.form()
