@@ -8,9 +8,10 @@ fall-back hour counts on both passes, and every instant has one wall time (no do
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -116,13 +117,38 @@ def day_intervals(cal: Calendar, day: date) -> list[tuple[datetime, datetime]]:
     """
     if day in cal.holidays or not cal.hours.get(day.weekday()):
         return []
-    tz = cal.tz()
+    hours = tuple((int(a), int(b)) for a, b in cal.hours[day.weekday()])
+    return list(_zone_day_intervals(cal.zone, hours, day))
+
+
+# A day's intervals depend only on the zone, that weekday's hours and the date, and every SLA
+# clock walks day by day from when it started: one ticket's two clocks on the caller's record
+# worked out a dozen days (offset bisection included) on each open, a tenth of the page's CPU
+# (bench/console.py). Kept here; `day_intervals_uncached` is the plain path it is tested
+# against (tests/unit/ticketing/test_calendar_cache.py).
+@lru_cache(maxsize=4096)
+def _zone_day_intervals(
+    zone: str, hours: tuple[tuple[int, int], ...], day: date
+) -> tuple[tuple[datetime, datetime], ...]:
+    return tuple(_working_intervals(ZoneInfo(zone), hours, day))
+
+
+def day_intervals_uncached(cal: Calendar, day: date) -> list[tuple[datetime, datetime]]:
+    """`day_intervals` worked out afresh (the plain path)."""
+    if day in cal.holidays or not cal.hours.get(day.weekday()):
+        return []
+    return _working_intervals(cal.tz(), cal.hours[day.weekday()], day)
+
+
+def _working_intervals(
+    tz: ZoneInfo, hours: Iterable[tuple[int, int]], day: date
+) -> list[tuple[datetime, datetime]]:
     midnight = datetime.combine(day, time(0, 0))  # naive: wall time of this local date
     lo = midnight.replace(tzinfo=UTC) - _MAX_OFFSET
     hi = midnight.replace(tzinfo=UTC) + timedelta(days=1) + _MAX_OFFSET
     spans = _offset_spans(tz, lo, hi)
     out: list[tuple[datetime, datetime]] = []
-    for a, b in cal.hours[day.weekday()]:
+    for a, b in hours:
         wall_a, wall_b = midnight + timedelta(minutes=a), midnight + timedelta(minutes=b)
         for s_lo, s_hi, off in spans:
             # On this span wall time is UTC + off; clip the interval to it and map back.
