@@ -125,11 +125,8 @@ async def load_caller_on(
     """`load_caller` on an asyncpg connection: the same reads, each room's as plain SQL; the
     notes carry their agent's name (`agent_name`)."""
     customer = await auth.get_customer_on(driver, customer_id)
-    listed = await commerce.recent_orders_on(driver, me, customer.id, limit=RECENT_ORDERS)
-    ids = [o.id for o in listed]
-    paid = await payments.payments_for_orders_on(driver, ids)
-    shipped = await fulfillment.shipment_lines_on(driver, ids)
-    orders = [OrderRow(o, paid[o.id], shipped[o.id]) for o in listed]
+    history = await fulfillment.order_history_on(driver, me, customer.id, limit=RECENT_ORDERS)
+    orders = [OrderRow(o, paid, shipped) for o, paid, shipped in history]
     theirs = await ticketing.customer_tickets_on(driver, customer.id, now, limit=RECENT_TICKETS)
     tickets = [TicketRow(t, view) for t, view in theirs]
     texts = await sms.outbox_on(driver, customer.phone, limit=RECENT_SMS)
