@@ -5,11 +5,13 @@ the latest texts. One read, no writes.
 
 Two ways to read it, giving the same page (tests/web/test_console_caller_fast.py):
 `load_caller` through the rooms' ORM functions on a session (the plain path, and the only
-one without PostgreSQL), and `load_caller_on` through their plain-SQL `*_on` twins on one
-pooled asyncpg connection (core/drivers.py). The record is opened on every call and every
-live refresh of its panels; through the ORM its ten statements cost ~15 ms of CPU against
-~1 ms for a token-checked trivial GET (bench/console.py), nearly all of it SQLAlchemy's
-statement building, unit of work and entity loading, none of which a read-only page needs.
+one without PostgreSQL), and `load_caller_on` in three plain-SQL statements of the rooms
+(payments.carrier.customer_account_on, fulfillment.order_history_on, ticketing.contacts_on)
+on one pooled asyncpg connection (core/drivers.py): each statement is a round trip. The
+record is opened on every call and every live refresh of its panels; through the ORM its ten
+statements cost ~15 ms of CPU against ~1 ms for a token-checked trivial GET
+(bench/console.py), nearly all of it SQLAlchemy's statement building, unit of work and
+entity loading, none of which a read-only page needs.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from core.sms import SmsOutbox
 RECENT_ORDERS = 8
 RECENT_TICKETS = 8
 RECENT_SMS = 5
+RECENT_NOTES = 5  # ticketing.call_notes_for's default
 
 
 # The record's rows are the rooms' entities (`load_caller`) or plain rows with the same
@@ -122,14 +125,17 @@ async def load_caller_on(
     verified_until: datetime | None,
     now: datetime,
 ) -> Caller:
-    """`load_caller` on an asyncpg connection: the same reads, each room's as plain SQL; the
-    notes carry their agent's name (`agent_name`)."""
-    customer = await auth.get_customer_on(driver, customer_id)
+    """`load_caller` on an asyncpg connection: the same record in three statements (the
+    customer with their phone account, their orders with payments and shipments, their
+    tickets, notes and texts); the notes carry their agent's name (`agent_name`). `sms`
+    is not used (ticketing reads the texts with the rest) but kept so both loaders take the
+    same arguments."""
+    customer, account = await payments.carrier.customer_account_on(driver, customer_id)
     history = await fulfillment.order_history_on(driver, me, customer.id, limit=RECENT_ORDERS)
     orders = [OrderRow(o, paid, shipped) for o, paid, shipped in history]
-    theirs = await ticketing.customer_tickets_on(driver, customer.id, now, limit=RECENT_TICKETS)
-    tickets = [TicketRow(t, view) for t, view in theirs]
-    texts = await sms.outbox_on(driver, customer.phone, limit=RECENT_SMS)
-    account = await payments.carrier.account_on(driver, customer.id)
-    notes = await ticketing.call_notes_on(driver, customer.id)
-    return Caller(customer, account, orders, tickets, texts, verified_until, notes)
+    seen = await ticketing.contacts_on(
+        driver, customer.id, customer.phone, now,
+        tickets=RECENT_TICKETS, notes=RECENT_NOTES, texts=RECENT_SMS,
+    )  # fmt: skip
+    tickets = [TicketRow(t, view) for t, view in seen.tickets]
+    return Caller(customer, account, orders, tickets, seen.texts, verified_until, seen.notes)
