@@ -6,7 +6,9 @@ The same rows as customer_tickets_on, call_notes_on and core.sms's SmsOutbox.out
 one after another: each cost the page a round trip to PostgreSQL (~35 us of the server's CPU
 for the driver and event loop, and the database's own share of the same machine), on every
 open and live refresh of the record (bench/console.py). The three lists come back as arrays
-of rows; tests/integration/web/test_console_record_pg.py compares them with those reads.
+of rows; `contacts_sql` is the read as columns, for a page that folds it into a wider
+statement (web/console/caller.py). tests/integration/web/test_console_record_pg.py compares
+them with those reads.
 """
 
 from __future__ import annotations
@@ -30,21 +32,27 @@ _TICKET = (
 _NOTE = ("id", "customer_id", "agent_id", "body", "created_at", "agent_name")
 _TEXT = ("id", "to", "from_phone", "direction", "body", "purpose", "status", "created_at")
 
-_CONTACTS = (
-    "SELECT ARRAY(SELECT ROW(t.id, t.number, t.status, t.category, t.priority, t.channel,"
-    " t.customer_id, t.queue_id, t.assignee_id, t.subject, t.description, t.reopen_count,"
-    " t.satisfaction, t.policy, t.calendar, t.created_at, t.first_responded_at, t.resolved_at,"
-    " t.closed_at, q.code, ARRAY(SELECT ROW(e.clock, e.kind, e.at, e.seq)"
-    " FROM ticket_clock_events e WHERE e.ticket_id = t.id ORDER BY e.at, e.seq))"
-    " FROM tickets t LEFT JOIN ticket_queues q ON q.id = t.queue_id"
-    " WHERE t.customer_id = $1 ORDER BY t.created_at DESC, t.id DESC LIMIT $2) AS tickets,"
-    " ARRAY(SELECT ROW(n.id, n.customer_id, n.agent_id, n.body, n.created_at, a.display_name)"
-    " FROM call_notes n LEFT JOIN agents a ON a.id = n.agent_id WHERE n.customer_id = $1"
-    " ORDER BY n.created_at DESC, n.id DESC LIMIT $3) AS notes,"
-    ' ARRAY(SELECT ROW(m.id, m."to", m.from_phone, m.direction, m.body, m.purpose, m.status,'
-    ' m.created_at) FROM sms_messages m WHERE m."to" = $4 OR m.from_phone = $4'
-    " ORDER BY m.created_at DESC LIMIT $5) AS texts"
-)
+
+def contacts_sql(customer: str, phone: str, *, tickets: str, notes: str, texts: str) -> str:
+    """SQL columns `tickets`, `notes` and `texts`: arrays of rows for `contacts_from`. The
+    arguments are SQL expressions (placeholders such as `$1`, or an outer query's columns)."""
+    return (  # the arguments are the caller's SQL: placeholders or column names
+        "ARRAY(SELECT ROW(t.id, t.number, t.status, t.category, t.priority, t.channel,"  # noqa: S608
+        " t.customer_id, t.queue_id, t.assignee_id, t.subject, t.description, t.reopen_count,"
+        " t.satisfaction, t.policy, t.calendar, t.created_at, t.first_responded_at,"
+        " t.resolved_at, t.closed_at, q.code, ARRAY(SELECT ROW(e.clock, e.kind, e.at, e.seq)"
+        " FROM ticket_clock_events e WHERE e.ticket_id = t.id ORDER BY e.at, e.seq))"
+        " FROM tickets t LEFT JOIN ticket_queues q ON q.id = t.queue_id"
+        f" WHERE t.customer_id = {customer} ORDER BY t.created_at DESC, t.id DESC"
+        f" LIMIT {tickets}) AS tickets,"
+        " ARRAY(SELECT ROW(n.id, n.customer_id, n.agent_id, n.body, n.created_at,"
+        " a.display_name) FROM call_notes n LEFT JOIN agents a ON a.id = n.agent_id"
+        f" WHERE n.customer_id = {customer} ORDER BY n.created_at DESC, n.id DESC"
+        f" LIMIT {notes}) AS notes,"
+        ' ARRAY(SELECT ROW(m.id, m."to", m.from_phone, m.direction, m.body, m.purpose,'
+        f' m.status, m.created_at) FROM sms_messages m WHERE m."to" = {phone}'
+        f" OR m.from_phone = {phone} ORDER BY m.created_at DESC LIMIT {texts}) AS texts"
+    )
 
 
 @dataclass
@@ -56,6 +64,22 @@ class Contacts:
 
 def _row(names: tuple[str, ...], values: Any) -> SimpleNamespace:
     return SimpleNamespace(**dict(zip(names, values, strict=True)))
+
+
+def contacts_from(found: Any, now: datetime) -> Contacts:
+    """The `tickets`, `notes` and `texts` columns of `contacts_sql` as rows read by
+    attribute, each ticket with its SLA view at `now`."""
+    listed = []
+    for values in found["tickets"]:
+        t = _row(_TICKET, values)
+        events = [ClockEvent(*e) for e in t.clock_events]
+        t.policy, t.calendar = json.loads(t.policy), json.loads(t.calendar)
+        listed.append((t, _summary(cast(Ticket, t), events, t.queue_code, now)))
+    return Contacts(
+        listed,
+        [_row(_NOTE, v) for v in found["notes"]],
+        [_row(_TEXT, v) for v in found["texts"]],
+    )
 
 
 async def contacts_on(
@@ -70,15 +94,5 @@ async def contacts_on(
 ) -> Contacts:
     """The newest `tickets`, `notes` and `texts` of the customer (texts by `phone`), as
     customer_tickets_on, call_notes_on and outbox_on give them."""
-    found = await driver.fetchrow(_CONTACTS, customer_id, tickets, notes, phone, texts)
-    listed = []
-    for values in found["tickets"]:
-        t = _row(_TICKET, values)
-        events = [ClockEvent(*e) for e in t.clock_events]
-        t.policy, t.calendar = json.loads(t.policy), json.loads(t.calendar)
-        listed.append((t, _summary(cast(Ticket, t), events, t.queue_code, now)))
-    return Contacts(
-        listed,
-        [_row(_NOTE, v) for v in found["notes"]],
-        [_row(_TEXT, v) for v in found["texts"]],
-    )
+    sql = "SELECT " + contacts_sql("$1", "$4", tickets="$2", notes="$3", texts="$5")
+    return contacts_from(await driver.fetchrow(sql, customer_id, tickets, notes, phone, texts), now)

@@ -21,6 +21,7 @@ from core.principal import Principal
 from core.runtime import Runtime
 from core.sms import SinkSmsProvider, SmsOutbox
 from tests.auth_fixtures import TestAgent, TestCustomer, fixture_sessions
+from web.console.caller import load_caller_on
 
 
 @pytest.fixture
@@ -70,6 +71,13 @@ async def test_an_empty_record_reads_alike(
     assert fast == plain
     with pytest.raises(NotFound):
         await drivers.read(lambda pg: payments.carrier.customer_account_on(pg, "nobody"))
+    staff = Principal("agent", "a" * 32, frozenset({"agent"}))
+    with pytest.raises(NotFound):  # the page's one-statement record, too
+        await drivers.read(
+            lambda pg: load_caller_on(
+                pg, staff, "nobody", sms=SmsOutbox(SinkSmsProvider()), verified_until=None, now=now
+            )
+        )
 
 
 async def test_a_full_record_reads_alike(
