@@ -7,6 +7,12 @@ from fulfillment.actors import configure as configure_jobs
 from fulfillment.actors import declare as declare_jobs
 from fulfillment.actors import handlers as job_handlers
 from fulfillment.domain import RetryPolicy, ShipmentStatus, verify_signature
+from fulfillment.history import (
+    may_read_history,
+    order_history_from,
+    order_history_on,
+    order_history_sql,
+)
 from fulfillment.models import DeadLetter, Partner, PartnerPayable, Shipment
 from fulfillment.order_texts import dead_letter_sms, resend_eticket
 from fulfillment.orders import CommerceOrders
@@ -83,6 +89,10 @@ __all__ = [
     "handle_order_paid",
     "job_handlers",
     "list_dead_letters",
+    "may_read_history",
+    "order_history_from",
+    "order_history_on",
+    "order_history_sql",
     "order_shipments",
     "redeliver_lost_order_paid",
     "register_partner",

@@ -7,6 +7,7 @@ charges against one account can never overdraw it, on PostgreSQL and on SQLite a
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select, update
@@ -35,6 +36,44 @@ async def account_on(driver: Any, customer_id: str) -> Any | None:
         customer_id,
     )
     return None if found is None else as_rows([found])[0]
+
+
+# The customer (auth.get_customer_on's columns) with their phone account (`account_on`'s),
+# as columns and FROM of one statement: `customer_account_on`, or a page folding more into it
+# (web/console/caller.py).
+CUSTOMER_ACCOUNT_COLUMNS = (
+    "c.id, c.phone, c.name, c.locale, c.pin_hash, c.locked, c.created_at,"
+    " a.id AS account_id, a.balance, a.credit_limit, a.currency"
+)
+CUSTOMER_ACCOUNT_FROM = "customers c LEFT JOIN phone_accounts a ON a.customer_id = c.id"
+
+
+def customer_account_from(found: Any) -> tuple[Any, Any | None]:
+    customer = SimpleNamespace(
+        id=found["id"], phone=found["phone"], name=found["name"], locale=found["locale"],
+        pin_hash=found["pin_hash"], locked=found["locked"], created_at=found["created_at"],
+    )  # fmt: skip
+    if found["account_id"] is None:
+        return customer, None
+    account = SimpleNamespace(
+        id=found["account_id"], customer_id=found["id"], balance=found["balance"],
+        credit_limit=found["credit_limit"], currency=found["currency"],
+    )  # fmt: skip
+    return customer, account
+
+
+async def customer_account_on(driver: Any, customer_id: str) -> tuple[Any, Any | None]:
+    """auth.get_customer_on and `account_on` in one statement (the caller's record opens
+    with both on every read, and each statement is a round trip to PostgreSQL: ~35 us of
+    the server's CPU, bench/console.py): the same rows, NotFound for no such customer.
+    tests/integration/web/test_console_record_pg.py compares it with the two reads."""
+    found = await driver.fetchrow(
+        f"SELECT {CUSTOMER_ACCOUNT_COLUMNS} FROM {CUSTOMER_ACCOUNT_FROM} WHERE c.id = $1",  # noqa: S608
+        customer_id,
+    )
+    if found is None:
+        raise NotFound("no such customer")
+    return customer_account_from(found)
 
 
 async def lock_account(session: AsyncSession, customer_id: str) -> None:

@@ -43,6 +43,7 @@ from .calls import (
     wrap_up_call,
 )
 from .calls_pg import end_call_on, enqueue_call_on, note_step_on, open_call_on
+from .contact_pg import Contacts, contacts_from, contacts_on, contacts_sql
 from .domain import CATEGORIES, CHANNELS, PRIORITIES, TRANSITIONS, Status
 from .escalation import escalate_due, escalation_job
 from .escalation_plan import TOPIC_TICKET_ESCALATED, EscalationRun
@@ -92,6 +93,7 @@ __all__ = [
     "CallNote",
     "CallView",
     "CommentIn",
+    "Contacts",
     "EscalationRun",
     "FollowUpAttemptIn",
     "Opened",
@@ -122,6 +124,9 @@ __all__ = [
     "call_notes_on",
     "call_view",
     "check_refund_ticket",
+    "contacts_from",
+    "contacts_on",
+    "contacts_sql",
     "customer_tickets_on",
     "drain_for_agent",
     "drain_queue",

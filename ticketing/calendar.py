@@ -8,7 +8,7 @@ fall-back hour counts on both passes, and every instant has one wall time (no do
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -107,28 +107,42 @@ def _offset_spans(
     return spans
 
 
-def day_intervals(cal: Calendar, day: date) -> tuple[tuple[datetime, datetime], ...]:
+def day_intervals(cal: Calendar, day: date) -> list[tuple[datetime, datetime]]:
     """The UTC working intervals of one local date (empty on holidays): exactly the instants
-    whose wall-clock time in the calendar's zone falls in one of the day's intervals."""
-    hours = cal.hours.get(day.weekday())
-    if day in cal.holidays or not hours:
-        return ()
-    return _wall_intervals_in_utc(cal.zone, hours, day)
+    whose wall-clock time in the calendar's zone falls in one of the day's intervals.
+
+    Worked out per span of constant UTC offset, so an interval reaching into a spring-forward
+    gap ends (or starts) where the wall clock jumps, and the hour a fall-back repeats is
+    working time on both passes when the interval covers it on the wall.
+    """
+    if day in cal.holidays or not cal.hours.get(day.weekday()):
+        return []
+    hours = tuple((int(a), int(b)) for a, b in cal.hours[day.weekday()])
+    return list(_zone_day_intervals(cal.zone, hours, day))
 
 
-# Every SLA clock (a new ticket's due moments, each escalation pass, each ticket view) works
-# out the same few local dates again and again, and the offset bisection below made them the
-# largest cost of opening a ticket (bench/ticketing.py). The answer depends only on the zone,
-# that weekday's hours and the date, all immutable, so it is kept; 4,096 entries are a few
-# years of dates for a handful of calendars (a few hundred KiB).
+# A day's intervals depend only on the zone, that weekday's hours and the date, and every SLA
+# clock walks day by day from when it started: one ticket's two clocks on the caller's record
+# worked out a dozen days (offset bisection included) on each open, a tenth of the page's CPU
+# (bench/console.py). Kept here; `day_intervals_uncached` is the plain path it is tested
+# against (tests/unit/ticketing/test_calendar_cache.py).
 @lru_cache(maxsize=4096)
-def _wall_intervals_in_utc(
+def _zone_day_intervals(
     zone: str, hours: tuple[tuple[int, int], ...], day: date
 ) -> tuple[tuple[datetime, datetime], ...]:
-    """Worked out per span of constant UTC offset, so an interval reaching into a spring-forward
-    gap ends (or starts) where the wall clock jumps, and the hour a fall-back repeats is
-    working time on both passes when the interval covers it on the wall."""
-    tz = ZoneInfo(zone)
+    return tuple(_working_intervals(ZoneInfo(zone), hours, day))
+
+
+def day_intervals_uncached(cal: Calendar, day: date) -> list[tuple[datetime, datetime]]:
+    """`day_intervals` worked out afresh (the plain path)."""
+    if day in cal.holidays or not cal.hours.get(day.weekday()):
+        return []
+    return _working_intervals(cal.tz(), cal.hours[day.weekday()], day)
+
+
+def _working_intervals(
+    tz: ZoneInfo, hours: Iterable[tuple[int, int]], day: date
+) -> list[tuple[datetime, datetime]]:
     midnight = datetime.combine(day, time(0, 0))  # naive: wall time of this local date
     lo = midnight.replace(tzinfo=UTC) - _MAX_OFFSET
     hi = midnight.replace(tzinfo=UTC) + timedelta(days=1) + _MAX_OFFSET
@@ -149,7 +163,7 @@ def _wall_intervals_in_utc(
             merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
             merged.append((start, end))
-    return tuple(merged)
+    return merged
 
 
 def _intervals_from(

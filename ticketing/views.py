@@ -48,7 +48,7 @@ async def ticket_view(
     session: AsyncSession, ticket: Ticket, principal: Principal, now: datetime, *, full: bool = True
 ) -> dict[str, Any]:
     queue = await session.get(TicketQueue, ticket.queue_id)
-    out = _summary(
+    out = ticket_summary(
         ticket, await clock_events(session, ticket.id), queue.code if queue else None, now
     )
     if not full:
@@ -88,10 +88,10 @@ async def ticket_summaries(
             )
         ).all()
     )
-    return [_summary(t, events[t.id], codes.get(t.queue_id), now) for t in tickets]
+    return [ticket_summary(t, events[t.id], codes.get(t.queue_id), now) for t in tickets]
 
 
-_CUSTOMER_TICKETS = (  # what `_summary` reads of a ticket, its queue's code, its clock events
+_CUSTOMER_TICKETS = (  # what `ticket_summary` reads of a ticket, its queue's code, its clock events
     "SELECT t.id, t.number, t.status, t.category, t.priority, t.channel, t.customer_id,"
     " t.queue_id, t.assignee_id, t.subject, t.description, t.reopen_count, t.satisfaction,"
     " t.policy, t.calendar, t.created_at, t.first_responded_at, t.resolved_at, t.closed_at,"
@@ -114,7 +114,7 @@ async def customer_tickets_on(
         events = [ClockEvent(*e) for e in t.clock_events]
         # JSON columns: asyncpg hands over the text
         t.policy, t.calendar = json.loads(t.policy), json.loads(t.calendar)
-        out.append((t, _summary(cast(Ticket, t), events, t.queue_code, now)))
+        out.append((t, ticket_summary(cast(Ticket, t), events, t.queue_code, now)))
     return out
 
 
@@ -128,7 +128,7 @@ def new_ticket_view(
     """What `ticket_view` shows its customer of a ticket just opened (ticketing/opening_pg.py),
     from memory (its clocks' states at `now` already computed): no orders, no comments, one
     public `created` timeline row."""
-    out = _summary(ticket, [], queue, now, sts)
+    out = ticket_summary(ticket, [], queue, now, sts)
     out["order_ids"] = []
     out["comments"] = []
     out["timeline"] = [_event_view(created)]
@@ -147,7 +147,7 @@ def _event_view(e: TicketEvent) -> dict[str, Any]:
     }
 
 
-def _summary(
+def ticket_summary(
     ticket: Ticket,
     events: list[ClockEvent],
     queue: str | None,

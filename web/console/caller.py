@@ -3,13 +3,15 @@ phone account (auth, payments), orders with payments and shipments (commerce, pa
 fulfillment), tickets with SLA state (ticketing, read as the customer would list them) and
 the latest texts. One read, no writes.
 
-Two ways to read it, giving the same page (tests/web/test_console_caller_fast.py):
+Two ways to read it, giving the same page (tests/integration/web/test_console_caller_pg.py):
 `load_caller` through the rooms' ORM functions on a session (the plain path, and the only
-one without PostgreSQL), and `load_caller_on` through their plain-SQL `*_on` twins on one
-pooled asyncpg connection (core/drivers.py). The record is opened on every call and every
-live refresh of its panels; through the ORM its ten statements cost ~15 ms of CPU against
-~1 ms for a token-checked trivial GET (bench/console.py), nearly all of it SQLAlchemy's
-statement building, unit of work and entity loading, none of which a read-only page needs.
+one without PostgreSQL), and `load_caller_on` in one plain-SQL statement put together from
+the rooms' own pieces (payments.carrier's customer with account, fulfillment's order
+history, ticketing's contacts) on one pooled asyncpg connection (core/drivers.py). The
+record is opened on every call and every live refresh of its panels; through the ORM its ten
+statements cost ~15 ms of CPU against ~1 ms for a token-checked trivial GET
+(bench/console.py), nearly all of it SQLAlchemy's statement building, unit of work and
+entity loading, none of which a read-only page needs.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import commerce
 import fulfillment
 import payments
 import ticketing
+from core.errors import NotFound
 from core.principal import Principal
 from core.runtime import Runtime
 from core.sms import SmsOutbox
@@ -34,6 +37,7 @@ from core.sms import SmsOutbox
 RECENT_ORDERS = 8
 RECENT_TICKETS = 8
 RECENT_SMS = 5
+RECENT_NOTES = 5  # ticketing.call_notes_for's default
 
 
 # The record's rows are the rooms' entities (`load_caller`) or plain rows with the same
@@ -122,17 +126,30 @@ async def load_caller_on(
     verified_until: datetime | None,
     now: datetime,
 ) -> Caller:
-    """`load_caller` on an asyncpg connection: the same reads, each room's as plain SQL; the
-    notes carry their agent's name (`agent_name`)."""
-    customer = await auth.get_customer_on(driver, customer_id)
-    listed = await commerce.recent_orders_on(driver, me, customer.id, limit=RECENT_ORDERS)
-    ids = [o.id for o in listed]
-    paid = await payments.payments_for_orders_on(driver, ids)
-    shipped = await fulfillment.shipment_lines_on(driver, ids)
-    orders = [OrderRow(o, paid[o.id], shipped[o.id]) for o in listed]
-    theirs = await ticketing.customer_tickets_on(driver, customer.id, now, limit=RECENT_TICKETS)
-    tickets = [TicketRow(t, view) for t, view in theirs]
-    texts = await sms.outbox_on(driver, customer.phone, limit=RECENT_SMS)
-    account = await payments.carrier.account_on(driver, customer.id)
-    notes = await ticketing.call_notes_on(driver, customer.id)
-    return Caller(customer, account, orders, tickets, texts, verified_until, notes)
+    """`load_caller` on an asyncpg connection, in one statement (`_RECORD`); the notes carry
+    their agent's name (`agent_name`). `sms` is not used (the texts are read with the rest)
+    but kept so both loaders take the same arguments."""
+    shows_orders = fulfillment.may_read_history(me, customer_id)
+    found = await driver.fetchrow(
+        _RECORD, customer_id, RECENT_ORDERS if shows_orders else 0, RECENT_TICKETS,
+        RECENT_NOTES, RECENT_SMS,
+    )  # fmt: skip
+    if found is None:
+        raise NotFound("no such customer")
+    customer, account = payments.carrier.customer_account_from(found)
+    orders = [OrderRow(*row) for row in fulfillment.order_history_from(found["orders"])]
+    seen = ticketing.contacts_from(found, now)
+    tickets = [TicketRow(t, view) for t, view in seen.tickets]
+    return Caller(customer, account, orders, tickets, seen.texts, verified_until, seen.notes)
+
+
+# The whole record in one statement, from the rooms' own SQL (payments.carrier's customer
+# with account, fulfillment's order history, ticketing's contacts): each statement is a round
+# trip, ~70 us of the server's CPU under load (py-spy on bench/console.py) besides the
+# database's own work, and the record is read on every open and live refresh of the page.
+_RECORD = (
+    f"SELECT {payments.carrier.CUSTOMER_ACCOUNT_COLUMNS},"  # noqa: S608 - the rooms' constant SQL
+    f" {fulfillment.order_history_sql('c.id', '$2')} AS orders,"
+    f" {ticketing.contacts_sql('c.id', 'c.phone', tickets='$3', notes='$4', texts='$5')}"
+    f" FROM {payments.carrier.CUSTOMER_ACCOUNT_FROM} WHERE c.id = $1"
+)
