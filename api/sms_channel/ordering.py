@@ -64,7 +64,7 @@ class Opening:
     replies: int  # replies to the number in the last hour (the pumping budget)
 
 
-_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 
 
 def _opening() -> Any:  # a Select of (reply, customer id, locale, reply count)
@@ -96,6 +96,20 @@ async def driver(session: AsyncSession) -> Any:
     return (await connection.get_raw_connection()).driver_connection
 
 
+def lock_name(lock_key: str) -> str:
+    """What LOCK takes for a number (the same in every process and on every path)."""
+    return f"sms:{lock_key}"
+
+
+async def read_opening(pg: Any, message_sid: str, phone: str | None, now: datetime) -> Opening:
+    """The opening read on an asyncpg connection, after LOCK in the same transaction."""
+    since = now - budget.HOUR
+    found = await pg.fetchrow(
+        _OPENING_PG, message_sid, phone or "", since, list(budget.REPLY_PURPOSES)
+    )
+    return Opening(found[0], found[1], found[2], int(found[3] or 0))
+
+
 async def lock_and_read(
     session: AsyncSession, lock_key: str, message_sid: str, phone: str | None, now: datetime
 ) -> Opening:
@@ -104,17 +118,13 @@ async def lock_and_read(
     the customer and their reply count in one statement. Two statements, not one: a
     statement's snapshot is taken when it starts, so a read in the statement that waited for
     the lock would not see what the previous holder committed (its reply, its count)."""
-    since = now - budget.HOUR
     if is_postgres(session):
         # Sent through SQLAlchemy, which begins the transaction; as the driver's own SQL
         # (the ORM's statement machinery cost more than the statement).
         connection = await session.connection()
-        await connection.exec_driver_sql(_LOCK, (f"sms:{lock_key}",))
+        await connection.exec_driver_sql(LOCK, (lock_name(lock_key),))
         pg: Any = (await connection.get_raw_connection()).driver_connection
-        found = await pg.fetchrow(
-            _OPENING_PG, message_sid, phone or "", since, list(budget.REPLY_PURPOSES)
-        )
-        return Opening(found[0], found[1], found[2], int(found[3] or 0))
-    values = {"sid": message_sid, "phone": phone or "", "since": since}
+        return await read_opening(pg, message_sid, phone, now)
+    values = {"sid": message_sid, "phone": phone or "", "since": now - budget.HOUR}
     row = (await session.execute(_OPENING, values)).one()
     return Opening(row[0], row[1], row[2], int(row[3] or 0))

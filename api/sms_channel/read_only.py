@@ -1,0 +1,96 @@
+"""HELP, STATUS and an empty text on PostgreSQL: answered in a plain transaction on one of
+asyncpg's own connections (core.drivers), with no ORM session.
+
+Why it exists: these texts write nothing but their record, yet the plain path
+(inbound.handle -> core.sms_delivery.answer_once) paid for SQLAlchemy's session around
+statements already sent as plain SQL: the session and its pool checkout, greenlet hops, the
+begin and commit bookkeeping. On bench/sms.py that was the largest part of a STATUS text's
+server CPU besides the statements themselves.
+
+It takes the same steps in the same order as the plain path: the number's advisory lock
+(ordering.LOCK), the opening read (the MessageSid's stored reply, the customer, their reply
+count), the reply, and the one statement storing the text, its reply and the MessageSid's
+row (records.store_on), all in one transaction; a copy of the MessageSid that slipped past
+the lock fails on its key and gets the reply the first stored. A text whose answer needs
+more than that (an unknown number and its hint budget, a number at its reply budget) has
+written nothing: the transaction ends and the plain path answers it, while the caller still
+holds the number's lock in this process (inbound.handle), so its place in line is kept.
+Tested against the plain path: tests/integration/sms/test_sms_read_only.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from asyncpg.exceptions import UniqueViolationError
+
+from core.drivers import DriverPool
+from core.settings import Settings
+
+from . import budget, orders
+from .context import Answer, InboundSms, reply_language
+from .ordering import LOCK, lock_name, read_opening
+from .parser import EMPTY, HELP, STATUS, Command
+from .records import store_on
+from .texts import text
+
+VERBS = frozenset({HELP, STATUS, EMPTY})  # and only when well-formed (a usage reply is not)
+_STORED = "SELECT reply FROM sms_inbound WHERE message_sid = $1"
+
+
+def applies(command: Command) -> bool:
+    return command.verb in VERBS and command.problem is None
+
+
+async def answer(
+    drivers: DriverPool,
+    settings: Settings,
+    sms: InboundSms,
+    phone: str | None,
+    lock_key: str,
+    command: Command,
+    now: datetime,
+) -> tuple[str, bool, Answer | None] | None:
+    """(reply, first time, what was answered: None for a retry), or None when the plain path
+    must answer (nothing was written)."""
+    async with drivers.connection() as pg:
+        try:
+            async with pg.transaction():
+                return await _answer_on(pg, settings, sms, phone, lock_key, command, now)
+        except UniqueViolationError:  # a copy of the MessageSid got in first: its reply
+            stored = await pg.fetchval(_STORED, sms.message_sid)
+            if stored is None:  # something else clashed: not a retry
+                raise
+            return stored, False, None
+        finally:
+            if not pg.is_closed() and pg.is_in_transaction():
+                # A rollback that did not finish (cancelled): the pool does not reset what it
+                # lends, and this connection holds the number's lock.
+                pg.terminate()
+
+
+async def _answer_on(
+    pg: Any,
+    settings: Settings,
+    sms: InboundSms,
+    phone: str | None,
+    lock_key: str,
+    command: Command,
+    now: datetime,
+) -> tuple[str, bool, Answer | None] | None:
+    await pg.execute(LOCK, lock_name(lock_key))
+    opened = await read_opening(pg, sms.message_sid, phone, now)
+    if opened.stored_reply is not None:
+        return opened.stored_reply, False, None
+    if phone is None or opened.customer_id is None:
+        return None  # an unknown number: its hint budget (budget.unknown_number)
+    if opened.replies >= settings.sms_replies_per_hour:
+        return None  # a notice or silence (budget.known_number)
+    language = reply_language(opened.locale, command)
+    if command.verb == STATUS:
+        result = await orders.status_on(pg, opened.customer_id, command.order, language)
+    else:
+        result = Answer(text("help", language), "help")
+    await store_on(pg, sms, phone, command, result, budget.REPLY, now)
+    return result.reply, True, result
