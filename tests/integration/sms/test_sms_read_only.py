@@ -6,6 +6,9 @@ stores nothing; what the read-only path cannot answer alone reaches the plain pa
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from functools import partial
@@ -19,6 +22,7 @@ from sqlalchemy import func, select
 from api.app import create_app
 from api.sms_channel import ordering, read_only
 from core.clock import TravelClock
+from core.drivers import DriverPool
 from core.runtime import Runtime
 from core.settings import Settings
 from core.sms import SmsInbound, SmsMessage
@@ -165,3 +169,40 @@ async def test_what_it_cannot_answer_alone_reaches_the_plain_path(
     me = await make_customer(sms_rt, locale="en", pin=PIN)
     assert (await sms(me.phone, "STATUS 12")).startswith("Format: STATUS")
     assert len(taken) == 2
+
+
+async def test_it_waits_for_the_plain_paths_lock_on_the_number(
+    client: Any, twilio: TwilioServer, sms_rt: Runtime, taken: list[Any]
+) -> None:
+    """The read-only path takes the plain path's lock on the number: a text waits while
+    another transaction (another process's, here a thread's) holds the number, then sees
+    what it committed."""
+    sms = partial(text, client, twilio.auth_token, PUBLIC)
+    me = await make_customer(sms_rt, locale="en", pin=PIN)
+    sid = "SM" + uuid.uuid4().hex
+    now = sms_rt.clock.now()
+    locked = threading.Event()
+
+    async def hold() -> None:
+        pool = DriverPool(sms_rt.settings.database_url)
+        async with pool.connection() as pg, pg.transaction():
+            await pg.execute(ordering.LOCK, ordering.lock_name(me.phone))
+            locked.set()
+            await asyncio.sleep(0.5)
+            await pg.execute(
+                "INSERT INTO sms_inbound (message_sid, from_phone, reply, received_at)"
+                " VALUES ($1, $2, 'held', $3)",
+                sid,
+                me.phone,
+                now,
+            )
+        await pool.close()
+
+    holder = threading.Thread(target=asyncio.run, args=(hold(),))
+    holder.start()
+    assert locked.wait(5)
+    started = time.monotonic()
+    assert await sms(me.phone, "STATUS", sid=sid) == "held"  # the client blocks this loop
+    assert time.monotonic() - started > 0.3
+    holder.join(5)
+    assert taken == [("held", False, None)]
