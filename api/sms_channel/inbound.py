@@ -97,8 +97,9 @@ async def handle(services: Services, sms: InboundSms) -> tuple[str, bool]:
         return "", True
     async with LOCKS.hold(lock_key):
         quick = None
-        if drivers is not None and read_only.applies(command):  # PostgreSQL: no ORM session
-            quick = await read_only.answer(drivers, settings, sms, phone, lock_key, command, now)
+        if drivers is not None and read_only.applies(command, phone):  # no ORM session
+            assert phone is not None
+            quick = await read_only.answer(drivers, settings, sms, phone, command, now)
         if quick is not None:
             reply, first, done = quick
         else:

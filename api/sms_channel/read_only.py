@@ -8,18 +8,21 @@ begin and commit bookkeeping. On bench/sms.py that was the largest part of a STA
 server CPU besides the statements themselves.
 
 It takes the same steps in the same order as the plain path: the number's advisory lock
-(ordering.LOCK), the opening read (the MessageSid's stored reply, the customer, their reply
-count), the reply, and the one statement storing the text, its reply and the MessageSid's
-row (records.store_on), all in one transaction; a copy of the MessageSid that slipped past
-the lock fails on its key and gets the reply the first stored. A text whose answer needs
-more than that (an unknown number and its hint budget, a number at its reply budget) has
-written nothing: the transaction ends and the plain path answers it, while the caller still
-holds the number's lock in this process (inbound.handle), so its place in line is kept.
+(ordering.LOCK's, sent with BEGIN in one round trip), the opening read (the MessageSid's
+stored reply, the customer, their reply count), the reply, and the one statement storing
+the text, its reply and the MessageSid's row (records.store_on), all in one transaction; a
+copy of the MessageSid that slipped past the lock fails on its key and gets the reply the
+first stored. A text whose answer needs more than that (an unknown number and its hint
+budget, a number at its reply budget) has written nothing: the transaction ends and the
+plain path answers it, while the caller still holds the number's lock in this process
+(inbound.handle), so its place in line is kept.
 Tested against the plain path: tests/integration/sms/test_sms_read_only.py.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 from datetime import datetime
 from typing import Any
 
@@ -30,42 +33,63 @@ from core.settings import Settings
 
 from . import budget, orders
 from .context import Answer, InboundSms, reply_language
-from .ordering import LOCK, lock_name, read_opening
+from .ordering import lock_name, read_opening
 from .parser import EMPTY, HELP, STATUS, Command
 from .records import store_on
 from .texts import text
 
 VERBS = frozenset({HELP, STATUS, EMPTY})  # and only when well-formed (a usage reply is not)
 _STORED = "SELECT reply FROM sms_inbound WHERE message_sid = $1"
+_E164 = re.compile(r"\+[0-9]{4,15}")
+# BEGIN and ordering.LOCK in one round trip: a simple query (several statements, no bound
+# values), so the number is written into it, only ever an E.164 number (_E164: a plus and
+# digits). The lock's name is the plain path's (ordering.lock_name): the same lock.
+_BEGIN_AND_LOCK = "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('{name}', 0))"
 
 
-def applies(command: Command) -> bool:
-    return command.verb in VERBS and command.problem is None
+def applies(command: Command, phone: str | None) -> bool:
+    """A well-formed HELP, STATUS or empty text from a valid number."""
+    return (
+        command.verb in VERBS
+        and command.problem is None
+        and phone is not None
+        and _E164.fullmatch(phone) is not None
+    )
 
 
 async def answer(
     drivers: DriverPool,
     settings: Settings,
     sms: InboundSms,
-    phone: str | None,
-    lock_key: str,
+    phone: str,
     command: Command,
     now: datetime,
 ) -> tuple[str, bool, Answer | None] | None:
     """(reply, first time, what was answered: None for a retry), or None when the plain path
-    must answer (nothing was written)."""
+    must answer (nothing was written). `phone` is the sender's E.164 number (`applies`)."""
+    if _E164.fullmatch(phone) is None:  # never written into SQL otherwise
+        raise ValueError("not an E.164 number")
     async with drivers.connection() as pg:
         try:
-            async with pg.transaction():
-                return await _answer_on(pg, settings, sms, phone, lock_key, command, now)
-        except UniqueViolationError:  # a copy of the MessageSid got in first: its reply
-            stored = await pg.fetchval(_STORED, sms.message_sid)
-            if stored is None:  # something else clashed: not a retry
+            await pg.execute(_BEGIN_AND_LOCK.format(name=lock_name(phone)))
+            try:
+                found = await _answer_on(pg, settings, sms, phone, command, now)
+            except UniqueViolationError:  # a copy of the MessageSid got in first: its reply
+                await pg.execute("ROLLBACK")
+                stored = await pg.fetchval(_STORED, sms.message_sid)
+                if stored is None:  # something else clashed: not a retry
+                    raise
+                return stored, False, None
+            except BaseException:
+                if pg.is_in_transaction():
+                    with contextlib.suppress(Exception):
+                        await pg.execute("ROLLBACK")
                 raise
-            return stored, False, None
+            await pg.execute("COMMIT")
+            return found
         finally:
             if not pg.is_closed() and pg.is_in_transaction():
-                # A rollback that did not finish (cancelled): the pool does not reset what it
+                # A rollback that did not happen (cancelled): the pool does not reset what it
                 # lends, and this connection holds the number's lock.
                 pg.terminate()
 
@@ -74,16 +98,14 @@ async def _answer_on(
     pg: Any,
     settings: Settings,
     sms: InboundSms,
-    phone: str | None,
-    lock_key: str,
+    phone: str,
     command: Command,
     now: datetime,
 ) -> tuple[str, bool, Answer | None] | None:
-    await pg.execute(LOCK, lock_name(lock_key))
     opened = await read_opening(pg, sms.message_sid, phone, now)
     if opened.stored_reply is not None:
         return opened.stored_reply, False, None
-    if phone is None or opened.customer_id is None:
+    if opened.customer_id is None:
         return None  # an unknown number: its hint budget (budget.unknown_number)
     if opened.replies >= settings.sms_replies_per_hour:
         return None  # a notice or silence (budget.known_number)
