@@ -118,7 +118,7 @@ async def status(turn: Turn) -> Answer:
     found = await commerce.order_summaries(
         turn.session, turn.customer.id, number=number, limit=1 if number else RECENT
     )
-    return _status_answer(found, number, turn.language)
+    return status_answer(found, number, turn.language)
 
 
 async def status_on(pg: Any, customer_id: str, number: str | None, language: str) -> Answer:
@@ -126,10 +126,10 @@ async def status_on(pg: Any, customer_id: str, number: str | None, language: str
     api.sms_channel.read_only)."""
     limit = 1 if number else RECENT
     found = await commerce.order_summaries_on(pg, customer_id, number=number, limit=limit)
-    return _status_answer(found, number, language)
+    return status_answer(found, number, language)
 
 
-def _status_answer(found: list[OrderSummary], number: str | None, language: str) -> Answer:
+def status_answer(found: list[OrderSummary], number: str | None, language: str) -> Answer:
     if not found:
         if number is None:
             return Answer(text("no_orders", language), "no_order")

@@ -28,18 +28,31 @@ from typing import Any
 
 from asyncpg.exceptions import UniqueViolationError
 
+import commerce
+from commerce import OrderSummary
 from core.drivers import DriverPool
 from core.settings import Settings
 
 from . import budget, orders
 from .context import Answer, InboundSms, reply_language
-from .ordering import lock_name, read_opening
+from .ordering import lock_name, opening_and, opening_of, opening_values, read_opening
+from .orders import RECENT
 from .parser import EMPTY, HELP, STATUS, Command
 from .records import store_on
 from .texts import text
 
 VERBS = frozenset({HELP, STATUS, EMPTY})  # and only when well-formed (a usage reply is not)
 _STORED = "SELECT reply FROM sms_inbound WHERE message_sid = $1"
+# STATUS's read (commerce.summaries_sql: the latest orders, or the one of a number) with the
+# opening's, as orders.status reads them.
+_STATUS = {
+    by_number: opening_and(
+        commerce.summaries_sql("c.id", "$5", "$6" if by_number else None),
+        "x.id, x.number, x.status, x.total, x.currency",
+        "x.created_at DESC, x.id DESC",
+    )
+    for by_number in (False, True)
+}
 _E164 = re.compile(r"\+[0-9]{4,15}")
 # BEGIN and ordering.LOCK in one round trip: a simple query (several statements, no bound
 # values), so the number is written into it, only ever an E.164 number (_E164: a plus and
@@ -102,7 +115,18 @@ async def _answer_on(
     command: Command,
     now: datetime,
 ) -> tuple[str, bool, Answer | None] | None:
-    opened = await read_opening(pg, sms.message_sid, phone, now)
+    number = command.order
+    found: list[OrderSummary] = []
+    if command.verb == STATUS:  # the sender and their orders in one statement
+        values = opening_values(sms.message_sid, phone, now)
+        if number:
+            rows = await pg.fetch(_STATUS[True], *values, 1, commerce.summary_number(number))
+        else:
+            rows = await pg.fetch(_STATUS[False], *values, RECENT)
+        opened = opening_of(rows[0])
+        found = [OrderSummary(*row[4:9]) for row in rows if row[4] is not None]
+    else:
+        opened = await read_opening(pg, sms.message_sid, phone, now)
     if opened.stored_reply is not None:
         return opened.stored_reply, False, None
     if opened.customer_id is None:
@@ -111,7 +135,7 @@ async def _answer_on(
         return None  # a notice or silence (budget.known_number)
     language = reply_language(opened.locale, command)
     if command.verb == STATUS:
-        result = await orders.status_on(pg, opened.customer_id, command.order, language)
+        result = orders.status_answer(found, number, language)
     else:
         result = Answer(text("help", language), "help")
     await store_on(pg, sms, phone, command, result, budget.REPLY, now)
