@@ -18,6 +18,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
+from sqlalchemy import text as sql
 
 from api.app import create_app
 from api.sms_channel import ordering, read_only
@@ -32,6 +33,12 @@ from tests.integration.sms.conftest import PUBLIC
 from tests.twilio_server import TwilioServer
 
 PIN = "274915"
+# A transaction left open on a connection of this database, or an advisory lock held by one.
+LEFT_OPEN = sql(
+    "SELECT count(*) FROM pg_stat_activity a LEFT JOIN pg_locks l ON l.pid = a.pid"
+    " AND l.locktype = 'advisory' WHERE a.datname = current_database()"
+    " AND a.pid <> pg_backend_pid() AND (a.state LIKE 'idle in transaction%' OR l.pid IS NOT NULL)"
+)
 KEPT = ("direction", "to", "body", "purpose", "status", "segments", "command", "outcome")
 
 
@@ -206,3 +213,32 @@ async def test_it_waits_for_the_plain_paths_lock_on_the_number(
     assert time.monotonic() - started > 0.3
     holder.join(5)
     assert taken == [("held", False, None)]
+
+
+async def test_a_failure_midway_rolls_back_and_frees_the_number(
+    sms_settings: Settings,
+    clock: TravelClock,
+    twilio: TwilioServer,
+    sms_rt: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pool does not reset what it lends: a text that fails after taking the number's
+    lock must not leave its transaction (and the lock) on the connection."""
+    me = await make_customer(sms_rt, locale="en", pin=PIN)
+    real = read_only.store_on
+
+    async def broken(*args: Any) -> None:
+        raise RuntimeError("disk full")
+
+    app: Litestar = create_app(sms_settings, clock=clock)
+    async with AsyncTestClient(app=app, base_url="http://10.0.0.7:8000") as c:
+        monkeypatch.setattr(read_only, "store_on", broken)
+        with pytest.raises(AssertionError):  # the text is refused (5xx), nothing stored
+            await text(c, twilio.auth_token, PUBLIC, me.phone, "STATUS")
+        async with sms_rt.sessions() as s:
+            assert not await s.scalar(LEFT_OPEN)
+        monkeypatch.setattr(read_only, "store_on", real)
+        for _ in range(10):  # every pooled connection: none is left inside a transaction
+            reply = await text(c, twilio.auth_token, PUBLIC, me.phone, "STATUS")
+            assert reply == "You have no orders yet."
+    assert len(await stored(sms_rt, me.phone)) == 20
