@@ -85,26 +85,22 @@ async def answer(
     async with drivers.connection() as pg:
         try:
             await pg.execute(_BEGIN_AND_LOCK.format(name=lock_name(phone)))
-            try:
-                found = await _answer_on(pg, settings, sms, phone, command, now)
-            except UniqueViolationError:  # a copy of the MessageSid got in first: its reply
-                await pg.execute("ROLLBACK")
-                stored = await pg.fetchval(_STORED, sms.message_sid)
-                if stored is None:  # something else clashed: not a retry
-                    raise
-                return stored, False, None
-            except BaseException:
-                if pg.is_in_transaction():
-                    with contextlib.suppress(Exception):
-                        await pg.execute("ROLLBACK")
+            found = await _answer_on(pg, settings, sms, phone, command, now)
+        except UniqueViolationError:  # a copy of the MessageSid got in first: its reply
+            await pg.execute("ROLLBACK")
+            stored = await pg.fetchval(_STORED, sms.message_sid)
+            if stored is None:  # something else clashed: not a retry
                 raise
-            await pg.execute("COMMIT")
-            return found
-        finally:
-            if not pg.is_closed() and pg.is_in_transaction():
-                # A rollback that did not happen (cancelled): the pool does not reset what it
-                # lends, and this connection holds the number's lock.
-                pg.terminate()
+            return stored, False, None
+        except BaseException:
+            # Ours to end (asyncpg's pool would roll back, or terminate the connection when
+            # it cannot, only with a warning): the number's lock goes with it.
+            if pg.is_in_transaction():
+                with contextlib.suppress(Exception):
+                    await pg.execute("ROLLBACK")
+            raise
+        await pg.execute("COMMIT")
+        return found
 
 
 async def _answer_on(

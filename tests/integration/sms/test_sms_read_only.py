@@ -222,8 +222,8 @@ async def test_a_failure_midway_rolls_back_and_frees_the_number(
     sms_rt: Runtime,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The pool does not reset what it lends: a text that fails after taking the number's
-    lock must not leave its transaction (and the lock) on the connection."""
+    """A text that fails after taking the number's lock leaves no transaction (and no lock)
+    on the pooled connection: the number's next texts are answered."""
     me = await make_customer(sms_rt, locale="en", pin=PIN)
     real = read_only.store_on
 
