@@ -51,6 +51,8 @@ from .reading import (
     order_summaries,
     order_summaries_on,
     recent_orders_on,
+    summaries_sql,
+    summary_number,
 )
 from .service import (
     TOPIC_ORDER_CANCELLED,
@@ -133,6 +135,8 @@ __all__ = [
     "purge_idempotency_keys_job",
     "recent_orders_on",
     "search_offers",
+    "summaries_sql",
+    "summary_number",
     "takings_since",
     "transition",
 ]

@@ -159,14 +159,26 @@ async def order_summaries(
     return [OrderSummary(*row) for row in rows]
 
 
-# `order_summaries` as plain SQL for an asyncpg connection (the SMS channel's STATUS, on its
-# transaction's own connection): SQLAlchemy's statement machinery cost more than the read.
-_SUMMARIES_PG = {
-    False: "SELECT id, number, status, total, currency FROM orders WHERE customer_id = $1"
-    " ORDER BY created_at DESC, id DESC LIMIT $2",
-    True: "SELECT id, number, status, total, currency FROM orders WHERE customer_id = $1"
-    " AND number = $3 ORDER BY created_at DESC, id DESC LIMIT $2",
-}
+def summaries_sql(customer: str, limit: str, number: str | None = None) -> str:
+    """`order_summaries` as plain SQL, its values given as SQL expressions: placeholders, or
+    a column of an enclosing statement (the SMS channel reads a sender and their orders in
+    one statement). Its rows are OrderSummary's columns, then `created_at` to order by."""
+    by_number = f" AND number = {number}" if number else ""
+    return (  # expressions written by our code (placeholders, columns), never a value
+        "SELECT id, number, status, total, currency, created_at FROM orders"  # noqa: S608
+        f" WHERE customer_id = {customer}{by_number}"
+        f" ORDER BY created_at DESC, id DESC LIMIT {limit}"
+    )
+
+
+# `order_summaries` for an asyncpg connection (the SMS channel's STATUS, on its transaction's
+# own connection): SQLAlchemy's statement machinery cost more than the read.
+_SUMMARIES_PG = {False: summaries_sql("$1", "$2"), True: summaries_sql("$1", "$2", "$3")}
+
+
+def summary_number(number: str) -> str:
+    """An order number as `summaries_sql` compares it (read out as a caller would)."""
+    return normalise_readable(number)
 
 
 async def order_summaries_on(
@@ -179,4 +191,4 @@ async def order_summaries_on(
         )
     else:
         found = await driver.fetch(_SUMMARIES_PG[False], customer_id, limit)
-    return [OrderSummary(*row) for row in found]
+    return [OrderSummary(*row[:5]) for row in found]

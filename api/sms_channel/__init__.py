@@ -9,7 +9,8 @@ per-number ordering and the record of the conversation.
 
 from __future__ import annotations
 
+from .context import InboundSms
 from .history import MessageOut, MessagePage, conversation
-from .inbound import InboundSms, handle
+from .inbound import handle
 
 __all__ = ["InboundSms", "MessageOut", "MessagePage", "conversation", "handle"]

@@ -14,12 +14,29 @@ from .parser import Command
 from .texts import text
 
 
+@dataclass(frozen=True)
+class InboundSms:
+    """The fields of the gateway's form we use (others are tolerated and ignored)."""
+
+    message_sid: str
+    sender: str  # `From` as sent
+    to: str
+    body: str
+    num_segments: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Sender:
     """The customer who texted (auth's row, read with the reply budget in one statement)."""
 
     id: str
     locale: str | None
+
+
+def reply_language(locale: str | None, command: Command) -> str:
+    """en or zh: the customer's stored language, else the one the text was written in."""
+    language = locale or command.language or "zh"
+    return "en" if language.startswith("en") else "zh"
 
 
 @dataclass(frozen=True)

@@ -15,26 +15,21 @@ reply saying why are still stored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
-from typing import cast
 
 import structlog
-from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.composition import Services
-from core.db import is_postgres, new_id
 from core.errors import Busy, DomainError
 from core.phone import InvalidPhone, normalise_phone
-from core.sms import IN, OUT, RECEIVED, REPLIED, SmsInbound, SmsMessage, set_opted_out
+from core.sms import set_opted_out
 from core.sms_delivery import answer_once
-from core.sms_text import segments
 
-from . import budget, offers, orders, pin, tickets
-from .context import Answer, Sender, Turn
-from .ordering import Opening, SenderLocks, driver, lock_and_read
+from . import budget, offers, orders, pin, read_only, tickets
+from .context import Answer, InboundSms, Sender, Turn, reply_language
+from .ordering import Opening, SenderLocks, lock_and_read
 from .parser import (
     BOOK,
     CANCEL,
@@ -55,6 +50,7 @@ from .parser import (
     Command,
     parse,
 )
+from .records import store
 from .texts import text
 
 log = structlog.get_logger("hotline.sms")
@@ -72,49 +68,8 @@ USAGE = {
     "list": "usage_list",
     "text": "usage_text",
 }
-# Core's insert of the messages table, built once: one statement for both rows (the ORM's
-# would group rows by the keys they set, and building a statement costs more than running it).
-_INSERT = insert(cast(Table, SmsMessage.__table__))
-COLUMNS = (
-    "id", "direction", "to", "from_phone", "body", "purpose", "created_at", "status",
-    "provider_message_id", "segments", "command", "outcome", "order_id", "ticket_id",
-    "attempts", "status_at", "error", "lease_until", "sent_at",
-)  # fmt: skip
-_INBOUND = insert(SmsInbound)
-
-
-_INSERT_PG_HEAD = (  # the MessageSid's row, then the messages (COLUMNS, in order)
-    "WITH sid AS (INSERT INTO sms_inbound (message_sid, from_phone, reply, received_at)"
-    " VALUES ($1, $2, $3, $4))"
-    ' INSERT INTO sms_messages (id, direction, "to", from_phone, body, purpose, created_at,'
-    " status, provider_message_id, segments, command, outcome, order_id, ticket_id, attempts,"
-    " status_at, error, lease_until, sent_at) VALUES "
-)
-
-
-def _insert_pg(rows: int) -> str:
-    """The MessageSid's row (answer_once's retry record) and `rows` messages in one
-    statement: a text's writes are one round trip on PostgreSQL."""
-    width = len(COLUMNS)
-    return _INSERT_PG_HEAD + ", ".join(
-        "(" + ", ".join(f"${5 + r * width + c}" for c in range(width)) + ")" for r in range(rows)
-    )
-
-
-_INSERT_PG = {1: _insert_pg(1), 2: _insert_pg(2)}  # the text alone; the text and its reply
 READ_ONLY = frozenset({HELP, LIST, INFO, STATUS, EMPTY})
 VERB_WORDS = {"zh": {PAY: "支付", CANCEL: "取消", CARD: "刷卡", STATUS: "状态", TICKET: "电子票"}}
-
-
-@dataclass(frozen=True)
-class InboundSms:
-    """The fields of the gateway's form we use (others are tolerated and ignored)."""
-
-    message_sid: str
-    sender: str  # `From` as sent
-    to: str
-    body: str
-    num_segments: int | None = None
 
 
 async def handle(services: Services, sms: InboundSms) -> tuple[str, bool]:
@@ -123,6 +78,8 @@ async def handle(services: Services, sms: InboundSms) -> tuple[str, bool]:
     phone = _sender_phone(sms.sender, settings.default_region)
     lock_key = phone or sms.sender[:40]
     now = services.runtime.clock.now()
+    command = parse(sms.body, today=now.astimezone(settings.zone).date())
+    drivers = services.runtime.drivers
     outcome: list[Answer] = []
     opened: list[Opening] = []
 
@@ -131,7 +88,7 @@ async def handle(services: Services, sms: InboundSms) -> tuple[str, bool]:
         return opened[-1].stored_reply
 
     async def answer(session: AsyncSession) -> str:
-        result = await _answer(services, session, sms, phone, now, opened[-1])
+        result = await _answer(services, session, sms, command, phone, now, opened[-1])
         outcome.append(result)
         return result.reply
 
@@ -139,16 +96,24 @@ async def handle(services: Services, sms: InboundSms) -> tuple[str, bool]:
         log.warning("sms dropped: flood", message_sid=sms.message_sid, queued=MAX_QUEUED)
         return "", True
     async with LOCKS.hold(lock_key):
-        reply, first = await answer_once(
-            services.runtime.sessions,
-            sms.message_sid,
-            phone,
-            now,
-            answer,
-            serialise=serialise,
-            answer_records=True,  # _store writes the MessageSid's row with the messages
-        )
-    done = outcome[-1] if outcome and first else None  # a copy that lost the race: rolled back
+        quick = None
+        if drivers is not None and read_only.applies(command, phone):  # no ORM session
+            assert phone is not None
+            quick = await read_only.answer(drivers, settings, sms, phone, command, now)
+        if quick is not None:
+            reply, first, done = quick
+        else:
+            reply, first = await answer_once(
+                services.runtime.sessions,
+                sms.message_sid,
+                phone,
+                now,
+                answer,
+                serialise=serialise,
+                answer_records=True,  # records.store writes the MessageSid's row as well
+            )
+            # a copy that lost the race: rolled back
+            done = outcome[-1] if outcome and first else None
     log.info(
         "sms received",
         message_sid=sms.message_sid,
@@ -164,16 +129,15 @@ async def _answer(
     services: Services,
     session: AsyncSession,
     sms: InboundSms,
+    command: Command,
     phone: str | None,
     now: datetime,
     opened: Opening,
 ) -> Answer:
     settings = services.runtime.settings
-    command = parse(sms.body, today=now.astimezone(settings.zone).date())
     customer = Sender(opened.customer_id, opened.locale) if opened.customer_id else None
     replies = opened.replies
-    language = (customer.locale if customer and customer.locale else command.language) or "zh"
-    language = "en" if language.startswith("en") else "zh"
+    language = reply_language(customer.locale if customer else None, command)
     purpose = budget.REPLY
     if phone is None:
         result = Answer("", "bad_sender")
@@ -200,7 +164,7 @@ async def _answer(
                     services, session, phone, customer, command, language, now, sms.message_sid
                 )
                 result = await _dispatch(turn)
-    await _store(session, sms, phone, command, result, purpose, now)
+    await store(session, sms, phone, command, result, purpose, now)
     return result
 
 
@@ -270,70 +234,3 @@ async def _run(turn: Turn) -> Answer | None:
     if verb == TEXT:
         return await tickets.join_open_ticket(turn)
     return None  # HELP, an empty text: the help text
-
-
-async def _store(
-    session: AsyncSession,
-    sms: InboundSms,
-    phone: str | None,
-    command: Command,
-    result: Answer,
-    purpose: str,
-    now: datetime,
-) -> None:
-    """The text as received (PIN masked), the reply that leaves in the TwiML and the
-    MessageSid's row that answers a retry with that reply (core.sms_delivery.answer_once),
-    in one statement on PostgreSQL."""
-    common = {
-        "command": command.verb,
-        "outcome": result.outcome,
-        "order_id": result.order_id,
-        "ticket_id": result.ticket_id,
-        "attempts": 0,
-        "status_at": now,
-        "error": None,
-        "lease_until": None,
-        "sent_at": None,
-    }
-    sent = sms.num_segments if sms.num_segments and sms.num_segments > 0 else None
-    rows = [
-        {
-            "id": new_id(),
-            "direction": IN,
-            "to": sms.to[:20],
-            "from_phone": (phone or sms.sender)[:20],
-            "body": command.masked,
-            "purpose": "sms.inbound",
-            "created_at": now,
-            "status": RECEIVED,
-            "provider_message_id": sms.message_sid,
-            "segments": sent or segments(command.masked),
-            **common,
-        }
-    ]
-    if result.reply and phone:
-        rows.append(
-            {
-                "id": new_id(),
-                "direction": OUT,
-                "to": phone,
-                "from_phone": None,
-                "body": result.reply,
-                "purpose": purpose,
-                "created_at": now + timedelta(microseconds=1),  # after the text it answers
-                "status": REPLIED,
-                "provider_message_id": None,
-                "segments": segments(result.reply),
-                **common,
-            }
-        )
-    sid = (sms.message_sid, phone, result.reply, now)
-    if is_postgres(session):  # on the transaction's asyncpg connection (ordering.driver)
-        pg = await driver(session)
-        await pg.execute(_INSERT_PG[len(rows)], *sid, *(row[c] for row in rows for c in COLUMNS))
-    else:
-        await session.execute(_INSERT, rows)
-        await session.execute(
-            _INBOUND,
-            dict(zip(("message_sid", "from_phone", "reply", "received_at"), sid, strict=True)),
-        )

@@ -64,7 +64,7 @@ class Opening:
     replies: int  # replies to the number in the last hour (the pumping budget)
 
 
-_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
+LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))"
 
 
 def _opening() -> Any:  # a Select of (reply, customer id, locale, reply count)
@@ -81,12 +81,24 @@ def _opening() -> Any:  # a Select of (reply, customer id, locale, reply count)
 _OPENING = _opening()
 # The same read for PostgreSQL, sent on the transaction's own asyncpg connection: SQLAlchemy's
 # statement machinery costs several times asyncpg's on this path, which runs for every text.
-_OPENING_PG = (
+_OPENING_COLUMNS = (
     "SELECT (SELECT reply FROM sms_inbound WHERE message_sid = $1), c.id, c.locale,"
     " (SELECT count(*) FROM sms_messages m WHERE m.to = $2 AND m.created_at > $3"
     " AND m.direction = 'out' AND m.purpose = ANY($4::varchar[]))"
-    " FROM (SELECT 1) AS one LEFT JOIN customers c ON c.phone = $2"
 )
+_OPENING_FROM = " FROM (SELECT 1) AS one LEFT JOIN customers c ON c.phone = $2"
+_OPENING_PG = _OPENING_COLUMNS + _OPENING_FROM
+
+
+def opening_and(read: str, columns: str, order_by: str) -> str:
+    """The opening read and a command's own read in one statement (one round trip): `read`
+    is a SELECT in terms of the customer's id (`c.id`) and placeholders from $5, joined as
+    `x` to the opening's row; a row per row of it (one, all NULL, when it finds none), each
+    with the opening's columns first, then `columns` of `x`, ordered by `order_by`."""
+    return (
+        f"{_OPENING_COLUMNS}, {columns}{_OPENING_FROM}"
+        f" LEFT JOIN LATERAL ({read}) AS x ON true ORDER BY {order_by}"
+    )
 
 
 async def driver(session: AsyncSession) -> Any:
@@ -94,6 +106,26 @@ async def driver(session: AsyncSession) -> Any:
     sent through SQLAlchemy, so what runs on it is inside that transaction)."""
     connection = await session.connection()
     return (await connection.get_raw_connection()).driver_connection
+
+
+def lock_name(lock_key: str) -> str:
+    """What LOCK takes for a number (the same in every process and on every path)."""
+    return f"sms:{lock_key}"
+
+
+async def read_opening(pg: Any, message_sid: str, phone: str | None, now: datetime) -> Opening:
+    """The opening read on an asyncpg connection, after LOCK in the same transaction."""
+    found = await pg.fetchrow(_OPENING_PG, *opening_values(message_sid, phone, now))
+    return opening_of(found)
+
+
+def opening_values(message_sid: str, phone: str | None, now: datetime) -> tuple[Any, ...]:
+    """The opening read's values, $1 to $4."""
+    return message_sid, phone or "", now - budget.HOUR, list(budget.REPLY_PURPOSES)
+
+
+def opening_of(row: Any) -> Opening:
+    return Opening(row[0], row[1], row[2], int(row[3] or 0))
 
 
 async def lock_and_read(
@@ -104,17 +136,13 @@ async def lock_and_read(
     the customer and their reply count in one statement. Two statements, not one: a
     statement's snapshot is taken when it starts, so a read in the statement that waited for
     the lock would not see what the previous holder committed (its reply, its count)."""
-    since = now - budget.HOUR
     if is_postgres(session):
         # Sent through SQLAlchemy, which begins the transaction; as the driver's own SQL
         # (the ORM's statement machinery cost more than the statement).
         connection = await session.connection()
-        await connection.exec_driver_sql(_LOCK, (f"sms:{lock_key}",))
+        await connection.exec_driver_sql(LOCK, (lock_name(lock_key),))
         pg: Any = (await connection.get_raw_connection()).driver_connection
-        found = await pg.fetchrow(
-            _OPENING_PG, message_sid, phone or "", since, list(budget.REPLY_PURPOSES)
-        )
-        return Opening(found[0], found[1], found[2], int(found[3] or 0))
-    values = {"sid": message_sid, "phone": phone or "", "since": since}
+        return await read_opening(pg, message_sid, phone, now)
+    values = {"sid": message_sid, "phone": phone or "", "since": now - budget.HOUR}
     row = (await session.execute(_OPENING, values)).one()
     return Opening(row[0], row[1], row[2], int(row[3] or 0))

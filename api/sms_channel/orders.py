@@ -7,6 +7,8 @@ The PIN of PAY and CANCEL was checked before any of this (api.sms_channel.pin)."
 
 from __future__ import annotations
 
+from typing import Any
+
 import commerce
 import fulfillment
 import payments
@@ -16,7 +18,7 @@ from core.errors import Busy, InvalidTransition, NotFound, ValidationFailed
 
 from .context import Answer, Turn
 from .ordering import driver
-from .texts import amount, local_time, status_name
+from .texts import amount, local_time, status_name, text
 
 RECENT = 3  # orders STATUS lists without a number: one segment's worth
 UNPAID = OrderStatus.AWAITING_PAYMENT.value
@@ -111,27 +113,39 @@ async def pay(turn: Turn, method: str) -> Answer:
 
 async def status(turn: Turn) -> Answer:
     number = turn.command.order
-    limit = 1 if number else RECENT
     if is_postgres(turn.session):  # on the transaction's asyncpg connection (ordering.driver)
-        pg = await driver(turn.session)
-        found = await commerce.order_summaries_on(pg, turn.customer.id, number=number, limit=limit)
-    else:
-        found = await commerce.order_summaries(
-            turn.session, turn.customer.id, number=number, limit=limit
-        )
+        return await status_on(await driver(turn.session), turn.customer.id, number, turn.language)
+    found = await commerce.order_summaries(
+        turn.session, turn.customer.id, number=number, limit=1 if number else RECENT
+    )
+    return status_answer(found, number, turn.language)
+
+
+async def status_on(pg: Any, customer_id: str, number: str | None, language: str) -> Answer:
+    """STATUS on an asyncpg connection (the handling transaction's, or the read-only path's:
+    api.sms_channel.read_only)."""
+    limit = 1 if number else RECENT
+    found = await commerce.order_summaries_on(pg, customer_id, number=number, limit=limit)
+    return status_answer(found, number, language)
+
+
+def status_answer(found: list[OrderSummary], number: str | None, language: str) -> Answer:
     if not found:
-        return _no_order(turn, number)
+        if number is None:
+            return Answer(text("no_orders", language), "no_order")
+        return Answer(text("no_order", language, number=number), "no_order")
     if number is not None:
-        return Answer(_line(turn, found[0], full=True), "status", found[0].id)
-    lines = [_line(turn, o, full=False) for o in found]
-    return Answer(("\n" if turn.language == "en" else "；").join(lines), "status")
+        return Answer(_line(language, found[0], full=True), "status", found[0].id)
+    lines = [_line(language, o, full=False) for o in found]
+    return Answer(("\n" if language == "en" else "；").join(lines), "status")
 
 
-def _line(turn: Turn, order: OrderSummary, *, full: bool) -> str:
-    name = status_name(order.status, turn.language)
+def _line(language: str, order: OrderSummary, *, full: bool) -> str:
+    name = status_name(order.status, language)
     if full:
-        return turn.say(
+        return text(
             "status_one",
+            language,
             number=order.number,
             status=name,
             total=amount(order.total),
