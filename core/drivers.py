@@ -6,9 +6,12 @@ switches and the pool's checkout and reset bookkeeping per use, the largest sing
 a profile of the rush; asyncpg's pool hands one out in a few microseconds. PostgreSQL only.
 
 Connections are opened lazily (a runtime that never places an order opens none) and are
-not reset when they come back: these statements leave no session state behind (no LISTEN,
-no advisory locks, no cursors; settings are transaction-local), and the reset would cost a
-round trip per use. A statement is its own transaction: none is wrapped in BEGIN/COMMIT.
+not given asyncpg's full reset when they come back (it would cost a round trip per use):
+these statements leave no session state behind (no LISTEN, no session-level advisory locks,
+no cursors; settings and the SMS path's advisory lock are transaction-local). Most statements
+are their own transaction; the few that open one (api/sms_channel/read_only.py) end it
+themselves, and asyncpg still rolls back a transaction left open on a returned connection
+before our `_keep` runs.
 
 A connection the server dropped (a restart, pg_terminate_backend) is terminated here when a
 statement fails on it, so the pool opens a fresh one instead of lending the dead one again;
