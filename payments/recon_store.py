@@ -24,6 +24,8 @@ Sessions = async_sessionmaker[AsyncSession]
 # A day's grouping, sorting and joining stay in memory in PostgreSQL (per transaction; the
 # server default of 4MB spills a million lines to disk several times over).
 WORK_MEM = "256MB"
+# An import that writes at least this many lines refreshes recon_lines' statistics (merge).
+ANALYZE_AFTER = 10_000
 
 
 async def bulk_settings(session: AsyncSession) -> None:
@@ -210,10 +212,17 @@ async def merge(
     try:
         async with session.begin_nested():
             result = await session.execute(text(_INSERT.replace("{select}", select)), values)
-            return int(getattr(result, "rowcount", 0)), 0
+            counts = int(getattr(result, "rowcount", 0)), 0
     except IntegrityError as exc:
         code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         if str(code) != "23505":  # not a line we have already: not ours to handle
             raise
-    row = (await session.execute(text(_MERGE.replace("{select}", select)), values)).one()
-    return int(row[0]), int(row[1])
+        row = (await session.execute(text(_MERGE.replace("{select}", select)), values)).one()
+        counts = int(row[0]), int(row[1])
+    if sum(counts) >= ANALYZE_AFTER:
+        # The run that follows a day's import is planned on these statistics; autovacuum
+        # would refresh them a minute later. Without them the planner guessed 4 lines for a
+        # million, sorted them through an index and spilled the join (a run about 1.3 s
+        # slower at a million lines; ANALYZE samples 30,000 rows, about 0.2 s).
+        await session.execute(text("ANALYZE recon_lines"))
+    return counts
