@@ -69,9 +69,7 @@ PARTNER_FILE = payments.FileFormat(
              AT TIME ZONE :tz AS at,
            NULL::date AS settled_on, NULL::varchar AS payout_id, r.invoice_number AS ref,
            r.partner_code AS category, NULL::varchar AS charge_id,
-           NULL::varchar AS payment_intent, NULL::varchar AS our_ref,
-           md5(concat_ws('|', r.invoice_number, r.partner_code, r.shipment_id, r.amount,
-                         r.currency, r.period)) AS fingerprint
+           NULL::varchar AS payment_intent, NULL::varchar AS our_ref
     FROM recon_raw r
     """,  # noqa: S608 - constant SQL
 )

@@ -56,7 +56,6 @@ class ReconLine(Base):
     charge_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     payment_intent: Mapped[str | None] = mapped_column(String(64), nullable=True)
     our_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    fingerprint: Mapped[str] = mapped_column(String(32))
     import_id: Mapped[str] = mapped_column(String(32))
 
     __table_args__ = (

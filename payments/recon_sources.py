@@ -106,8 +106,7 @@ CARRIER_FILE = FileFormat(
     select=f"""
     SELECT x.line_id, x.match_key, x.kind, x.amount, 0::bigint AS fee, x.amount AS net,
            x.currency, x.status, x.at, x.settled_on, NULL::varchar AS payout_id, x.ref,
-           x.category, NULL::varchar AS charge_id, NULL::varchar AS payment_intent, x.our_ref,
-           x.fingerprint
+           x.category, NULL::varchar AS charge_id, NULL::varchar AS payment_intent, x.our_ref
     FROM (
       SELECT r.charge_id || '/' || r.status || '/' || r.settlement_date || '#'
                || row_number() OVER (PARTITION BY r.charge_id, r.status, r.settlement_date
@@ -119,9 +118,7 @@ CARRIER_FILE = FileFormat(
              r.currency,
              CASE WHEN r.status IN ('charged', 'refunded') THEN 'ok' ELSE r.status END AS status,
              r.charged_at::timestamptz AS at, r.settlement_date::date AS settled_on,
-             r.phone AS ref, r.status AS category, r.charge_id AS our_ref,
-             md5(concat_ws('|', r.phone, r.charge_id, r.amount, r.currency, r.charged_at,
-                           r.status, r.settlement_date)) AS fingerprint
+             r.phone AS ref, r.status AS category, r.charge_id AS our_ref
       FROM recon_raw r
     ) x
     """,  # noqa: S608 - constant SQL
