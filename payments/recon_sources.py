@@ -90,9 +90,12 @@ CARRIER_FILE = FileFormat(
         ("settlement_date", DATE),
     ),
     # octet_length is constant-time where length() counts UTF-8 characters; it is used
-    # only where the regex beside it has already made the column ASCII.
+    # only where the condition beside it has already made the column ASCII.
     quick=(
-        "left(r.phone, 1) = '+' AND length(r.phone) BETWEEN 8 AND 16"
+        # The phone is kept as text (no cast refuses it), so this must be the whole E.164
+        # check: a plus, a digit 1-9, digits only (a negated class, not a counted pattern).
+        "left(r.phone, 1) = '+' AND substr(r.phone, 2, 1) BETWEEN '1' AND '9'"
+        " AND substr(r.phone, 2) !~ '[^0-9]' AND octet_length(r.phone) BETWEEN 8 AND 16"
         " AND r.charge_id !~ '[^A-Za-z0-9_.:-]' AND octet_length(r.charge_id) BETWEEN 1 AND 64"
         " AND r.amount ~ '^[0-9]+(\\.[0-9][0-9]?)?$' AND octet_length(r.amount) <= 13"
         " AND length(r.currency) = 3 AND r.currency = upper(r.currency)"

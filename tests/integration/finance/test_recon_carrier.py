@@ -157,6 +157,11 @@ async def test_a_bad_line_imports_nothing_and_names_line_and_column(own_runtime:
     with pytest.raises(BadImportFile) as impossible:  # passes every pattern, not the calendar
         await _import(own_runtime, HEADER + _line(charge, "10.00", settled="2031-02-30"))
     assert "date/time field value out of range" in impossible.value.detail
+    for phone in ("+86abc12345", "+0861380013800", "+86 13800138000"):  # shaped, not E.164
+        line = _line(charge, "10.00").replace("+8613800138000", phone)
+        with pytest.raises(BadImportFile) as not_e164:
+            await _import(own_runtime, HEADER + line)
+        assert not_e164.value.detail.startswith("line 2: phone: must be an E.164 number")
     with pytest.raises(BadImportFile) as header:
         await _import(own_runtime, "phone,charge\n+8613800138000,x\n")
     assert "missing: charge_id, amount" in header.value.detail
