@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 import msgspec
@@ -155,7 +156,14 @@ _ORDER_FIELDS = (
 def _row(obj: Base) -> dict[str, Any]:
     """Every column of the row by name, as jsonb_populate_record reads it (a column left
     None that may not be NULL fails loudly in the function)."""
-    return {c.name: getattr(obj, c.key) for c in obj.__table__.columns}
+    return {name: getattr(obj, key) for name, key in _columns(type(obj))}
+
+
+@cache
+def _columns(model: type[Base]) -> tuple[tuple[str, str], ...]:
+    """(column name, attribute) of a model's table, read once: iterating the table's column
+    collection on every row was a visible share of a charge's time in a profile."""
+    return tuple((c.name, c.key) for c in model.__table__.columns)
 
 
 def _json(value: Any) -> str:
