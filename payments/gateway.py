@@ -90,28 +90,6 @@ class Gateway(Protocol):
 
     async def retrieve_intent(self, intent_id: str) -> Intent: ...
 
-    async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
-        """GET one object; trouble raised as `_call` raises it for the SDK's errors."""
-        try:
-            response = await self._reads.get(path, params=params)
-        except httpx.HTTPError as exc:  # timeout, refused, reset: it may or may not have run
-            raise GatewayUnknown(f"{type(exc).__name__}: {exc}") from exc
-        status = response.status_code
-        try:
-            body = msgspec.json.decode(response.content)
-        except msgspec.DecodeError:
-            body = None
-        if status == 200 and isinstance(body, dict):
-            return body
-        error = body.get("error") if isinstance(body, dict) else None
-        error = error if isinstance(error, dict) else {}
-        message = str(error.get("message") or f"HTTP {status} from the gateway")
-        if status >= 500 or status in (409, 429):  # the SDK's APIError, RateLimitError
-            raise GatewayUnknown(message)
-        if status == 404 or error.get("code") == "resource_missing":
-            raise GatewayNotFound(message)
-        raise GatewayError(message, declined=error.get("type") == "card_error")
-
     async def cancel_intent(self, intent_id: str, *, idempotency_key: str) -> Intent: ...
 
     async def capture_intent(self, intent_id: str, *, idempotency_key: str) -> Intent: ...

@@ -11,13 +11,14 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import literal, select, true
+from sqlalchemy import bindparam, literal, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.db import is_postgres
+from core.drivers import DriverPool
 from core.outbox import emit
-from payments import domain, ledger
+from payments import domain, ledger, settle_pg
 from payments.errors import BadSignature
 from payments.gateway import Dispute, GatewayError, GatewayNotFound, Intent, verify_webhook
 from payments.models import Payment, WebhookReceipt
@@ -70,29 +71,35 @@ async def _first_time(session: AsyncSession, event_id: str, kind: str, now: date
 
 async def _look_up(
     db: AsyncSession | AsyncConnection, event_id: str, obj: dict[str, Any], intent_id: str
-) -> tuple[bool, tuple[str, str | None] | None]:
+) -> tuple[bool, tuple[str, str | None] | None, Payment | None]:
     """Whether the event id was seen before, and our payment the event names (its metadata)
-    or that holds the intent: (id, intent id). The receipt and the named payment are read in
+    or that holds the intent: (id, intent id), with a detached copy of the named payment's
+    row (what payments/settle_pg.py builds on). The receipt and the named payment are read in
     one statement (a round trip less on every delivery)."""
     pid = (obj.get("metadata") or {}).get("payment_id")
-    seen = select(WebhookReceipt.event_id).where(WebhookReceipt.event_id == event_id).exists()
     if pid:
-        named = select(Payment.id, Payment.intent_id).where(Payment.id == pid).subquery()
-        row = (
-            await db.execute(
-                select(seen, named.c.id, named.c.intent_id).select_from(
-                    select(literal(1).label("one")).subquery().outerjoin(named, true())
-                )
-            )
-        ).one()
+        row = (await db.execute(_SEEN_AND_NAMED, {"event_id": event_id, "pid": pid})).one()
         if row[0]:
-            return True, None
+            return True, None, None
         if row[1] is not None:
-            return False, (str(row[1]), row[2])
-    elif await db.scalar(select(seen)):
-        return True, None
+            copy = Payment(**{c.key: v for c, v in zip(_PAYMENT.columns, row[1:], strict=True)})
+            return False, (copy.id, copy.intent_id), copy
+    elif await db.scalar(_SEEN, {"event_id": event_id}):
+        return True, None, None
     found = await db.scalar(select(Payment.id).where(Payment.intent_id == intent_id))
-    return False, None if found is None else (str(found), intent_id)
+    return False, None if found is None else (str(found), intent_id), None
+
+
+# Built once: making the statement (its subquery's column proxies) cost more than running it.
+_PAYMENT: Any = Payment.__table__
+_SEEN_EXISTS = (
+    select(WebhookReceipt.event_id).where(WebhookReceipt.event_id == bindparam("event_id")).exists()
+)
+_SEEN = select(_SEEN_EXISTS)
+_NAMED = select(*_PAYMENT.columns).where(_PAYMENT.c.id == bindparam("pid")).subquery()
+_SEEN_AND_NAMED = select(_SEEN_EXISTS, *_NAMED.c).select_from(
+    select(literal(1).label("one")).subquery().outerjoin(_NAMED, true())
+)
 
 
 def _ours(intent: Intent, payment_id: str, payment_intent: str | None) -> bool:
@@ -125,9 +132,11 @@ async def handle_event(
     *,
     now: datetime,
     reads: AsyncEngine | None = None,
+    drivers: DriverPool | None = None,
 ) -> str:
     """Process one verified event; return what happened (for logs and tests). `reads`
-    (Runtime.autocommit()) serves the first look-up without BEGIN and ROLLBACK round trips.
+    (Runtime.autocommit()) serves the first look-up without BEGIN and ROLLBACK round trips;
+    with `drivers` (PostgreSQL) the common settles take one statement (payments/settle_pg.py).
 
     Read (seen before? which payment?), then ask Stripe with no transaction open, then record
     the event id and settle in one short transaction: the id is stored only with its effect,
@@ -143,10 +152,10 @@ async def handle_event(
     intent_id = _intent_id(kind, obj)
     if reads is not None:
         async with reads.connect() as connection:
-            seen, ours = await _look_up(connection, event_id, obj, intent_id)
+            seen, ours, row = await _look_up(connection, event_id, obj, intent_id)
     else:
         async with sessions() as session:
-            seen, ours = await _look_up(session, event_id, obj, intent_id)
+            seen, ours, row = await _look_up(session, event_id, obj, intent_id)
     if seen:
         return "duplicate"
     if ours is None or not intent_id:
@@ -162,6 +171,10 @@ async def handle_event(
             return await _acknowledge(sessions, event_id, kind, intent_id, "unknown at Stripe", now)
     if not _ours(intent, payment_id, payment_intent):
         return await _acknowledge(sessions, event_id, kind, intent_id, "not our payment's", now)
+    if drivers is not None and row is not None:
+        fast = await settle_pg.settle(drivers, event_id, kind, row, intent, now=now)
+        if fast is not None:
+            return fast
     async with sessions() as session, session.begin():
         if not await _first_time(session, event_id, kind, now):
             return "duplicate"

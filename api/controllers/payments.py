@@ -177,6 +177,7 @@ async def stripe_webhook(
         event,
         now=runtime.clock.now(),
         reads=runtime.autocommit(),
+        drivers=runtime.drivers,
     )
     return {"received": event.get("id", ""), "outcome": outcome}
 

@@ -1,5 +1,5 @@
 """payments: `payments_charge_carrier` claims the Idempotency-Key itself, in the charge's own
-transaction.
+transaction; `payments_settle_card` settles a Stripe webhook's common case in one statement.
 
 Why: with 0015 a carrier charge over HTTP still cost two commits, the key's claim (its own
 autocommitted INSERT, core/idempotency.claim) and then the charge. Here the caller may hand
@@ -17,6 +17,13 @@ second's INSERT waits on the first's uncommitted row, then declines (and is repl
 The key is inserted first, before the phone account's lock is taken, so a duplicate never
 waits on the account. `k_id` (completing a key claimed beforehand, as 0015 did) is kept for
 callers that claimed the plain way; a caller passes one or the other, never both.
+
+`payments_settle_card` (payments/settle_pg.py says why and what the caller hands it): the
+event's receipt, then the payment's row lock and, for an intent that succeeded, what
+service.settle -> on_captured -> commerce.mark_paid write in their common case, under the same
+locks in the same order (receipt, payment, order) with the same guards. Returns 'duplicate'
+when the receipt was there, 'settled' when it wrote; anything else raises HL002 and the
+caller runs the plain path.
 
 Revision ID: 0016
 Revises: 0015
@@ -105,6 +112,66 @@ $fn$;
 """
 
 
+SETTLE = """
+CREATE OR REPLACE FUNCTION payments_settle_card(
+    p_receipt jsonb, p_payment jsonb, p_history jsonb, p_ledger jsonb, p_entries jsonb,
+    p_order_event jsonb, p_outbox jsonb
+) RETURNS text LANGUAGE plpgsql AS $fn$
+DECLARE
+    pay record;
+    v_id text := p_payment->>'id';
+    v_at timestamptz := (p_receipt->>'received_at')::timestamptz;
+BEGIN
+    INSERT INTO stripe_webhook_receipts (event_id, type, received_at)
+    VALUES (p_receipt->>'event_id', p_receipt->>'type', v_at)
+    ON CONFLICT (event_id) DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN 'duplicate';
+    END IF;
+    SELECT status, intent_id, charge_id, balance_transaction_id, fee_amount, order_id
+      INTO pay FROM payments WHERE id = v_id FOR UPDATE;
+    IF NOT FOUND OR pay.status IS DISTINCT FROM p_payment->>'expected_status'
+       OR pay.intent_id IS DISTINCT FROM p_payment->>'intent_id' THEN
+        RAISE EXCEPTION 'payment % changed', v_id USING ERRCODE = 'HL002';
+    END IF;
+    IF p_history IS NULL THEN
+        -- a repeat: settled before, its gateway facts recorded; nothing to write but the receipt
+        IF pay.status <> 'succeeded' OR pay.charge_id IS DISTINCT FROM p_payment->>'charge_id'
+           OR pay.balance_transaction_id IS DISTINCT FROM p_payment->>'balance_transaction_id'
+           OR pay.fee_amount IS DISTINCT FROM (p_payment->>'fee_amount')::bigint THEN
+            RAISE EXCEPTION 'payment % is not settled as said', v_id USING ERRCODE = 'HL002';
+        END IF;
+        RETURN 'settled';
+    END IF;
+    IF pay.fee_amount IS NOT NULL OR EXISTS (
+        SELECT 1 FROM payments WHERE order_id = pay.order_id AND status = 'succeeded'
+    ) THEN
+        RAISE EXCEPTION 'order % has a payment already', pay.order_id USING ERRCODE = 'HL002';
+    END IF;
+    UPDATE orders SET status = 'paid', updated_at = v_at
+     WHERE id = pay.order_id AND status = 'awaiting_payment';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'order % is not awaiting payment', pay.order_id USING ERRCODE = 'HL002';
+    END IF;
+    UPDATE payments
+       SET status = 'succeeded', updated_at = v_at,
+           charge_id = COALESCE(charge_id, p_payment->>'charge_id'),
+           balance_transaction_id = COALESCE(balance_transaction_id,
+                                             p_payment->>'balance_transaction_id'),
+           fee_amount = (p_payment->>'fee_amount')::bigint
+     WHERE id = v_id;
+    INSERT INTO payment_history SELECT * FROM jsonb_populate_record(NULL::payment_history, p_history);
+    INSERT INTO ledger_transactions
+        SELECT * FROM jsonb_populate_recordset(NULL::ledger_transactions, p_ledger);
+    INSERT INTO ledger_entries SELECT * FROM jsonb_populate_recordset(NULL::ledger_entries, p_entries);
+    INSERT INTO order_events SELECT * FROM jsonb_populate_record(NULL::order_events, p_order_event);
+    INSERT INTO outbox_messages SELECT * FROM jsonb_populate_record(NULL::outbox_messages, p_outbox);
+    RETURN 'settled';
+END
+$fn$;
+"""
+
+
 def _previous() -> str:
     """0015's function text (its module's name starts with a digit: loaded by path)."""
     path = Path(__file__).with_name("0015_pay_speed_carrier_charge.py")
@@ -119,9 +186,11 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"DROP FUNCTION IF EXISTS payments_charge_carrier({OLD_SIGNATURE})")
         op.execute(FUNCTION)
+        op.execute(SETTLE)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS payments_settle_card")
         op.execute(f"DROP FUNCTION IF EXISTS payments_charge_carrier({OLD_SIGNATURE}, jsonb)")
         op.execute(_previous())
