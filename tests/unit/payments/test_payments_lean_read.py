@@ -92,3 +92,31 @@ async def test_no_answer_is_unknown() -> None:
     gateway = StripeGateway("sk_test_x", api_base=f"http://127.0.0.1:{port}", timeout=0.3)
     with pytest.raises(GatewayUnknown):
         await gateway.retrieve_intent("pi_1")
+
+
+def test_a_webhook_decodes_as_the_sdk_builds_it() -> None:
+    """verify_webhook checks the signature with the SDK and decodes the body itself: the same
+    event as the SDK's construct_event, and a wrong signature still refused."""
+    import hashlib
+    import hmac
+    import json
+    import time
+
+    import stripe
+
+    from payments.gateway import verify_webhook
+
+    secret = "whsec_unit"
+    body = json.dumps(
+        {"id": "evt_1", "object": "event", "type": "payment_intent.succeeded",
+         "data": {"object": {"id": "pi_1", "metadata": {"payment_id": "p1"}, "amount": 10500,
+                             "charges": {"object": "list", "data": [{"id": "ch_1"}]}}}}
+    ).encode()  # fmt: skip
+    ts = int(time.time())
+    sig = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    header = f"t={ts},v1={sig}"
+    assert verify_webhook(body, header, secret) == (
+        stripe.Webhook.construct_event(body, header, secret).to_dict()
+    )
+    with pytest.raises(GatewayError, match="bad signature"):
+        verify_webhook(body, f"t={ts},v1={'0' * 64}", secret)
