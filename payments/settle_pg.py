@@ -14,7 +14,8 @@ UPDATE) with its guards (the payment still as read, no other succeeded payment, 
 still awaiting payment).
 
 It takes only two cases: the first success of a card payment whose intent succeeded with the
-payment's amount (no late success, no fee booked yet), and a re-delivery for a payment settled
+payment's amount (no late success, no fee booked yet; the intent recorded on it if it held
+none, as settle does), and a re-delivery for a payment settled
 before whose gateway facts are recorded (nothing to write but the receipt). Anything else
 (another event type or intent status, a payment that changed since it was read, an order no
 longer awaiting payment: the auto-refund and rehold cases) returns None having written
@@ -81,8 +82,8 @@ async def settle(
     `payment` is a detached copy of the row read before the re-fetch; it is not changed."""
     if kind != "payment_intent.succeeded" or intent.status != "succeeded":
         return None
-    if payment.intent_id is None or payment.intent_id != intent.id:
-        return None
+    if payment.intent_id not in (None, intent.id):
+        return None  # settle leaves a payment holding another intent as it is
     receipt = {"event_id": event_id, "type": kind, "received_at": now}
     expected = {
         "id": payment.id,
@@ -93,7 +94,7 @@ async def settle(
         "fee_amount": payment.fee_amount,
     }
     args: list[Any] = [_json(receipt), None, None, None, None, None, None]
-    if _repeat(payment, intent):
+    if _repeat(payment, intent) and payment.intent_id == intent.id:
         args[1] = _json(expected)
     elif _first(payment, intent):
         args[1:] = _first_rows(payment, intent, expected, now)
@@ -142,6 +143,7 @@ def _first_rows(row: Payment, intent: Intent, expected: dict[str, Any], now: dat
     message = new_message(commerce.TOPIC_ORDER_PAID, {"order_id": payment.order_id}, now=now)
     facts = {
         **expected,
+        "set_intent_id": intent.id,  # settle records the intent on a payment holding none
         "charge_id": intent.charge_id,
         "balance_transaction_id": intent.balance_transaction_id,
         "fee_amount": intent.fee,

@@ -155,6 +155,7 @@ BEGIN
     END IF;
     UPDATE payments
        SET status = 'succeeded', updated_at = v_at,
+           intent_id = COALESCE(intent_id, p_payment->>'set_intent_id'),
            charge_id = COALESCE(charge_id, p_payment->>'charge_id'),
            balance_transaction_id = COALESCE(balance_transaction_id,
                                              p_payment->>'balance_transaction_id'),

@@ -29,7 +29,9 @@ def _deps() -> PaymentDeps:
     return PaymentDeps(orders=CommerceOrders(), gateway=FakeGateway(), public_base_url="http://x")
 
 
-async def _succeeded_at_stripe(runtime: Runtime, deps: PaymentDeps, fee: int) -> Any:
+async def _succeeded_at_stripe(
+    runtime: Runtime, deps: PaymentDeps, fee: int, recorded: bool = True
+) -> Any:
     """A card attempt whose PaymentIntent succeeded at the gateway (a fake one: localstripe's
     own webhooks would settle it first); ours is still processing."""
     o = await place_order(runtime, price=12800)
@@ -43,7 +45,8 @@ async def _succeeded_at_stripe(runtime: Runtime, deps: PaymentDeps, fee: int) ->
             now=runtime.clock.now(),
         )  # fmt: skip
         intent_id = f"pi_{uuid.uuid4().hex[:14]}"
-        p.intent_id, p.status = intent_id, "processing"  # what charge_card records first
+        if recorded:  # what charge_card records first; else still pending with no intent
+            p.intent_id, p.status = intent_id, "processing"
     assert isinstance(deps.gateway, FakeGateway)
     deps.gateway.intents[intent_id] = Intent(
         id=intent_id, status="succeeded", amount=p.amount, currency=p.currency,
@@ -72,15 +75,15 @@ def _spy(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str | None]]:
     return said
 
 
-@pytest.mark.parametrize("fee", [0, 315])
+@pytest.mark.parametrize(("fee", "recorded"), [(0, True), (315, True), (0, False)])
 async def test_fast_and_plain_settles_write_the_same(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, fee: int
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, fee: int, recorded: bool
 ) -> None:
     assert runtime.drivers is not None
     said = _spy(monkeypatch)
     deps, now = _deps(), runtime.clock.now()
-    fast_order, fast_pid, fast_intent = await _succeeded_at_stripe(runtime, deps, fee)
-    plain_order, plain_pid, plain_intent = await _succeeded_at_stripe(runtime, deps, fee)
+    fast_order, fast_pid, fast_intent = await _succeeded_at_stripe(runtime, deps, fee, recorded)
+    plain_order, plain_pid, plain_intent = await _succeeded_at_stripe(runtime, deps, fee, recorded)
     fast_ev, plain_ev = _event(fast_pid, fast_intent), _event(plain_pid, plain_intent)
     fast = await handle_event(
         runtime.sessions, deps, fast_ev, now=now, reads=runtime.autocommit(),
@@ -90,6 +93,8 @@ async def test_fast_and_plain_settles_write_the_same(
     assert fast == plain == "settled"
     fast_rows = await _written(runtime, fast_order.id)
     plain_rows = await _written(runtime, plain_order.id)
+    assert fast_rows["payments"][0]["intent_id"] == fast_intent
+    assert plain_rows["payments"][0]["intent_id"] == plain_intent
     for rows in (fast_rows, plain_rows):
         for p in rows["payments"]:  # each attempt's own intent, charge and fee ids
             for own in ("intent_id", "charge_id", "balance_transaction_id", "pay_token",
