@@ -6,9 +6,9 @@ commerce.mark_paid) is about twenty round trips through the ORM's unit of work (
 identity-map loads, refreshes), and a profile of bench/payments.py put nearly all of a charge's
 time there: 0.03 of a trivial GET. Placing an order got to the database's own speed by saying
 the same thing in fewer round trips (commerce/placing_pg.py); this does the same for a charge:
-one read of the order, then one call of `payments_charge_carrier` (migrations 0015, 0016),
+one read of the order, then one call of `payments_charge_carrier` (migrations 0015, 0017),
 the statement its own transaction, with the Idempotency-Key's stored response inside it. Given
-the request's key (`keyed`), the function also claims it, in that same transaction (0016): the
+the request's key (`keyed`), the function also claims it, in that same transaction (0017): the
 key's own autocommitted claim was a second commit per charge, and the claim and the charge now
 commit or roll back together. A key seen before declines (nothing written), and the plain way
 (core/idempotency.claim) then replays, refuses (422) or says 409, as it always did.

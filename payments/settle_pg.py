@@ -8,7 +8,7 @@ of work, and a re-delivery for a payment already settled still costs four. A pro
 bench/payments.py put the webhook's database time there, at 0.04 of a trivial GET. Here the
 rows are built in memory by the plain path's own builders (service.moved, service.captured_books,
 ledger.transaction, outbox.new_message) from the payment row read before the re-fetch, and
-`payments_settle_card` (migration 0016) writes them in one call, its own transaction, under
+`payments_settle_card` (migration 0017) writes them in one call, its own transaction, under
 the plain path's locks in its order (the receipt, the payment's row, the order's conditional
 UPDATE) with its guards (the payment still as read, no other succeeded payment, the order
 still awaiting payment).

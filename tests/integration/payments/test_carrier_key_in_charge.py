@@ -1,5 +1,5 @@
 """The one-statement carrier charge claiming its Idempotency-Key in its own transaction
-(migration 0016): the key row it writes is the one the plain way (claim, then complete in the
+(migration 0017): the key row it writes is the one the plain way (claim, then complete in the
 work's transaction) writes; a declined charge leaves no key behind; a key seen before, or
 racing, declines so the plain way answers; over HTTP a replay gets the stored response and the
 same key with another body is refused."""

@@ -25,8 +25,8 @@ locks in the same order (receipt, payment, order) with the same guards. Returns 
 when the receipt was there, 'settled' when it wrote; anything else raises HL002 and the
 caller runs the plain path.
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from pathlib import Path
 
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
