@@ -61,10 +61,15 @@ def require_gateway(deps: PaymentDeps) -> Gateway:
 
 
 async def lock_payment(session: AsyncSession, payment_id: str) -> Payment:
+    """The payment's row, locked, its attributes as the row now is (populate_existing: an
+    instance the session already holds is overwritten by the locked read, which a separate
+    refresh did in one more round trip)."""
     payment = await session.scalar(
-        select(Payment).where(Payment.id == payment_id).with_for_update()
+        select(Payment)
+        .where(Payment.id == payment_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if payment is None:
         raise NotFound("payment not found")
-    await session.refresh(payment)
     return payment

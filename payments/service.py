@@ -254,6 +254,12 @@ async def on_captured(
         request_key=f"auto:{payment.id}",
         now=now,
     )
+    session.info.setdefault(AUTO_REFUNDS, set()).add(payment.id)
+
+
+# session.info key: the payments whose automatic refund this session reserved, so a caller
+# that settles (payments/webhooks.py) knows after its commit that there is one to send.
+AUTO_REFUNDS = "payments.auto_refunds"
 
 
 async def settle(

@@ -172,7 +172,12 @@ async def stripe_webhook(
     raw = await request.body()
     event = payments.parse_event(raw, stripe_signature, runtime.settings.stripe_webhook_secret)
     outcome = await payments.handle_event(
-        runtime.sessions, services.payments, event, now=runtime.clock.now()
+        runtime.sessions,
+        services.payments,
+        event,
+        now=runtime.clock.now(),
+        reads=runtime.autocommit(),
+        drivers=runtime.drivers,
     )
     return {"received": event.get("id", ""), "outcome": outcome}
 

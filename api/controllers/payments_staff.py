@@ -17,11 +17,11 @@ import ticketing
 from api.controllers.payments import payment_json
 from api.deps import RuntimeDep, ServicesDep, SessionDep
 from api.finance_dates import bound, zone_for
-from api.idempotency import HEADER, Outcome, Respond, idempotent, strict_body
+from api.idempotency import HEADER, Outcome, Respond, idempotent, keyed_request, strict_body
 from api.security import PrincipalDep, customers_and_agents, require_roles
-from core.db import commit
+from core.db import commit, new_id
 from core.errors import ValidationFailed
-from core.idempotency import Completion, store
+from core.idempotency import Claim, Completion, completion, store
 from core.money import AmountIn
 from core.principal import Principal
 from core.runtime import Runtime
@@ -104,37 +104,47 @@ async def _charge_carrier(
     key: str,
     body: PaymentIn,
 ) -> Response[Any]:
-    """Carrier billing on PostgreSQL: the one-statement charge (payments/carrier_pg.py), or,
-    when it declines, the plain path in a session of its own; either stores the response in
-    its own commit."""
+    """Carrier billing on PostgreSQL: the one-statement charge (payments/carrier_pg.py), which
+    claims the Idempotency-Key in its own transaction (one commit per charge); when it
+    declines (nothing written: a key seen before among others), the plain way: the key
+    claimed by `idempotent` (replay, 409, 422) and the plain path in a session of its own,
+    storing the response in its own commit."""
     now = runtime.clock.now()
     drivers = runtime.drivers
     assert drivers is not None
+    operation = f"payments.create:{order_id}"
+    payload = msgspec.to_builtins(body)
+    keyed = keyed_request(request, operation=operation, caller=who.actor, payload=payload)
+    assert keyed is not None  # _require_key: the header is there
+    claim = Claim(new_id(), keyed.scope, keyed.key)
+
+    def claimed_reply(p: payments.Payment) -> Completion:
+        return completion(claim, status=201, body=payment_json(deps, p), resource_id=p.id)
+
+    p = await payments.carrier_pg.charge(
+        drivers, order_id, principal=who, request_key=key, now=now, respond=claimed_reply,
+        keyed=keyed,
+    )  # fmt: skip
+    if p is not None:
+        return Response(payment_json(deps, p), status_code=201)
 
     async def work(respond: Respond) -> Outcome:
-        def reply(p: payments.Payment) -> Completion | None:
-            return respond(201, payment_json(deps, p), p.id)
-
-        p = await payments.carrier_pg.charge(
-            drivers, order_id, principal=who, request_key=key, now=now, respond=reply
-        )
-        if p is None:
-            async with runtime.sessions() as session, session.begin():
-                p = await payments.start_payment(
-                    session, deps, order_id, body.method, principal=who, request_key=key, now=now
-                )
-                done = reply(p)
-                if done is not None:
-                    await store(session, done)
+        async with runtime.sessions() as session, session.begin():
+            p = await payments.start_payment(
+                session, deps, order_id, body.method, principal=who, request_key=key, now=now
+            )
+            done = respond(201, payment_json(deps, p), p.id)
+            if done is not None:
+                await store(session, done)
         return 201, payment_json(deps, p), p.id
 
     return await idempotent(
         request,
         runtime,
         None,
-        operation=f"payments.create:{order_id}",
+        operation=operation,
         caller=who.actor,
-        payload=msgspec.to_builtins(body),
+        payload=payload,
         committed_work=work,
     )
 
