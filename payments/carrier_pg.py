@@ -119,17 +119,17 @@ async def charge(
     claim = None
     if keyed is not None:
         assert done is not None, "a keyed charge stores its response"
-        claim = _json({"id": done.record_id, "scope": keyed.scope, "key": keyed.key,
+        claim = to_json({"id": done.record_id, "scope": keyed.scope, "key": keyed.key,
                        "fingerprint": keyed.fingerprint, "created_at": now,
                        "expires_at": now + KEY_TTL})  # fmt: skip
     args = [
-        _json(_row(payment)),
-        _json(_row(history)),
-        _json(_row(movement)),
-        _json([_row(txn) for txn, _ in books]),
-        _json([_row(e) for _, entries in books for e in entries]),
-        _json(_row(event)),
-        _json(_row(message)),
+        to_json(column_values(payment)),
+        to_json(column_values(history)),
+        to_json(column_values(movement)),
+        to_json([column_values(txn) for txn, _ in books]),
+        to_json([column_values(e) for _, entries in books for e in entries]),
+        to_json(column_values(event)),
+        to_json(column_values(message)),
         done.record_id if done and claim is None else None,
         done.status if done else None,
         done.body_json() if done else None,
@@ -153,7 +153,7 @@ _ORDER_FIELDS = (
 )  # fmt: skip
 
 
-def _row(obj: Base) -> dict[str, Any]:
+def column_values(obj: Base) -> dict[str, Any]:
     """Every column of the row by name, as jsonb_populate_record reads it (a column left
     None that may not be NULL fails loudly in the function)."""
     return {name: getattr(obj, key) for name, key in _columns(type(obj))}
@@ -166,5 +166,5 @@ def _columns(model: type[Base]) -> tuple[tuple[str, str], ...]:
     return tuple((c.name, c.key) for c in model.__table__.columns)
 
 
-def _json(value: Any) -> str:
+def to_json(value: Any) -> str:
     return msgspec.json.encode(value).decode()

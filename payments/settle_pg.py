@@ -32,7 +32,7 @@ from core.db import new_id
 from core.drivers import DriverPool
 from core.outbox import new_message, wake_relays
 from payments import domain, ledger
-from payments.carrier_pg import _json, _row
+from payments.carrier_pg import column_values, to_json
 from payments.gateway import Intent
 from payments.models import Payment
 from payments.orders import actor_channel
@@ -93,9 +93,9 @@ async def settle(
         "balance_transaction_id": payment.balance_transaction_id,
         "fee_amount": payment.fee_amount,
     }
-    args: list[Any] = [_json(receipt), None, None, None, None, None, None]
+    args: list[Any] = [to_json(receipt), None, None, None, None, None, None]
     if _repeat(payment, intent) and payment.intent_id == intent.id:
-        args[1] = _json(expected)
+        args[1] = to_json(expected)
     elif _first(payment, intent):
         args[1:] = _first_rows(payment, intent, expected, now)
     else:
@@ -149,12 +149,12 @@ def _first_rows(row: Payment, intent: Intent, expected: dict[str, Any], now: dat
         "fee_amount": intent.fee,
     }
     return [
-        _json(facts),
-        _json(_row(history)),
-        _json([_row(txn) for txn, _ in ledgers]),
-        _json([_row(e) for _, entries in ledgers for e in entries]),
-        _json(_row(event)),
-        _json(_row(message)),
+        to_json(facts),
+        to_json(column_values(history)),
+        to_json([column_values(txn) for txn, _ in ledgers]),
+        to_json([column_values(e) for _, entries in ledgers for e in entries]),
+        to_json(column_values(event)),
+        to_json(column_values(message)),
     ]
 
 
