@@ -147,6 +147,9 @@ def test_third_party_logs_are_json_lines_with_the_request_id(
         logging.getLogger("sqlalchemy.pool").warning("pool %s exhausted", "main")
         logging.getLogger("dramatiq.worker").error("worker died")
         logging.getLogger("uvicorn.error").warning("started")  # uvicorn runs at warning
+        logging.getLogger("httpx").info("HTTP Request: GET https://api.stripe.com/v1/x 200")
+        logging.getLogger("stripe").info("message='Request to Stripe api'")
+        logging.getLogger("httpx").warning("a client's warning still shows")
     finally:
         structlog.contextvars.reset_contextvars(**tokens)
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
@@ -155,4 +158,6 @@ def test_third_party_logs_are_json_lines_with_the_request_id(
     assert by_logger["sqlalchemy.pool"]["level"] == "warning"
     assert by_logger["dramatiq.worker"]["level"] == "error"
     assert by_logger["uvicorn.error"]["event"] == "started"
+    assert "stripe" not in by_logger  # one line per call to Stripe or a partner: not logged
+    assert by_logger["httpx"]["event"] == "a client's warning still shows"
     assert all(line["request_id"] == "req-7" and "timestamp" in line for line in lines)
