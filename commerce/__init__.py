@@ -61,6 +61,7 @@ from .service import (
     cancel_order,
     expire_due_holds,
     mark_paid,
+    move_many,
     place_order,
     transition,
 )
@@ -120,6 +121,7 @@ __all__ = [
     "list_orders",
     "mark_paid",
     "may_see",
+    "move_many",
     "offer_cards",
     "offer_cards_on",
     "offer_out",

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Unpack, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import is_postgres
+from core.db import is_postgres, new_id
 from core.errors import Busy
 from core.outbox import emit
 from core.principal import Principal
@@ -153,6 +153,49 @@ async def transition(
             return order
         current = await _reload(session, order)
     raise Busy("the order is changing right now; retry shortly", retry_after=1)
+
+
+async def move_many(
+    session: AsyncSession,
+    order_ids: list[str],
+    current: OrderStatus,
+    to: OrderStatus,
+    *,
+    actor: str,
+    channel: str,
+    reason: str,
+    now: datetime,
+) -> set[str]:
+    """`transition` for many orders known to be in `current`, in two statements: a conditional
+    UPDATE and the history rows. Returns the ids that moved; an order someone else changed
+    first stays as it is (the caller takes the plain path for it). Only for moves without side
+    effects (no capacity released, nothing emitted): fulfillment's paid -> fulfilling."""
+    check_actor(actor, channel)
+    check_transition(current, to)
+    if releases_capacity(current, to) or to in (S.CANCELLED, S.REFUNDED):
+        raise ValueError(f"move_many cannot move {current.value} -> {to.value}")
+    if not order_ids:
+        return set()
+    moved = set(
+        await session.scalars(
+            update(Order)
+            .where(Order.id.in_(order_ids), Order.status == current.value)
+            .values(status=to.value, updated_at=now)
+            .returning(Order.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if moved:
+        await session.execute(
+            insert(OrderEvent),
+            [
+                {"id": new_id(), "order_id": order_id, "from_status": current.value,
+                 "to_status": to.value, "actor": actor, "channel": channel,
+                 "reason": reason[:500], "at": now}
+                for order_id in sorted(moved)
+            ],
+        )  # fmt: skip
+    return moved
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
 from prometheus_client import Counter
 
+from core.db import new_id
 from core.settings import Settings
 
 T = TypeVar("T")
@@ -51,6 +52,10 @@ class WorkerLocal(Generic[T]):
 class Route:
     queue_name: str
     actor_name: str
+    # Optional: an actor that takes many of this topic's payloads at once (`payloads=[...]`).
+    # The relay hands a claimed batch of the topic to it as one Dramatiq message, so a burst
+    # (200 orders paid at once) costs one job and a few set-wise statements, not 200 of each.
+    batch_actor: str | None = None
 
 
 def declare_actor(
@@ -117,6 +122,25 @@ class DramatiqSender:
             message_id=message_id,  # the outbox id: a resend is recognisably the same job
         )
         # redis-py is blocking here; keep the event loop free while it talks to Redis.
+        await asyncio.to_thread(self.broker.enqueue, message)
+
+    @property
+    def batch_topics(self) -> frozenset[str]:
+        return frozenset(t for t, r in self.routes.items() if r.batch_actor)
+
+    async def send_many(self, topic: str, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        """One Dramatiq message to the topic's batch actor carrying every payload. It gets a
+        fresh id: a later resend of one of the outbox ids must not share its Redis key."""
+        route = self.routes[topic]
+        assert route.batch_actor is not None
+        message: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=route.queue_name,
+            actor_name=route.batch_actor,
+            args=(),
+            kwargs={"payloads": [dict(p) for _, p in messages]},
+            options={},
+            message_id=new_id(),
+        )
         await asyncio.to_thread(self.broker.enqueue, message)
 
 

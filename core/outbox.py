@@ -232,7 +232,10 @@ async def relay_once(
     if not topics:
         return 0
     claimed = await _claim(sessions, topics, now, batch, lock_rows)
+    batched = frozenset(getattr(sender, "batch_topics", frozenset()))
     sent = 0
+    if batched:
+        sent, claimed = await _send_batches(sessions, sender, claimed, batched, now)
     for index, (message_id, topic, payload) in enumerate(claimed):
         try:
             await sender.send(message_id, topic, payload)
@@ -258,6 +261,59 @@ async def relay_once(
             )
         sent += 1
     return sent
+
+
+# Fewer due messages of a topic than this go one job each: a batch of two or three saves little,
+# and one job per message keeps a failing one from holding back the others' retries.
+BATCH_MIN = 8
+
+
+async def _send_batches(
+    sessions: async_sessionmaker[AsyncSession],
+    sender: Sender,
+    claimed: list[tuple[str, str, dict[str, Any]]],
+    batched: frozenset[str],
+    now: datetime,
+) -> tuple[int, list[tuple[str, str, dict[str, Any]]]]:
+    """The fast path for topics whose consumer takes many payloads in one job (a burst of
+    `order.paid`): each such topic's claimed rows go out as one message and are marked sent in
+    one UPDATE, instead of a send and a transaction each. Same at-least-once rule as the plain
+    path: marked sent only after the sender accepted them; a failed send gives the rows back.
+    Returns how many were sent and the claimed rows left for the plain path."""
+    groups: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    rest: list[tuple[str, str, dict[str, Any]]] = []
+    for message_id, topic, payload in claimed:
+        if topic in batched:
+            groups.setdefault(topic, []).append((message_id, payload))
+        else:
+            rest.append((message_id, topic, payload))
+    sent = 0
+    for topic, messages in groups.items():
+        if len(messages) < BATCH_MIN:  # a trickle: one job each, as the plain path sends
+            rest.extend((m, topic, p) for m, p in messages)
+            continue
+        ids = [m for m, _ in messages]
+        try:
+            await sender.send_many(topic, messages)  # type: ignore[attr-defined]
+        except Exception as exc:  # broker down: the rows wait for the next tick
+            log.warning("outbox send failed", topic=topic, error=str(exc))
+            async with sessions() as session, session.begin():
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None))
+                    .values(
+                        available_at=now + timedelta(seconds=2),
+                        attempts=OutboxMessage.attempts + 1,
+                        last_error=f"{type(exc).__name__}: {exc}"[:500],
+                    )
+                )
+            continue
+        async with sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(sent_at=now)
+            )
+        sent += len(ids)
+    return sent, rest
 
 
 async def purge_sent(session: AsyncSession, now: datetime, retention: timedelta) -> int:

@@ -13,14 +13,15 @@ from typing import Any
 import dramatiq
 
 from core.broker import Route, WorkerLocal, declare_actor
-from fulfillment import metrics, service
+from fulfillment import batch, metrics, service
 from fulfillment.service import FulfillmentContext
 
 QUEUE = "fulfillment"
 TOPIC_ORDER_PAID = service.TOPIC_ORDER_PAID
+# A burst's messages go to the batch actors, many per job (fulfillment.batch says why).
 ROUTES = {
-    TOPIC_ORDER_PAID: Route(QUEUE, "fulfillment.order_paid"),
-    service.TOPIC_DISPATCH: Route(QUEUE, "fulfillment.dispatch"),
+    TOPIC_ORDER_PAID: Route(QUEUE, "fulfillment.order_paid", "fulfillment.order_paid_many"),
+    service.TOPIC_DISPATCH: Route(QUEUE, "fulfillment.dispatch", "fulfillment.dispatch_many"),
 }
 
 # One context per worker process (api.worker configures it before the workers start).
@@ -46,9 +47,21 @@ async def dispatch_shipment(shipment_id: str) -> None:
     await _run("dispatch", service.dispatch(_ctx(), shipment_id))
 
 
+async def order_paid_many(payloads: list[dict[str, Any]]) -> None:
+    ids = [str(p["order_id"]) for p in payloads]
+    await _run("order_paid", batch.handle_orders_paid(_ctx(), ids))
+
+
+async def dispatch_many(payloads: list[dict[str, Any]]) -> None:
+    ids = [str(p["shipment_id"]) for p in payloads]
+    await _run("dispatch", batch.dispatch_many(_ctx(), ids))
+
+
 _JOBS: dict[str, Callable[..., Awaitable[None]]] = {
     "fulfillment.order_paid": order_paid,
     "fulfillment.dispatch": dispatch_shipment,
+    "fulfillment.order_paid_many": order_paid_many,
+    "fulfillment.dispatch_many": dispatch_many,
 }
 
 
@@ -68,6 +81,9 @@ ACTOR_OPTIONS: dict[str, dict[str, int]] = {
     "fulfillment.order_paid": {"max_retries": 4, "min_backoff": 1_000, "max_backoff": 16_000},
     "fulfillment.dispatch": {"max_retries": 3, "min_backoff": 1_000, "max_backoff": 8_000},
 }
+# A batch job is retried like the job it stands for (each of its items is idempotent).
+ACTOR_OPTIONS["fulfillment.order_paid_many"] = ACTOR_OPTIONS["fulfillment.order_paid"]
+ACTOR_OPTIONS["fulfillment.dispatch_many"] = ACTOR_OPTIONS["fulfillment.dispatch"]
 
 
 def retry_window_seconds(actor_name: str) -> float:
@@ -83,6 +99,9 @@ def retry_window_seconds(actor_name: str) -> float:
 def declare(broker: dramatiq.Broker) -> None:
     for route in ROUTES.values():
         declare_actor(broker, _JOBS[route.actor_name], route, ACTOR_OPTIONS[route.actor_name])
+        if route.batch_actor:
+            many = Route(route.queue_name, route.batch_actor)
+            declare_actor(broker, _JOBS[many.actor_name], many, ACTOR_OPTIONS[many.actor_name])
 
 
 def handlers(ctx: FulfillmentContext) -> dict[str, Callable[[dict[str, Any]], Awaitable[object]]]:

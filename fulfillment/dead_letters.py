@@ -1,5 +1,5 @@
 """Dead letters of paid orders that got no shipment (no partner, or a job that kept
-failing); the shipment kind is written where dispatch gives up (service._record)."""
+failing); the shipment kind is written where dispatch gives up (service.record)."""
 
 from __future__ import annotations
 

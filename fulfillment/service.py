@@ -239,7 +239,7 @@ async def dispatch(ctx: FulfillmentContext, shipment_id: str) -> str:
         return "skipped"  # delivered already, dead-lettered, or another worker holds it
     shipment, partner = claimed
     if partner.kind == "eticket":
-        return await _send_eticket(ctx, shipment, partner)
+        return await send_eticket(ctx, shipment, partner)
     result = await ctx.client.dispatch(
         partner.endpoint_url,
         partner.secret,
@@ -248,10 +248,10 @@ async def dispatch(ctx: FulfillmentContext, shipment_id: str) -> str:
         int(ctx.clock.now().timestamp()),
     )
     async with ctx.sessions() as session, session.begin():
-        return await _record(ctx, session, shipment.id, partner, result)
+        return await record(ctx, session, shipment.id, partner, result)
 
 
-async def _send_eticket(ctx: FulfillmentContext, shipment: Shipment, partner: Partner) -> str:
+async def send_eticket(ctx: FulfillmentContext, shipment: Shipment, partner: Partner) -> str:
     """The codes go out as an SMS queued in this transaction (the `sms.send` job texts it after
     the commit and retries the provider itself); the shipment is delivered once it is queued."""
     async with ctx.sessions() as session, session.begin():
@@ -267,10 +267,10 @@ async def _send_eticket(ctx: FulfillmentContext, shipment: Shipment, partner: Pa
                 result = DispatchResult(200, tracking_number=f"SMS-{shipment.id[:12]}")
             except Exception as exc:  # the port could not queue it: retried like a timeout
                 result = DispatchResult(None, error=f"sms: {type(exc).__name__}")
-        return await _record(ctx, session, shipment.id, partner, result)
+        return await record(ctx, session, shipment.id, partner, result)
 
 
-async def _record(
+async def record(
     ctx: FulfillmentContext,
     session: AsyncSession,
     shipment_id: str,

@@ -107,7 +107,13 @@ class PartnerServer:
                 self.end_headers()
                 self.wfile.write(raw)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        class Server(ThreadingHTTPServer):
+            # socketserver's default listen backlog is 5: a burst of concurrent dispatches
+            # overflowed it and each dropped SYN cost the client a 1 s (then 3 s) retransmit,
+            # which no real partner's server (backlog in the hundreds) would impose.
+            request_queue_size = 128
+
+        self._server = Server(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self

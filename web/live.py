@@ -121,6 +121,19 @@ class LiveTap:
                 log.warning("live notice lost", topic=topic, error=type(exc).__name__)
         await self.inner.send(message_id, topic, payload)
 
+    @property
+    def batch_topics(self) -> frozenset[str]:
+        return frozenset(getattr(self.inner, "batch_topics", frozenset()))
+
+    async def send_many(self, topic: str, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        for _, payload in messages:
+            for body, channels in notices(self.settings, topic, payload).items():
+                try:
+                    await self.publish(body.encode(), channels)
+                except Exception as exc:
+                    log.warning("live notice lost", topic=topic, error=type(exc).__name__)
+        await self.inner.send_many(topic, messages)  # type: ignore[attr-defined]
+
 
 def plugin_publisher(plugin: ChannelsPlugin) -> Publish:
     async def publish(data: bytes, channels: list[str]) -> None:

@@ -1,0 +1,294 @@
+"""The set-wise burst path (fulfillment.batch, the relay's batch routes) against the plain
+per-order jobs: the same orders, shipments, events, dispatches, payables and ledger lines,
+idempotent when run again, and the unusual cases handed to the plain code."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+import commerce
+from core.money import Money
+from core.outbox import BATCH_MIN, OutboxMessage, emit, relay_once
+from core.runtime import Runtime
+from fulfillment import (
+    TOPIC_DISPATCH,
+    CommerceOrders,
+    FulfillmentContext,
+    Partner,
+    PartnerPayable,
+    Shipment,
+    dispatch,
+)
+from fulfillment.batch import GROUP, dispatch_many, handle_orders_paid
+from fulfillment.models import ShipmentEvent
+from fulfillment.service import handle_order_paid
+from payments.models import LedgerEntry, LedgerTransaction
+from tests.partner_server import PartnerServer
+
+
+async def paid_orders(runtime: Runtime, n: int) -> list[str]:
+    now = runtime.clock.now()
+    ids = []
+    async with runtime.sessions() as session, session.begin():
+        offer = await commerce.create_offer(
+            session,
+            kind="event",
+            title=f"批量 {uuid.uuid4().hex[:6]}",
+            venue="鸟巢",
+            starts_at=now + timedelta(days=10),
+            price=Money(38000, "CNY"),
+            capacity=n,
+            now=now,
+        )
+        for _ in range(n):
+            customer = uuid.uuid4().hex
+            order = await commerce.place_order(
+                session,
+                customer_id=customer,
+                lines=[commerce.LineRequest(offer.id, 1)],
+                delivery_method="courier",
+                delivery_address="上海市徐汇区漕溪北路1111号",
+                actor=f"customer:{customer}",
+                channel="web",
+                settings=runtime.settings,
+                now=now,
+            )
+            result = await commerce.mark_paid(
+                session, order.id, actor="system", channel="system", reason="test", now=now
+            )
+            assert result.outcome == "paid"
+            ids.append(order.id)
+    return ids
+
+
+async def state(runtime: Runtime, order_ids: list[str]) -> list[dict[str, Any]]:
+    """Per order, everything the jobs wrote, without ids and times."""
+    out = []
+    async with runtime.sessions() as session:
+        for order_id in order_ids:
+            order = await commerce.get_order(session, order_id)
+            events = [
+                (
+                    e.from_status,
+                    e.to_status,
+                    e.actor.replace(order.customer_id, "C"),
+                    e.channel,
+                    e.reason,
+                )
+                for e in await session.scalars(
+                    select(commerce.OrderEvent)
+                    .where(commerce.OrderEvent.order_id == order_id)
+                    .order_by(commerce.OrderEvent.at, commerce.OrderEvent.to_status)
+                )
+            ]
+            row: dict[str, Any] = {"status": order.status, "events": events}
+            shipment = await session.scalar(select(Shipment).where(Shipment.order_id == order_id))
+            if shipment is not None:
+                request = dict(shipment.request)
+                assert request.pop("shipment_id") == shipment.id
+                request = json.loads(json.dumps(request).replace(order.number, "N"))
+                row["shipment"] = (
+                    shipment.status, shipment.language, shipment.attempts, request,
+                    shipment.lease_until, shipment.last_error, shipment.dead_lettered,
+                    shipment.tracking_number == f"TN-{shipment.id[:10]}",
+                    shipment.next_attempt_at is None, shipment.dispatched_at is not None,
+                )  # fmt: skip
+                row["shipment_events"] = sorted(
+                    (e.status, e.source, e.applied)
+                    for e in await session.scalars(
+                        select(ShipmentEvent).where(ShipmentEvent.shipment_id == shipment.id)
+                    )
+                )
+                row["payables"] = [
+                    (p.amount_minor, p.currency)
+                    for p in await session.scalars(
+                        select(PartnerPayable).where(PartnerPayable.shipment_id == shipment.id)
+                    )
+                ]
+                row["ledger"] = sorted(
+                    (t.kind, t.memo.replace(shipment.id, "S"), e.account, e.amount, e.currency)
+                    for t, e in await session.execute(
+                        select(LedgerTransaction, LedgerEntry)
+                        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+                        .where(LedgerTransaction.order_id == order_id)
+                    )
+                )
+                row["dispatch_messages"] = await session.scalar(
+                    select(func.count())
+                    .select_from(OutboxMessage)
+                    .where(
+                        OutboxMessage.topic == TOPIC_DISPATCH,
+                        OutboxMessage.payload["shipment_id"].as_string() == shipment.id,
+                    )
+                )
+            out.append(row)
+    return out
+
+
+async def shipment_ids(runtime: Runtime, order_ids: list[str]) -> list[str]:
+    async with runtime.sessions() as session:
+        rows = await session.execute(
+            select(Shipment.order_id, Shipment.id).where(Shipment.order_id.in_(order_ids))
+        )
+        by_order = dict(rows.all())
+    return [by_order[o] for o in order_ids if o in by_order]
+
+
+async def test_set_wise_jobs_write_what_the_plain_jobs_write(
+    jobs_runtime: Runtime,
+    ctx: FulfillmentContext,
+    partner_server: PartnerServer,
+    courier: Partner,
+) -> None:
+    ctx.orders = CommerceOrders()
+    n = GROUP + 3  # more than one dispatch group
+    ids = await paid_orders(jobs_runtime, 2 * n)
+    plain, fast = ids[:n], ids[n:]
+    for order_id in plain:
+        assert await handle_order_paid(ctx, order_id) == 1
+    assert await handle_orders_paid(ctx, fast) == n
+    assert await state(jobs_runtime, fast) == await state(jobs_runtime, plain)
+
+    for shipment_id in await shipment_ids(jobs_runtime, plain):
+        assert await dispatch(ctx, shipment_id) == "dispatched"
+    fast_shipments = await shipment_ids(jobs_runtime, fast)
+    assert set((await dispatch_many(ctx, fast_shipments)).values()) == {"dispatched"}
+    after = await state(jobs_runtime, fast)
+    assert after == await state(jobs_runtime, plain)
+    assert {r["status"] for r in after} == {"fulfilling"}
+
+    # Run again (a redelivered batch): nothing new is created or sent.
+    received = len(partner_server.received)
+    assert await handle_orders_paid(ctx, fast) == n  # existing shipments, counted as before
+    assert set((await dispatch_many(ctx, fast_shipments)).values()) == {"skipped"}
+    assert await state(jobs_runtime, fast) == after
+    assert len(partner_server.received) == received
+    bodies = partner_server.bodies_by_key()
+    for shipment_id in fast_shipments:
+        [body] = bodies[shipment_id]
+        assert json.loads(body)["shipment_id"] == shipment_id
+
+
+async def test_unusual_orders_in_a_batch_take_the_plain_path(
+    jobs_runtime: Runtime,
+    ctx: FulfillmentContext,
+    partner_server: PartnerServer,
+    courier: Partner,
+) -> None:
+    ctx.orders = CommerceOrders()
+    ids = await paid_orders(jobs_runtime, 4)
+    cancelled, shipped, missing = ids[0], ids[1], uuid.uuid4().hex
+    async with jobs_runtime.sessions() as session, session.begin():
+        await commerce.transition(
+            session,
+            cancelled,
+            commerce.OrderStatus.CANCELLED,
+            actor="system",
+            channel="system",
+            reason="test",
+            now=jobs_runtime.clock.now(),
+        )
+    assert await handle_order_paid(ctx, shipped) == 1
+    # 2 new shipments, and the one already there (counted, as the plain job counts it)
+    assert await handle_orders_paid(ctx, [*ids, missing, ids[2]]) == 3
+    assert len(await shipment_ids(jobs_runtime, ids)) == 3  # not the cancelled one
+    states = await state(jobs_runtime, ids)
+    assert [s["status"] for s in states] == ["cancelled", "fulfilling", "fulfilling", "fulfilling"]
+    assert "shipment" not in states[0]
+
+
+async def test_a_partner_refusal_in_a_batch_is_retried_by_the_plain_rules(
+    jobs_runtime: Runtime,
+    ctx: FulfillmentContext,
+    partner_server: PartnerServer,
+    courier: Partner,
+) -> None:
+    ctx.orders = CommerceOrders()
+    ids = await paid_orders(jobs_runtime, 3)
+    await handle_orders_paid(ctx, ids)
+    shipments = await shipment_ids(jobs_runtime, ids)
+    partner_server.behaviour.fail_first = 1
+    outcomes = await dispatch_many(ctx, shipments)
+    assert set(outcomes.values()) == {"retry"}
+    async with jobs_runtime.sessions() as session:
+        rows = list(await session.scalars(select(Shipment).where(Shipment.id.in_(shipments))))
+        queued = await session.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.topic == TOPIC_DISPATCH,
+                OutboxMessage.payload["shipment_id"].as_string().in_(shipments),
+            )
+        )
+    assert {(s.status, s.attempts, s.last_error, s.lease_until) for s in rows} == {
+        ("pending", 1, "HTTP 503", None)
+    }
+    assert queued == 2 * len(shipments)  # the first dispatch message and a retry each
+    assert set((await dispatch_many(ctx, shipments)).values()) == {"dispatched"}
+
+
+class BatchSender:
+    """A sender with a batch route for its own topic, recording what it was handed."""
+
+    def __init__(self, topic: str, fail: bool = False) -> None:
+        self.topic = topic
+        self.single: list[str] = []
+        self.batches: list[list[str]] = []
+        self.fail = fail
+
+    @property
+    def topics(self) -> frozenset[str]:
+        return frozenset({self.topic})
+
+    @property
+    def batch_topics(self) -> frozenset[str]:
+        return self.topics
+
+    async def send(self, message_id: str, topic: str, payload: dict[str, Any]) -> None:
+        self.single.append(payload["order_id"])
+
+    async def send_many(self, topic: str, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        if self.fail:
+            raise ConnectionError("redis down")
+        self.batches.append([p["order_id"] for _, p in messages])
+
+
+async def emit_paid(runtime: Runtime, topic: str, n: int) -> list[str]:
+    ids = [f"batch-{uuid.uuid4().hex[:12]}" for _ in range(n)]
+    async with runtime.sessions() as session, session.begin():
+        for order_id in ids:
+            emit(session, topic, {"order_id": order_id}, now=runtime.clock.now())
+    return ids
+
+
+async def pending(runtime: Runtime, topic: str) -> list[OutboxMessage]:
+    async with runtime.sessions() as session:
+        rows = await session.scalars(select(OutboxMessage).where(OutboxMessage.topic == topic))
+        return [m for m in rows if m.sent_at is None]
+
+
+async def test_the_relay_sends_a_burst_as_one_batch_and_a_trickle_one_by_one(
+    jobs_runtime: Runtime,
+) -> None:
+    runtime = jobs_runtime
+    topic = f"test.{uuid.uuid4().hex[:8]}"  # this test's own: other tests leave order.paid
+    failing = BatchSender(topic, fail=True)
+    burst = await emit_paid(runtime, topic, BATCH_MIN)
+    assert await relay_once(runtime.sessions, failing, now=runtime.clock.now()) == 0
+    left = await pending(runtime, topic)
+    assert len(left) == BATCH_MIN and {m.attempts for m in left} == {1}  # given back
+
+    sender = BatchSender(topic)
+    later = runtime.clock.now() + timedelta(minutes=1)
+    assert await relay_once(runtime.sessions, sender, now=later) == BATCH_MIN
+    assert [sorted(b) for b in sender.batches] == [sorted(burst)] and sender.single == []
+    assert await pending(runtime, topic) == []
+
+    trickle = await emit_paid(runtime, topic, BATCH_MIN - 1)
+    assert await relay_once(runtime.sessions, sender, now=later) == BATCH_MIN - 1
+    assert sorted(sender.single) == sorted(trickle) and len(sender.batches) == 1
