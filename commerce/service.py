@@ -14,6 +14,7 @@ from typing import Literal, Unpack, cast
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core.db import is_postgres, new_id
 from core.errors import Busy
@@ -105,8 +106,10 @@ async def _move(
     )
     if moved is None:
         return False
-    order.status = to.value
-    order.updated_at = now
+    # What the UPDATE wrote, as loaded state: plain assignments would mark the order dirty
+    # and make the flush write the same status again (a second UPDATE per transition).
+    set_committed_value(order, "status", to.value)
+    set_committed_value(order, "updated_at", now)
     return True
 
 

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 import commerce
 from commerce import OrderStatus
@@ -178,3 +178,28 @@ async def test_idempotency_store_claims_once_replays_and_refuses_other_bodies(
         rt.sessions, scope=scope, key=key, fingerprint="other", now=now + timedelta(hours=25)
     )
     assert fresh.replay is None, "after 24 hours the key is free again"
+
+
+async def test_a_transition_writes_the_order_once(rt: Runtime) -> None:
+    """The conditional UPDATE is the whole write: the order object then holds the new status
+    as loaded state, so the flush does not send a second UPDATE of the same row."""
+    offer = await make_offer(rt, capacity=5)
+    order = await place(rt, await new_customer(rt), (offer.id, 1), method="e_ticket")
+    updates: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("UPDATE ORDERS"):
+            updates.append(statement)
+
+    engine = rt.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        paid = await _mark_paid(rt, order.id)
+        assert paid.order.status == "paid"
+        assert len(updates) == 1, updates
+        updates.clear()
+        moved = await _move(rt, order.id, S.FULFILLING)
+        assert moved.status == "fulfilling"
+        assert len(updates) == 1, updates
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
