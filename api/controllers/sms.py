@@ -41,6 +41,9 @@ log = structlog.get_logger("hotline.sms")
 Req = Request[Any, Any, Any]
 T = ["sms"]
 TWIML = "application/xml"
+# A concatenated SMS carries its part count in one byte (GSM 03.40 UDH), so no real message
+# has more than 255 segments; the column is a 32-bit integer.
+MAX_SEGMENTS = 255
 SIGNED = {403: "X-Twilio-Signature missing or wrong (problem+json)"}
 FORM = ("application/x-www-form-urlencoded",)  # what Twilio posts (api/input_guard.py)
 
@@ -108,6 +111,8 @@ async def inbound_sms(request: Req, runtime: RuntimeDep, services: ServicesDep) 
         num_segments: int | None = int(params.get("NumSegments", ""))
     except ValueError:
         num_segments = None
+    if num_segments is not None and not 1 <= num_segments <= MAX_SEGMENTS:
+        num_segments = None  # the gateway's count is a note; an impossible one is no count
     sms = sms_channel.InboundSms(
         message_sid=sid,
         sender=params.get("From", "")[:40],

@@ -330,6 +330,13 @@ async def test_malformed_oversized_and_unsigned_posts(
     form = {"From": me.phone}
     r = await ch.post(PATH, data=form, headers=sign(token, PUBLIC, PATH, form))
     assert r.status_code == 200 and "Hotline SMS:" in r.text
+    # The gateway's segment count is a note: an impossible one (the column is 32-bit) is none.
+    for count in ("99999999999999999999", "-3", "0", "2.5"):
+        for body in ("STATUS", "COMPLAIN noisy line"):  # the read-only path and the plain one
+            form = {"From": me.phone, "Body": body, "NumSegments": count,
+                    "MessageSid": "SM" + uuid.uuid4().hex}  # fmt: skip
+            r = await ch.post(PATH, data=form, headers=sign(token, PUBLIC, PATH, form))
+            assert r.status_code == 200 and "<Message>" in r.text, (count, r.text)
     # Oversized: read from its first 1600 characters, answered, stored cut.
     reply = await sms(me.phone, "COMPLAIN " + "很差" * 20_000)
     assert reply.startswith("Complaint received"), reply
