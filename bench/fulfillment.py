@@ -25,7 +25,6 @@ import sys
 import threading
 import time
 import uuid
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +40,10 @@ from api.migrate import upgrade  # noqa: E402
 from core.broker import make_broker  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.db import make_engine, make_sessionmaker  # noqa: E402
-from core.money import Money  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from fulfillment import Partner, PartnerIn, Shipment, register_partner  # noqa: E402
 from tests.conftest import create_database, drop_database  # noqa: E402
+from tests.courier_orders import one_seat_offer, place_courier_orders  # noqa: E402
 from tests.partner_server import PartnerServer  # noqa: E402
 
 REDIS = "redis://127.0.0.1:6379/5"
@@ -61,32 +60,8 @@ async def place_orders(sessions: Any, count: int) -> list[str]:
     now = SystemClock().now()
     settings = load_settings(environ={}, env="test", secret_key=uuid.uuid4().hex * 2)
     async with sessions() as session, session.begin():
-        offer = await commerce.create_offer(
-            session,
-            kind="event",
-            title=f"bench {uuid.uuid4().hex[:6]}",
-            venue="鸟巢",
-            starts_at=now + timedelta(days=5),
-            price=Money(38000, "CNY"),
-            capacity=count,
-            now=now,
-        )
-        ids: list[str] = []
-        for _ in range(count):
-            customer = uuid.uuid4().hex
-            order = await commerce.place_order(
-                session,
-                customer_id=customer,
-                lines=[commerce.LineRequest(offer.id, 1)],
-                delivery_method="courier",
-                delivery_address="上海市徐汇区漕溪北路1111号",
-                actor=f"customer:{customer}",
-                channel="web",
-                settings=settings,
-                now=now,
-            )
-            ids.append(order.id)
-    return ids
+        offer = await one_seat_offer(session, count, now=now, title="bench")
+        return await place_courier_orders(session, offer.id, count, settings=settings, now=now)
 
 
 async def pay(sessions: Any, order_ids: list[str]) -> float:

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 import commerce
-from core.money import Money
 from core.outbox import BATCH_MIN, OutboxMessage, emit, relay_once
 from core.runtime import Runtime
 from fulfillment import (
@@ -28,41 +27,20 @@ from fulfillment.batch import GROUP, dispatch_many, handle_orders_paid
 from fulfillment.models import ShipmentEvent
 from fulfillment.service import handle_order_paid
 from payments.models import LedgerEntry, LedgerTransaction
+from tests.courier_orders import one_seat_offer, place_courier_orders
 from tests.partner_server import PartnerServer
 
 
 async def paid_orders(runtime: Runtime, n: int) -> list[str]:
     now = runtime.clock.now()
-    ids = []
     async with runtime.sessions() as session, session.begin():
-        offer = await commerce.create_offer(
-            session,
-            kind="event",
-            title=f"批量 {uuid.uuid4().hex[:6]}",
-            venue="鸟巢",
-            starts_at=now + timedelta(days=10),
-            price=Money(38000, "CNY"),
-            capacity=n,
-            now=now,
-        )
-        for _ in range(n):
-            customer = uuid.uuid4().hex
-            order = await commerce.place_order(
-                session,
-                customer_id=customer,
-                lines=[commerce.LineRequest(offer.id, 1)],
-                delivery_method="courier",
-                delivery_address="上海市徐汇区漕溪北路1111号",
-                actor=f"customer:{customer}",
-                channel="web",
-                settings=runtime.settings,
-                now=now,
-            )
+        offer = await one_seat_offer(session, n, now=now, title="批量")
+        ids = await place_courier_orders(session, offer.id, n, settings=runtime.settings, now=now)
+        for order_id in ids:
             result = await commerce.mark_paid(
-                session, order.id, actor="system", channel="system", reason="test", now=now
+                session, order_id, actor="system", channel="system", reason="test", now=now
             )
             assert result.outcome == "paid"
-            ids.append(order.id)
     return ids
 
 

@@ -18,7 +18,6 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -28,10 +27,10 @@ import commerce
 from api.migrate import upgrade
 from core.clock import SystemClock
 from core.db import make_engine, make_sessionmaker
-from core.money import Money
 from core.settings import load_settings
 from fulfillment import Partner, PartnerIn, Shipment, register_partner
 from tests.conftest import create_database, drop_database
+from tests.courier_orders import one_seat_offer, place_courier_orders
 from tests.partner_server import PartnerServer
 
 pytestmark = pytest.mark.slow
@@ -107,36 +106,18 @@ async def paid_orders(sessions: object, partner_server: PartnerServer, n: int) -
                 currency="CNY",
                 now=now,
             )
-        offer = await commerce.create_offer(
-            session,
-            kind="event",
-            title=f"演唱会 {uuid.uuid4().hex[:6]}",
-            venue="鸟巢",
-            starts_at=now + timedelta(days=5),
-            price=Money(38000, "CNY"),
-            capacity=n,
-            now=now,
-        )
+        offer = await one_seat_offer(session, n, now=now)
     ids: list[str] = []
     settings = load_settings(environ={}, env="test", secret_key=uuid.uuid4().hex * 2)
-    for _ in range(n):
-        customer = uuid.uuid4().hex
+    for _ in range(n):  # one transaction an order: their order.paid are committed apart
         async with sessions() as session, session.begin():  # type: ignore[operator]
-            order = await commerce.place_order(
-                session,
-                customer_id=customer,
-                lines=[commerce.LineRequest(offer.id, 1)],
-                delivery_method="courier",
-                delivery_address="上海市徐汇区漕溪北路1111号",
-                actor=f"customer:{customer}",
-                channel="web",
-                settings=settings,
-                now=now,
+            (order_id,) = await place_courier_orders(
+                session, offer.id, 1, settings=settings, now=now
             )
             await commerce.mark_paid(
-                session, order.id, actor="system", channel="system", reason="test", now=now
+                session, order_id, actor="system", channel="system", reason="test", now=now
             )
-            ids.append(order.id)
+            ids.append(order_id)
     return ids
 
 
