@@ -1,7 +1,7 @@
 """The demo courier: in demo mode the app itself answers the seeded `ems` partner's dispatches,
 so `make run` ships courier orders without a separate process.
 
-It is the partner side of docs/API.md's dispatch contract, served on the app only when
+It is the partner side of docs/http-api.md's dispatch contract, served on the app only when
 HOTLINE_ENV=demo (api/app.py): it checks our `Hotline-Signature` with the seeded partner's
 secret and accepts with a tracking number, as a real courier's endpoint would.
 """

@@ -1,5 +1,5 @@
-"""HTTP side of Idempotency-Key (docs/API.md): read the header, fingerprint the request, replay,
-409 while the first is running, 422 for the same key with another body.
+"""HTTP side of Idempotency-Key (docs/http-api.md): read the header, fingerprint the request,
+replay, 409 while the first is running, 422 for the same key with another body.
 
 A controller wraps its work:
 

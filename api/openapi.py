@@ -103,7 +103,7 @@ def openapi_config() -> OpenAPIConfig:
         description=(
             "Mobile-commerce call center: bookings, payments, fulfillment, complaints. "
             "Errors are RFC 9457 problem+json whose `type` links to `/problems/{slug}`; "
-            "the full contract is docs/API.md in the repository."
+            "the full contract is docs/http-api.md in the repository."
         ),
         path="/schema",
         # Served by the app itself (api/static/vendor, see scripts/vendor_assets.py): the

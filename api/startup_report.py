@@ -88,7 +88,7 @@ def components(s: Settings) -> list[Component]:
         Component("pay links", True, f"{s.public_base_url}/pay/..."),
         Component("console", True, f"{s.public_base_url}/console/ (agents, supervisors)"),
         Component("web shop", True, f"{s.public_base_url}/shop/ (customers)"),
-        Component("api docs", True, f"{s.public_base_url}/schema (reference: docs/API.md)"),
+        Component("api docs", True, f"{s.public_base_url}/schema (reference: docs/http-api.md)"),
     ]
 
 

@@ -1,7 +1,7 @@
-"""The IVR menu (docs/API.md, Voice): one function per webhook step, each answering TwiML built with
-twilio's VoiceResponse. It lives in the entry point because option 2 moves money (payments)
-and option 3 resends an e-ticket (fulfillment), rooms ticketing may not reach; the call's
-record and skill queues are ticketing's (ticketing/calls.py), the PIN check auth's.
+"""The IVR menu (docs/http-api.md, Voice): one function per webhook step, each answering TwiML
+built with twilio's VoiceResponse. It lives in the entry point because option 2 moves money
+(payments) and option 3 resends an e-ticket (fulfillment), rooms ticketing may not reach; the
+call's record and skill queues are ticketing's (ticketing/calls.py), the PIN check auth's.
 
 Steps: incoming -> language (unknown numbers only; a known caller hears their own language)
 -> menu: 1 latest order's status, 2 pay an unpaid order from the phone account, 3 resend the

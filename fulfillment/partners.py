@@ -1,4 +1,4 @@
-"""Partner adapter: the signed JSON dispatch of docs/API.md over HTTP (httpx).
+"""Partner adapter: the signed JSON dispatch of docs/http-api.md over HTTP (httpx).
 
 The body is serialised canonically, so the same shipment always sends the same bytes; only the
 signature timestamp changes between attempts.

@@ -1,4 +1,4 @@
-"""Call records and skill queues of the voice channel (docs/API.md, Calls).
+"""Call records and skill queues of the voice channel (docs/http-api.md, Calls).
 
 Ticketing owns them because it already owns the agents' queues and load; the IVR itself (the
 menu, its state, what it reads and pays) lives in the api entry point, which may reach

@@ -1,4 +1,4 @@
-"""Calls for agents and supervisors (docs/API.md, Calls): the call records the IVR writes, the
+"""Calls for agents and supervisors (docs/http-api.md, Calls): the call records the IVR writes, the
 screen pop of a live call with its keypad verification, answering and wrapping up, and the
 skill queues' figures for the wallboard. Controllers only; the rules live in ticketing/calls.py."""
 

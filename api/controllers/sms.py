@@ -1,4 +1,4 @@
-"""The SMS channel (docs/API.md, SMS): Twilio-compatible inbound webhook and delivery status.
+"""The SMS channel (docs/http-api.md, SMS): Twilio-compatible inbound webhook and delivery status.
 
 Both routes check `X-Twilio-Signature` with twilio's RequestValidator against
 HOTLINE_TWILIO_AUTH_TOKEN and the URL the gateway was given (HOTLINE_PUBLIC_BASE_URL plus the

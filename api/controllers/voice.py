@@ -1,6 +1,7 @@
-"""The voice channel's webhooks (docs/API.md, Voice): a Twilio-compatible provider posts form fields
-(CallSid, From, To, Digits, CallStatus; any other field is accepted and ignored) and gets
-TwiML. `X-Twilio-Signature` is checked exactly as on the SMS webhooks (the same functions).
+"""The voice channel's webhooks (docs/http-api.md, Voice): a Twilio-compatible provider posts
+form fields (CallSid, From, To, Digits, CallStatus; any other field is accepted and ignored)
+and gets TwiML. `X-Twilio-Signature` is checked exactly as on the SMS webhooks (the same
+functions).
 
 Each step loads the call's state (api/voice_state.py: Redis, or memory in the demo), runs the
 menu (api/voice_flow.py), commits the call's record, then saves the state: a provider retry of

@@ -140,8 +140,8 @@ async def test_problem_types_emitted_by_the_app_resolve_to_pages(
 
 def test_the_api_reference_covers_every_route(doc: dict[str, Any]) -> None:
     root = MANIFEST.parents[3]
-    assert "docs/API.md" in (root / "README.md").read_text()
-    reference = re.sub(r"\{[^}]*\}", "{}", (root / "docs" / "API.md").read_text())
+    assert "docs/http-api.md" in (root / "README.md").read_text()
+    reference = re.sub(r"\{[^}]*\}", "{}", (root / "docs" / "http-api.md").read_text())
     missing = [
         path
         for path in doc["paths"]

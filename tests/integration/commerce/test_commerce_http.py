@@ -1,5 +1,5 @@
-"""The commerce HTTP contract (docs/API.md, Commerce): offers, orders, who may do what, bad input,
-Idempotency-Key, cancel, hold expiry. In-process app against PostgreSQL."""
+"""The commerce HTTP contract (docs/http-api.md, Commerce): offers, orders, who may do what,
+bad input, Idempotency-Key, cancel, hold expiry. In-process app against PostgreSQL."""
 
 from __future__ import annotations
 

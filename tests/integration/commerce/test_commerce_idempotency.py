@@ -1,5 +1,5 @@
-"""Idempotency-Key on cancel (docs/API.md): another body is 422, concurrent duplicates cancel once;
-and the purge job forgets keys after their 24 hours, and only then."""
+"""Idempotency-Key on cancel (docs/http-api.md): another body is 422, concurrent duplicates
+cancel once; and the purge job forgets keys after their 24 hours, and only then."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The ticketing HTTP contract (docs/API.md, Ticketing): who sees what, clocks in the API, bad input
-as problem+json, reports in JSON and CSV. In-process app against PostgreSQL."""
+"""The ticketing HTTP contract (docs/http-api.md, Ticketing): who sees what, clocks in the API,
+bad input as problem+json, reports in JSON and CSV. In-process app against PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""docs/API.md conventions on the ticket routes: Idempotency-Key on POST /v1/tickets (replay, 422
-conflict), GET /v1/tickets as {items, next_cursor} with cursor pagination, and breached=
-filtered in SQL before the limit (old breached tickets behind newer ones are still found)."""
+"""docs/http-api.md conventions on the ticket routes: Idempotency-Key on POST /v1/tickets
+(replay, 422 conflict), GET /v1/tickets as {items, next_cursor} with cursor pagination, and
+breached= filtered in SQL before the limit (old breached tickets behind newer ones are still
+found)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Whole calls through the voice webhooks (docs/API.md, Voice), signed as the provider signs them:
-order status after the PIN, paying by keypad, a wrong PIN counted by the login throttle, a
-hang-up mid-menu, forged and unsigned requests, both languages, the hand-off to a skill queue
-with the keypad verification, and one call's steps taken by two app instances."""
+"""Whole calls through the voice webhooks (docs/http-api.md, Voice), signed as the provider
+signs them: order status after the PIN, paying by keypad, a wrong PIN counted by the login
+throttle, a hang-up mid-menu, forged and unsigned requests, both languages, the hand-off to a
+skill queue with the keypad verification, and one call's steps taken by two app instances."""
 
 from __future__ import annotations
 
