@@ -18,12 +18,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Unpack
 
-import msgspec
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.drivers import DriverPool
+from core.drivers import DriverPool, to_json
 from core.idempotency import Completion
 from core.settings import Settings
 
@@ -131,16 +130,12 @@ def _arguments(
     if seen is not None:  # the canary's unguarded write (see commerce_place_order)
         items = [{**item, "seen": n} for item, n in zip(items, seen, strict=True)]
     return [
-        _json({**draft.values, "number": order.number}),
-        _json(items),
-        _json(draft.event),
+        to_json({**draft.values, "number": order.number}),
+        to_json(items),
+        to_json(draft.event),
         done.record_id if done else None,
         done.status if done else None,
         done.body_json() if done else None,
         done.resource_id if done else None,
         f"{capacity.LOCK_TIMEOUT_MS}ms",
     ]
-
-
-def _json(value: Any) -> str:
-    return msgspec.json.encode(value).decode()

@@ -29,13 +29,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from functools import cache
-from typing import Any
 
-import msgspec
-
-from core.db import Base, new_id
-from core.drivers import DriverPool
+from core.db import new_id
+from core.drivers import DriverPool, column_values, to_json
 from core.idempotency import KEY_TTL, Completion, KeyedRequest
 from core.outbox import new_message, wake_relays
 from core.principal import Principal
@@ -151,20 +147,3 @@ _ORDER_FIELDS = (
     "customer_id", "status", "currency", "subtotal", "booking_fee", "delivery_fee", "total",
     "hold_expires_at", "channel",
 )  # fmt: skip
-
-
-def column_values(obj: Base) -> dict[str, Any]:
-    """Every column of the row by name, as jsonb_populate_record reads it (a column left
-    None that may not be NULL fails loudly in the function)."""
-    return {name: getattr(obj, key) for name, key in _columns(type(obj))}
-
-
-@cache
-def _columns(model: type[Base]) -> tuple[tuple[str, str], ...]:
-    """(column name, attribute) of a model's table, read once: iterating the table's column
-    collection on every row was a visible share of a charge's time in a profile."""
-    return tuple((c.name, c.key) for c in model.__table__.columns)
-
-
-def to_json(value: Any) -> str:
-    return msgspec.json.encode(value).decode()

@@ -29,10 +29,9 @@ from datetime import datetime
 from typing import Any
 
 from core.db import new_id
-from core.drivers import DriverPool
+from core.drivers import DriverPool, column_values, to_json
 from core.outbox import new_message, wake_relays
 from payments import domain, ledger
-from payments.carrier_pg import column_values, to_json
 from payments.gateway import Intent
 from payments.models import Payment
 from payments.orders import actor_channel

@@ -31,7 +31,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-import msgspec
 import structlog
 from sqlalchemy import insert, select, text
 from sqlalchemy.exc import IntegrityError
@@ -39,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import outbox
 from core.db import new_id
+from core.drivers import to_json
 
 from .domain import ClockEvent
 from .escalation_plan import (
@@ -89,10 +89,6 @@ WHERE t.id = r.id
   AND t.id IN (SELECT id FROM tickets WHERE id = ANY(CAST(:ids AS text[]))
                ORDER BY id FOR UPDATE SKIP LOCKED)
 """)
-
-
-def _json(value: Any) -> str:
-    return msgspec.json.encode(value).decode()
 
 
 async def plans(session: AsyncSession, ids: list[str], now: datetime) -> list[TicketPlan]:
@@ -165,7 +161,7 @@ async def escalate_set(
              "notified": f[3], "fired_at": now, "n": n}
             for n, (tid, f, eid) in enumerate(tries)
         ]  # fmt: skip
-        landed = set((await session.execute(_FIRE, {"rows": _json(rows)})).scalars())
+        landed = set((await session.execute(_FIRE, {"rows": to_json(rows)})).scalars())
     fired = {(tid, f[0], f[1], f[2]): eid for tid, f, eid in tries if eid in landed}
     timeline: list[dict[str, Any]] = []
     inbox: list[dict[str, Any]] = []
@@ -200,12 +196,12 @@ async def escalate_set(
     ]  # fmt: skip
     if checks:
         await session.execute(
-            _NEXT_CHECK, {"rows": _json(checks), "ids": [c["id"] for c in checks]}
+            _NEXT_CHECK, {"rows": to_json(checks), "ids": [c["id"] for c in checks]}
         )
 
 
 async def _insert_timeline(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    payload = _json(rows)
+    payload = to_json(rows)
     for attempt in range(TIMELINE_RETRIES):
         try:
             async with session.begin_nested():

@@ -31,7 +31,7 @@ import asyncpg
 import msgspec
 
 from core.db import new_id
-from core.drivers import DriverPool
+from core.drivers import DriverPool, column_values, to_json
 from core.idempotency import KEY_TTL, KeyedRequest
 from core.principal import Principal
 
@@ -46,10 +46,6 @@ _OPEN = "SELECT ticketing_open_ticket($1, $2, $3, $4, $5, $6, $7)"
 _NUMBER_TAKEN = "uq_tickets_number"
 _TRIES = 5  # a setup changed meanwhile, or a ticket number drawn twice: build again
 Setup = dict[str, Any]  # queue_id, code, calendar, policy: as ticketing_open_ticket builds it
-# (column, attribute) pairs of the rows the function inserts, read once: walking the mapper's
-# column collection on every call cost more than the JSON it feeds.
-_TICKET_COLUMNS = [(c.name, c.key) for c in Ticket.__mapper__.columns]
-_EVENT_COLUMNS = [(c.name, c.key) for c in TicketEvent.__mapper__.columns]
 
 
 @dataclass(frozen=True)
@@ -90,8 +86,8 @@ class TicketOpening:
             principal, category, priority, channel, subject, description
         )
         asked = (queue, category, priority)
-        ask = _json({"queue": queue, "category": category, "priority": priority,
-                     "default": DEFAULT_QUEUE})  # fmt: skip
+        ask = to_json({"queue": queue, "category": category, "priority": priority,
+                       "default": DEFAULT_QUEUE})  # fmt: skip
         async with self._drivers.connection() as pg:
             for _ in range(_TRIES):
                 setup = self._setups.get(asked)
@@ -100,7 +96,7 @@ class TicketOpening:
                 if setup is not None:
                     built = _build(principal, setup, now, category, priority, channel, subject,
                                    description)  # fmt: skip
-                    args = [ask, _json(setup), *built.args(keyed, now)]
+                    args = [ask, to_json(setup), *built.args(keyed, now)]
                 try:
                     said = msgspec.json.decode(await pg.fetchval(_OPEN, *args))
                 except asyncpg.UniqueViolationError as exc:
@@ -128,13 +124,13 @@ class _Built:
     def args(self, keyed: KeyedRequest | None, now: datetime) -> list[Any]:
         key = None
         if keyed is not None:
-            key = _json({"id": new_id(), "scope": keyed.scope, "key": keyed.key,
-                         "fingerprint": keyed.fingerprint, "status": 201, "created_at": now,
-                         "expires_at": now + KEY_TTL})  # fmt: skip
+            key = to_json({"id": new_id(), "scope": keyed.scope, "key": keyed.key,
+                           "fingerprint": keyed.fingerprint, "status": 201, "created_at": now,
+                           "expires_at": now + KEY_TTL})  # fmt: skip
         return [
-            _json({name: getattr(self.ticket, key, None) for name, key in _TICKET_COLUMNS}),
-            _json({name: getattr(self.created, key) for name, key in _EVENT_COLUMNS}),
-            _json([{"id": new_id(), "ticket_id": self.ticket.id, "seq": c.seq, "clock": c.clock,
+            to_json(column_values(self.ticket)),
+            to_json(column_values(self.created)),
+            to_json([{"id": new_id(), "ticket_id": self.ticket.id, "seq": c.seq, "clock": c.clock,
                     "kind": c.kind, "at": c.at} for c in self.clocks]),
             key,
             json.dumps(self.body) if key else None,  # as the JSON column stores it (complete())
@@ -173,7 +169,3 @@ def _build(
     ticket.breach_at = looks.breach_at
     body = new_ticket_view(ticket, looks.states, setup["code"], created, now)
     return _Built(ticket, created, clocks, body)
-
-
-def _json(value: Any) -> str:
-    return msgspec.json.encode(value).decode()
