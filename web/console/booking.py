@@ -227,9 +227,11 @@ async def pay(
         payload={"method": method},
         work=work,
     )
-    # Only the actions answer: the status turns `paid` when the fact arrives over SSE.
+    # Only the actions answer: the status turns `paid` when the fact arrives over SSE. What
+    # is still running is read from the order's open payment (order_actions.html), not from
+    # the click: a carrier charge is usually done by now, and "Charging…" would stay on screen.
     return await order_panel(
-        request, services, session, me, order_id, template="order_actions.html", paying=method
+        request, services, session, me, order_id, template="order_actions.html"
     )
 
 

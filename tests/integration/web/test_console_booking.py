@@ -144,6 +144,8 @@ async def test_a_phone_order_through_the_forms(
         headers=h,
     )
     assert paid.status_code == 200 and paid.headers["HX-Trigger"] == "order-changed"
+    # The charge ran in the request and succeeded: the answer says nothing is still running.
+    assert 'id="charging"' not in paid.text and 'id="pay-account"' not in paid.text
     panel = await browser.get(f"/console/orders/{oid}", headers=h)
     assert 'data-status="paid"' in panel.text or 'data-status="fulfilling"' in panel.text
 
