@@ -16,7 +16,10 @@ def eticket_text(secret: str, order: Any) -> str:
 
 
 def eticket_svg(secret: str, order: Any) -> str:
-    """Inline SVG (no request of its own, a few KB); quiet zone kept for phone scanners."""
+    """Inline SVG (no request of its own, a few KB); quiet zone kept for phone scanners.
+
+    A viewBox and no width/height (omitsize): the stylesheet sizes the code to the screen, and
+    with fixed width/height the drawing stayed 150 px in the corner of a wider box."""
     qr = segno.make(eticket_text(secret, order), error="m")
-    svg: str = qr.svg_inline(scale=6, dark="#111", light="#fff", border=4)
+    svg: str = qr.svg_inline(scale=6, dark="#111", light="#fff", border=4, omitsize=True)
     return svg
