@@ -21,6 +21,9 @@ before whose gateway facts are recorded (nothing to write but the receipt). Anyt
 longer awaiting payment: the auto-refund and rehold cases) returns None having written
 nothing, and the caller runs the plain path, which decides as it always did.
 tests/integration/payments/test_settle_fast_path.py checks both paths write the same rows.
+
+A third case needs no re-fetch at all: a PaymentIntent event for a payment settled for good
+(`settled_before`, tests/integration/payments/test_webhook_no_refetch.py).
 """
 
 from __future__ import annotations
