@@ -253,12 +253,12 @@ class StripeGateway:
         A plain GET on aiohttp, not the SDK: every webhook event asks this, and in a profile of
         bench/payments.py the SDK's own work around the request (its request options, the
         StripeObject tree built from the answer, two log records) was a third of the
-        webhook's time in the gateway. Not httpx either: its pool and anyio layers cost ~1.5 ms
-        of CPU per GET at 16 in flight against ~0.09 ms for aiohttp's (C parser, plain
-        asyncio), measured client-side against a local server answering a PaymentIntent's
-        3 KB; httpx was 60% of the webhook's CPU. Same request as the SDK's (path, expansion,
-        key, API version), same answers as `_call` (test_payments_lean_read.py checks both
-        ways agree)."""
+        webhook's time in the gateway. Not httpx either: it was 60% of the webhook's CPU,
+        and bench/http_client_cpu.py measures its pool and anyio layers at 1.3-1.4 ms of
+        client CPU per GET at 16 in flight (0.7-0.9 ms one at a time) against 0.07-0.11 ms
+        (0.19-0.23 ms) for aiohttp's (C parser, plain asyncio). Same request as the SDK's
+        (path, expansion, key, API version), same answers as `_call`
+        (test_payments_lean_read.py checks both ways agree)."""
         obj = await self._get(f"/v1/payment_intents/{quote(intent_id, safe='')}", _EXPAND)
         latest = obj.get("latest_charge")
         if isinstance(latest, str):  # not expanded after all: ask for the charge itself
