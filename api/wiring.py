@@ -91,4 +91,15 @@ async def on_shutdown(app: Litestar) -> None:
     runner: PeriodicRunner | None = getattr(app.state, "periodic", None)
     if runner is not None:
         await runner.stop()
+    services: Services | None = getattr(app.state, "services", None)
+    if services is not None:
+        await close_gateway(services)
     await runtime.close()
+
+
+async def close_gateway(services: Services) -> None:
+    """The Stripe gateway's keep-alive connections (payments/gateway.py: the webhook's read),
+    closed in the loop that opened them."""
+    close = getattr(services.payments.gateway, "aclose", None)
+    if close is not None:
+        await close()

@@ -40,7 +40,7 @@ async def serve(settings: Settings) -> None:
     periodic jobs until SIGTERM/SIGINT."""
     from api.logging import configure_logging
     from api.periodic import PeriodicRunner
-    from api.wiring import register_periodic_jobs
+    from api.wiring import close_gateway, register_periodic_jobs
 
     configure_logging(settings)  # in production Dramatiq's own log lines become JSON too
     outbox_routes.check_routes()  # an unrouted topic would wait forever: refuse to start
@@ -70,7 +70,8 @@ async def serve(settings: Settings) -> None:
     import web
 
     relayed = web.LiveTap(sender, settings, web.redis_publisher(runtime.redis))
-    runner = PeriodicRunner(build_services(runtime, outbox_sender=relayed))
+    services = build_services(runtime, outbox_sender=relayed)
+    runner = PeriodicRunner(services)
     if settings.worker_periodic:
         runner.start()
     stop = asyncio.Event()
@@ -82,6 +83,7 @@ async def serve(settings: Settings) -> None:
     await runner.stop()
     with contextlib.suppress(Exception):
         await asyncio.to_thread(worker.stop)
+    await close_gateway(services)
     await runtime.close()
 
 

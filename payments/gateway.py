@@ -7,6 +7,7 @@ returns the first result instead of charging twice. A timeout or a 5xx raises
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
 
-import httpx
+import aiohttp
 import msgspec
 import stripe
 
@@ -170,11 +171,33 @@ class StripeGateway:
             **kwargs,
         )
         # The PaymentIntent read every webhook makes (see `retrieve_intent`), without the SDK.
-        self._reads = httpx.AsyncClient(
-            base_url=(api_base or stripe.DEFAULT_API_BASE).rstrip("/"),
-            headers={"Authorization": f"Bearer {api_key}", "Stripe-Version": stripe.api_version},
-            timeout=timeout,
-        )
+        self._base = (api_base or stripe.DEFAULT_API_BASE).rstrip("/")
+        self._headers = {"Authorization": f"Bearer {api_key}", "Stripe-Version": stripe.api_version}
+        # httpx's timeout as the SDK's client has it: each phase (connect or a wait for the
+        # pool, each read) at most `timeout`.
+        self._timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
+        self._reads: aiohttp.ClientSession | None = None
+        self._reads_loop: asyncio.AbstractEventLoop | None = None
+
+    def _reader(self) -> aiohttp.ClientSession:
+        """The keep-alive session of the running loop (a session belongs to the loop it was
+        made in, and a gateway may be built before any loop runs)."""
+        loop = asyncio.get_running_loop()
+        reads = self._reads
+        if reads is None or reads.closed or self._reads_loop is not loop:
+            # As many connections as httpx's pool allowed (100), all kept alive: one per
+            # webhook in flight at the concurrency a server sees.
+            connector = aiohttp.TCPConnector(limit=100, limit_per_host=0)
+            reads = aiohttp.ClientSession(
+                headers=self._headers, timeout=self._timeout, connector=connector
+            )
+            self._reads, self._reads_loop = reads, loop
+        return reads
+
+    async def aclose(self) -> None:
+        """Close the read session's connections (at shutdown)."""
+        if self._reads is not None and not self._reads.closed:
+            await self._reads.close()
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -227,12 +250,15 @@ class StripeGateway:
     async def retrieve_intent(self, intent_id: str) -> Intent:
         """The PaymentIntent as Stripe has it now, its charge and balance transaction expanded.
 
-        A plain GET on httpx, not the SDK: every webhook event asks this, and in a profile of
+        A plain GET on aiohttp, not the SDK: every webhook event asks this, and in a profile of
         bench/payments.py the SDK's own work around the request (its request options, the
         StripeObject tree built from the answer, two log records) was a third of the
-        webhook's time in the gateway. Same request as the SDK's (path, expansion, key,
-        API version), same answers as `_call` (test_payments_stripe_adapter.py checks both
-        ways agree)."""
+        webhook's time in the gateway. Not httpx either: it was 60% of the webhook's CPU,
+        and bench/http_client_cpu.py measures its pool and anyio layers at 1.3-1.4 ms of
+        client CPU per GET at 16 in flight (0.7-0.9 ms one at a time) against 0.07-0.11 ms
+        (0.19-0.23 ms) for aiohttp's (C parser, plain asyncio). Same request as the SDK's
+        (path, expansion, key, API version), same answers as `_call`
+        (test_payments_lean_read.py checks both ways agree)."""
         obj = await self._get(f"/v1/payment_intents/{quote(intent_id, safe='')}", _EXPAND)
         latest = obj.get("latest_charge")
         if isinstance(latest, str):  # not expanded after all: ask for the charge itself
@@ -243,12 +269,17 @@ class StripeGateway:
     async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         """GET one object; trouble raised as `_call` raises it for the SDK's errors."""
         try:
-            response = await self._reads.get(path, params=params)
-        except httpx.HTTPError as exc:  # timeout, refused, reset: it may or may not have run
+            reader = self._reader()
+            async with reader.get(
+                self._base + path, params=params, allow_redirects=False
+            ) as response:
+                status = response.status
+                content = await response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            # timeout, refused, reset: it may or may not have run
             raise GatewayUnknown(f"{type(exc).__name__}: {exc}") from exc
-        status = response.status_code
         try:
-            body = msgspec.json.decode(response.content)
+            body = msgspec.json.decode(content)
         except msgspec.DecodeError:
             body = None
         if status == 200 and isinstance(body, dict):

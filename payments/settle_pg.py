@@ -21,6 +21,9 @@ before whose gateway facts are recorded (nothing to write but the receipt). Anyt
 longer awaiting payment: the auto-refund and rehold cases) returns None having written
 nothing, and the caller runs the plain path, which decides as it always did.
 tests/integration/payments/test_settle_fast_path.py checks both paths write the same rows.
+
+A third case needs no re-fetch at all: a PaymentIntent event for a payment settled for good
+(`settled_before`, tests/integration/payments/test_webhook_no_refetch.py).
 """
 
 from __future__ import annotations
@@ -83,8 +86,66 @@ async def settle(
         return None
     if payment.intent_id not in (None, intent.id):
         return None  # settle leaves a payment holding another intent as it is
-    receipt = {"event_id": event_id, "type": kind, "received_at": now}
-    expected = {
+    receipt = _receipt(event_id, kind, now)
+    expected = _expected(payment)
+    args: list[Any] = [receipt, None, None, None, None, None, None]
+    if _repeat(payment, intent) and payment.intent_id == intent.id:
+        args[1] = to_json(expected)
+    elif _first(payment, intent):
+        args[1:] = _first_rows(payment, intent, expected, now)
+    else:
+        return None
+    said = await _settle(drivers, args)
+    if args[2] is not None and said == "settled":
+        wake_relays()  # the order.paid message is committed: the relay may send it now
+    return said
+
+
+def settled_for_good(payment: Payment, intent_id: str) -> bool:
+    """Whether no answer from Stripe about this PaymentIntent could change our payment: it
+    succeeded with this very intent and its gateway facts are all recorded.
+
+    A succeeded PaymentIntent never changes status again (refunds and disputes come as other
+    objects: charge.refunded, charge.dispute.created), and service.settle leaves a payment in
+    a final status as it is unless the money came late to a failed or cancelled one; its
+    record_gateway_facts only fills a charge id, balance transaction id or fee still missing.
+    So for a PaymentIntent event (any of them: a late `payment_failed` too) the plain path,
+    re-fetch included, would write nothing but the receipt and answer 'settled'."""
+    return (
+        payment.status == domain.SUCCEEDED
+        and payment.intent_id == intent_id
+        and payment.charge_id is not None
+        and payment.balance_transaction_id is not None
+        and payment.fee_amount is not None
+    )
+
+
+async def settled_before(
+    drivers: DriverPool, event_id: str, kind: str, payment: Payment, intent_id: str, *,
+    now: datetime,
+) -> str | None:  # fmt: skip
+    """A re-delivery's answer without asking Stripe: 'settled' (the receipt written) or
+    'duplicate', as handle_event answers after a re-fetch, when `settled_for_good` says the
+    re-fetch could change nothing; None otherwise, nothing written.
+
+    Why it exists: most deliveries are re-deliveries for payments long settled, and each
+    paid a gateway round trip (half the webhook's CPU in a profile of bench/payments.py) only
+    to learn what our row already says. The event is still verified (signature) and
+    recorded once: `payments_settle_card` inserts the receipt and checks, under the payment's
+    lock, that the row is still as read (else it declines and the caller re-fetches)."""
+    if not kind.startswith("payment_intent.") or not settled_for_good(payment, intent_id):
+        return None
+    expected = to_json(_expected(payment))
+    return await _settle(drivers, [_receipt(event_id, kind, now), expected, *[None] * 5])
+
+
+def _receipt(event_id: str, kind: str, now: datetime) -> str:
+    return to_json({"event_id": event_id, "type": kind, "received_at": now})
+
+
+def _expected(payment: Payment) -> dict[str, Any]:
+    """The payment's row as read: the function declines if it changed since."""
+    return {
         "id": payment.id,
         "expected_status": payment.status,
         "intent_id": payment.intent_id,
@@ -92,13 +153,9 @@ async def settle(
         "balance_transaction_id": payment.balance_transaction_id,
         "fee_amount": payment.fee_amount,
     }
-    args: list[Any] = [to_json(receipt), None, None, None, None, None, None]
-    if _repeat(payment, intent) and payment.intent_id == intent.id:
-        args[1] = to_json(expected)
-    elif _first(payment, intent):
-        args[1:] = _first_rows(payment, intent, expected, now)
-    else:
-        return None
+
+
+async def _settle(drivers: DriverPool, args: list[Any]) -> str | None:
     async with drivers.connection() as pg:
         try:
             said = await pg.fetchval(_SETTLE, *args)
@@ -106,8 +163,6 @@ async def settle(
             if getattr(exc, "sqlstate", None) == _DECLINED:
                 return None
             raise
-    if args[2] is not None and said == "settled":
-        wake_relays()  # the order.paid message is committed: the relay may send it now
     return str(said)
 
 

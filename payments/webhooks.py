@@ -3,6 +3,9 @@ no transaction open: see `handle_event`).
 
 Ordering does not matter: we never trust the event's snapshot, we ask Stripe for the
 PaymentIntent now and settle to that, so a late `payment_failed` after `succeeded` is a no-op.
+The one event not re-fetched is a PaymentIntent event for a payment of ours settled for good
+with that intent (payments/settle_pg.py `settled_for_good`): no answer could change it, so it
+is only recorded once, as the re-fetch would have had it.
 """
 
 from __future__ import annotations
@@ -161,6 +164,10 @@ async def handle_event(
     if ours is None or not intent_id:
         return await _acknowledge(sessions, event_id, kind, intent_id, "no payment of ours", now)
     payment_id, payment_intent = ours
+    if drivers is not None and row is not None:  # settled for good: Stripe cannot change it
+        done = await settle_pg.settled_before(drivers, event_id, kind, row, intent_id, now=now)
+        if done is not None:
+            return done
     dispute = None
     async with upstream():  # Stripe unreachable: 503 and Stripe delivers again later
         try:

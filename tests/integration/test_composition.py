@@ -259,3 +259,20 @@ def test_no_string_keyed_ports_left() -> None:
                 if isinstance(n, ast.Attribute) and n.attr == "ports"
             ]
             assert found == [], f"{path.relative_to(ROOT)}:{found}"
+
+
+async def test_shutdown_closes_the_stripe_reads(own_runtime: Runtime) -> None:
+    """The webhook's PaymentIntent read keeps its connections open (payments/gateway.py):
+    the app's shutdown closes them."""
+    from tests.stripe_stub import run_stripe_stub
+
+    intent = {"id": "pi_1", "status": "succeeded", "amount": 100, "currency": "cny"}
+    with run_stripe_stub() as stub:
+        stub.canned[("GET", "/v1/payment_intents/pi_1")] = (200, intent)
+        gateway = payments.StripeGateway("sk_test_x", api_base=stub.url)
+        app = create_app(services=build_services(own_runtime, gateway=gateway))
+        async with AsyncTestClient(app=app):
+            assert (await gateway.retrieve_intent("pi_1")).status == "succeeded"
+            reads = gateway._reader()
+            assert not reads.closed
+        assert reads.closed

@@ -29,3 +29,4 @@ async def test_localstripe_intent_read_both_ways(localstripe: LocalStripe) -> No
         await gateway.retrieve_intent("pi_nothere")
     with pytest.raises(GatewayNotFound):
         await sdk_intent(gateway, "pi_nothere")
+    await gateway.aclose()

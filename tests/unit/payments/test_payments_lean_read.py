@@ -50,6 +50,24 @@ async def test_the_same_intent_as_the_sdk() -> None:
         lean = await gateway.retrieve_intent("pi_1")
         assert lean == await sdk_intent(gateway, "pi_1")
         assert (lean.fee, lean.amount_refunded, lean.payment_method) == (315, 500, "pm_1")
+        await gateway.aclose()
+
+
+async def test_one_keep_alive_session_closed_at_shutdown() -> None:
+    """The reads share one aiohttp session (its connections kept alive) until `aclose`; the
+    next read after it opens a new one."""
+    with run_stripe_stub() as stub:
+        gateway = StripeGateway("sk_test_x", api_base=stub.url)
+        stub.canned[("GET", "/v1/payment_intents/pi_1")] = (200, _expanded())
+        await gateway.retrieve_intent("pi_1")
+        session = gateway._reader()
+        await gateway.retrieve_intent("pi_1")
+        assert gateway._reader() is session and not session.closed
+        await gateway.aclose()
+        assert session.closed
+        assert (await gateway.retrieve_intent("pi_1")).fee == 315
+        assert gateway._reader() is not session
+        await gateway.aclose()
 
 
 @pytest.mark.parametrize(
@@ -75,6 +93,7 @@ async def test_the_same_errors_as_the_sdk(status: int, error: dict[str, Any], ra
         assert type(lean.value) is type(sdk.value)
         if raised is GatewayNotFound or raised is GatewayError:
             assert not isinstance(lean.value, GatewayUnknown)
+        await gateway.aclose()
 
 
 async def test_no_answer_is_unknown() -> None:
@@ -86,12 +105,14 @@ async def test_no_answer_is_unknown() -> None:
         )
         with pytest.raises(GatewayUnknown):
             await gateway.retrieve_intent("pi_1")
+        await gateway.aclose()
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     gateway = StripeGateway("sk_test_x", api_base=f"http://127.0.0.1:{port}", timeout=0.3)
     with pytest.raises(GatewayUnknown):
         await gateway.retrieve_intent("pi_1")
+    await gateway.aclose()
 
 
 def test_a_webhook_decodes_as_the_sdk_builds_it() -> None:
