@@ -111,6 +111,9 @@ _DIFF_ONLY = (
 
 def _result_sql(source: ReconSource, by_payout: bool) -> str:
     theirs_where = "l.payout_id = :payout" if by_payout else "l.at >= :lo AND l.at < :hi"
+    # The source as a constant, not :source: the planner then knows whether the partial
+    # btree of the small sources applies (models.ReconLine), whatever plan it caches.
+    assert source.name.isidentifier(), source.name
     keep = (
         "t.match_key IS NOT NULL"
         if by_payout
@@ -124,7 +127,7 @@ def _result_sql(source: ReconSource, by_payout: bool) -> str:
              min(status) AS st, max(status) AS st_max, min(at) AS at, min(line_id) AS refs,
              bool_or(kind = 'adjustment') AS adj
       FROM recon_lines l
-      WHERE l.source = :source AND l.kind <> 'payout' AND {theirs_where}
+      WHERE l.source = '{source.name}' AND l.kind <> 'payout' AND {theirs_where}
       GROUP BY match_key
     ), j AS (
       -- j is read twice (the differences, the summary), so PostgreSQL materialises it. Only
