@@ -99,7 +99,6 @@ def _ours_sql(source: ReconSource) -> str:
 _DIFF_ONLY = (
     "match_key",
     "our_ref",
-    "their_ref",
     "order_number",
     "their_currency",
     "our_status",
@@ -112,6 +111,9 @@ _DIFF_ONLY = (
 
 def _result_sql(source: ReconSource, by_payout: bool) -> str:
     theirs_where = "l.payout_id = :payout" if by_payout else "l.at >= :lo AND l.at < :hi"
+    # The source as a constant, not :source: the planner then knows whether the partial
+    # btree of the small sources applies (models.ReconLine), whatever plan it caches.
+    assert source.name.isidentifier(), source.name
     keep = (
         "t.match_key IS NOT NULL"
         if by_payout
@@ -122,19 +124,21 @@ def _result_sql(source: ReconSource, by_payout: bool) -> str:
     WITH o AS ({_ours_sql(source)}), t AS (
       SELECT match_key, count(*) AS n, sum(amount) AS amount, min(amount) AS amin,
              max(amount) AS amax, min(currency) AS cur, max(currency) AS cur_max,
-             min(status) AS st, max(status) AS st_max, min(at) AS at,
-             min(line_id) || CASE WHEN count(*) > 1 THEN ' (+' || (count(*) - 1) || ')'
-                                 ELSE '' END AS refs,
+             min(status) AS st, max(status) AS st_max, min(at) AS at, min(line_id) AS refs,
              bool_or(kind = 'adjustment') AS adj
       FROM recon_lines l
-      WHERE l.source = :source AND l.kind <> 'payout' AND {theirs_where}
+      WHERE l.source = '{source.name}' AND l.kind <> 'payout' AND {theirs_where}
       GROUP BY match_key
     ), j AS (
       -- j is read twice (the differences, the summary), so PostgreSQL materialises it. Only
       -- a difference keeps its whole row; a match keeps what the summary reads, so the day's
       -- million matches stay small (written to disk they were a tenth of the run, measured).
+      -- Their ref names the first line and how many more: written for a difference only
+      -- (building it for each of a million keys was a string per key for nothing).
       SELECT x.category, x.currency, x.our_amount, x.their_amount,
-             {", ".join(f"CASE WHEN {kept} THEN x.{c} END AS {c}" for c in _DIFF_ONLY)}
+             {", ".join(f"CASE WHEN {kept} THEN x.{c} END AS {c}" for c in _DIFF_ONLY)},
+             CASE WHEN {kept} THEN x.their_ref || CASE WHEN x.their_count > 1
+                  THEN ' (+' || (x.their_count - 1) || ')' ELSE '' END END AS their_ref
       FROM (
         SELECT coalesce(o.match_key, t.match_key) AS match_key, {_category_sql()} AS category,
                o.refs AS our_ref, t.refs AS their_ref, o.order_number,

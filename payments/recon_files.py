@@ -1,6 +1,6 @@
 """Counterparty files (CSV) streamed into PostgreSQL: the bytes go to COPY as they are read
-(PostgreSQL parses the CSV), every line is checked in one set-based query, and the typed
-lines are merged by `recon_store.merge`. Python holds one chunk at a time, whatever the size
+(PostgreSQL parses the CSV), and the lines are checked, typed and merged by `recon_store.merge`
+in one set-based statement. Python holds one chunk at a time, whatever the size
 of the file, and a file with one bad line imports nothing (one transaction).
 
 A format names its columns (any order, a UTF-8 byte-order mark is allowed), the conditions
@@ -69,13 +69,39 @@ class FileFormat:
     source: str
     columns: tuple[str, ...]
     checks: tuple[tuple[str, tuple[str, str]], ...]  # (column, (SQL with {c}, message))
-    select: str  # FROM recon_raw r; may use :tz, the business time zone
+    # FROM recon_raw r, once and with no WHERE of its own (the import adds `quick` there);
+    # may use :tz, the business time zone
+    select: str
     quick: str = "true"  # cheap conditions the SELECT's casts do not cover (r.<column>)
 
 
 def minor_units(column: str) -> str:
-    """SQL: a validated major-unit text amount as integer minor units (two decimals)."""
-    return f"round(r.{column}::numeric * 100)::bigint"
+    """SQL: a validated major-unit text amount as integer minor units (two decimals). The
+    cast to bigint rounds half away from zero as round() does (and with at most two decimals
+    there is nothing to round); round() first cost a third more (0.14 s a million lines)."""
+    return f"(r.{column}::numeric * 100)::bigint"
+
+
+_REFUSED = "refused line"
+
+
+def checked_select(fmt: FileFormat) -> str:
+    """The format's SELECT, refusing every line that fails its `quick` conditions.
+
+    The conditions are the typing statement's own WHERE rather than a scan of their own
+    (a second pass over a million lines, 0.3-0.4 s of CPU measured): a failing line (or one
+    with an empty column, NULL) is cast to an integer, which fails with SQLSTATE 22P02 like
+    any cast of the SELECT that refuses a line, and the import then names the first bad line
+    (`_refuse_first_bad_line`). The text cast is not a constant, so it is only evaluated for
+    a failing line."""
+    anchor = "FROM recon_raw r"
+    if fmt.select.count(anchor) != 1:
+        raise ValueError(f"a file format's select reads `{anchor}` exactly once")
+    guard = (
+        f"(CASE WHEN coalesce({fmt.quick}, false) THEN 0"
+        f" ELSE ('{_REFUSED} ' || r.ctid)::int END) = 0"
+    )
+    return fmt.select.replace(anchor, f"{anchor} WHERE {guard}")
 
 
 async def _body(stream: AsyncIterable[bytes]) -> tuple[list[str], AsyncIterator[bytes]]:
@@ -135,7 +161,7 @@ def _data_exception(exc: DBAPIError) -> bool:
 
 
 async def _refuse_first_bad_line(
-    session: AsyncSession, fmt: FileFormat, cause: DBAPIError | None
+    session: AsyncSession, fmt: FileFormat, cause: DBAPIError
 ) -> NoReturn:
     bad = (await session.execute(text(_first_bad_line_sql(fmt)))).first()
     if bad is not None:
@@ -143,7 +169,9 @@ async def _refuse_first_bad_line(
             f"line {int(bad[0]) + 1}: {bad[1]}",
             errors=[{"field": str(bad[1]).split(":")[0], "message": str(bad[1])}],
         )
-    reason = str(cause.orig if cause is not None else "a line does not follow the format")
+    reason = str(cause.orig)
+    if _REFUSED in reason:  # the `quick` guard (checked_select), not a cast: no detail to give
+        reason = "a line does not follow the format"
     raise BadImportFile(f"the file does not follow its format: {reason}"[:400])
 
 
@@ -182,24 +210,19 @@ async def import_file(
             await session.execute(text(f"CREATE TEMP TABLE recon_raw ({cols}) ON COMMIT DROP"))
             conn = await recon_store.driver(session)
             try:
-                await conn.copy_to_table(
+                copied = await conn.copy_to_table(
                     "recon_raw", source=hashed(), columns=names, format="csv", encoding="utf-8"
                 )
             except asyncpg.PostgresError as exc:  # not CSV, not UTF-8, a NUL, extra columns
                 where = f" ({exc.context})" if getattr(exc, "context", None) else ""
                 raise BadImportFile(f"the file is not valid CSV: {exc}{where}"[:400]) from None
+            read = int(str(copied).split()[-1])  # COPY's status: "COPY <lines>"
             say("copied")
             await recon_store.bulk_settings(session)
-            quick = f"SELECT count(*), coalesce(bool_and({fmt.quick}), true) FROM recon_raw r"  # noqa: S608
-            row = (await session.execute(text(quick))).one()  # the format's constants
-            read = int(row[0])
-            if not row[1]:
-                await _refuse_first_bad_line(session, fmt, None)
-            say("checked")
             try:
                 async with session.begin_nested():
                     new, changed = await recon_store.merge(
-                        session, fmt.source, import_id, fmt.select, {"tz": tz}
+                        session, fmt.source, import_id, checked_select(fmt), {"tz": tz}
                     )
             except DBAPIError as exc:
                 if not _data_exception(exc):

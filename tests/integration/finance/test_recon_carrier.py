@@ -162,6 +162,12 @@ async def test_a_bad_line_imports_nothing_and_names_line_and_column(own_runtime:
         with pytest.raises(BadImportFile) as not_e164:
             await _import(own_runtime, HEADER + line)
         assert not_e164.value.detail.startswith("line 2: phone: must be an E.164 number")
+    # An empty column is NULL after COPY: the checks in the typing statement refuse it too
+    # (recon_files.checked_select), and the line is named as for any other bad value.
+    empty = _line(uuid.uuid4().hex, "10.00").replace(",CNY,", ",,")
+    with pytest.raises(BadImportFile) as no_currency:
+        await _import(own_runtime, HEADER + _line(charge, "10.00") + empty)
+    assert no_currency.value.detail.startswith("line 3: currency: must be")
     with pytest.raises(BadImportFile) as header:
         await _import(own_runtime, "phone,charge\n+8613800138000,x\n")
     assert "missing: charge_id, amount" in header.value.detail
