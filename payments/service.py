@@ -58,20 +58,33 @@ def moved(
     late_success: bool = False,
 ) -> PaymentHistory:
     """Move the payment to `target` (if the domain allows) and return its history row."""
-    if not (late_success and domain.is_late_success(payment.status, target)):
-        domain.check_move(payment.status, target)
     row = PaymentHistory(
-        id=new_id(),
-        payment_id=payment.id,
-        at=now,
-        actor=actor,
-        from_status=payment.status,
-        to_status=target,
-        reason=reason[:300],
-    )
+        **history_row(
+            payment.id, payment.status, target, actor=actor, reason=reason, now=now,
+            late_success=late_success,
+        )
+    )  # fmt: skip
     payment.status = target
     payment.updated_at = now
     return row
+
+
+def history_row(
+    payment_id: str,
+    status: str,
+    target: str,
+    *,
+    actor: str,
+    reason: str,
+    now: datetime,
+    late_success: bool = False,
+) -> dict[str, Any]:
+    """`moved`'s history row as column values by name, its one source (payments/carrier_pg.py
+    hands it to its PostgreSQL function as it is); refuses a move the domain does not allow."""
+    if not (late_success and domain.is_late_success(status, target)):
+        domain.check_move(status, target)
+    return {"id": new_id(), "payment_id": payment_id, "at": now, "actor": actor,
+            "from_status": status, "to_status": target, "reason": reason[:300]}  # fmt: skip
 
 
 def request_key_for(method: str, order_id: str, request_key: str) -> str:
