@@ -130,7 +130,7 @@ async def _charge_carrier(
     assert keyed is not None  # _require_key: the header is there
     claim = Claim(new_id(), keyed.scope, keyed.key)
 
-    def claimed_reply(p: payments.Payment) -> Completion:
+    def claimed_reply(p: payments.Charged) -> Completion:
         return completion(claim, status=201, body=payment_json(deps, p), resource_id=p.id)
 
     p = await payments.carrier_pg.charge(
