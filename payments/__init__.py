@@ -7,6 +7,7 @@ from payments.cancellations import (
     void_attempts,
 )
 from payments.carrier import top_up
+from payments.carrier_pg import Charged
 from payments.carrier_pg import applies as carrier_fast_path
 from payments.charges import charge_card, ensure_setup_intent, refresh_from_gateway
 from payments.demo_gateway import DemoCardGateway, DemoGatewayRefused
@@ -71,6 +72,7 @@ __all__ = [
     "BadImportFile",
     "BadSignature",
     "CardDeclined",
+    "Charged",
     "CommerceOrders",
     "DemoCardGateway",
     "DemoGatewayRefused",

@@ -128,12 +128,18 @@ async def _movement(
 def movement(
     account_id: str, amount: int, kind: str, reference: str, actor: str, now: datetime
 ) -> PhoneAccountMovement:
-    """One line of the account's statement (the one-statement charge, payments/carrier_pg.py,
-    fills in the account it locked)."""
-    return PhoneAccountMovement(
-        id=new_id(), account_id=account_id, amount=amount, kind=kind, reference=reference,
-        actor=actor, at=now,
-    )  # fmt: skip
+    """One line of the account's statement."""
+    return PhoneAccountMovement(**movement_row(account_id, amount, kind, reference, actor, now))
+
+
+def movement_row(
+    account_id: str, amount: int, kind: str, reference: str, actor: str, now: datetime
+) -> dict[str, Any]:
+    """`movement`'s row as column values by name, its one source (the one-statement charge,
+    payments/carrier_pg.py, hands it to its function as it is and fills in the account it
+    locked)."""
+    return {"id": new_id(), "account_id": account_id, "amount": amount, "kind": kind,
+            "reference": reference, "actor": actor, "at": now}  # fmt: skip
 
 
 async def top_up(

@@ -14,8 +14,9 @@ commit or roll back together. A key seen before declines (nothing written), and 
 (core/idempotency.claim) then replays, refuses (422) or says 409, as it always did.
 
 What stays the plain path's: every row is built here by the plain path's own builders
-(service.new_payment, service.moved, service.captured_books, ledger.transaction,
-carrier.movement, outbox.new_message), and the function takes the plain path's locks in the
+(service.payment_row, service.history_row, service.captured_books,
+ledger.transaction_rows, carrier.movement_row, outbox.message_row: the ones the plain path's
+ORM rows are made from), and the function takes the plain path's locks in the
 plain path's order (the phone account, then the order) with its guards (no succeeded payment,
 the conditional awaiting_payment -> paid, the conditional debit). It only takes the common
 case: a customer's own order (or a booking agent's) awaiting payment, an account in its
@@ -28,18 +29,24 @@ checks both paths write the same rows.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 from core.db import new_id
-from core.drivers import DriverPool, column_values, to_json
+from core.drivers import DriverPool, to_json
 from core.idempotency import KEY_TTL, Completion, KeyedRequest
-from core.outbox import new_message, wake_relays
+from core.outbox import message_row, wake_relays
 from core.principal import Principal
 from payments import carrier, domain, ledger
-from payments.models import Payment
 from payments.orders import CommerceOrders, OrderInfo, actor_channel
 from payments.ports import PaymentDeps
-from payments.service import captured_books, moved, new_payment, paid_memo, request_key_for
+from payments.service import (
+    captured_books,
+    history_row,
+    paid_memo,
+    payment_row,
+    request_key_for,
+)
 
 _ORDER = (
     "SELECT id, number, customer_id, status, currency, subtotal, booking_fee, delivery_fee,"
@@ -50,6 +57,32 @@ _CHARGE = (
     " $6::jsonb, $7::jsonb, $8, $9, $10::json, $11, $12::jsonb)"
 )
 _DECLINED = "HL002"  # payments_charge_carrier: not the common case, nothing written
+
+
+@dataclass(frozen=True, slots=True)
+class Charged:
+    """The payment a charge wrote, its row (service.payment_row) read by attribute as a Payment
+    is (the response's JSON, the memo and the books read it): a Payment instance built only to
+    be serialized again cost more than all the other rows together."""
+
+    id: str
+    order_id: str
+    order_number: str
+    customer_id: str
+    method: str
+    status: str
+    amount: int
+    currency: str
+    subtotal: int
+    booking_fee: int
+    delivery_fee: int
+    refunded_amount: int
+    disputed_amount: int
+    request_key: str
+    actor: str
+    created_at: datetime
+    updated_at: datetime
+    channel: str | None
 
 
 def applies(method: str, drivers: DriverPool | None, deps: PaymentDeps) -> bool:
@@ -67,11 +100,11 @@ async def charge(
     principal: Principal,
     request_key: str,
     now: datetime,
-    respond: Callable[[Payment], Completion | None],
+    respond: Callable[[Charged], Completion | None],
     keyed: KeyedRequest | None = None,
-) -> Payment | None:
-    """The succeeded carrier payment, committed with `respond`'s stored response; None when
-    this is not the common case (nothing written: run service.start_payment instead).
+) -> Charged | None:
+    """The succeeded carrier payment (its row), committed with `respond`'s stored response;
+    None when this is not the common case (nothing written: run service.start_payment instead).
 
     Without `keyed`, `respond`'s Completion completes a key claimed beforehand. With it, the
     key is claimed here, as a new row of id `respond(...).record_id`, completed at once; a key
@@ -85,13 +118,18 @@ async def charge(
         return None  # the plain path answers 404, as for a missing order
     order = OrderInfo(**{k: row[k] for k in _ORDER_FIELDS}, id=row["id"], number=row["number"])
     key = request_key_for(domain.CARRIER, order.id, request_key)
-    payment = new_payment(order, domain.CARRIER, key, principal.actor, now)
-    history = moved(
-        payment, domain.SUCCEEDED, actor=principal.actor, reason="carrier billing", now=now
-    )
+    # Every row as the plain path's own row builders make it, as plain dicts: no ORM instance
+    # is built only to be read back into JSON (that was most of this function's Python time).
+    paid = payment_row(order, domain.CARRIER, key, principal.actor, now)
+    history = history_row(
+        paid["id"], paid["status"], domain.SUCCEEDED, actor=principal.actor,
+        reason="carrier billing", now=now,
+    )  # fmt: skip
+    paid.update(status=domain.SUCCEEDED, updated_at=now)  # as service.moved does
+    payment = Charged(**paid)
     memo = paid_memo(payment)
     books = [
-        ledger.transaction(
+        ledger.transaction_rows(
             kind,
             postings,
             currency=payment.currency,
@@ -102,15 +140,22 @@ async def charge(
         )
         for kind, postings in captured_books(payment)
     ]
-    movement = carrier.movement(
+    movement = carrier.movement_row(
         "", -payment.amount, "charge", f"payment:{payment.id}", principal.actor, now
     )
     who, via = actor_channel(principal.actor)
-    event = commerce.OrderEvent(
-        id=new_id(), order_id=order.id, from_status="awaiting_payment", to_status="paid",
-        actor=who, channel=via, reason=memo[:500], at=now,
-    )  # fmt: skip
-    message = new_message(commerce.TOPIC_ORDER_PAID, {"order_id": order.id}, now=now)
+    # the order_events row commerce.mark_paid records (commerce/service.py, _record)
+    event = {
+        "id": new_id(),
+        "order_id": order.id,
+        "from_status": "awaiting_payment",
+        "to_status": "paid",
+        "actor": who,
+        "channel": via,
+        "reason": memo[:500],
+        "at": now,
+    }
+    message = message_row(commerce.TOPIC_ORDER_PAID, {"order_id": order.id}, now=now)
     done = respond(payment)
     claim = None
     if keyed is not None:
@@ -119,13 +164,13 @@ async def charge(
                        "fingerprint": keyed.fingerprint, "created_at": now,
                        "expires_at": now + KEY_TTL})  # fmt: skip
     args = [
-        to_json(column_values(payment)),
-        to_json(column_values(history)),
-        to_json(column_values(movement)),
-        to_json([column_values(txn) for txn, _ in books]),
-        to_json([column_values(e) for _, entries in books for e in entries]),
-        to_json(column_values(event)),
-        to_json(column_values(message)),
+        to_json(paid),
+        to_json(history),
+        to_json(movement),
+        to_json([txn for txn, _ in books]),
+        to_json([e for _, entries in books for e in entries]),
+        to_json(event),
+        to_json(message),
         done.record_id if done and claim is None else None,
         done.status if done else None,
         done.body_json() if done else None,

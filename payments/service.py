@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,20 +58,33 @@ def moved(
     late_success: bool = False,
 ) -> PaymentHistory:
     """Move the payment to `target` (if the domain allows) and return its history row."""
-    if not (late_success and domain.is_late_success(payment.status, target)):
-        domain.check_move(payment.status, target)
     row = PaymentHistory(
-        id=new_id(),
-        payment_id=payment.id,
-        at=now,
-        actor=actor,
-        from_status=payment.status,
-        to_status=target,
-        reason=reason[:300],
-    )
+        **history_row(
+            payment.id, payment.status, target, actor=actor, reason=reason, now=now,
+            late_success=late_success,
+        )
+    )  # fmt: skip
     payment.status = target
     payment.updated_at = now
     return row
+
+
+def history_row(
+    payment_id: str,
+    status: str,
+    target: str,
+    *,
+    actor: str,
+    reason: str,
+    now: datetime,
+    late_success: bool = False,
+) -> dict[str, Any]:
+    """`moved`'s history row as column values by name, its one source (payments/carrier_pg.py
+    hands it to its PostgreSQL function as it is); refuses a move the domain does not allow."""
+    if not (late_success and domain.is_late_success(status, target)):
+        domain.check_move(status, target)
+    return {"id": new_id(), "payment_id": payment_id, "at": now, "actor": actor,
+            "from_status": status, "to_status": target, "reason": reason[:300]}  # fmt: skip
 
 
 def request_key_for(method: str, order_id: str, request_key: str) -> str:
@@ -82,26 +95,21 @@ def request_key_for(method: str, order_id: str, request_key: str) -> str:
 def new_payment(
     order: OrderInfo, method: str, request_key: str, actor: str, now: datetime
 ) -> Payment:
-    return Payment(
-        id=new_id(),
-        order_id=order.id,
-        order_number=order.number,
-        customer_id=order.customer_id,
-        method=method,
-        status=domain.PENDING,
-        amount=order.total,
-        currency=order.currency,
-        subtotal=order.subtotal,
-        booking_fee=order.booking_fee,
-        delivery_fee=order.delivery_fee,
-        refunded_amount=0,
-        disputed_amount=0,
-        request_key=request_key,
-        actor=actor,
-        created_at=now,
-        updated_at=now,
-        channel=order.channel,
-    )
+    return Payment(**payment_row(order, method, request_key, actor, now))
+
+
+def payment_row(
+    order: OrderInfo, method: str, request_key: str, actor: str, now: datetime
+) -> dict[str, Any]:
+    """`new_payment`'s row as column values by name, its one source (payments/carrier_pg.py
+    hands it to its PostgreSQL function as it is)."""
+    return {"id": new_id(), "order_id": order.id, "order_number": order.number,
+            "customer_id": order.customer_id, "method": method, "status": domain.PENDING,
+            "amount": order.total, "currency": order.currency, "subtotal": order.subtotal,
+            "booking_fee": order.booking_fee, "delivery_fee": order.delivery_fee,
+            "refunded_amount": 0, "disputed_amount": 0, "request_key": request_key,
+            "actor": actor, "created_at": now, "updated_at": now,
+            "channel": order.channel}  # fmt: skip
 
 
 async def _ensure_payable(session: AsyncSession, order: OrderInfo) -> None:
@@ -186,11 +194,29 @@ async def _charge_carrier(
     return payment
 
 
-def paid_memo(payment: Payment) -> str:
+class PaymentTerms(Protocol):
+    """What `paid_memo` and `captured_books` read of a payment: a Payment, or the fast path's
+    row read by attribute (payments/carrier_pg.Charged), which builds no ORM instance."""
+
+    @property
+    def order_number(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def subtotal(self) -> int: ...
+    @property
+    def booking_fee(self) -> int: ...
+    @property
+    def delivery_fee(self) -> int: ...
+
+
+def paid_memo(payment: PaymentTerms) -> str:
     return f"order {payment.order_number} paid by {payment.method}"
 
 
-def captured_books(payment: Payment) -> list[tuple[str, list[domain.Posting]]]:
+def captured_books(payment: PaymentTerms) -> list[tuple[str, list[domain.Posting]]]:
     """What a capture books: the sale (what the order is worth), then the capture (the money)."""
     return [
         ("sale", domain.sale_postings(payment.subtotal, payment.booking_fee, payment.delivery_fee)),

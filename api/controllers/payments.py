@@ -20,7 +20,13 @@ from web.shop.paypage import pay_link_problem
 TAGS = ["payments"]
 
 
-def payment_json(deps: payments.PaymentDeps, p: payments.Payment) -> dict[str, Any]:
+def payment_json(
+    deps: payments.PaymentDeps, p: payments.Payment | payments.Charged
+) -> dict[str, Any]:
+    """A payment, or a carrier charge's row (payments.Charged: succeeded, no pay link)."""
+    pay_url = None
+    if isinstance(p, payments.Payment) and p.status not in payments.domain.FINAL:
+        pay_url = payments.pay_url(deps, p)
     return {
         "id": p.id,
         "order_id": p.order_id,
@@ -28,7 +34,7 @@ def payment_json(deps: payments.PaymentDeps, p: payments.Payment) -> dict[str, A
         "status": p.status,
         "amount": {"amount": p.amount, "currency": p.currency},
         "refunded": {"amount": p.refunded_amount, "currency": p.currency},
-        "pay_url": payments.pay_url(deps, p) if p.status not in payments.domain.FINAL else None,
+        "pay_url": pay_url,
         "created_at": p.created_at.isoformat(),
     }
 

@@ -146,7 +146,7 @@ async def test_the_stored_response_commits_with_the_charge(runtime: Runtime) -> 
         runtime.sessions, scope=f"t:{uuid.uuid4().hex}", key="k", fingerprint="f", now=now
     )
 
-    def respond(p: Payment) -> Completion:
+    def respond(p: carrier_pg.Charged) -> Completion:
         return idempotency.completion(claim, status=201, body={"id": p.id}, resource_id=p.id)
 
     p = await carrier_pg.charge(
