@@ -1,5 +1,5 @@
-"""payments: `payments_charge_carrier` finds the order and its payments by their keys alone,
-whatever the planner's statistics say.
+"""payments: `payments_charge_carrier` and `payments_settle_card` find the order and its
+payments by their keys alone, whatever the planner's statistics say.
 
 Why: in 0017 two statements let the planner choose an index from statistics. On a database
 whose statistics are missing or stale (fresh, restored, bulk-loaded, as in bench/payments.py
@@ -12,6 +12,8 @@ every succeeded payment. The conditions on status (and total, currency) are now 
 (orders) or ix_payments_order_id (payments) can find the rows, and the conditions are checked
 on that one row (and rechecked after a lock wait, as before). Same guards, same locks in the
 same order, same rows written; the function's signature and everything else are 0017's.
+The card settle (0017's payments_settle_card) had the same two statements and gets the same
+rewrite.
 
 Revision ID: 0019
 Revises: 0018
@@ -53,6 +55,23 @@ _AWAITING_NEW = """     WHERE id = v_order_id AND (status = 'awaiting_payment'
        AND total = v_amount AND currency = p_payment->>'currency') IS TRUE;"""
 
 
+_SETTLE_PAID = "SELECT 1 FROM payments WHERE order_id = pay.order_id AND status = 'succeeded'"
+_SETTLE_PAID_NEW = (
+    "SELECT 1 FROM payments WHERE order_id = pay.order_id AND (status = 'succeeded') IS TRUE"
+)
+_SETTLE_AWAITING = "WHERE id = pay.order_id AND status = 'awaiting_payment';"
+_SETTLE_AWAITING_NEW = "WHERE id = pay.order_id AND (status = 'awaiting_payment') IS TRUE;"
+
+
+def settle() -> str:
+    """0017's card settle with the same two statements rewritten (checked to be there)."""
+    text = str(_module(_PREVIOUS).SETTLE)
+    assert text.count(_SETTLE_PAID) == 1 and text.count(_SETTLE_AWAITING) == 1, "0017 changed"
+    return text.replace(_SETTLE_PAID, _SETTLE_PAID_NEW).replace(
+        _SETTLE_AWAITING, _SETTLE_AWAITING_NEW
+    )
+
+
 def function() -> str:
     """0017's function text with the two statements above rewritten (checked to be there)."""
     text = str(_module(_PREVIOUS).FUNCTION)
@@ -63,8 +82,10 @@ def function() -> str:
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(function())
+        op.execute(settle())
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(str(_module(_PREVIOUS).FUNCTION))
+        op.execute(str(_module(_PREVIOUS).SETTLE))
