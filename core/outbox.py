@@ -81,6 +81,49 @@ async def emit_many(
     session.sync_session.info[_EMITTED] = True
 
 
+async def emit_claimed(
+    session: AsyncSession, topic: str, payloads: list[dict[str, Any]], *, now: datetime
+) -> list[str]:
+    """`emit_many` for messages the emitting job runs itself right after its commit (a fast
+    path; fulfillment.batch says why). The rows are written already claimed, as the relay's
+    `_claim` leaves a row, so no relay sends them meanwhile; the job calls `mark_sent` once it
+    ran them, or `release` to hand them to the relay. A job that dies first leaves them to the
+    relay when the claim runs out (CLAIM), exactly like a relay killed mid-batch."""
+    rows = [
+        {"id": new_id(), "topic": topic, "payload": p, "created_at": now,
+         "available_at": now + CLAIM, "attempts": 0}
+        for p in payloads
+    ]  # fmt: skip
+    if rows:
+        await session.execute(insert(OutboxMessage), rows)
+    return [str(r["id"]) for r in rows]
+
+
+async def mark_sent(
+    sessions: async_sessionmaker[AsyncSession], ids: list[str], *, now: datetime
+) -> None:
+    """Claimed messages whose job has run: done, as the relay marks what the broker took."""
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None))
+            .values(sent_at=now)
+        )
+
+
+async def release(
+    sessions: async_sessionmaker[AsyncSession], ids: list[str], *, now: datetime
+) -> None:
+    """Claimed messages handed back: the relay sends them on its next tick."""
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None))
+            .values(available_at=now)
+        )
+        session.sync_session.info[_EMITTED] = True
+
+
 def new_message(
     topic: str, payload: dict[str, Any], *, now: datetime, available_at: datetime | None = None
 ) -> OutboxMessage:

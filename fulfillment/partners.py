@@ -1,4 +1,4 @@
-"""Partner adapter: the signed JSON dispatch of docs/http-api.md over HTTP (httpx).
+"""Partner adapter: the signed JSON dispatch of docs/http-api.md over HTTP (aiohttp).
 
 The body is serialised canonically, so the same shipment always sends the same bytes; only the
 signature timestamp changes between attempts.
@@ -6,11 +6,12 @@ signature timestamp changes between attempts.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import httpx
+import aiohttp
 
 from fulfillment.domain import parse_retry_after, sign
 
@@ -35,20 +36,33 @@ class PartnerClient(Protocol):
 
 class HttpPartnerClient:
     """One POST per attempt; retries are scheduled by the service, never looped here, so a
-    crashed worker leaves nothing half-remembered in memory."""
+    crashed worker leaves nothing half-remembered in memory.
 
-    def __init__(
-        self, *, timeout_seconds: float = 10.0, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
+    aiohttp rather than httpx: in a burst the partner calls were the worker's largest cost,
+    and httpx spent ~2 ms of CPU per request where aiohttp spends ~0.25 ms over the same
+    kept-alive connection (bench/fulfillment.py; measured with the bench's partner server)."""
+
+    def __init__(self, *, timeout_seconds: float = 10.0) -> None:
         self.timeout = timeout_seconds
-        self.transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _http(self) -> httpx.AsyncClient:
-        # One pooled client per process (connection reuse; building one costs an SSL context).
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout, transport=self.transport)
-        return self._client
+    def _http(self) -> aiohttp.ClientSession:
+        # One pooled session per process and event loop (connections are kept alive and
+        # reused); a session belongs to the loop it was made on, so another loop (a test's)
+        # gets its own.
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                cookie_jar=aiohttp.DummyCookieJar(),  # partners set no cookies we keep
+            )
+            self._loop = loop
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
 
     async def dispatch(
         self, endpoint_url: str, secret: str, shipment_id: str, body: dict[str, Any], now_ts: int
@@ -60,19 +74,25 @@ class HttpPartnerClient:
             "Hotline-Signature": sign(secret, raw, now_ts),
         }
         try:
-            response = await self._http().post(endpoint_url, content=raw, headers=headers)
-        except httpx.HTTPError as exc:
+            # No redirects followed (as before with httpx): a partner that moved says so by a
+            # 3xx, which the service treats as a refusal an admin has to look at.
+            post = self._http().post(endpoint_url, data=raw, headers=headers, allow_redirects=False)
+            async with post as response:
+                status = response.status
+                content = await response.read()
+                retry_after = response.headers.get("Retry-After")
+        except (aiohttp.ClientError, TimeoutError) as exc:
             return DispatchResult(None, error=f"{type(exc).__name__}: {exc}"[:300])
         tracking: str | None = None
-        if 200 <= response.status_code < 300:
+        if 200 <= status < 300:
             try:
-                data = response.json()
+                data = json.loads(content)
                 tracking = str(data["tracking_number"]) if data.get("tracking_number") else None
             except (ValueError, AttributeError, KeyError):
                 tracking = None
         return DispatchResult(
-            response.status_code,
+            status,
             tracking_number=tracking,
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            error=None if response.is_success else f"HTTP {response.status_code}",
+            retry_after=parse_retry_after(retry_after),
+            error=None if 200 <= status < 300 else f"HTTP {status}",
         )

@@ -121,7 +121,9 @@ async def jobs_runtime(settings: Settings, clock: TravelClock) -> AsyncIterator[
 
 
 @pytest.fixture
-def ctx(jobs_runtime: Runtime, orders: StubOrders, sms: RecordingSms) -> FulfillmentContext:
+async def ctx(
+    jobs_runtime: Runtime, orders: StubOrders, sms: RecordingSms
+) -> AsyncIterator[FulfillmentContext]:
     runtime = jobs_runtime
     policy = RetryPolicy(
         max_attempts=4,
@@ -131,15 +133,17 @@ def ctx(jobs_runtime: Runtime, orders: StubOrders, sms: RecordingSms) -> Fulfill
         lease_seconds=5,
         watchdog_seconds=30,
     )
-    return FulfillmentContext(
+    client = HttpPartnerClient(timeout_seconds=policy.timeout_seconds)
+    yield FulfillmentContext(
         sessions=runtime.sessions,
         clock=runtime.clock,
         orders=orders,
-        client=HttpPartnerClient(timeout_seconds=policy.timeout_seconds),
+        client=client,
         sms=sms,
         policy=policy,
         rng=random.Random(1),
     )
+    await client.aclose()  # its pooled connections, on this test's loop
 
 
 async def only_partner(

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 import commerce
-from core.outbox import BATCH_MIN, OutboxMessage, emit, relay_once
+from core.outbox import BATCH_MIN, CLAIM, OutboxMessage, emit, emit_claimed, relay_once
 from core.runtime import Runtime
 from fulfillment import (
     TOPIC_DISPATCH,
@@ -129,16 +129,21 @@ async def test_set_wise_jobs_write_what_the_plain_jobs_write(
     plain, fast = ids[:n], ids[n:]
     for order_id in plain:
         assert await handle_order_paid(ctx, order_id) == 1
-    assert await handle_orders_paid(ctx, fast) == n
-    assert await state(jobs_runtime, fast) == await state(jobs_runtime, plain)
-
     for shipment_id in await shipment_ids(jobs_runtime, plain):
         assert await dispatch(ctx, shipment_id) == "dispatched"
+    # The batch job dispatches its own shipments after its commit (batch._dispatch_own).
+    assert await handle_orders_paid(ctx, fast) == n
     fast_shipments = await shipment_ids(jobs_runtime, fast)
-    assert set((await dispatch_many(ctx, fast_shipments)).values()) == {"dispatched"}
     after = await state(jobs_runtime, fast)
     assert after == await state(jobs_runtime, plain)
     assert {r["status"] for r in after} == {"fulfilling"}
+    assert {r["shipment"][0] for r in after} == {"dispatched"}
+    # ... and marks their outbox messages sent, as the relay would: no relay sends them again.
+    assert await unsent_dispatches(jobs_runtime, fast_shipments) == []
+    later = jobs_runtime.clock.now() + CLAIM + timedelta(seconds=1)
+    relayed = RecordingSender(TOPIC_DISPATCH)
+    await relay_once(jobs_runtime.sessions, relayed, now=later)
+    assert not set(relayed.sent) & set(fast_shipments)
 
     # Run again (a redelivered batch): nothing new is created or sent.
     received = len(partner_server.received)
@@ -150,6 +155,78 @@ async def test_set_wise_jobs_write_what_the_plain_jobs_write(
     for shipment_id in fast_shipments:
         [body] = bodies[shipment_id]
         assert json.loads(body)["shipment_id"] == shipment_id
+
+
+async def unsent_dispatches(runtime: Runtime, shipments: list[str]) -> list[OutboxMessage]:
+    async with runtime.sessions() as session:
+        rows = await session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.topic == TOPIC_DISPATCH,
+                OutboxMessage.payload["shipment_id"].as_string().in_(shipments),
+                OutboxMessage.sent_at.is_(None),
+            )
+        )
+        return list(rows)
+
+
+class RecordingSender:
+    """The relay's sender for one topic, recording the shipments it was handed."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.sent: list[str] = []
+
+    @property
+    def topics(self) -> frozenset[str]:
+        return frozenset({self.topic})
+
+    async def send(self, message_id: str, topic: str, payload: dict[str, Any]) -> None:
+        self.sent.append(payload["shipment_id"])
+
+
+class BrokenClient:
+    """A partner client that raises (a bug, not an answer): the batch job's own dispatch fails."""
+
+    async def dispatch(self, *args: Any) -> Any:
+        raise RuntimeError("boom")
+
+
+async def test_a_batch_whose_own_dispatch_fails_hands_its_messages_to_the_relay(
+    jobs_runtime: Runtime,
+    ctx: FulfillmentContext,
+    partner_server: PartnerServer,
+    courier: Partner,
+) -> None:
+    ctx.orders = CommerceOrders()
+    ids = await paid_orders(jobs_runtime, 3)
+    client, ctx.client = ctx.client, BrokenClient()
+    try:
+        assert await handle_orders_paid(ctx, ids) == 3  # the shipments stand
+    finally:
+        ctx.client = client
+    shipments = await shipment_ids(jobs_runtime, ids)
+    left = await unsent_dispatches(jobs_runtime, shipments)
+    assert len(left) == 3
+    assert all(m.available_at <= jobs_runtime.clock.now() for m in left)  # due now, not claimed
+    relayed = RecordingSender(TOPIC_DISPATCH)
+    await relay_once(jobs_runtime.sessions, relayed, now=jobs_runtime.clock.now())
+    assert set(shipments) <= set(relayed.sent)
+
+
+async def test_a_batch_killed_before_its_own_dispatch_leaves_them_to_the_relay(
+    jobs_runtime: Runtime,
+) -> None:
+    """What a kill -9 between the commit and the job's own dispatch leaves: messages claimed
+    as the relay claims them, sent by a relay once the claim runs out."""
+    topic = f"test.{uuid.uuid4().hex[:8]}"
+    now = jobs_runtime.clock.now()
+    async with jobs_runtime.sessions() as session, session.begin():
+        claimed = await emit_claimed(session, topic, [{"shipment_id": "s1"}], now=now)
+    sender = RecordingSender(topic)
+    assert await relay_once(jobs_runtime.sessions, sender, now=now) == 0
+    later = now + CLAIM + timedelta(seconds=1)
+    assert await relay_once(jobs_runtime.sessions, sender, now=later) == 1
+    assert sender.sent == ["s1"] and len(claimed) == 1
 
 
 async def test_unusual_orders_in_a_batch_take_the_plain_path(
@@ -188,11 +265,9 @@ async def test_a_partner_refusal_in_a_batch_is_retried_by_the_plain_rules(
 ) -> None:
     ctx.orders = CommerceOrders()
     ids = await paid_orders(jobs_runtime, 3)
-    await handle_orders_paid(ctx, ids)
-    shipments = await shipment_ids(jobs_runtime, ids)
     partner_server.behaviour.fail_first = 1
-    outcomes = await dispatch_many(ctx, shipments)
-    assert set(outcomes.values()) == {"retry"}
+    await handle_orders_paid(ctx, ids)  # its own dispatch meets the refusal
+    shipments = await shipment_ids(jobs_runtime, ids)
     async with jobs_runtime.sessions() as session:
         rows = list(await session.scalars(select(Shipment).where(Shipment.id.in_(shipments))))
         queued = await session.scalar(

@@ -91,4 +91,5 @@ async def test_in_process_relay_dispatches_on_sqlite(
             )
         assert found is not None
     finally:
+        await ctx.client.aclose()  # type: ignore[attr-defined]
         await engine.dispose()

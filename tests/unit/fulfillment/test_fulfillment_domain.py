@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,6 +22,7 @@ from fulfillment.domain import (
     verify_signature,
 )
 from fulfillment.partners import HttpPartnerClient, canonical_body
+from tests.partner_server import Behaviour, PartnerServer
 
 S = ShipmentStatus
 T0 = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
@@ -99,41 +100,46 @@ def test_eticket_text_in_customer_language() -> None:
 
 
 async def test_http_client_sends_signed_canonical_body_with_idempotency_key() -> None:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json={"tracking_number": "TN-1"})
-
-    client = HttpPartnerClient(transport=httpx.MockTransport(handler))
-    body = {"b": 2, "a": "配送"}
-    result = await client.dispatch("http://partner/x", "k" * 20, "ship1", body, 1_000)
-    assert result.status_code == 200 and result.tracking_number == "TN-1"
-    sent = seen[0]
-    assert sent.headers["Idempotency-Key"] == "ship1"
-    assert sent.content == canonical_body(body)
-    assert json.loads(sent.content) == body
-    assert (
-        verify_signature("k" * 20, sent.content, sent.headers["Hotline-Signature"], 1_000) is None
-    )
+    partner = PartnerServer(secret="k" * 20).start()
+    try:
+        client = HttpPartnerClient(timeout_seconds=5)
+        body = {"b": 2, "a": "配送"}
+        now = int(time.time())
+        result = await client.dispatch(partner.url, partner.secret, "ship1", body, now)
+        # a second call reuses the kept-alive connection and is just as good
+        again = await client.dispatch(partner.url, partner.secret, "ship2", body, now)
+        await client.aclose()
+    finally:
+        partner.stop()
+    assert result.status_code == 200 and result.tracking_number == "TN-ship1"
+    assert again.status_code == 200 and again.tracking_number == "TN-ship2"
+    sent = partner.received[0]
+    assert sent.key == "ship1" and sent.signature_ok
+    assert sent.body == canonical_body(body)
+    assert json.loads(sent.body) == body
 
 
 async def test_http_client_reports_timeouts_and_retry_after() -> None:
-    def slow(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("slow", request=request)
-
-    result = await HttpPartnerClient(transport=httpx.MockTransport(slow)).dispatch(
-        "http://p/x", "k" * 20, "s", {}, 1
-    )
-    assert result.status_code is None and "ReadTimeout" in (result.error or "")
-
-    def busy(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(429, headers={"Retry-After": "7"})
-
-    result = await HttpPartnerClient(transport=httpx.MockTransport(busy)).dispatch(
-        "http://p/x", "k" * 20, "s", {}, 1
-    )
-    assert result.status_code == 429 and result.retry_after == 7
+    slow = PartnerServer(secret="k" * 20, behaviour=Behaviour(delay_seconds=1.0)).start()
+    busy = PartnerServer(
+        secret="k" * 20, behaviour=Behaviour(fail_first=1, fail_status=429, retry_after="7")
+    ).start()
+    refused = PartnerServer(secret="k" * 20).start()
+    gone = refused.url
+    refused.stop()
+    client = HttpPartnerClient(timeout_seconds=0.2)
+    try:
+        late = await client.dispatch(slow.url, slow.secret, "s", {}, int(time.time()))
+        later = await client.dispatch(busy.url, busy.secret, "s", {}, int(time.time()))
+        nobody = await client.dispatch(gone, "k" * 20, "s", {}, int(time.time()))
+        await client.aclose()
+    finally:
+        slow.stop()
+        busy.stop()
+    assert late.status_code is None and "Timeout" in (late.error or "")
+    assert later.status_code == 429 and later.retry_after == 7
+    assert later.error == "HTTP 429" and later.tracking_number is None
+    assert nobody.status_code is None and nobody.error
 
 
 _UPDATES = st.lists(
