@@ -23,7 +23,7 @@ from api.outages import OUTAGE_HANDLERS
 from api.problems import EXCEPTION_HANDLERS
 from api.security import principal
 from core.clock import Clock
-from core.db import commit
+from core.db import unit_of_work
 from core.runtime import Runtime
 from core.settings import Settings, load_settings
 from web import web_parts
@@ -48,15 +48,8 @@ async def provide_session(runtime: RuntimeDep) -> AsyncGenerator[AsyncSession, N
     It takes `runtime` so that Litestar resolves the dependencies one after the other: two
     independent ones (runtime, session) are resolved in an anyio task group, two tasks
     spawned on every request, which cost the rush more than the session itself."""
-    session = runtime.sessions()
-    try:
+    async with unit_of_work(runtime.sessions) as session:
         yield session
-        await commit(session)
-    except BaseException:
-        await session.rollback()
-        raise
-    finally:
-        await session.close()
 
 
 def client_address(request: Request[Any, Any, Any]) -> str:

@@ -7,6 +7,8 @@ processes choose their own database.
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,6 +96,22 @@ async def commit(session: AsyncSession) -> None:
     end it, which costs a request that never used its session (a rush order) real CPU."""
     if session.in_transaction() or session.new or session.dirty or session.deleted:
         await session.commit()
+
+
+@asynccontextmanager
+async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session committed when the block ends, rolled back if it raises (a cancellation
+    included), closed either way: a request's session (api.app.provide_session) and a route
+    that opens its own only on the path that needs one."""
+    session = sessions()
+    try:
+        yield session
+        await commit(session)
+    except BaseException:
+        await session.rollback()
+        raise
+    finally:
+        await session.close()
 
 
 def is_postgres(session_or_engine: AsyncSession | AsyncEngine) -> bool:

@@ -19,7 +19,7 @@ from api.deps import RuntimeDep, ServicesDep, SessionDep
 from api.finance_dates import bound, zone_for
 from api.idempotency import HEADER, Outcome, Respond, idempotent, keyed_request, strict_body
 from api.security import PrincipalDep, authenticated, customers_and_agents, require_roles
-from core.db import commit, new_id
+from core.db import commit, new_id, unit_of_work
 from core.errors import ValidationFailed
 from core.idempotency import Claim, Completion, completion, store
 from core.money import AmountIn
@@ -66,7 +66,7 @@ async def create_payment(
     # request's session (then closing it unused) was a tenth of that path's Python time in a
     # profile of bench/payments.py. The guard has authenticated the caller (`authenticated`
     # returns what it checked); the other methods get a session of their own, committed when
-    # the work returns and rolled back if it raises, as provide_session does.
+    # the work returns and rolled back if it raises (core.db.unit_of_work, as provide_session).
     key = _require_key(request)
     body = await strict_body(request, PaymentIn)
     who: Principal = await authenticated(request)
@@ -74,22 +74,21 @@ async def create_payment(
     deps = services.payments
     if payments.carrier_fast_path(body.method, runtime.drivers, deps):
         return await _charge_carrier(request, runtime, deps, order_id, who, key, body)
-    session = runtime.sessions()
+    async with unit_of_work(runtime.sessions) as session:
 
-    async def work() -> tuple[int, Any, str | None]:
-        p = await payments.start_payment(
-            session,
-            deps,
-            order_id,
-            body.method,
-            principal=who,
-            request_key=key,
-            now=runtime.clock.now(),
-        )
-        return 201, payment_json(deps, p), p.id
+        async def work() -> tuple[int, Any, str | None]:
+            p = await payments.start_payment(
+                session,
+                deps,
+                order_id,
+                body.method,
+                principal=who,
+                request_key=key,
+                now=runtime.clock.now(),
+            )
+            return 201, payment_json(deps, p), p.id
 
-    try:
-        response = await idempotent(
+        return await idempotent(
             request,
             runtime,
             session,
@@ -98,13 +97,6 @@ async def create_payment(
             payload=msgspec.to_builtins(body),
             work=work,
         )
-        await commit(session)
-    except BaseException:
-        await session.rollback()
-        raise
-    finally:
-        await session.close()
-    return response
 
 
 async def _charge_carrier(
