@@ -122,6 +122,11 @@ def configure(build: Callable[[], Services]) -> None:
         consumer.configure(_services.get)
 
 
+def built_services() -> Services | None:
+    """The actors' composition, if a job has built it in their event loop."""
+    return _services.built()
+
+
 class UnroutedTopics(RuntimeError):
     """An emitted outbox topic has no consumer: its messages would wait forever."""
 

@@ -105,13 +105,16 @@ async def on_shutdown(app: Litestar) -> None:
         await runner.stop()
     services: Services | None = getattr(app.state, "services", None)
     if services is not None:
-        await close_gateway(services)
+        await close_clients(services)
     await runtime.close()
 
 
-async def close_gateway(services: Services) -> None:
-    """The Stripe gateway's keep-alive connections (payments/gateway.py: the webhook's read),
-    closed in the loop that opened them."""
-    close = getattr(services.payments.gateway, "aclose", None)
-    if close is not None:
-        await close()
+async def close_clients(services: Services) -> None:
+    """The keep-alive HTTP sessions of a composition, closed in the loop that opened them: the
+    Stripe gateway's read (payments/gateway.py, the webhook's re-fetch) and the partner
+    client's (fulfillment/partners.py). Left open, aiohttp logs an error for each when the
+    process exits."""
+    for client in (services.payments.gateway, services.fulfillment.client):
+        close = getattr(client, "aclose", None)
+        if close is not None:
+            await close()

@@ -12,12 +12,13 @@ import contextlib
 import gc
 import os
 import signal
+from collections.abc import Callable
 
 import dramatiq
 import structlog
 
 from api import outbox_routes
-from api.composition import build_services
+from api.composition import Services, build_services
 from core.broker import DramatiqSender, make_broker
 from core.runtime import Runtime
 from core.settings import Settings, SettingsError, load_settings
@@ -32,8 +33,33 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         heartbeat_timeout_ms=settings.dramatiq_heartbeat_ms,
         maintenance_chance=settings.dramatiq_maintenance_chance,
     )
+    broker.add_middleware(CloseActorClients())  # after AsyncIO: its shutdown hook runs first
     outbox_routes.declare(broker)
     return broker
+
+
+class CloseActorClients(dramatiq.Middleware):
+    """Closes the actors' HTTP sessions (api.wiring.close_clients) once the worker threads
+    have stopped and before Dramatiq stops the actors' event loop: the sessions belong to that
+    loop, and after it is gone they could only be dropped, each logging an error at exit.
+    Dramatiq calls `after_*` hooks in reverse order, so this one, added after AsyncIO, runs
+    before AsyncIO's own."""
+
+    def __init__(self, built: Callable[[], Services | None] = outbox_routes.built_services):
+        self.built = built
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        from dramatiq.asyncio import get_event_loop_thread
+
+        from api.wiring import close_clients
+
+        services, loop_thread = self.built(), get_event_loop_thread()
+        if services is None or loop_thread is None:
+            return  # no job built them, or no event loop: nothing was opened
+        try:
+            loop_thread.run_coroutine(close_clients(services))
+        except Exception:  # shutting down: a close that fails must not stop the rest
+            log.warning("closing the actors' HTTP sessions failed", exc_info=True)
 
 
 async def serve(settings: Settings) -> None:
@@ -41,7 +67,7 @@ async def serve(settings: Settings) -> None:
     periodic jobs until SIGTERM/SIGINT."""
     from api.logging import configure_logging
     from api.periodic import PeriodicRunner
-    from api.wiring import close_gateway, register_periodic_jobs
+    from api.wiring import close_clients, register_periodic_jobs
 
     configure_logging(settings)  # in production Dramatiq's own log lines become JSON too
     outbox_routes.check_routes()  # an unrouted topic would wait forever: refuse to start
@@ -85,7 +111,7 @@ async def serve(settings: Settings) -> None:
     await runner.stop()
     with contextlib.suppress(Exception):
         await asyncio.to_thread(worker.stop)
-    await close_gateway(services)
+    await close_clients(services)
     await runtime.close()
 
 

@@ -40,6 +40,10 @@ class WorkerLocal(Generic[T]):
     def configure(self, factory: Callable[[], T]) -> None:
         self._factory, self._value = factory, None
 
+    def built(self) -> T | None:
+        """The value if an actor has built it (a worker closes its clients at shutdown)."""
+        return self._value
+
     def get(self) -> T:
         if self._value is None:
             if self._factory is None:
