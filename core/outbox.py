@@ -103,25 +103,30 @@ async def mark_sent(
     sessions: async_sessionmaker[AsyncSession], ids: list[str], *, now: datetime
 ) -> None:
     """Claimed messages whose job has run: done, as the relay marks what the broker took."""
-    async with sessions() as session, session.begin():
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None))
-            .values(sent_at=now)
-        )
+    await _set_unsent(sessions, ids, {"sent_at": now}, wake=False)
 
 
 async def release(
     sessions: async_sessionmaker[AsyncSession], ids: list[str], *, now: datetime
 ) -> None:
     """Claimed messages handed back: the relay sends them on its next tick."""
+    await _set_unsent(sessions, ids, {"available_at": now}, wake=True)
+
+
+async def _set_unsent(
+    sessions: async_sessionmaker[AsyncSession], ids: list[str], values: dict[str, Any], *,
+    wake: bool,
+) -> None:  # fmt: skip
+    """`values` on those of `ids` not sent yet, in a transaction of their own; `wake`: they
+    are due now, so this process's relay runs after the commit."""
     async with sessions() as session, session.begin():
         await session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None))
-            .values(available_at=now)
+            .values(**values)
         )
-        session.sync_session.info[_EMITTED] = True
+        if wake:
+            session.sync_session.info[_EMITTED] = True
 
 
 def new_message(
