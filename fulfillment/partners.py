@@ -6,13 +6,13 @@ signature timestamp changes between attempts.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
 
+from core.http import LoopSession
 from fulfillment.domain import parse_retry_after, sign
 
 
@@ -44,25 +44,15 @@ class HttpPartnerClient:
 
     def __init__(self, *, timeout_seconds: float = 10.0) -> None:
         self.timeout = timeout_seconds
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        # One pooled session per process and event loop (connections are kept alive and
-        # reused); a session belongs to the loop it was made on, so another loop (a test's)
-        # gets its own.
-        loop = asyncio.get_running_loop()
-        if self._session is None or self._session.closed or self._loop is not loop:
-            self._session = aiohttp.ClientSession(
+        self._http = LoopSession(
+            lambda: aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 cookie_jar=aiohttp.DummyCookieJar(),  # partners set no cookies we keep
             )
-            self._loop = loop
-        return self._session
+        )
 
     async def aclose(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
+        await self._http.aclose()
 
     async def dispatch(
         self, endpoint_url: str, secret: str, shipment_id: str, body: dict[str, Any], now_ts: int
@@ -76,7 +66,8 @@ class HttpPartnerClient:
         try:
             # No redirects followed (as before with httpx): a partner that moved says so by a
             # 3xx, which the service treats as a refusal an admin has to look at.
-            post = self._http().post(endpoint_url, data=raw, headers=headers, allow_redirects=False)
+            http = self._http.get()
+            post = http.post(endpoint_url, data=raw, headers=headers, allow_redirects=False)
             async with post as response:
                 status = response.status
                 content = await response.read()

@@ -7,7 +7,6 @@ returns the first result instead of charging twice. A timeout or a 5xx raises
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -18,6 +17,8 @@ from urllib.parse import quote
 import aiohttp
 import msgspec
 import stripe
+
+from core.http import LoopSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,28 +177,19 @@ class StripeGateway:
         # httpx's timeout as the SDK's client has it: each phase (connect or a wait for the
         # pool, each read) at most `timeout`.
         self._timeout = aiohttp.ClientTimeout(total=None, connect=timeout, sock_read=timeout)
-        self._reads: aiohttp.ClientSession | None = None
-        self._reads_loop: asyncio.AbstractEventLoop | None = None
-
-    def _reader(self) -> aiohttp.ClientSession:
-        """The keep-alive session of the running loop (a session belongs to the loop it was
-        made in, and a gateway may be built before any loop runs)."""
-        loop = asyncio.get_running_loop()
-        reads = self._reads
-        if reads is None or reads.closed or self._reads_loop is not loop:
-            # As many connections as httpx's pool allowed (100), all kept alive: one per
-            # webhook in flight at the concurrency a server sees.
-            connector = aiohttp.TCPConnector(limit=100, limit_per_host=0)
-            reads = aiohttp.ClientSession(
-                headers=self._headers, timeout=self._timeout, connector=connector
+        # As many connections as httpx's pool allowed (100), all kept alive: one per webhook
+        # in flight at the concurrency a server sees.
+        self._reads = LoopSession(
+            lambda: aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=self._timeout,
+                connector=aiohttp.TCPConnector(limit=100, limit_per_host=0),
             )
-            self._reads, self._reads_loop = reads, loop
-        return reads
+        )
 
     async def aclose(self) -> None:
         """Close the read session's connections (at shutdown)."""
-        if self._reads is not None and not self._reads.closed:
-            await self._reads.close()
+        await self._reads.aclose()
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -269,7 +261,7 @@ class StripeGateway:
     async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
         """GET one object; trouble raised as `_call` raises it for the SDK's errors."""
         try:
-            reader = self._reader()
+            reader = self._reads.get()
             async with reader.get(
                 self._base + path, params=params, allow_redirects=False
             ) as response:

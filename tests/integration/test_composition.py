@@ -273,6 +273,6 @@ async def test_shutdown_closes_the_stripe_reads(own_runtime: Runtime) -> None:
         app = create_app(services=build_services(own_runtime, gateway=gateway))
         async with AsyncTestClient(app=app):
             assert (await gateway.retrieve_intent("pi_1")).status == "succeeded"
-            reads = gateway._reader()
+            reads = gateway._reads.get()
             assert not reads.closed
         assert reads.closed

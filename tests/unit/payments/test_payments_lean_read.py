@@ -60,13 +60,13 @@ async def test_one_keep_alive_session_closed_at_shutdown() -> None:
         gateway = StripeGateway("sk_test_x", api_base=stub.url)
         stub.canned[("GET", "/v1/payment_intents/pi_1")] = (200, _expanded())
         await gateway.retrieve_intent("pi_1")
-        session = gateway._reader()
+        session = gateway._reads.get()
         await gateway.retrieve_intent("pi_1")
-        assert gateway._reader() is session and not session.closed
+        assert gateway._reads.get() is session and not session.closed
         await gateway.aclose()
         assert session.closed
         assert (await gateway.retrieve_intent("pi_1")).fee == 315
-        assert gateway._reader() is not session
+        assert gateway._reads.get() is not session
         await gateway.aclose()
 
 
