@@ -23,7 +23,7 @@ nothing, and the caller runs the plain path, which decides as it always did.
 tests/integration/payments/test_settle_fast_path.py checks both paths write the same rows.
 
 A third case needs no re-fetch at all: a PaymentIntent event for a payment settled for good
-(`settled_before`, tests/integration/payments/test_webhook_no_refetch.py).
+(`look_up`, tests/integration/payments/test_webhook_no_refetch.py).
 """
 
 from __future__ import annotations
@@ -120,23 +120,59 @@ def settled_for_good(payment: Payment, intent_id: str) -> bool:
     )
 
 
-async def settled_before(
-    drivers: DriverPool, event_id: str, kind: str, payment: Payment, intent_id: str, *,
+async def look_up(
+    drivers: DriverPool, event_id: str, kind: str, payment_id: str, intent_id: str, *,
     now: datetime,
-) -> str | None:  # fmt: skip
-    """A re-delivery's answer without asking Stripe: 'settled' (the receipt written) or
-    'duplicate', as handle_event answers after a re-fetch, when `settled_for_good` says the
-    re-fetch could change nothing; None otherwise, nothing written.
+) -> tuple[str | None, Payment | None]:  # fmt: skip
+    """The first look of a delivery naming our payment (its metadata), in one round trip:
+    ('duplicate', None) when its event id was recorded before; ('settled', None) when it is a
+    PaymentIntent event for a payment `settled_for_good` (the receipt recorded now, no
+    re-fetch); else (None, a detached copy of the payment's row, or None if there is none).
 
     Why it exists: most deliveries are re-deliveries for payments long settled, and each
     paid a gateway round trip (half the webhook's CPU in a profile of bench/payments.py) only
-    to learn what our row already says. The event is still verified (signature) and
-    recorded once: `payments_settle_card` inserts the receipt and checks, under the payment's
-    lock, that the row is still as read (else it declines and the caller re-fetches)."""
-    if not kind.startswith("payment_intent.") or not settled_for_good(payment, intent_id):
-        return None
-    expected = to_json(_expected(payment))
-    return await _settle(drivers, [_receipt(event_id, kind, now), expected, *[None] * 5])
+    to learn what our row already says; then a look-up and a receipt apart were two round
+    trips (the look-up through the ORM's connection, a visible share of what was left). The
+    read and the receipt are one statement, so no change to the row can come between them:
+    the receipt is its only write, and a refund committed meanwhile would not have changed
+    the plain path's answer either. `_LOOK_UP` says `settled_for_good` in SQL;
+    tests/integration/payments/test_webhook_no_refetch.py holds them to the same cases."""
+    async with drivers.connection() as pg:
+        row = await pg.fetchrow(
+            _LOOK_UP, event_id, payment_id, kind, now, kind.startswith("payment_intent."),
+            intent_id,
+        )  # fmt: skip
+    if row["answer"] is not None:
+        return row["answer"], None
+    if row["id"] is None:
+        return None, None
+    return None, Payment(**{c.key: row[c.name] for c in _PAYMENT.columns})
+
+
+_PAYMENT: Any = Payment.__table__
+# $1 event id, $2 payment id, $3 event type, $4 received at, $5 a PaymentIntent event, $6 its
+# intent. `for_good` is `settled_for_good` in SQL. Two racing deliveries of one event: the
+# second's insert does nothing (the key) and it answers 'duplicate', as _first_time would.
+_LOOK_UP = """
+WITH seen AS (
+    SELECT EXISTS (SELECT 1 FROM stripe_webhook_receipts WHERE event_id = $1) AS seen
+), named AS (
+    SELECT *, $5 AND status = 'succeeded' AND intent_id = $6 AND charge_id IS NOT NULL
+              AND balance_transaction_id IS NOT NULL AND fee_amount IS NOT NULL AS for_good
+    FROM payments WHERE id = $2
+), recorded AS (
+    INSERT INTO stripe_webhook_receipts (event_id, type, received_at)
+    SELECT $1, $3, $4 FROM seen, named WHERE NOT seen.seen AND named.for_good
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING 1
+)
+SELECT CASE WHEN seen.seen THEN 'duplicate'
+            WHEN EXISTS (SELECT 1 FROM recorded) THEN 'settled'
+            WHEN named.for_good THEN 'duplicate'  -- a racing delivery's insert won
+       END AS answer,
+       named.*
+FROM seen LEFT JOIN named ON true
+"""
 
 
 def _receipt(event_id: str, kind: str, now: datetime) -> str:

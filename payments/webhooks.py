@@ -153,7 +153,14 @@ async def handle_event(
     event_id = str(event["id"])
     obj: dict[str, Any] = (event.get("data") or {}).get("object") or {}
     intent_id = _intent_id(kind, obj)
-    if reads is not None:
+    named = (obj.get("metadata") or {}).get("payment_id")
+    if drivers is not None and named and intent_id:
+        # one round trip; a payment settled for good is answered here (Stripe cannot change it)
+        done, row = await settle_pg.look_up(drivers, event_id, kind, str(named), intent_id, now=now)
+        if done is not None:
+            return done
+        seen, ours = False, None if row is None else (row.id, row.intent_id)
+    elif reads is not None:
         async with reads.connect() as connection:
             seen, ours, row = await _look_up(connection, event_id, obj, intent_id)
     else:
@@ -164,10 +171,6 @@ async def handle_event(
     if ours is None or not intent_id:
         return await _acknowledge(sessions, event_id, kind, intent_id, "no payment of ours", now)
     payment_id, payment_intent = ours
-    if drivers is not None and row is not None:  # settled for good: Stripe cannot change it
-        done = await settle_pg.settled_before(drivers, event_id, kind, row, intent_id, now=now)
-        if done is not None:
-            return done
     dispute = None
     async with upstream():  # Stripe unreachable: 503 and Stripe delivers again later
         try:

@@ -1,10 +1,11 @@
 """A PaymentIntent event for a payment settled for good is recorded without asking Stripe
-(payments/settle_pg.py `settled_before`): the same answer and the same rows as the plain path,
+(payments/settle_pg.py `look_up`): the same answer and the same rows as the plain path,
 which re-fetches; a payment whose gateway facts are incomplete, or whose row changed since it
 was read, is still re-fetched."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -78,24 +79,51 @@ async def test_facts_still_missing_are_asked_for(runtime: Runtime) -> None:
         assert (await s.get_one(Payment, pid)).fee_amount == 315
 
 
-async def test_a_row_changed_since_read_declines_and_writes_nothing(runtime: Runtime) -> None:
+async def _look(runtime: Runtime, ev_id: str, kind: str, pid: str, intent_id: str) -> Any:
     assert runtime.drivers is not None
+    now = runtime.clock.now()
+    return await settle_pg.look_up(runtime.drivers, ev_id, kind, pid, intent_id, now=now)
+
+
+async def test_the_look_up_says_settled_for_good_as_the_python_predicate(runtime: Runtime) -> None:
+    """`look_up` records a receipt exactly where `settled_for_good` says no re-fetch could
+    change anything; elsewhere it writes nothing and hands back the row as read."""
     deps = _deps()
     _, pid, intent_id = await _settled(runtime, deps)
-    async with runtime.sessions() as s:
-        row = await s.get_one(Payment, pid)
-        s.expunge(row)
-    assert settle_pg.settled_for_good(row, intent_id)
-    assert not settle_pg.settled_for_good(row, "pi_other")
-    async with runtime.sessions() as s, s.begin():  # the row changed after it was read
-        await s.execute(update(Payment).where(Payment.id == pid).values(fee_amount=316))
     ev = _event(pid, intent_id)
-    now = runtime.clock.now()
-    said = await settle_pg.settled_before(
-        runtime.drivers, ev["id"], ev["type"], row, intent_id, now=now
-    )
-    assert said is None
-    assert await count(runtime, WebhookReceipt, WebhookReceipt.event_id == ev["id"]) == 0
-    assert await settle_pg.settled_before(
-        runtime.drivers, ev["id"], "charge.refunded", row, intent_id, now=now
-    ) is None  # fmt: skip
+    cases = [  # (event type, intent named, column changed first)
+        ("charge.refunded", intent_id, {}),
+        ("payment_intent.succeeded", "pi_other", {}),
+        ("payment_intent.succeeded", intent_id, {"fee_amount": None}),
+        ("payment_intent.succeeded", intent_id, {"balance_transaction_id": None}),
+        ("payment_intent.canceled", intent_id, {"status": "refunded"}),
+    ]
+    for kind, intent, change in cases:
+        async with runtime.sessions() as s, s.begin():
+            original = await s.get_one(Payment, pid)
+            kept = {k: getattr(original, k) for k in change}
+            if change:
+                await s.execute(update(Payment).where(Payment.id == pid).values(**change))
+        answer, row = await _look(runtime, ev["id"], kind, pid, intent)
+        assert answer is None and row is not None and row.id == pid
+        assert not (kind.startswith("payment_intent.") and settle_pg.settled_for_good(row, intent))
+        assert await count(runtime, WebhookReceipt, WebhookReceipt.event_id == ev["id"]) == 0
+        if kept:
+            async with runtime.sessions() as s, s.begin():
+                await s.execute(update(Payment).where(Payment.id == pid).values(**kept))
+    assert await _look(runtime, ev["id"], ev["type"], "p_missing", intent_id) == (None, None)
+    async with runtime.sessions() as s:
+        assert settle_pg.settled_for_good(await s.get_one(Payment, pid), intent_id)
+    assert await _look(runtime, ev["id"], ev["type"], pid, intent_id) == ("settled", None)
+    assert await _look(runtime, ev["id"], ev["type"], pid, intent_id) == ("duplicate", None)
+    assert await count(runtime, WebhookReceipt, WebhookReceipt.event_id == ev["id"]) == 1
+
+
+async def test_two_racing_deliveries_record_one_receipt(runtime: Runtime) -> None:
+    deps = _deps()
+    _, pid, intent_id = await _settled(runtime, deps)
+    ev = _event(pid, intent_id)
+    looks = [_look(runtime, ev["id"], ev["type"], pid, intent_id) for _ in range(8)]
+    answers = sorted(answer for answer, _ in await asyncio.gather(*looks))
+    assert answers == ["duplicate"] * 7 + ["settled"]
+    assert await count(runtime, WebhookReceipt, WebhookReceipt.event_id == ev["id"]) == 1
