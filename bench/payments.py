@@ -212,8 +212,11 @@ async def webhooks(runtime: Runtime, url: str, ls: Any, args: Any) -> tuple[dict
     buyer = await make_customer(runtime)
     floor = await trivial_get(url, buyer.headers, args.gets, args.concurrency)
     refetch = await gateway_refetch(ls, [intent for _, intent in targets], args.concurrency)
+    cpu = server_cpu()
     elapsed, lat, codes = await fire([url], args.events, args.concurrency, requests.__getitem__)
-    out = {"floor": floor, "refetch": refetch, "events": figures(args.events, elapsed, lat, codes)}
+    events = figures(args.events, elapsed, lat, codes)
+    events["cpu_ms"] = (server_cpu() - cpu) / args.events * 1000
+    out = {"floor": floor, "refetch": refetch, "events": events}
     for name, part in (("fresh", fresh_too), ("repeat", repeats if args.split else [])):
         if part:
             alone = [_delivery(ls.webhook_secret, pid, intent) for pid, intent in part]
@@ -277,6 +280,11 @@ async def run(args: Any, url: str, ls: Any) -> None:
     print(line("stripe webhook events", w["events"], w["floor"]))
     per_refetch = w["events"]["per_s"] / w["refetch"]["per_s"]
     print(f"  webhook events per gateway re-fetch: {per_refetch:.2f}")
+    get_ms, event_ms = w["floor"]["cpu_ms"], w["events"]["cpu_ms"]
+    print(
+        f"  server CPU per request: GET {get_ms:.3f} ms, event {event_ms:.3f} ms "
+        f"(ratio {get_ms / event_ms:.2f})"
+    )
     if args.split:
         print(line("  fresh events alone", w["fresh"], w["floor"]))
         print(line("  re-deliveries alone", w["repeat"], w["floor"]))
@@ -300,7 +308,7 @@ def main() -> None:
     name, url = create_database("hotline_bench")
     try:
         upgrade(url)
-        with run_localstripe() as ls:
+        with run_localstripe(own_process=True) as ls:
             asyncio.run(run(args, url, ls))
     finally:
         drop_database(name)

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -85,9 +89,20 @@ def _serve(port: int, ready: threading.Event) -> None:
 
 
 @contextmanager
-def run_localstripe() -> Iterator[LocalStripe]:
-    """localstripe on a free loopback port, in a daemon thread (also used by bench/)."""
+def run_localstripe(*, own_process: bool = False) -> Iterator[LocalStripe]:
+    """localstripe on a free loopback port, in a daemon thread (also used by bench/).
+
+    `own_process`: in a child process instead, as a real gateway is another machine. A
+    benchmark needs this: in a thread, localstripe shares the load generator's GIL, so every
+    gateway answer slowed the client that measures the rate (and the other way round)."""
     port = free_port()
+    if own_process:
+        with _localstripe_process(port):
+            yield LocalStripe(
+                url=f"http://127.0.0.1:{port}", port=port,
+                webhook_secret=f"whsec_{uuid.uuid4().hex}",
+            )  # fmt: skip
+        return
     ready = threading.Event()
     thread = threading.Thread(target=_serve, args=(port, ready), daemon=True)
     thread.start()
@@ -96,6 +111,26 @@ def run_localstripe() -> Iterator[LocalStripe]:
     yield LocalStripe(
         url=f"http://127.0.0.1:{port}", port=port, webhook_secret=f"whsec_{uuid.uuid4().hex}"
     )
+
+
+@contextmanager
+def _localstripe_process(port: int) -> Iterator[None]:
+    root = Path(__file__).resolve().parents[1]
+    child = subprocess.Popen([sys.executable, "-m", "tests.stripe_fixtures", str(port)], cwd=root)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/v1/balance", auth=("sk_test_x", ""))
+                break
+            except httpx.TransportError:
+                if child.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("localstripe did not start") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        child.terminate()
+        child.wait(10)
 
 
 @dataclass
@@ -168,3 +203,7 @@ def run_pay_server(
         webhooks._webhooks.clear()  # no deliveries to a server that is going away
         server.should_exit = True
         thread.join(10)
+
+
+if __name__ == "__main__":  # run_localstripe(own_process=True)
+    _serve(int(sys.argv[1]), threading.Event())
