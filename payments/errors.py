@@ -33,6 +33,13 @@ class BadSignature(DomainError):
     status, slug, title = 400, "bad-signature", "Webhook signature is not valid"
 
 
+class NotAnEvent(DomainError):
+    """The signature held, but the body is no Stripe event: the sender holds our secret, so
+    telling it the signature was wrong would send it looking in the wrong place."""
+
+    status, slug, title = 400, "not-an-event", "The signed body is not a Stripe event"
+
+
 class OrderNotPayable(Conflict):
     slug, title = "order-not-payable", "The order was cancelled or expired; it cannot be paid"
 

@@ -72,6 +72,10 @@ class GatewayNotFound(GatewayError):
     make it appear."""
 
 
+class NotAnEventBody(GatewayError):
+    """A webhook body whose signature held but which is no JSON object."""
+
+
 class GatewayUnknown(Exception):
     """Timeout, connection error or 5xx: the request may or may not have happened."""
 
@@ -387,7 +391,7 @@ def verify_webhook(payload: bytes, signature: str | None, secret: str, tolerance
     if not isinstance(event, dict):
         # The signature held, but `[]`, `null`, a string or JSON nested past the decoder is
         # no event. A bad request, not our failure.
-        raise GatewayError("not a Stripe event: the body is not a JSON object")
+        raise NotAnEventBody("not a Stripe event: the body is not a JSON object")
     # The SDK only refuses old timestamps; one far ahead would let a captured body be replayed
     # until then (e.g. signed with a leaked secret), so the window is symmetric.
     signed_at = _signed_at(signature or "")

@@ -22,8 +22,15 @@ from core.db import is_postgres
 from core.drivers import DriverPool
 from core.outbox import emit
 from payments import domain, ledger, settle_pg
-from payments.errors import BadSignature
-from payments.gateway import Dispute, GatewayError, GatewayNotFound, Intent, verify_webhook
+from payments.errors import BadSignature, NotAnEvent
+from payments.gateway import (
+    Dispute,
+    GatewayError,
+    GatewayNotFound,
+    Intent,
+    NotAnEventBody,
+    verify_webhook,
+)
 from payments.models import Payment, WebhookReceipt
 from payments.ports import PaymentDeps, lock_payment, require_gateway, upstream
 from payments.recon_stripe import TOPIC_PAYOUT_PAID
@@ -53,6 +60,8 @@ def parse_event(payload: bytes, signature: str | None, secret: str) -> dict[str,
         raise BadSignature("webhooks are not configured")
     try:
         event = verify_webhook(payload, signature, secret)
+    except NotAnEventBody as exc:
+        raise NotAnEvent(str(exc)) from exc
     except GatewayError as exc:
         raise BadSignature(str(exc)) from exc
     plain: dict[str, Any] = event.to_dict() if hasattr(event, "to_dict") else dict(event)

@@ -293,6 +293,21 @@ async def test_bad_signature_is_400_and_changes_nothing(
     assert await order_status(runtime, order.id) == "awaiting_payment"
 
 
+async def test_a_signed_body_that_is_no_event_is_400_not_an_event(
+    pay_server: LiveServer, localstripe: LocalStripe
+) -> None:
+    """The signature held, so the sender has our secret: tell it the body is wrong, not it."""
+    async with httpx.AsyncClient(base_url=pay_server.url) as http:
+        for body in ([], None, "evt_1", 7):
+            raw, sig = signed(localstripe.webhook_secret, body)  # type: ignore[arg-type]
+            r = await http.post(
+                "/v1/webhooks/stripe", content=raw, headers={"Stripe-Signature": sig}
+            )
+            assert r.status_code == 400
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.json()["type"].endswith("/not-an-event")
+
+
 async def test_concurrent_refunds_never_exceed_captured(
     runtime: Runtime, deps: PaymentDeps, pay_server: LiveServer, localstripe: LocalStripe
 ) -> None:

@@ -127,12 +127,12 @@ def test_a_signed_body_that_is_not_an_event_object_is_refused(body: bytes) -> No
     import hmac
     import time
 
-    from payments import BadSignature, parse_event
+    from payments import NotAnEvent, parse_event
 
     secret = "whsec_unit"
     ts = int(time.time())
     sig = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-    with pytest.raises(BadSignature, match="not a Stripe event"):
+    with pytest.raises(NotAnEvent, match="not a Stripe event"):
         parse_event(body, f"t={ts},v1={sig}", secret)
 
 
