@@ -98,6 +98,7 @@ async def serve(settings: Settings) -> None:
 
     relayed = web.LiveTap(sender, settings, web.redis_publisher(runtime.redis))
     services = build_services(runtime, outbox_sender=relayed)
+    sender.run_batches_here(outbox_routes.batch_handlers(services))
     runner = PeriodicRunner(services)
     if settings.worker_periodic:
         runner.start()

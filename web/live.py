@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -23,7 +24,7 @@ from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 import commerce
 import payments
 import ticketing
-from core.outbox import Sender
+from core.outbox import CLAIM, Sender
 from core.settings import Settings
 
 log = structlog.get_logger("hotline.web.live")
@@ -124,6 +125,11 @@ class LiveTap:
     @property
     def batch_topics(self) -> frozenset[str]:
         return frozenset(getattr(self.inner, "batch_topics", frozenset()))
+
+    @property
+    def claim(self) -> timedelta:
+        claim: timedelta = getattr(self.inner, "claim", CLAIM)
+        return claim
 
     async def send_many(self, topic: str, messages: list[tuple[str, dict[str, Any]]]) -> None:
         for _, payload in messages:
