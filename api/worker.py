@@ -96,7 +96,12 @@ async def serve(settings: Settings) -> None:
     # channels the console's SSE streams listen to; web.live).
     import web
 
-    relayed = web.LiveTap(sender, settings, web.redis_publisher(runtime.redis))
+    relayed = web.LiveTap(
+        sender,
+        settings,
+        web.redis_publisher(runtime.redis),
+        web.redis_publisher_many(runtime.redis),
+    )
     services = build_services(runtime, outbox_sender=relayed)
     sender.run_batches_here(outbox_routes.batch_handlers(services))
     runner = PeriodicRunner(services)
