@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -181,8 +182,29 @@ def _wake_relays(session: Session) -> None:
         wake_relays()
 
 
+# Called by wake_relays too: an API process rings the worker processes' relays (core.doorbell).
+_ringers: list[Callable[[], None]] = []
+
+
+def add_ringer(ring: Callable[[], None]) -> None:
+    _ringers.append(ring)
+
+
+def remove_ringer(ring: Callable[[], None]) -> None:
+    with contextlib.suppress(ValueError):
+        _ringers.remove(ring)
+
+
 def wake_relays() -> None:
-    """Run this process's relays now: a message due now was committed."""
+    """Run the relays now, this process's and (a ringer) other processes': a message due now
+    was committed."""
+    wake_local_relays()
+    for ring in list(_ringers):
+        ring()
+
+
+def wake_local_relays() -> None:
+    """Run this process's relays now."""
     here = _current_loop()
     for wakeup, loop in list(_wakeups.items()):
         if loop is here:
