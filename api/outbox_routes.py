@@ -25,7 +25,7 @@ import payments
 import ticketing
 from api import payments_events, sms_events, ticketing_events
 from api.composition import Services
-from core.broker import Handler, Route, WorkerLocal
+from core.broker import BatchHandler, Handler, Route, WorkerLocal
 from core.sms import TOPIC_SEND as SMS_SEND
 
 # core emits one topic of its own: every SMS is queued as `sms.send` (core.sms).
@@ -43,6 +43,9 @@ class Consumer:
     # first use, in the actors' event loop).
     configure: Callable[[Callable[[], Services]], None]
     handlers: Callable[[Services], Mapping[str, Handler]]
+    # Worker processes: the routes' batch jobs as coroutines, which the worker's relay runs
+    # itself (core.broker.DramatiqSender.run_batches_here says why).
+    batch_handlers: Callable[[Services], Mapping[str, BatchHandler]] = lambda _: {}
 
 
 def _fulfillment_handlers(services: Services) -> Mapping[str, Handler]:
@@ -60,6 +63,7 @@ CONSUMERS: tuple[Consumer, ...] = (
         fulfillment.declare_jobs,
         _configure_fulfillment,
         _fulfillment_handlers,
+        lambda services: fulfillment.job_batch_handlers(services.fulfillment),
     ),
     Consumer(
         ticketing_events.QUEUE,
@@ -102,6 +106,14 @@ def handlers(services: Services) -> dict[str, Callable[[dict[str, Any]], Awaitab
     table: dict[str, Callable[[dict[str, Any]], Awaitable[object]]] = {}
     for consumer in CONSUMERS:
         table.update(consumer.handlers(services))
+    return table
+
+
+def batch_handlers(services: Services) -> dict[str, BatchHandler]:
+    """topic -> coroutine taking many payloads, for a worker's relay."""
+    table: dict[str, BatchHandler] = {}
+    for consumer in CONSUMERS:
+        table.update(consumer.batch_handlers(services))
     return table
 
 

@@ -15,6 +15,9 @@ from litestar import Litestar
 
 from api.composition import Services
 from api.periodic import PeriodicRunner
+from core.doorbell import Doorbell
+from core.doorbell import channel as doorbell_channel
+from core.outbox import add_ringer, remove_ringer
 from core.runtime import Runtime
 
 
@@ -70,6 +73,11 @@ async def on_startup(app: Litestar) -> None:
     # Tests drive jobs explicitly; the embedded default runs them in-process.
     if runtime.settings.worker == "inprocess" and runtime.settings.env != "test":
         start_in_process_worker(app)
+    if runtime.settings.worker == "dramatiq" and runtime.redis is not None:
+        # The relays run in the worker processes: a commit here rings them (core.doorbell).
+        bell = Doorbell(runtime.redis, doorbell_channel(runtime.settings.redis_prefix))
+        add_ringer(bell.ring)
+        app.state.doorbell = bell
     _freeze_startup_objects()
 
 
@@ -100,6 +108,9 @@ def start_in_process_worker(app: Litestar) -> None:
 
 async def on_shutdown(app: Litestar) -> None:
     runtime: Runtime = app.state.runtime
+    bell: Doorbell | None = getattr(app.state, "doorbell", None)
+    if bell is not None:
+        remove_ringer(bell.ring)
     runner: PeriodicRunner | None = getattr(app.state, "periodic", None)
     if runner is not None:
         await runner.stop()

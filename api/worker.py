@@ -19,7 +19,9 @@ import structlog
 
 from api import outbox_routes
 from api.composition import Services, build_services
+from core import doorbell
 from core.broker import DramatiqSender, make_broker
+from core.outbox import wake_local_relays
 from core.runtime import Runtime
 from core.settings import Settings, SettingsError, load_settings
 
@@ -96,11 +98,20 @@ async def serve(settings: Settings) -> None:
     # channels the console's SSE streams listen to; web.live).
     import web
 
-    relayed = web.LiveTap(sender, settings, web.redis_publisher(runtime.redis))
+    relayed = web.LiveTap(
+        sender,
+        settings,
+        web.redis_publisher(runtime.redis),
+        web.redis_publisher_many(runtime.redis),
+    )
     services = build_services(runtime, outbox_sender=relayed)
+    sender.run_batches_here(outbox_routes.batch_handlers(services))
     runner = PeriodicRunner(services)
     if settings.worker_periodic:
         runner.start()
+    # An API process's commit rings this process's relay (core.doorbell): no wait for a tick.
+    ring = doorbell.channel(settings.redis_prefix)
+    listening = asyncio.create_task(doorbell.listen(runtime.redis, ring, wake_local_relays))
     freeze_startup_objects()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -108,6 +119,9 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     log.info("worker started", queues=sorted(QUEUES), threads=threads, pid=os.getpid())
     await stop.wait()
+    listening.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listening
     await runner.stop()
     with contextlib.suppress(Exception):
         await asyncio.to_thread(worker.stop)

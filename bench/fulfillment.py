@@ -30,6 +30,7 @@ from typing import Any
 
 import dramatiq
 import redis
+import redis.asyncio
 from sqlalchemy import select, update
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,6 +41,9 @@ from api.migrate import upgrade  # noqa: E402
 from core.broker import make_broker  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.db import make_engine, make_sessionmaker  # noqa: E402
+from core.doorbell import Doorbell  # noqa: E402
+from core.doorbell import channel as doorbell_channel  # noqa: E402
+from core.outbox import add_ringer, remove_ringer  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from fulfillment import Partner, PartnerIn, Shipment, register_partner  # noqa: E402
 from tests.conftest import create_database, drop_database  # noqa: E402
@@ -100,6 +104,10 @@ async def run_fulfillment(db_url: str, processes: int, n: int, prefix: str) -> d
     }
     engine = make_engine(db_url)
     sessions = make_sessionmaker(engine)
+    # As an API process does (api.wiring.on_startup): its commits ring the workers' relays.
+    ringer = redis.asyncio.Redis.from_url(REDIS)
+    bell = Doorbell(ringer, doorbell_channel(prefix))
+    add_ringer(bell.ring)
     code = f"b{uuid.uuid4().hex[:8]}"
     async with sessions() as session, session.begin():
         await session.execute(update(Partner).values(active=False))
@@ -167,6 +175,8 @@ async def run_fulfillment(db_url: str, processes: int, n: int, prefix: str) -> d
         for p in procs:
             p.wait(timeout=15)
         partner.stop()
+        remove_ringer(bell.ring)
+        await ringer.aclose()
         await engine.dispose()
 
 

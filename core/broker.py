@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 import dramatiq
@@ -106,10 +107,30 @@ def make_broker(
     return broker
 
 
+BatchHandler = Callable[[list[dict[str, Any]]], Awaitable[object]]
+
+
 class DramatiqSender:
+    # The relay's claim on the rows it sends (core.outbox.relay_once): the Redis enqueue is
+    # bounded by the broker's 5 s socket timeouts, a batch run here (`run_batches_here`) by
+    # its partner calls' timeouts. A relay killed meanwhile leaves its rows to the other
+    # workers after this, not after the 5 minutes an in-process job needs.
+    claim = timedelta(seconds=30)
+
     def __init__(self, broker: dramatiq.Broker, routes: Mapping[str, Route]) -> None:
         self.broker = broker
         self.routes = dict(routes)
+        self.local: dict[str, BatchHandler] = {}
+
+    def run_batches_here(self, handlers: Mapping[str, BatchHandler]) -> None:
+        """Run a claimed batch of these topics in this process (the relay awaits it) instead
+        of enqueueing it. Why: a worker's Dramatiq consumer prefetches every message of the
+        queue it finds, so of two workers one ran both halves of a 200-order burst while the
+        other idled (bench/fulfillment.py: 2 workers no faster than 1), and each batch paid
+        an enqueue, a consumer poll and its backoff. A relay busy with its batch claims no
+        more, so the other workers' relays take the rest. Same at-least-once rule: the rows
+        are marked sent once the job returned; if it raises they are retried by the relay."""
+        self.local = dict(handlers)
 
     @property
     def topics(self) -> frozenset[str]:
@@ -135,6 +156,10 @@ class DramatiqSender:
     async def send_many(self, topic: str, messages: list[tuple[str, dict[str, Any]]]) -> None:
         """One Dramatiq message to the topic's batch actor carrying every payload. It gets a
         fresh id: a later resend of one of the outbox ids must not share its Redis key."""
+        local = self.local.get(topic)
+        if local is not None:
+            await local([dict(p) for _, p in messages])
+            return
         route = self.routes[topic]
         assert route.batch_actor is not None
         message: dramatiq.Message[Any] = dramatiq.Message(

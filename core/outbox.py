@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -181,8 +182,29 @@ def _wake_relays(session: Session) -> None:
         wake_relays()
 
 
+# Called by wake_relays too: an API process rings the worker processes' relays (core.doorbell).
+_ringers: list[Callable[[], None]] = []
+
+
+def add_ringer(ring: Callable[[], None]) -> None:
+    _ringers.append(ring)
+
+
+def remove_ringer(ring: Callable[[], None]) -> None:
+    with contextlib.suppress(ValueError):
+        _ringers.remove(ring)
+
+
 def wake_relays() -> None:
-    """Run this process's relays now: a message due now was committed."""
+    """Run the relays now, this process's and (a ringer) other processes': a message due now
+    was committed."""
+    wake_local_relays()
+    for ring in list(_ringers):
+        ring()
+
+
+def wake_local_relays() -> None:
+    """Run this process's relays now."""
     here = _current_loop()
     for wakeup, loop in list(_wakeups.items()):
         if loop is here:
@@ -236,7 +258,7 @@ def redeliver(message: OutboxMessage, now: datetime, reason: str) -> None:
 
 # A claimed row is hidden from other relays this long: long enough for an in-process job
 # (a partner call has a 10 s timeout), short enough that a relay killed mid-batch delays its
-# rows by minutes only.
+# rows by minutes only. A sender whose send is shorter says so by its `claim` (a timedelta).
 CLAIM = timedelta(minutes=5)
 
 
@@ -246,8 +268,9 @@ async def _claim(
     now: datetime,
     batch: int,
     lock_rows: bool,
+    claim: timedelta = CLAIM,
 ) -> list[tuple[str, str, dict[str, Any]]]:
-    """Take due rows out of other relays' sight by moving `available_at` past CLAIM, in one
+    """Take due rows out of other relays' sight by moving `available_at` past `claim`, in one
     short transaction: the row locks (PostgreSQL, SKIP LOCKED) end at its COMMIT, before any
     message is sent."""
     async with sessions() as session, session.begin():
@@ -256,7 +279,7 @@ async def _claim(
             query = query.with_for_update(skip_locked=True)
         rows = list(await session.scalars(query))
         for message in rows:
-            message.available_at = now + CLAIM
+            message.available_at = now + claim
         return [(m.id, m.topic, dict(m.payload)) for m in rows]
 
 
@@ -271,16 +294,18 @@ async def relay_once(
     """Move due messages to the sender; return how many were sent.
 
     At-least-once: a message is marked sent only after the sender accepted it, so a crash
-    between the two resends it after CLAIM (jobs are idempotent; the Dramatiq message id is
-    the outbox id). Rows are claimed first in a committed transaction (`_claim`), so several
-    relays share the work without sending a row twice, and no row lock is held while the
-    sender runs: with the in-process sender that is the whole job, partner calls included.
+    between the two resends it after the sender's claim (jobs are idempotent; the Dramatiq
+    message id is the outbox id). Rows are claimed first in a committed transaction
+    (`_claim`), so several relays share the work without sending a row twice, and no row lock
+    is held while the sender runs: with the in-process sender that is the whole job, partner
+    calls included.
     `lock_rows=False` exists only for the canary test that shows the race without the lock.
     """
     topics = sender.topics
     if not topics:
         return 0
-    claimed = await _claim(sessions, topics, now, batch, lock_rows)
+    claim = getattr(sender, "claim", CLAIM)
+    claimed = await _claim(sessions, topics, now, batch, lock_rows, claim)
     batched = frozenset(getattr(sender, "batch_topics", frozenset()))
     sent = 0
     if batched:

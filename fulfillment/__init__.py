@@ -3,6 +3,7 @@ effect; partner callbacks move shipments on; the order is fulfilled when all are
 
 from fulfillment.actors import QUEUE as JOB_QUEUE
 from fulfillment.actors import ROUTES as JOB_ROUTES
+from fulfillment.actors import batch_handlers as job_batch_handlers
 from fulfillment.actors import configure as configure_jobs
 from fulfillment.actors import declare as declare_jobs
 from fulfillment.actors import handlers as job_handlers
@@ -87,6 +88,7 @@ __all__ = [
     "declare_jobs",
     "dispatch",
     "handle_order_paid",
+    "job_batch_handlers",
     "job_handlers",
     "list_dead_letters",
     "may_read_history",

@@ -104,6 +104,21 @@ def declare(broker: dramatiq.Broker) -> None:
             declare_actor(broker, _JOBS[many.actor_name], many, ACTOR_OPTIONS[many.actor_name])
 
 
+def batch_handlers(
+    ctx: FulfillmentContext,
+) -> dict[str, Callable[[list[dict[str, Any]]], Awaitable[object]]]:
+    """The batch jobs as coroutines taking many payloads, for a worker's relay that runs a
+    claimed burst itself (core.broker.DramatiqSender.run_batches_here)."""
+    return {
+        TOPIC_ORDER_PAID: lambda ps: _run(
+            "order_paid", batch.handle_orders_paid(ctx, [str(p["order_id"]) for p in ps])
+        ),
+        service.TOPIC_DISPATCH: lambda ps: _run(
+            "dispatch", batch.dispatch_many(ctx, [str(p["shipment_id"]) for p in ps])
+        ),
+    }
+
+
 def handlers(ctx: FulfillmentContext) -> dict[str, Callable[[dict[str, Any]], Awaitable[object]]]:
     """The same jobs for the in-process relay (embedded defaults): payload -> coroutine."""
     return {

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import new_id
@@ -67,6 +67,20 @@ def transaction(
         payment_id=payment_id, refund_id=refund_id,
     )  # fmt: skip
     return LedgerTransaction(**txn), [LedgerEntry(**e) for e in entries]
+
+
+async def post_rows(
+    session: AsyncSession, rows: Sequence[tuple[dict[str, Any], list[dict[str, Any]]]]
+) -> None:
+    """Write many transactions made by `transaction_rows` (balanced by construction) in two
+    INSERTs, the transactions before the entries that refer to them: a set-wise job's
+    bookings without an ORM object and a flush each."""
+    if not rows:
+        return
+    await session.execute(insert(LedgerTransaction), [txn for txn, _ in rows])
+    entries = [e for _, txn_entries in rows for e in txn_entries]
+    if entries:
+        await session.execute(insert(LedgerEntry), entries)
 
 
 def transaction_rows(

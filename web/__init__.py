@@ -31,7 +31,14 @@ from core.runtime import Runtime
 from web.access import console_guard, signed_in
 from web.console import booking, calls, handoff, signin, stream, tickets, wallboard
 from web.errors import domain_error_page, http_error_page, unexpected_page
-from web.live import LiveTap, channels_plugin, plugin_publisher, redis_publisher, tell_call
+from web.live import (
+    LiveTap,
+    channels_plugin,
+    plugin_publisher,
+    redis_publisher,
+    redis_publisher_many,
+    tell_call,
+)
 from web.pages import STATIC, template_config
 from web.sessions import STORE, session_config, session_store
 
@@ -40,6 +47,7 @@ __all__ = [
     "WebParts",
     "plugin_publisher",
     "redis_publisher",
+    "redis_publisher_many",
     "tap",
     "tell_call",
     "web_parts",

@@ -4,24 +4,35 @@ idempotent when run again, and the unusual cases handed to the plain code."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import AsyncIO
 from sqlalchemy import func, select
 
 import commerce
+from core.broker import DramatiqSender
+from core.db import new_id
 from core.outbox import BATCH_MIN, CLAIM, OutboxMessage, emit, emit_claimed, relay_once
 from core.runtime import Runtime
 from fulfillment import (
+    JOB_QUEUE,
+    JOB_ROUTES,
     TOPIC_DISPATCH,
+    TOPIC_ORDER_PAID,
     CommerceOrders,
     FulfillmentContext,
     Partner,
     PartnerPayable,
     Shipment,
+    declare_jobs,
     dispatch,
+    job_batch_handlers,
 )
 from fulfillment.batch import GROUP, dispatch_many, handle_orders_paid
 from fulfillment.models import ShipmentEvent
@@ -345,3 +356,49 @@ async def test_the_relay_sends_a_burst_as_one_batch_and_a_trickle_one_by_one(
     trickle = await emit_paid(runtime, topic, BATCH_MIN - 1)
     assert await relay_once(runtime.sessions, sender, now=later) == BATCH_MIN - 1
     assert sorted(sender.single) == sorted(trickle) and len(sender.batches) == 1
+
+
+class KilledSender(BatchSender):
+    """A Dramatiq sender's claim, and a process that stops in the middle of the send."""
+
+    claim = DramatiqSender.claim
+
+    async def send(self, message_id: str, topic: str, payload: dict[str, Any]) -> None:
+        raise asyncio.CancelledError  # the worker's loop is torn down mid-send
+
+
+async def test_rows_of_a_relay_killed_mid_send_wait_only_its_senders_claim(
+    jobs_runtime: Runtime,
+) -> None:
+    topic = f"test.{uuid.uuid4().hex[:8]}"
+    [order] = await emit_paid(jobs_runtime, topic, 1)
+    now = jobs_runtime.clock.now()
+    with pytest.raises(asyncio.CancelledError):
+        await relay_once(jobs_runtime.sessions, KilledSender(topic), now=now)
+    sender = BatchSender(topic)
+    claim = DramatiqSender.claim
+    assert claim < CLAIM
+    assert await relay_once(jobs_runtime.sessions, sender, now=now + claim / 2) == 0
+    assert await relay_once(jobs_runtime.sessions, sender, now=now + claim) == 1
+    assert sender.single == [order]
+
+
+async def test_a_worker_relay_runs_a_claimed_burst_itself_and_enqueues_only_a_trickle(
+    jobs_runtime: Runtime,
+    ctx: FulfillmentContext,
+    partner_server: PartnerServer,
+    courier: Partner,
+) -> None:
+    """DramatiqSender.run_batches_here: the batch actor's job, run by the relay's process."""
+    ctx.orders = CommerceOrders()
+    broker = StubBroker()
+    broker.add_middleware(AsyncIO())
+    declare_jobs(broker)
+    sender = DramatiqSender(broker, JOB_ROUTES)
+    sender.run_batches_here(job_batch_handlers(ctx))
+    ids = await paid_orders(jobs_runtime, 3)
+    await sender.send_many(TOPIC_ORDER_PAID, [(new_id(), {"order_id": o}) for o in ids])
+    assert {r["shipment"][0] for r in await state(jobs_runtime, ids)} == {"dispatched"}
+    assert broker.queues[JOB_QUEUE].qsize() == 0  # nothing went through Redis
+    await sender.send(new_id(), TOPIC_ORDER_PAID, {"order_id": ids[0]})
+    assert broker.queues[JOB_QUEUE].qsize() == 1  # a lone message: the plain actor's
