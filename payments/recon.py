@@ -104,8 +104,8 @@ def _ours_sql(source: ReconSource) -> str:
       FROM ({source.ours}) ours GROUP BY match_key"""  # noqa: S608 - built from constants
 
 
-# What only a difference needs of its row (see `_result_sql`): grouping keys that are NULL
-# for a match.
+# What only a difference needs of its row (see `_result_sql`), NULL for a match; the key
+# first.
 _DIFF_ONLY = (
     "match_key",
     "our_ref",
@@ -153,16 +153,18 @@ def _result_sql(source: ReconSource, by_payout: bool) -> str:
       WHERE {keep}
       OFFSET 0 -- the category is worked out once a key, not once for each use of it
     ), g AS (
-      -- One group per difference (its key and facts are grouping keys) and one per category
-      -- and currency for all the matches (those keys NULL): the differences and the summary
-      -- both read g, which PostgreSQL materialises, and g holds a row per difference, not
-      -- a row per key (the day's million matched keys written to and read back from a
+      -- One group per difference (its key; min() of its one row's facts) and one per
+      -- category and currency for all the matches (key and facts NULL). The differences
+      -- and the summary both read g, which PostgreSQL materialises: a row per difference,
+      -- not a row per key (the day's million matched keys written to and read back from a
       -- materialised CTE were 0.3-0.4 s of CPU, measured). Their ref names the first line
       -- and how many more, built for a difference only.
       SELECT y.category, y.currency, count(*) AS n,
              sum(coalesce(y.their_amount, y.our_amount)) AS amount,
              sum(coalesce(y.their_amount, 0) - coalesce(y.our_amount, 0)) AS difference,
-             {", ".join(f"y.d_{c} AS {c}" for c in _DIFF_ONLY)}, y.d_their_ref AS their_ref
+             y.d_match_key AS match_key,
+             {", ".join(f"min(y.d_{c}) AS {c}" for c in _DIFF_ONLY[1:])},
+             min(y.d_their_ref) AS their_ref
       FROM (
         SELECT x.category, x.currency, x.our_amount, x.their_amount,
                {", ".join(f"CASE WHEN x.kept THEN x.{c} END AS d_{c}" for c in _DIFF_ONLY)},
@@ -171,8 +173,7 @@ def _result_sql(source: ReconSource, by_payout: bool) -> str:
         FROM (SELECT x.*, x.category <> 'matched' AS kept FROM x
               WHERE x.category <> 'none' OFFSET 0) x
       ) y
-      GROUP BY y.category, y.currency, {", ".join(f"y.d_{c}" for c in _DIFF_ONLY)},
-               y.d_their_ref
+      GROUP BY y.category, y.currency, y.d_match_key
     ), differences AS (
       INSERT INTO recon_result
       SELECT match_key, category, our_ref, their_ref, order_number, our_amount, their_amount,
