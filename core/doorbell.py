@@ -25,22 +25,32 @@ def channel(redis_prefix: str) -> str:
 
 
 class Doorbell:
-    """Rings `channel` on the loop it was made in; `ring()` may be called from any thread."""
+    """Rings `channel` on the loop it was made in; `ring()` may be called from any thread.
+
+    At most one PUBLISH is in flight: rings that come meanwhile cost one more after it. With
+    Redis down, each attempt fails and the next waits `pause` seconds, so a busy API process
+    does not pile up a task and a connection attempt per commit (the relays poll anyway)."""
+
+    pause = 1.0
 
     def __init__(self, redis: Any, channel: str) -> None:
         self.redis, self.channel = redis, channel
         self._loop = asyncio.get_running_loop()
-        self._pending = False
+        self._rung = False  # a ring not yet published
+        self._running = False  # a publishing task is on its way
         self._tasks: set[asyncio.Task[None]] = set()
 
     def ring(self) -> None:
-        if self._pending:  # a PUBLISH is already on its way for this turn's commits
+        if self._rung:  # a PUBLISH is already due for this ring's commits
             return
-        self._pending = True
+        self._rung = True
+        if self._running:
+            return
+        self._running = True
         try:
             self._loop.call_soon_threadsafe(self._start)
         except RuntimeError:  # the loop is closed: nobody to ring for
-            self._pending = False
+            self._running = self._rung = False
 
     def _start(self) -> None:
         task = asyncio.ensure_future(self._publish())
@@ -48,11 +58,18 @@ class Doorbell:
         task.add_done_callback(self._tasks.discard)
 
     async def _publish(self) -> None:
-        self._pending = False  # a commit from here on rings again
+        # A ring from another thread between the last check and the end is left to the
+        # relays' poll: only a ring's latency is lost, never a message.
         try:
-            await self.redis.publish(self.channel, b"1")
-        except Exception as exc:  # the relays' poll finds the message anyway
-            log.warning("outbox doorbell lost", error=type(exc).__name__)
+            while self._rung:
+                self._rung = False  # a commit from here on rings again
+                try:
+                    await self.redis.publish(self.channel, b"1")
+                except Exception as exc:  # the relays' poll finds the message anyway
+                    log.warning("outbox doorbell lost", error=type(exc).__name__)
+                    await asyncio.sleep(self.pause)
+        finally:
+            self._running = False
 
 
 async def listen(redis: Any, channel: str, on_ring: Callable[[], None]) -> None:

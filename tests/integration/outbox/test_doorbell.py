@@ -47,3 +47,61 @@ async def test_a_commit_that_emitted_rings_the_relays_listening_elsewhere(
         listening.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listening
+
+
+async def test_a_ring_with_redis_down_is_lost_quietly_and_the_commit_stands(
+    runtime: Runtime,
+) -> None:
+    """Redis stopped: the commit is not failed by its ring (the relays' poll finds the
+    message), and a listener keeps retrying instead of dying."""
+    import redis.asyncio as aioredis
+
+    from tests.stripe_fixtures import free_port
+
+    down = aioredis.Redis(port=free_port(), socket_connect_timeout=0.2)
+    bell = doorbell.Doorbell(down, "nobody:outbox:ring")
+    add_ringer(bell.ring)
+    try:
+        for n in range(20):
+            async with runtime.sessions() as session, session.begin():
+                emit(session, TOPIC, {"n": n}, now=runtime.clock.now())
+            assert len(bell._tasks) <= 1  # one PUBLISH at a time, not one per commit
+        listening = asyncio.create_task(doorbell.listen(down, "nobody:outbox:ring", lambda: None))
+        await asyncio.sleep(0.5)
+        assert not listening.done()  # deaf for now, retrying
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
+        for task in list(bell._tasks):
+            task.cancel()
+    finally:
+        remove_ringer(bell.ring)
+        await down.aclose()
+
+
+async def test_rings_during_a_publish_cost_one_more_publish(runtime: Runtime) -> None:
+    assert runtime.redis is not None
+    ring = doorbell.channel(f"t{uuid.uuid4().hex[:8]}")
+    heard: list[int] = []
+    listening = asyncio.create_task(doorbell.listen(runtime.redis, ring, lambda: heard.append(1)))
+    try:
+        for _ in range(100):
+            if (await runtime.redis.pubsub_numsub(ring))[0][1] == 1:
+                break
+            await asyncio.sleep(0.02)
+        bell = doorbell.Doorbell(runtime.redis, ring)
+        bell.ring()
+        while bell._rung:  # until the first PUBLISH is on its way
+            await asyncio.sleep(0)
+        for _ in range(5):
+            bell.ring()
+        for _ in range(100):
+            if len(heard) >= 2 and not bell._tasks:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        assert heard == [1, 1]  # not lost, not one per ring
+    finally:
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
