@@ -203,6 +203,7 @@ async def postgres(rt: Runtime, theirs_csv: Path) -> dict[str, Any]:
         progress=lambda stage: print(f"  import {stage}: {time.perf_counter() - t0:.2f} s"),
     )
     t1 = time.perf_counter()
+    cpu_mid, py_mid = backend_cpu(await client_backends(rt)), time.process_time()
     run = await payments.recon.reconcile(
         rt.sessions,
         payments.CARRIER,
@@ -217,10 +218,13 @@ async def postgres(rt: Runtime, theirs_csv: Path) -> dict[str, Any]:
     py = time.process_time() - py0
     cpu1 = backend_cpu(await client_backends(rt))
     server = sum(c - cpu0.get(pid, 0.0) for pid, c in cpu1.items()) if cpu1 else None
+    run_cpu = sum(c - cpu_mid.get(pid, 0.0) for pid, c in cpu1.items()) if cpu1 else None
     summary = {k: v["count"] for k, v in payments.recon.summary_of(run).items()}
     return {
         "server_cpu_s": server,
         "python_cpu_s": py,
+        # the import's and the run's shares of that CPU (the run's: backends and Python)
+        "run_cpu_s": None if run_cpu is None else run_cpu + time.process_time() - py_mid,
         "import_s": t1 - t0,
         "reconcile_s": t2 - t1,
         "total_s": t2 - t0,
@@ -315,6 +319,7 @@ async def main(n: int, url: str) -> None:
             f" {dk['cpu_s']:.2f} s; ratio {cpu / dk['cpu_s']:.1f}x"
             " (the server's WAL writer and checkpointer not counted)"
         )
+        print(f"  of which import {cpu - pg['run_cpu_s']:.2f} s, reconcile {pg['run_cpu_s']:.2f} s")
     print(f"DuckDB categories:     {json.dumps(dk['summary'])}")
 
 
