@@ -98,3 +98,30 @@ async def test_both_paths_show_the_same_pages(
     for each in (client, plain):
         [(status, _)] = await _pages(each, other_customer, [f"/shop/orders/{order.id}"])
         assert status == 404
+
+
+async def test_an_order_the_sweeper_expired_still_says_why_and_what_next(
+    client: Client, runtime: Runtime, customer: TestCustomer
+) -> None:
+    """Past its hold an order is first still awaiting payment, then `expired` once the hold
+    sweeper ran: the customer reads the same explanation and next step on both (the
+    explanation used to vanish with the sweep, leaving a bare badge)."""
+    now = runtime.clock.now()
+    async with fixture_sessions(runtime)() as s, s.begin():
+        offer = await commerce.create_offer(
+            s, kind="event", title="Expiry show", venue="Shanghai Stadium",
+            starts_at=now + timedelta(days=3), price=Money(5000, "CNY"), capacity=5, now=now,
+        )  # fmt: skip
+        order = await commerce.place_order(
+            s, customer_id=customer.id, lines=[commerce.LineRequest(offer.id, 1)],
+            delivery_method="e_ticket", delivery_address=None,
+            actor=Principal("customer", customer.id).actor, channel="web",
+            settings=runtime.settings, now=now,
+        )  # fmt: skip
+    later = now + timedelta(minutes=runtime.settings.hold_minutes + 1)
+    async with fixture_sessions(runtime)() as s, s.begin():
+        assert await commerce.expire_due_holds(s, later) >= 1
+    [(status, text)] = await _pages(client, customer, [f"/shop/orders/{order.id}"])
+    assert status == 200 and 'data-status="expired"' in text
+    assert '<p class="problem" role="alert">保留时间已过' in text  # the customer's zh
+    assert 'href="/shop/"' in text
