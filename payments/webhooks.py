@@ -163,13 +163,16 @@ async def handle_event(
     obj: dict[str, Any] = (event.get("data") or {}).get("object") or {}
     intent_id = _intent_id(kind, obj)
     named = (obj.get("metadata") or {}).get("payment_id")
+    row: Payment | None = None
+    ours: tuple[str, str | None] | None = None
     if drivers is not None and named and intent_id:
         # one round trip; a payment settled for good is answered here (Stripe cannot change it)
         done, row = await settle_pg.look_up(drivers, event_id, kind, str(named), intent_id, now=now)
         if done is not None:
             return done
-        seen, ours = False, None if row is None else (row.id, row.intent_id)
-    elif reads is not None:
+    if row is not None:
+        seen, ours = False, (row.id, row.intent_id)
+    elif reads is not None:  # also a named payment we do not hold: then the intent says whose
         async with reads.connect() as connection:
             seen, ours, row = await _look_up(connection, event_id, obj, intent_id)
     else:

@@ -127,3 +127,16 @@ async def test_two_racing_deliveries_record_one_receipt(runtime: Runtime) -> Non
     answers = sorted(answer for answer, _ in await asyncio.gather(*looks))
     assert answers == ["duplicate"] * 7 + ["settled"]
     assert await count(runtime, WebhookReceipt, WebhookReceipt.event_id == ev["id"]) == 1
+
+
+async def test_a_named_payment_we_do_not_hold_falls_back_to_the_intent(runtime: Runtime) -> None:
+    """Metadata naming no payment of ours (another environment's id, say): the intent still
+    says whose it is, on the one-statement look-up as on the plain path."""
+    deps = _deps()
+    _, _, intent_id = await _settled(runtime, deps)
+    obj = {"id": intent_id, "metadata": {"payment_id": "p_not_ours"}}
+    plain = await handle_event(
+        runtime.sessions, deps, event("payment_intent.succeeded", obj), now=runtime.clock.now()
+    )
+    assert plain != "ignored"
+    assert await _fast(runtime, deps, event("payment_intent.succeeded", obj)) == plain
