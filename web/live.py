@@ -124,11 +124,7 @@ class LiveTap:
         return self.inner.topics
 
     async def send(self, message_id: str, topic: str, payload: dict[str, Any]) -> None:
-        for body, channels in notices(self.settings, topic, payload).items():
-            try:
-                await self.publish(body.encode(), channels)
-            except Exception as exc:  # the page falls back to its next render
-                log.warning("live notice lost", topic=topic, error=type(exc).__name__)
+        await self._tell(topic, [payload])
         await self.inner.send(message_id, topic, payload)
 
     @property
@@ -141,25 +137,28 @@ class LiveTap:
         return claim
 
     async def send_many(self, topic: str, messages: list[tuple[str, dict[str, Any]]]) -> None:
+        await self._tell(topic, [payload for _, payload in messages])
+        await self.inner.send_many(topic, messages)  # type: ignore[attr-defined]
+
+    async def _tell(self, topic: str, payloads: list[dict[str, Any]]) -> None:
         told = [
             (body.encode(), channels)
-            for _, payload in messages
+            for payload in payloads
             for body, channels in notices(self.settings, topic, payload).items()
         ]
-        if self.publish_many is not None and told:
+        if self.publish_many is not None and len(told) > 1:
             # One round trip: 200 PUBLISHes awaited one by one held a 100-order batch back
             # ~40 ms on a busy worker (bench/fulfillment.py).
             try:
                 await self.publish_many(told)
             except Exception as exc:
                 log.warning("live notices lost", topic=topic, error=type(exc).__name__)
-        else:
-            for body, channels in told:
-                try:
-                    await self.publish(body, channels)
-                except Exception as exc:
-                    log.warning("live notice lost", topic=topic, error=type(exc).__name__)
-        await self.inner.send_many(topic, messages)  # type: ignore[attr-defined]
+            return
+        for body, channels in told:
+            try:
+                await self.publish(body, channels)
+            except Exception as exc:  # the page falls back to its next render
+                log.warning("live notice lost", topic=topic, error=type(exc).__name__)
 
 
 def plugin_publisher(plugin: ChannelsPlugin) -> Publish:
