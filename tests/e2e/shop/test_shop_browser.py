@@ -218,6 +218,7 @@ def test_an_expired_hold_is_a_page_with_the_next_step(browser: Browser, shop: Sh
         page.goto(f"{shop.url}{order_url}")  # the order says so too, with no pay buttons
         assert "保留时间已过" in page.locator("p.problem").inner_text()
         assert page.locator("#pay-card").count() == 0
+        shot(page, "15-expired-order-zh")
     finally:
         shop.clock.reset()
     ctx.close()
