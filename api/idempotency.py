@@ -144,9 +144,16 @@ def keyed_request(
         scope=f"{operation}:{caller}"[:120],
         key=idempotency.check_key(key),
         fingerprint=idempotency.fingerprint(
-            {"method": request.method, "path": request.url.path, "body": payload}
+            {"method": request.method, "path": _path(request), "body": payload}
         ),
     )
+
+
+def _path(request: Request[Any, Any, Any]) -> str:
+    """The request's path as `request.url.path` gives it, read off the ASGI scope: building
+    the whole URL object for it was 5% of a carrier charge's Python time (py-spy)."""
+    scope = request.scope
+    return str(scope.get("root_path", "")) + scope["path"]
 
 
 async def _commit(session: AsyncSession | None) -> None:

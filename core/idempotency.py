@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 from sqlalchemy import JSON, Integer, String, UniqueConstraint, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -234,8 +235,10 @@ class Completion:
     resource_id: str | None
 
     def body_json(self) -> str:
-        """The body as the JSON column would store it (SQLAlchemy's default json.dumps)."""
-        return json.dumps(self.body)
+        """The body as JSON text for the json column. msgspec, not SQLAlchemy's json.dumps
+        that the plain path stores with: the same value when read back (the column is read
+        as JSON, never compared as text), at a sixth of the cost (py-spy on a charge)."""
+        return msgspec.json.encode(self.body).decode()
 
 
 def completion(claim: Claim, *, status: int, body: Any, resource_id: str | None) -> Completion:

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from core.db import new_id
 from core.drivers import DriverPool, to_json
@@ -109,9 +110,28 @@ async def charge(
     Without `keyed`, `respond`'s Completion completes a key claimed beforehand. With it, the
     key is claimed here, as a new row of id `respond(...).record_id`, completed at once; a key
     already there declines (the caller then claims it the plain way and gets its answer)."""
+
+    async def read(pg: Any) -> Any:
+        return await pg.fetchrow(_ORDER, order_id)
+
+    async def then(pg: Any, row: Any) -> Charged | None:
+        return await _charge_on(pg, row, principal, request_key, now, respond, keyed)
+
+    # the order read and the charge on one pooled connection (DriverPool.read_then)
+    return await drivers.read_then(read, then)
+
+
+async def _charge_on(
+    pg: Any,
+    row: Any,
+    principal: Principal,
+    request_key: str,
+    now: datetime,
+    respond: Callable[[Charged], Completion | None],
+    keyed: KeyedRequest | None,
+) -> Charged | None:
     import commerce
 
-    row = await drivers.read(lambda pg: pg.fetchrow(_ORDER, order_id))
     if row is None or row["status"] != "awaiting_payment" or row["total"] <= 0:
         return None
     if principal.is_customer and row["customer_id"] != principal.id:
@@ -177,13 +197,12 @@ async def charge(
         done.resource_id if done else None,
         claim,
     ]
-    async with drivers.connection() as pg:
-        try:
-            await pg.execute(_CHARGE, *args)
-        except Exception as exc:
-            if getattr(exc, "sqlstate", None) == _DECLINED:
-                return None
-            raise
+    try:
+        await pg.execute(_CHARGE, *args)
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) == _DECLINED:
+            return None
+        raise
     wake_relays()  # the order.paid message is committed: the relay may send it now
     return payment
 

@@ -122,15 +122,18 @@ async def _charge_carrier(
     assert keyed is not None  # _require_key: the header is there
     claim = Claim(new_id(), keyed.scope, keyed.key)
 
+    replies: list[Completion] = []
+
     def claimed_reply(p: payments.Charged) -> Completion:
-        return completion(claim, status=201, body=payment_json(deps, p), resource_id=p.id)
+        replies.append(completion(claim, status=201, body=payment_json(deps, p), resource_id=p.id))
+        return replies[-1]
 
     p = await payments.carrier_pg.charge(
         drivers, order_id, principal=who, request_key=key, now=now, respond=claimed_reply,
         keyed=keyed,
     )  # fmt: skip
-    if p is not None:
-        return Response(payment_json(deps, p), status_code=201)
+    if p is not None:  # the body stored with the key is the body sent
+        return Response(replies[-1].body, status_code=201)
 
     async def work(respond: Respond) -> Outcome:
         async with runtime.sessions() as session, session.begin():

@@ -14,6 +14,7 @@ from litestar.testing import AsyncTestClient
 
 from api.app import create_app
 from api.migrate import upgrade
+from core.drivers import DriverPool, connection_lost
 from core.runtime import Runtime
 from tests.auth_fixtures import make_customer
 from tests.conftest import PG_ADMIN, create_database, drop_database, make_test_settings
@@ -89,3 +90,40 @@ async def test_connection_closed_under_a_write_answers_503(
     for r in statuses:
         unavailable_or_ok(r, 200)
     assert statuses[-1].status_code == 200
+
+
+async def test_read_then_retries_a_lost_read_but_never_the_write(own_db: tuple[str, str]) -> None:
+    """DriverPool.read_then (the carrier charge's order read and charge on one connection):
+    a connection found dead by the read is replaced and the read runs again; one lost under
+    the write that follows is not retried (whether the write ran is unknown)."""
+    drivers = DriverPool(own_db[1], max_size=1)
+    reads: list[int] = []
+    writes: list[int] = []
+
+    async def read(pg: Any) -> int:
+        reads.append(1)
+        return int(await pg.fetchval("SELECT pg_backend_pid()"))
+
+    async def write(pg: Any, pid: int) -> int:
+        writes.append(pid)
+        return pid
+
+    try:
+        first = await drivers.read_then(read, write)
+        terminate_connections(own_db[0])
+        second = await drivers.read_then(read, write)
+        assert (len(reads), len(writes)) == (3, 2)  # the second read ran twice, its write once
+        assert second != first  # on a fresh connection
+
+        async def dies(pg: Any, pid: int) -> int:
+            writes.append(pid)
+            await pg.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+            return pid
+
+        with pytest.raises(Exception) as lost:
+            await drivers.read_then(read, dies)
+        assert connection_lost(lost.value)
+        assert (len(reads), len(writes)) == (4, 3)  # not retried
+        assert await drivers.read_then(read, write) not in (first, second)
+    finally:
+        await drivers.close()
