@@ -95,6 +95,7 @@ async def test_both_paths_show_the_same_pages(
     assert [status for status, _ in fast] == [200, 200, 200]
     assert f"{word} show" in fast[0][1] and f"{word} show" not in fast[1][1]
     assert order.number in fast[2][1]
+    assert '<li aria-current="step">' in fast[2][1]  # held: the checkout's step bar, at "Pay"
     for each in (client, plain):
         [(status, _)] = await _pages(each, other_customer, [f"/shop/orders/{order.id}"])
         assert status == 404
@@ -125,3 +126,4 @@ async def test_an_order_the_sweeper_expired_still_says_why_and_what_next(
     assert status == 200 and 'data-status="expired"' in text
     assert '<p class="problem" role="alert">保留时间已过' in text  # the customer's zh
     assert 'href="/shop/"' in text
+    assert 'class="steps"' not in text  # the checkout never reached "Done"
