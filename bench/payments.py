@@ -76,26 +76,54 @@ def line(name: str, f: dict[str, Any], floor: dict[str, Any]) -> str:
     )
 
 
-def server_cpu() -> float:
-    """CPU seconds the uvicorn processes this bench started have used (Linux /proc; 0 where
-    there is none). Per request, a steadier figure than requests/s on a shared machine."""
-    total = 0.0
+DATABASE = ""  # the scratch database's name, set by main(): its backends are counted
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far (Linux /proc; 0 where there is none) of the uvicorn processes this
+    bench started ("server"), the PostgreSQL backends of its database ("database") and this
+    process, the load generator ("bench"). Per request, a steadier figure than requests/s on
+    a shared machine; and on a machine whose cores are all busy, the GET's total over the
+    charge's bounds the ratio of their rates."""
+    spent = {"server": 0.0, "database": 0.0, "bench": sum(os.times()[:2])}
+    title = f" {DATABASE} ".encode()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
-            ours = int(fields[1]) == os.getpid()  # the parent pid
-            if not ours or b"uvicorn" not in (stat.parent / "cmdline").read_bytes():
-                continue
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            cmdline = (stat.parent / "cmdline").read_bytes()
+            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         except (OSError, IndexError, ValueError):
             continue
-    return total
+        if int(fields[1]) == os.getpid() and b"uvicorn" in cmdline:  # our child
+            spent["server"] += cpu
+        elif DATABASE and cmdline.startswith(b"postgres: ") and title in cmdline:
+            spent["database"] += cpu
+    return spent
+
+
+def cpu_ms(before: dict[str, float], n: int) -> dict[str, float]:
+    """Milliseconds of CPU per request since `before`, by the parts of cpu_seconds."""
+    after = cpu_seconds()
+    return {part: (after[part] - before[part]) / n * 1000 for part in before}
+
+
+def cpu_line(name: str, floor: dict[str, float], work: dict[str, float]) -> str:
+    def parts(ms: dict[str, float]) -> str:
+        return " + ".join(f"{ms[p]:.2f}" for p in ("server", "database", "bench"))
+
+    total_get, total = sum(floor.values()), sum(work.values())
+    return (
+        f"  CPU per request, server + PostgreSQL + load generator: GET {parts(floor)} = "
+        f"{total_get:.2f} ms, {name} {parts(work)} = {total:.2f} ms "
+        f"(GET/{name} {total_get / total:.2f})"
+    )
 
 
 async def trivial_get(url: str, headers: dict[str, str], n: int, c: int) -> dict[str, Any]:
-    cpu = server_cpu()
+    cpu = cpu_seconds()
     elapsed, lat, codes = await fire([url], n, c, lambda i: ("GET", "/v1/me", headers, None))
-    return {**figures(n, elapsed, lat, codes), "cpu_ms": (server_cpu() - cpu) / n * 1000}
+    spent = cpu_ms(cpu, n)
+    return {**figures(n, elapsed, lat, codes), "cpu_ms": spent["server"], "cpu": spent}
 
 
 async def carrier_charges(runtime: Runtime, url: str, args: Any) -> tuple[dict[str, Any], int]:
@@ -129,16 +157,20 @@ async def carrier_charges(runtime: Runtime, url: str, args: Any) -> tuple[dict[s
 
     await trivial_get(url, buyers[0].headers, 100, args.concurrency)  # warm the server up
     floor = await trivial_get(url, buyers[0].headers, args.gets, args.concurrency)
-    cpu = server_cpu()
+    cpu = cpu_seconds()
     elapsed, lat, codes = await fire([url], args.charges, args.concurrency, charge)
-    cpu_ms = (server_cpu() - cpu) / args.charges * 1000
+    spent = cpu_ms(cpu, args.charges)
     async with runtime.sessions() as s:
         paid = await s.scalar(
             select(func.count())
             .select_from(Payment)
             .where(Payment.method == "carrier_billing", Payment.status == "succeeded")
         )
-    charges = {**figures(args.charges, elapsed, lat, codes), "cpu_ms": cpu_ms}
+    charges = {
+        **figures(args.charges, elapsed, lat, codes),
+        "cpu_ms": spent["server"],
+        "cpu": spent,
+    }
     return {"floor": floor, "charges": charges}, int(paid or 0)
 
 
@@ -212,10 +244,11 @@ async def webhooks(runtime: Runtime, url: str, ls: Any, args: Any) -> tuple[dict
     buyer = await make_customer(runtime)
     floor = await trivial_get(url, buyer.headers, args.gets, args.concurrency)
     refetch = await gateway_refetch(ls, [intent for _, intent in targets], args.concurrency)
-    cpu = server_cpu()
+    cpu = cpu_seconds()
     elapsed, lat, codes = await fire([url], args.events, args.concurrency, requests.__getitem__)
     events = figures(args.events, elapsed, lat, codes)
-    events["cpu_ms"] = (server_cpu() - cpu) / args.events * 1000
+    events["cpu"] = cpu_ms(cpu, args.events)  # localstripe's own process is not counted
+    events["cpu_ms"] = events["cpu"]["server"]
     out = {"floor": floor, "refetch": refetch, "events": events}
     for name, part in (("fresh", fresh_too), ("repeat", repeats if args.split else [])):
         if part:
@@ -260,6 +293,7 @@ async def run(args: Any, url: str, ls: Any) -> None:
             print(f"  carrier payments recorded: {paid}/{args.charges}")
             get_ms, charge_ms = c["floor"]["cpu_ms"], c["charges"]["cpu_ms"]
             print(f"  server CPU per request: GET {get_ms:.3f} ms, charge {charge_ms:.3f} ms")
+            print(cpu_line("charge", c["floor"]["cpu"], c["charges"]["cpu"]))
             await runtime.close()
             return
         w, settled = await webhooks(runtime, server, ls, args)
@@ -275,6 +309,7 @@ async def run(args: Any, url: str, ls: Any) -> None:
         print(f"  carrier payments recorded: {paid}/{args.charges}")
         get_ms, charge_ms = c["floor"]["cpu_ms"], c["charges"]["cpu_ms"]
         print(f"  server CPU per request: GET {get_ms:.3f} ms, charge {charge_ms:.3f} ms")
+        print(cpu_line("charge", c["floor"]["cpu"], c["charges"]["cpu"]))
     print(line("trivial GET /v1/me (2)", w["floor"], w["floor"]))
     print(line("localstripe intent re-fetch", w["refetch"], w["floor"]))
     print(line("stripe webhook events", w["events"], w["floor"]))
@@ -285,6 +320,7 @@ async def run(args: Any, url: str, ls: Any) -> None:
         f"  server CPU per request: GET {get_ms:.3f} ms, event {event_ms:.3f} ms "
         f"(ratio {get_ms / event_ms:.2f})"
     )
+    print(cpu_line("event", w["floor"]["cpu"], w["events"]["cpu"]))
     if args.split:
         print(line("  fresh events alone", w["fresh"], w["floor"]))
         print(line("  re-deliveries alone", w["repeat"], w["floor"]))
@@ -305,7 +341,9 @@ def main() -> None:
     p.add_argument("--cpus", type=int, default=2)
     p.add_argument("--skip-webhooks", action="store_true", help="measure the charges only")
     args = p.parse_args()
+    global DATABASE
     name, url = create_database("hotline_bench")
+    DATABASE = name
     try:
         upgrade(url)
         with run_localstripe(own_process=True) as ls:
