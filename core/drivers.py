@@ -83,22 +83,16 @@ class DriverPool:
     async def read(self, query: Callable[[Any], Awaitable[T]]) -> T:
         """Run a read-only `query(connection)`; on a lost connection, once more on a fresh one
         (a database restart then costs the request nothing)."""
-        try:
-            async with self.connection() as connection:
-                return await query(connection)
-        except Exception as exc:
-            if not connection_lost(exc):
-                raise
-        async with self.connection() as connection:
-            return await query(connection)
+        return await self.read_then(query, _found)
 
     async def read_then(
         self, query: Callable[[Any], Awaitable[T]], then: Callable[[Any, T], Awaitable[U]]
     ) -> U:
-        """`query(connection)` as `read` runs it, then `then(connection, found)` on the same
+        """The read-only `query(connection)`, then `then(connection, found)` on the same
         connection: one checkout where two would each cost the pool's and the context
-        managers' bookkeeping (a tenth of a carrier charge's Python time, by py-spy). Only
-        a connection lost during the read is retried; `then`, a write, is not (as above)."""
+        managers' bookkeeping (a tenth of a carrier charge's Python time, by py-spy). A
+        connection lost during the read is replaced and the read runs once more; `then`, a
+        write, is never retried (whether it ran is unknown)."""
         retried = False
         while True:
             reading = True
@@ -124,6 +118,11 @@ class DriverPool:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
+
+
+async def _found(connection: Any, found: T) -> T:
+    """`read`'s nothing-after-the-read for read_then."""
+    return found
 
 
 async def _keep(connection: Any) -> None:

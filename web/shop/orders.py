@@ -26,6 +26,9 @@ from web.shop.ticket_qr import eticket_svg
 Req = Request[Any, Any, Any]
 HOLDING = ("awaiting_payment",)
 SHOWS_TICKET = ("paid", "fulfilling", "fulfilled")
+# Orders whose checkout went through: their page shows the step bar at "Done". An expired or
+# cancelled one never got there and shows none.
+CHECKED_OUT = (*SHOWS_TICKET, "refunded")
 
 
 def _method(raw: Any) -> str:
@@ -151,16 +154,18 @@ async def order_page(
     runtime = services.runtime
     now = runtime.clock.now()
     order, paid = await _order_reads(runtime, order_id, shopper)
+    holding = order.status in HOLDING and order.hold_expires_at > now
     return shop_page(
         request,
         "order.html",
+        step=3 if holding else 4 if order.status in CHECKED_OUT else None,
         key=new_key(),
         now=now,
         pin_wrong=request.query_params.get("pin") == "wrong",
         order=order,
         payments=paid,
         shipments=await _shipments(runtime, order),
-        holding=order.status in HOLDING and order.hold_expires_at > now,
+        holding=holding,
         cancellable=commerce.can_transition(
             commerce.OrderStatus(order.status), commerce.OrderStatus.CANCELLED
         ),
