@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Unpack, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core.db import is_postgres, new_id
+from core.db import insert_many, is_postgres, new_id
 from core.errors import Busy
 from core.outbox import emit
 from core.principal import Principal
@@ -189,8 +189,7 @@ async def move_many(
         )
     )
     if moved:
-        await session.execute(
-            insert(OrderEvent),
+        await insert_many(session, OrderEvent,
             [
                 {"id": new_id(), "order_id": order_id, "from_status": current.value,
                  "to_status": to.value, "actor": actor, "channel": channel,

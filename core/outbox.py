@@ -20,14 +20,13 @@ from sqlalchemy import (
     String,
     delete,
     event,
-    insert,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.db import Base, UtcDateTime, id_column, is_postgres, new_id
+from core.db import Base, UtcDateTime, id_column, insert_many, is_postgres, new_id
 
 log = structlog.get_logger("hotline.outbox")
 
@@ -78,7 +77,7 @@ async def emit_many(
          "attempts": 0}
         for p in payloads
     ]  # fmt: skip
-    await session.execute(insert(OutboxMessage), rows)
+    await insert_many(session, OutboxMessage, rows)
     session.sync_session.info[_EMITTED] = True
 
 
@@ -96,7 +95,7 @@ async def emit_claimed(
         for p in payloads
     ]  # fmt: skip
     if rows:
-        await session.execute(insert(OutboxMessage), rows)
+        await insert_many(session, OutboxMessage, rows)
     return [str(r["id"]) for r in rows]
 
 
@@ -105,6 +104,18 @@ async def mark_sent(
 ) -> None:
     """Claimed messages whose job has run: done, as the relay marks what the broker took."""
     await _set_unsent(sessions, ids, {"sent_at": now}, wake=False)
+
+
+async def record_sent(session: AsyncSession, ids: list[str], *, now: datetime) -> None:
+    """`mark_sent` inside the caller's transaction: a job that records what its claimed
+    messages did marks them sent in that same commit, one transaction fewer, and a message is
+    never left sent-but-unrecorded or recorded-but-unsent."""
+    if ids:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None))
+            .values(sent_at=now)
+        )
 
 
 async def release(

@@ -18,15 +18,16 @@ test_fulfillment_batch.py compares both paths.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import structlog
-from sqlalchemy import Table, bindparam, insert, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core import outbox
-from core.db import new_id
+from core.db import insert_many, new_id, update_many
 from fulfillment import metrics, service
 from fulfillment.domain import Outcome, ShipmentStatus, classify
 from fulfillment.errors import NoPartnerForDelivery
@@ -47,7 +48,7 @@ async def handle_orders_paid(ctx: FulfillmentContext, order_ids: list[str]) -> i
     snapshots = getattr(ctx.orders, "snapshots", None)
     mark_many = getattr(ctx.orders, "mark_many", None)
     created: set[str] = set()
-    own: list[tuple[str, str]] = []
+    own: list[Own] = []
     if snapshots is not None and mark_many is not None and ids:
         try:
             created, own = await _create_set_wise(ctx, ids, snapshots, mark_many)
@@ -62,29 +63,36 @@ async def handle_orders_paid(ctx: FulfillmentContext, order_ids: list[str]) -> i
     return count
 
 
-async def _dispatch_own(ctx: FulfillmentContext, own: list[tuple[str, str]]) -> None:
+# A shipment this job created and dispatches itself: its dispatch message's outbox id, the
+# shipment (already claimed: written with its lease) and its partner.
+Own = tuple[str, Shipment, Partner]
+
+
+async def _dispatch_own(ctx: FulfillmentContext, own: list[Own]) -> None:
     """Run the dispatch messages this job just committed (claimed, core.outbox.emit_claimed)
     here, after the commit, instead of waiting for the relay to send them through Redis to
     another job: that hop (relay tick, enqueue, a consumer's poll, a second claim of the
     outbox rows) was ~50-70 ms of a 200-order burst's ~350 ms (bench/fulfillment.py). The
-    messages still leave through the outbox: committed first, marked sent after they ran, and
-    if this process dies in between, the relay sends them once their claim runs out (the
-    watchdog re-enqueues the shipments sooner). dispatch_many is the same job either way."""
-    message_ids = [m for m, _ in own]
+    shipments were written already leased, as `_claim_many` would leave them, so no claim
+    transaction either. The messages still leave through the outbox: committed first, marked
+    sent in the transaction that records each group's answers, and if this process dies in
+    between, the relay sends them once their claim runs out (the watchdog re-enqueues the
+    shipments once their lease has). The partner calls and recording are dispatch_many's."""
     try:
-        await dispatch_many(ctx, [s for _, s in own])
-    except Exception:  # a database blip: the relay takes them over now, as plain messages
+        for start in range(0, len(own), GROUP):
+            group = own[start : start + GROUP]
+            sent = [message_id for message_id, _, _ in group]
+            await _send_claimed(ctx, [(s, p) for _, s, p in group], sent=sent)
+    except Exception:  # a database blip: the relay takes what is not sent over, as messages
         log.warning("own dispatch failed; relay takes over", exc_info=True)
-        await outbox.release(ctx.sessions, message_ids, now=ctx.clock.now())
-        return
-    await outbox.mark_sent(ctx.sessions, message_ids, now=ctx.clock.now())
+        await outbox.release(ctx.sessions, [m for m, _, _ in own], now=ctx.clock.now())
 
 
 async def _create_set_wise(
     ctx: FulfillmentContext, ids: list[str], snapshots: Any, mark_many: Any
-) -> tuple[set[str], list[tuple[str, str]]]:
-    """The shipments of the plain `paid` orders among `ids`; returns those orders and the
-    (outbox message id, shipment id) of each dispatch message, emitted claimed for this job."""
+) -> tuple[set[str], list[Own]]:
+    """The shipments of the plain `paid` orders among `ids`; returns those orders and, per
+    shipment, its dispatch message (emitted claimed for this job), itself and its partner."""
     async with ctx.sessions() as session, session.begin():
         now = ctx.clock.now()
         shipped = set(
@@ -102,7 +110,12 @@ async def _create_set_wise(
         ready = [s for s in ready if s.order_id in moved]
         if not ready:
             return set(), []
-        shipments, events = [], []
+        # Claimed for this job's own dispatch (`_dispatch_own`), which sends GROUP at a time,
+        # each round bounded by the client's timeout (below lease_seconds): the lease covers
+        # every round, so no other worker takes one of them while an earlier round runs.
+        rounds = -(-len(ready) // GROUP)
+        lease_until = now + timedelta(seconds=ctx.policy.lease_seconds * rounds)
+        shipments, events, sent_by = [], [], []
         for snapshot in ready:
             partner = partners[snapshot.delivery_method]
             assert partner is not None
@@ -111,7 +124,7 @@ async def _create_set_wise(
                 {"id": shipment_id, "order_id": snapshot.order_id, "partner_id": partner.id,
                  "status": ShipmentStatus.PENDING.value,
                  "language": snapshot.language if snapshot.language in ("zh", "en") else "zh",
-                 "attempts": 0, "dead_lettered": False,
+                 "attempts": 1, "lease_until": lease_until, "dead_lettered": False,
                  "next_attempt_at": now + timedelta(seconds=ctx.policy.watchdog_seconds),
                  "created_at": now, "updated_at": now,
                  "request": snapshot.dispatch_body(shipment_id)}
@@ -121,11 +134,15 @@ async def _create_set_wise(
                  "status": ShipmentStatus.PENDING.value, "source": "hotline",
                  "occurred_at": now, "recorded_at": now}
             )  # fmt: skip
-        await session.execute(insert(Shipment), shipments)
-        await session.execute(insert(ShipmentEvent), events)
+            sent_by.append(partner)
+        await insert_many(session, Shipment, shipments)
+        await insert_many(session, ShipmentEvent, events)
         payloads = [{"shipment_id": s["id"]} for s in shipments]
         message_ids = await outbox.emit_claimed(session, service.TOPIC_DISPATCH, payloads, now=now)
-        own = list(zip(message_ids, [s["id"] for s in shipments], strict=True))
+        own = [
+            (message_id, Shipment(**row), partner)  # not added: the rows are written above
+            for message_id, row, partner in zip(message_ids, shipments, sent_by, strict=True)
+        ]
         return {s.order_id for s in ready}, own
 
 
@@ -145,20 +162,26 @@ async def dispatch_many(ctx: FulfillmentContext, shipment_ids: list[str]) -> dic
     ids = list(dict.fromkeys(shipment_ids))
     outcomes: dict[str, str] = {}
     for start in range(0, len(ids), GROUP):
-        outcomes.update(await _dispatch_group(ctx, ids[start : start + GROUP]))
+        group = ids[start : start + GROUP]
+        outcomes.update(dict.fromkeys(group, "skipped"))
+        outcomes.update(await _send_claimed(ctx, await _claim_many(ctx, group)))
     return outcomes
 
 
-async def _dispatch_group(ctx: FulfillmentContext, ids: list[str]) -> dict[str, str]:
-    claimed = await _claim_many(ctx, ids)
-    outcomes = dict.fromkeys(ids, "skipped")
+async def _send_claimed(
+    ctx: FulfillmentContext, claimed: list[tuple[Shipment, Partner]], *, sent: Sequence[str] = ()
+) -> dict[str, str]:
+    """Dispatch claimed shipments: e-tickets by SMS one by one as the plain job does, the
+    partner calls concurrently after the claim's commit, their answers recorded in one
+    transaction, which also marks the outbox messages `sent` sent (`_dispatch_own`'s)."""
+    outcomes: dict[str, str] = {}
     calls: list[tuple[Shipment, Partner]] = []
     for shipment, partner in claimed:
         if partner.kind == "eticket":  # an SMS queued in its own transaction, as in the plain job
             outcomes[shipment.id] = await service.send_eticket(ctx, shipment, partner)
         else:
             calls.append((shipment, partner))
-    if not calls:
+    if not calls and not sent:
         return outcomes
     results = await asyncio.gather(
         *(
@@ -180,6 +203,7 @@ async def _dispatch_group(ctx: FulfillmentContext, ids: list[str]) -> dict[str, 
                 outcomes[shipment.id] = await service.record(
                     ctx, session, shipment.id, partner, result
                 )
+        await outbox.record_sent(session, list(sent), now=ctx.clock.now())
     return outcomes
 
 
@@ -265,8 +289,8 @@ async def _record_accepted(
             )  # fmt: skip
             metrics.DISPATCH_LATENCY.observe(max(0.0, (now - row.created_at).total_seconds()))
         updates.append(
-            {"b_id": row.id, "b_status": status, "b_dispatched_at": dispatched_at,
-             "b_tracking": result.tracking_number or row.tracking_number}
+            {"id": row.id, "status": status, "dispatched_at": dispatched_at,
+             "tracking_number": result.tracking_number or row.tracking_number}
         )  # fmt: skip
         if partner.cost_minor > 0 and row.id not in booked:
             booked.add(row.id)
@@ -288,21 +312,20 @@ async def _record_accepted(
                     order_id=claimed.order_id,
                 )
             )
-    if updates:
-        table = cast(Table, Shipment.__table__)
-        await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("b_id"))
-            .values(
-                status=bindparam("b_status"), dispatched_at=bindparam("b_dispatched_at"),
-                tracking_number=bindparam("b_tracking"), lease_until=None, updated_at=now,
-                next_attempt_at=None, last_error=None,
-            ),
-            updates,
-        )  # fmt: skip
+    await update_many(
+        session,
+        Shipment,
+        updates,
+        values={
+            "lease_until": None,
+            "updated_at": now,
+            "next_attempt_at": None,
+            "last_error": None,
+        },
+    )
     if events:
-        await session.execute(insert(ShipmentEvent), events)
+        await insert_many(session, ShipmentEvent, events)
     if payables:
-        await session.execute(insert(PartnerPayable), payables)
+        await insert_many(session, PartnerPayable, payables)
     await ledger.post_rows(session, bookings)
     return dict.fromkeys(locked, "dispatched")

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import new_id
+from core.db import insert_many, new_id
 from core.money import major_units
 from core.text import BOM, spreadsheet_line
 from payments.domain import Posting, is_balanced
@@ -77,10 +77,10 @@ async def post_rows(
     bookings without an ORM object and a flush each."""
     if not rows:
         return
-    await session.execute(insert(LedgerTransaction), [txn for txn, _ in rows])
+    await insert_many(session, LedgerTransaction, [txn for txn, _ in rows])
     entries = [e for _, txn_entries in rows for e in txn_entries]
     if entries:
-        await session.execute(insert(LedgerEntry), entries)
+        await insert_many(session, LedgerEntry, entries)
 
 
 def transaction_rows(

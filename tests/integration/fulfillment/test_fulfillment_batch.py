@@ -5,6 +5,7 @@ idempotent when run again, and the unusual cases handed to the plain code."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from datetime import timedelta
@@ -222,6 +223,48 @@ async def test_a_batch_whose_own_dispatch_fails_hands_its_messages_to_the_relay(
     relayed = RecordingSender(TOPIC_DISPATCH)
     await relay_once(jobs_runtime.sessions, relayed, now=jobs_runtime.clock.now())
     assert set(shipments) <= set(relayed.sent)
+
+
+class RivalWorker:
+    """A partner client that, at the batch job's first partner call, lets another worker's
+    dispatch job try the burst's shipments (a redelivered message, a watchdog's re-enqueue)."""
+
+    def __init__(self, ctx: FulfillmentContext, runtime: Runtime, order_ids: list[str]) -> None:
+        self.inner, self.runtime, self.order_ids = ctx.client, runtime, order_ids
+        self.rival = dataclasses.replace(ctx)
+        self.rival_outcomes: dict[str, str] | None = None
+
+    async def dispatch(self, *args: Any) -> Any:
+        if self.rival_outcomes is None:
+            self.rival_outcomes = {}
+            shipments = await shipment_ids(self.runtime, self.order_ids)
+            self.rival_outcomes = await dispatch_many(self.rival, shipments)
+        return await self.inner.dispatch(*args)
+
+
+async def test_a_bursts_shipments_are_written_leased_to_the_job_that_sends_them(
+    jobs_runtime: Runtime,
+    ctx: FulfillmentContext,
+    partner_server: PartnerServer,
+    courier: Partner,
+) -> None:
+    """The set-wise job writes its shipments already claimed (batch._create_set_wise), so no
+    claim transaction runs before its own dispatch, and no other worker takes one meanwhile."""
+    ctx.orders = CommerceOrders()
+    ids = await paid_orders(jobs_runtime, GROUP + 2)
+    rival = RivalWorker(ctx, jobs_runtime, ids)
+    ctx.client = rival
+    try:
+        assert await handle_orders_paid(ctx, ids) == len(ids)
+    finally:
+        ctx.client = rival.inner
+    shipments = await shipment_ids(jobs_runtime, ids)
+    assert rival.rival_outcomes == dict.fromkeys(shipments, "skipped")
+    bodies = partner_server.bodies_by_key()
+    assert all(len(bodies[s]) == 1 for s in shipments)
+    assert sum(r.key in set(shipments) for r in partner_server.received) == len(shipments)
+    assert {r["shipment"][0:3:2] for r in await state(jobs_runtime, ids)} == {("dispatched", 1)}
+    assert await unsent_dispatches(jobs_runtime, shipments) == []
 
 
 async def test_a_batch_killed_before_its_own_dispatch_leaves_them_to_the_relay(
