@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 import commerce  # noqa: E402
 from api.migrate import upgrade  # noqa: E402
+from bench.proc_cpu import cpu_split  # noqa: E402
 from core.broker import make_broker  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.db import make_engine, make_sessionmaker  # noqa: E402
@@ -64,19 +65,8 @@ def cpu_now(dbname: str) -> dict[str, float]:
     """CPU seconds so far (Linux /proc) of the worker processes this bench started, the
     PostgreSQL backends of its database and this process (the partner server, the bench's
     polling): per shipment, a steadier figure than the rate on a shared machine."""
-    spent = {"worker": 0.0, "database": 0.0, "bench": sum(os.times()[:2])}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
-            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            continue
-        if int(fields[1]) == os.getpid() and b"api.worker" in cmdline:
-            spent["worker"] += cpu
-        elif cmdline.startswith(b"postgres: ") and f" {dbname} ".encode() in cmdline:
-            spent["database"] += cpu
-    return spent
+    worker, database, bench = cpu_split(b"api.worker", dbname)
+    return {"worker": worker, "database": database, "bench": bench}
 
 
 def pct(values: list[float], q: float) -> float:

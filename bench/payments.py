@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import sys
 import uuid
@@ -42,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 import commerce  # noqa: E402
 from api.migrate import upgrade  # noqa: E402
+from bench.proc_cpu import cpu_split  # noqa: E402
 from bench.rush import Connection, fire, pct  # noqa: E402
 from core.principal import Principal  # noqa: E402
 from core.runtime import Runtime  # noqa: E402
@@ -89,20 +89,8 @@ def cpu_seconds() -> dict[str, float]:
     process, the load generator ("bench"). Per request, a steadier figure than requests/s on
     a shared machine; and on a machine whose cores are all busy, the GET's total over the
     charge's bounds the ratio of their rates."""
-    spent = {"server": 0.0, "database": 0.0, "bench": sum(os.times()[:2])}
-    title = f" {DATABASE} ".encode()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
-            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            continue
-        if int(fields[1]) == os.getpid() and b"uvicorn" in cmdline:  # our child
-            spent["server"] += cpu
-        elif DATABASE and cmdline.startswith(b"postgres: ") and title in cmdline:
-            spent["database"] += cpu
-    return spent
+    server, database, bench = cpu_split(b"uvicorn", DATABASE)
+    return {"server": server, "database": database, "bench": bench}
 
 
 def cpu_ms(before: dict[str, float], n: int) -> dict[str, float]:

@@ -58,13 +58,21 @@ async def read(sessions: async_sessionmaker[AsyncSession], topic: str) -> list[t
         ]
 
 
-async def test_insert_many_writes_each_value_as_given(
+async def inserted(
     sessions: async_sessionmaker[AsyncSession],
-) -> None:
+) -> tuple[str, list[dict[str, Any]]]:
+    """A topic of its own and the rows insert_many wrote under it."""
     topic = f"test.many.{new_id()[:8]}"
     written = rows(topic)
     async with sessions() as session, session.begin():
         await insert_many(session, OutboxMessage, written)
+    return topic, written
+
+
+async def test_insert_many_writes_each_value_as_given(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    topic, written = await inserted(sessions)
     expected = sorted(
         (r["id"], r["payload"], NOW, r["available_at"].astimezone(UTC), None, 0, r["last_error"])
         for r in written
@@ -75,10 +83,8 @@ async def test_insert_many_writes_each_value_as_given(
 async def test_update_many_sets_each_rows_values_and_the_shared_ones(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    topic = f"test.many.{new_id()[:8]}"
-    written = rows(topic)
+    topic, written = await inserted(sessions)
     async with sessions() as session, session.begin():
-        await insert_many(session, OutboxMessage, written)
         await update_many(
             session,
             OutboxMessage,
