@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Update,
     delete,
     event,
     select,
@@ -86,7 +87,7 @@ async def emit_claimed(
 ) -> list[str]:
     """`emit_many` for messages the emitting job runs itself right after its commit (a fast
     path; fulfillment.batch says why). The rows are written already claimed, as the relay's
-    `_claim` leaves a row, so no relay sends them meanwhile; the job calls `mark_sent` once it
+    `_claim` leaves a row, so no relay sends them meanwhile; the job calls `record_sent` once it
     ran them, or `release` to hand them to the relay. A job that dies first leaves them to the
     relay when the claim runs out (CLAIM), exactly like a relay killed mid-batch."""
     rows = [
@@ -99,46 +100,26 @@ async def emit_claimed(
     return [str(r["id"]) for r in rows]
 
 
-async def mark_sent(
-    sessions: async_sessionmaker[AsyncSession], ids: list[str], *, now: datetime
-) -> None:
-    """Claimed messages whose job has run: done, as the relay marks what the broker took."""
-    await _set_unsent(sessions, ids, {"sent_at": now}, wake=False)
-
-
 async def record_sent(session: AsyncSession, ids: list[str], *, now: datetime) -> None:
-    """`mark_sent` inside the caller's transaction: a job that records what its claimed
-    messages did marks them sent in that same commit, one transaction fewer, and a message is
-    never left sent-but-unrecorded or recorded-but-unsent."""
+    """Claimed messages whose job has run, marked sent as the relay marks what the broker took,
+    inside the caller's transaction: the job that records what they did marks them sent in
+    that same commit, so a message is never left sent-but-unrecorded or recorded-but-unsent."""
     if ids:
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None))
-            .values(sent_at=now)
-        )
+        await session.execute(_unsent(ids).values(sent_at=now))
 
 
 async def release(
     sessions: async_sessionmaker[AsyncSession], ids: list[str], *, now: datetime
 ) -> None:
-    """Claimed messages handed back: the relay sends them on its next tick."""
-    await _set_unsent(sessions, ids, {"available_at": now}, wake=True)
-
-
-async def _set_unsent(
-    sessions: async_sessionmaker[AsyncSession], ids: list[str], values: dict[str, Any], *,
-    wake: bool,
-) -> None:  # fmt: skip
-    """`values` on those of `ids` not sent yet, in a transaction of their own; `wake`: they
-    are due now, so this process's relay runs after the commit."""
+    """Claimed messages handed back, in a transaction of their own: they are due now, and this
+    process's relay runs after the commit."""
     async with sessions() as session, session.begin():
-        await session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None))
-            .values(**values)
-        )
-        if wake:
-            session.sync_session.info[_EMITTED] = True
+        await session.execute(_unsent(ids).values(available_at=now))
+        session.sync_session.info[_EMITTED] = True
+
+
+def _unsent(ids: list[str]) -> Update:
+    return update(OutboxMessage).where(OutboxMessage.id.in_(ids), OutboxMessage.sent_at.is_(None))
 
 
 def new_message(

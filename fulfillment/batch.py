@@ -77,7 +77,8 @@ async def _dispatch_own(ctx: FulfillmentContext, own: list[Own]) -> None:
     transaction either. The messages still leave through the outbox: committed first, marked
     sent in the transaction that records each group's answers, and if this process dies in
     between, the relay sends them once their claim runs out (the watchdog re-enqueues the
-    shipments once their lease has). The partner calls and recording are dispatch_many's."""
+    shipments once their lease has). The calls and the recording are `_send_claimed`'s, as
+    for dispatch_many."""
     try:
         for start in range(0, len(own), GROUP):
             group = own[start : start + GROUP]
@@ -173,7 +174,7 @@ async def _send_claimed(
 ) -> dict[str, str]:
     """Dispatch claimed shipments: e-tickets by SMS one by one as the plain job does, the
     partner calls concurrently after the claim's commit, their answers recorded in one
-    transaction, which also marks the outbox messages `sent` sent (`_dispatch_own`'s)."""
+    transaction, which also marks the outbox messages in `sent` (`_dispatch_own`'s) sent."""
     outcomes: dict[str, str] = {}
     calls: list[tuple[Shipment, Partner]] = []
     for shipment, partner in claimed:
