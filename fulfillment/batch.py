@@ -4,7 +4,9 @@ one job, so 200 orders paid at once cost a few statements per batch instead of ~
 Why this exists: per order, the plain jobs (service.handle_order_paid, service.dispatch) run
 ~40 statements and two Dramatiq messages; at ~0.4 ms of worker CPU per statement that capped
 a burst at ~50 dispatches/s on two cores (bench/fulfillment.py). The relay hands a claimed
-batch of one topic to these jobs as one message (core.broker.Route.batch_actor).
+batch of one topic to these jobs as one message (core.broker.Route.batch_actor), and a lone
+`order.paid` job runs `handle_orders_paid` with a batch of one (fulfillment.actors.order_paid):
+its shipment is then sent by that job, with no second Dramatiq message.
 
 They keep the plain path's rules: every job is idempotent (already shipped, already claimed
 or leased shipments are skipped), the dispatch messages leave through the outbox in the same

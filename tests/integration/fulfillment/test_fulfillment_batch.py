@@ -445,3 +445,41 @@ async def test_a_worker_relay_runs_a_claimed_burst_itself_and_enqueues_only_a_tr
     assert broker.queues[JOB_QUEUE].qsize() == 0  # nothing went through Redis
     await sender.send(new_id(), TOPIC_ORDER_PAID, {"order_id": ids[0]})
     assert broker.queues[JOB_QUEUE].qsize() == 1  # a lone message: the plain actor's
+
+
+async def test_a_lone_orders_job_sends_its_own_shipment_without_a_second_job(
+    jobs_runtime: Runtime,
+    ctx: FulfillmentContext,
+    partner_server: PartnerServer,
+    courier: Partner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Dramatiq job of a lone `order.paid` (the trickle the relay enqueues one by one) runs
+    the burst's job with a batch of one: the partner gets the shipment from this job, its
+    dispatch message is already sent, so no second job (the relay, Redis, `dispatch`) runs;
+    and the rows are the plain jobs' rows."""
+    from fulfillment import actors
+
+    ctx.orders = CommerceOrders()
+    # the worker's configure(), undone after the test
+    monkeypatch.setattr(actors._context, "_factory", lambda: ctx)
+    monkeypatch.setattr(actors._context, "_value", None)
+    lone, plain = await paid_orders(jobs_runtime, 2)
+    assert await handle_order_paid(ctx, plain) == 1
+    [plain_shipment] = await shipment_ids(jobs_runtime, [plain])
+    assert await dispatch(ctx, plain_shipment) == "dispatched"
+
+    await actors.order_paid(lone)
+
+    [shipment] = await shipment_ids(jobs_runtime, [lone])
+    assert len(partner_server.bodies_by_key()[shipment]) == 1
+    assert await unsent_dispatches(jobs_runtime, [shipment]) == []
+    assert await state(jobs_runtime, [lone]) == await state(jobs_runtime, [plain])
+    later = jobs_runtime.clock.now() + CLAIM + timedelta(seconds=1)
+    relayed = RecordingSender(TOPIC_DISPATCH)
+    await relay_once(jobs_runtime.sessions, relayed, now=later)
+    assert shipment not in relayed.sent
+    # Delivered again (at least once): nothing new is created or sent.
+    await actors.order_paid(lone)
+    assert len(partner_server.bodies_by_key()[shipment]) == 1
+    assert await shipment_ids(jobs_runtime, [lone]) == [shipment]
