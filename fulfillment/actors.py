@@ -40,10 +40,8 @@ async def _run(name: str, job: Awaitable[object]) -> None:
 
 
 async def order_paid(order_id: str) -> None:
-    # A lone order takes the burst's job with a batch of one: its shipment is written leased to
-    # this job, which calls the partner right after the commit, instead of a dispatch message
-    # that goes round the relay and Redis to a second job (fulfillment.batch, `_dispatch_own`).
-    # Anything unusual still takes the plain job inside it (service.handle_order_paid).
+    # The burst's job with a batch of one: this job sends the shipment itself, with no second
+    # job through the relay and Redis (fulfillment.batch's docstring says how and why).
     await _run("order_paid", batch.handle_orders_paid(_ctx(), [order_id]))
 
 

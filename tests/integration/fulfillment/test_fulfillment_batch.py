@@ -444,7 +444,7 @@ async def test_a_worker_relay_runs_a_claimed_burst_itself_and_enqueues_only_a_tr
     assert {r["shipment"][0] for r in await state(jobs_runtime, ids)} == {"dispatched"}
     assert broker.queues[JOB_QUEUE].qsize() == 0  # nothing went through Redis
     await sender.send(new_id(), TOPIC_ORDER_PAID, {"order_id": ids[0]})
-    assert broker.queues[JOB_QUEUE].qsize() == 1  # a lone message: the plain actor's
+    assert broker.queues[JOB_QUEUE].qsize() == 1  # a lone message: a job of its own
 
 
 async def test_a_lone_orders_job_sends_its_own_shipment_without_a_second_job(
