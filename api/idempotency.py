@@ -36,7 +36,7 @@ from litestar import Request, Response
 from litestar.exceptions import ClientException
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.input_guard import TOO_DEEP
+from api.input_guard import TOO_DEEP, unreadable_json
 from core import idempotency
 from core.db import commit
 from core.errors import ValidationFailed
@@ -175,7 +175,7 @@ async def strict_body(request: Request[Any, Any, Any], model: type[Any]) -> Any:
         field = (m.group("path") if m else None) or "body"
         message = m.group("msg") if m else str(exc)
         raise ValidationFailed.field(field, message) from None
-    except msgspec.DecodeError as exc:  # 400, as Litestar answers for the bodies it decodes
-        raise ClientException(f"malformed JSON: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # 400, as Litestar answers
+        raise unreadable_json(raw) or ClientException(f"malformed JSON: {exc}") from None
     except RecursionError:
         raise ClientException(TOO_DEEP) from None

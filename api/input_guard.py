@@ -10,24 +10,28 @@ parameters are parsed (Litestar's `before_request`):
 
 Cheap on the hot path: a GET without `%00` in its query string costs two comparisons; a JSON
 body is searched for the `\\u0000` escape (the only way JSON carries a NUL) and decoded a
-second time only when it has one. JSON nested too deep for the decoder is 400
-(`HotlineRequest`, and `api.idempotency.strict_body` for the bodies it decodes itself).
+second time only when it has one. A JSON body the decoder cannot read gets a plain answer
+(`HotlineRequest`, and `api.idempotency.strict_body` for the bodies it decodes itself): 400
+when nested too deep or not UTF-8, 422 naming the field for a lone surrogate escape.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import parse_qsl
 
 import msgspec
 from litestar import Request
-from litestar.exceptions import ClientException, HTTPException
+from litestar.exceptions import ClientException, HTTPException, SerializationException
 
 from core.errors import ValidationFailed
-from core.text import NUL, NUL_MESSAGE, nul_path
+from core.text import NUL, NUL_MESSAGE, nul_path, text_path
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 TOO_DEEP = "JSON nested too deeply"
+NOT_UTF8 = "the body is not well-formed JSON: not UTF-8"
+HALF_CHARACTER = "must be text: a lone surrogate escape (\\ud800-\\udfff) is half a character"
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -38,9 +42,9 @@ def is_json(content_type: str) -> bool:
     )
 
 
-def _refuse(field: str, where: str) -> ValidationFailed:
+def _refuse(field: str, where: str, message: str = NUL_MESSAGE) -> ValidationFailed:
     return ValidationFailed(
-        f"{field}: {NUL_MESSAGE}", errors=[{"field": field, "message": NUL_MESSAGE, "in": where}]
+        f"{field}: {message}", errors=[{"field": field, "message": message, "in": where}]
     )
 
 
@@ -78,8 +82,8 @@ async def guard_input(request: Request[Any, Any, Any]) -> None:
     if b"\\u0000" in raw:
         try:
             decoded = msgspec.json.decode(raw)
-        except msgspec.DecodeError:
-            return  # malformed: the route's own decoding says so (400)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            return  # unreadable: the route's own decoding says why (400, or 422 naming it)
         except RecursionError:
             raise ClientException(TOO_DEEP) from None
         field = nul_path(decoded)
@@ -96,11 +100,43 @@ def _guard_form(raw: bytes) -> None:
             raise _refuse(key, "body")
 
 
+def _half_character(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def unreadable_json(raw: bytes) -> Exception | None:
+    """A plainer answer than msgspec's for two bodies it cannot decode, or None: bytes that are
+    not UTF-8 (it raises UnicodeDecodeError, a 500 if let through) and a `\\ud800` escape
+    without its pair (it says "Input data was truncated"). Only ever run on a failed decode."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return ClientException(f"{NOT_UTF8} (byte {exc.start})")
+    if "\\u" not in text:  # a surrogate reaches JSON text only as an escape
+        return None
+    try:
+        decoded = json.loads(text)  # Python's decoder keeps the half character msgspec refuses
+    except (ValueError, RecursionError):
+        return None
+    field = text_path(decoded, _half_character)
+    return _refuse(field, "body", HALF_CHARACTER) if field is not None else None
+
+
 class HotlineRequest(Request[Any, Any, Any]):
-    """Litestar's request, with JSON too deep for the decoder answered 400 instead of 500."""
+    """Litestar's request, with a JSON body it cannot decode answered 400 (or 422 naming the
+    field) instead of a 500 or a riddle."""
 
     async def json(self) -> Any:
         try:
             return await super().json()
         except RecursionError:
             raise ClientException(TOO_DEEP) from None
+        except (SerializationException, UnicodeDecodeError) as exc:
+            plainer = unreadable_json(await self.body())
+            if plainer is None and isinstance(exc, SerializationException):
+                raise  # Litestar answers it 400 in the decoder's words
+            raise plainer or ClientException(NOT_UTF8) from None

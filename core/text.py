@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 NUL = "\x00"
@@ -29,22 +29,28 @@ SLUG_RULE = (
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def nul_path(value: Any, path: str = "") -> str | None:
+def nul_path(value: Any) -> str | None:
     """Where the first NUL sits in a decoded JSON value (`items[0].title`, `body` for the
     top level), or None when there is none."""
+    return text_path(value, lambda text: NUL in text)
+
+
+def text_path(value: Any, bad: Callable[[str], bool], path: str = "") -> str | None:
+    """Where the first string or member name for which `bad` holds sits in a decoded JSON
+    value (`items[0].title`, `body` for the top level), or None when there is none."""
     if isinstance(value, str):
-        return (path or "body") if NUL in value else None
+        return (path or "body") if bad(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
             here = f"{path}.{key}" if path else str(key)
-            if NUL in str(key):
+            if bad(str(key)):
                 return here
-            found = nul_path(item, here)
+            found = text_path(item, bad, here)
             if found is not None:
                 return found
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            found = nul_path(item, f"{path}[{i}]" if path else f"body[{i}]")
+            found = text_path(item, bad, f"{path}[{i}]" if path else f"body[{i}]")
             if found is not None:
                 return found
     return None

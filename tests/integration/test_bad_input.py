@@ -131,6 +131,53 @@ async def test_strict_body_answers_deep_json_400() -> None:
         await strict_body(Raw(), Any)  # type: ignore[arg-type]
 
 
+# -- text that is not text --------------------------------------------------------------------
+NOT_UTF8 = b'{"category": "service", "subject": "\xff", "description": "d"}'
+
+
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        ("/v1/auth/token", b'{"phone": "\xff", "pin": "274915"}'),  # Litestar's decoding
+        ("/v1/tickets", NOT_UTF8),  # strict_body's
+        ("/v1/tickets", NOT_UTF8.replace(b'"d"', b'"\\u0000"')),  # the NUL guard's
+    ],
+)
+async def test_a_body_that_is_not_utf8_is_400(
+    client: Any, customer: Any, path: str, raw: bytes
+) -> None:
+    headers = {**customer.headers, "content-type": "application/json"}
+    r = await client.post(path, content=raw, headers=headers)
+    assert "not UTF-8" in _problem(r, 400, "bad-request")["detail"], path
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "field"),
+    [
+        ("/v1/auth/token", b'{"phone": "\\ud800", "pin": "274915"}', "phone"),
+        ("/v1/tickets", NOT_UTF8.replace(b"\xff", b"a\\udfff"), "subject"),
+        ("/v1/orders", b'{"items": [{"offer_id": "\\ud83d", "quantity": 1}]}', "items[0].offer_id"),
+    ],
+)
+async def test_a_lone_surrogate_is_422_naming_the_field(
+    client: Any, customer: Any, path: str, raw: bytes, field: str
+) -> None:
+    """JSON's `\\ud800` escape alone is half a character: no text, and no "truncated" riddle."""
+    headers = {**customer.headers, "content-type": "application/json"}
+    r = await client.post(path, content=raw, headers=headers)
+    body = _problem(r, 422, "validation-error")
+    assert _field(body) == field and "surrogate" in body["detail"], body
+
+
+async def test_strict_body_answers_bytes_that_are_not_utf8_400() -> None:
+    class Raw:
+        async def body(self) -> bytes:
+            return NOT_UTF8
+
+    with pytest.raises(ClientException, match="not UTF-8"):
+        await strict_body(Raw(), Any)  # type: ignore[arg-type]
+
+
 # -- content types -----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("content_type", "raw"),
