@@ -4,9 +4,11 @@ parameters are parsed (Litestar's `before_request`):
 - a NUL character in a query parameter, a path parameter, any string of a JSON body or a
   field of a form post is 422 naming the field (PostgreSQL refuses 0x00 in text; core/text.py);
 - a body sent as anything but JSON (`application/json`, `application/*+json`, or no
-  Content-Type at all) is 415, except on routes that say what else they take:
-  `opt={"accepts": ("application/x-www-form-urlencoded",)}` (Twilio's form posts) or
-  `opt={"raw_body": True}` (signed webhooks that read their own bytes).
+  Content-Type at all) is 415, except on routes that say what they take instead:
+  `opt={"accepts": ("application/x-www-form-urlencoded",)}` (Twilio's form posts, the pages'
+  forms), `("text/csv", ...)` (finance's files) or `opt={"raw_body": True}` (signed webhooks
+  that read their own bytes). Such a route takes only what it names: its handler reads the
+  body as that whatever the header says, so a JSON or unnamed body would reach it unguarded.
 
 Cheap on the hot path: a GET without `%00` in its query string costs two comparisons; a JSON
 body is searched for the `\\u0000` escape (the only way JSON carries a NUL) and decoded a
@@ -33,18 +35,41 @@ TOO_DEEP = "JSON nested too deeply"
 NOT_UTF8 = "the body is not well-formed JSON: not UTF-8"
 HALF_CHARACTER = "must be text: a lone surrogate escape (\\ud800-\\udfff) is half a character"
 FORM = "application/x-www-form-urlencoded"
+JSON = ("application/json",)
+# RFC 9110 8.3: a body without Content-Type may be taken as bytes. Only finance's file
+# imports take those; Twilio always names its form, so a bare body there is refused.
+UNNAMED = "application/octet-stream"
+
+
+def media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
 
 
 def is_json(content_type: str) -> bool:
-    main = content_type.split(";", 1)[0].strip().lower()
+    main = media_type(content_type)
     return main == "application/json" or (
         main.startswith("application/") and main.endswith("+json")
     )
 
 
+def accepted(opt: dict[str, Any]) -> tuple[str, ...]:
+    """The media types a route names in `opt["accepts"]`; one bare string is one type (`in`
+    on a string would match any part of it)."""
+    accepts = opt.get("accepts", ())
+    return (accepts,) if isinstance(accepts, str) else tuple(accepts)
+
+
 def _refuse(field: str, where: str, message: str = NUL_MESSAGE) -> ValidationFailed:
     return ValidationFailed(
         f"{field}: {message}", errors=[{"field": field, "message": message, "in": where}]
+    )
+
+
+def _unsupported(sent: str, accepts: tuple[str, ...]) -> HTTPException:
+    return HTTPException(
+        status_code=415,
+        detail=f"send the body as {' or '.join(accepts)}, not {sent}",
+        headers={"Accept-Post": ", ".join(accepts)},
     )
 
 
@@ -63,20 +88,18 @@ async def guard_input(request: Request[Any, Any, Any]) -> None:
         return
     opt = request.route_handler.opt or {}
     content_type = request.headers.get("content-type")
+    accepts = accepted(opt)
+    if accepts:
+        main = media_type(content_type) if content_type else UNNAMED
+        if main not in accepts:
+            if await request.body():
+                raise _unsupported(main if content_type else "without a Content-Type", accepts)
+        elif main == FORM:
+            _guard_form(await request.body())
+        return
     if content_type and not is_json(content_type):
-        main = content_type.split(";", 1)[0].strip().lower()
-        if opt.get("raw_body"):
-            return
-        if main in opt.get("accepts", ()):
-            if main == FORM:
-                _guard_form(await request.body())
-            return
-        if await request.body():
-            raise HTTPException(
-                status_code=415,
-                detail=f"send the body as application/json, not {main}",
-                headers={"Accept-Post": "application/json"},
-            )
+        if not opt.get("raw_body") and await request.body():
+            raise _unsupported(media_type(content_type), JSON)
         return
     raw = await request.body()
     if b"\\u0000" in raw:

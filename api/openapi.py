@@ -11,6 +11,7 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, Tag
 
+from api.input_guard import accepted
 from api.openapi_extras import BEARER, SECURITY_SCHEMES, HotlineOperation, operation_id
 
 
@@ -66,10 +67,9 @@ def document_problems(app: Litestar) -> None:
             handler.operation_class = HotlineOperation
             codes: dict[int, str] = dict(COMMON)
             opt = handler.opt or {}
-            if handler.http_methods & {"POST", "PUT", "PATCH"} and not (
-                opt.get("raw_body") or opt.get("accepts")
-            ):  # api/input_guard.py
-                codes[415] = "The body is not JSON (problem+json)"
+            if handler.http_methods & {"POST", "PUT", "PATCH"} and not opt.get("raw_body"):
+                takes = " or ".join(accepted(opt)) or "JSON"  # api/input_guard.py
+                codes[415] = f"The body is not {takes} (problem+json)"
             if _needs_token(handler):
                 handler.security = [{BEARER: []}]
                 codes.update(GUARDED)

@@ -45,7 +45,9 @@ TWIML = "application/xml"
 # has more than 255 segments; the column is a 32-bit integer.
 MAX_SEGMENTS = 255
 SIGNED = {403: "X-Twilio-Signature missing or wrong (problem+json)"}
-FORM = ("application/x-www-form-urlencoded",)  # what Twilio posts (api/input_guard.py)
+# What Twilio always posts, and all these routes take: form_fields parses any body as a form,
+# so api/input_guard.py answers another type (or none) 415 before it is read unguarded.
+FORM = ("application/x-www-form-urlencoded",)
 
 
 def signed_url(runtime: Runtime, request: Req) -> str:

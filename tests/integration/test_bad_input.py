@@ -7,9 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from litestar import Litestar, post
 from litestar.exceptions import ClientException
+from litestar.testing import AsyncTestClient
 
 from api.idempotency import strict_body
+from api.input_guard import FORM, guard_input
 from tests.auth_fixtures import random_cn_mobile
 
 PROBLEM = "application/problem+json"
@@ -207,6 +210,33 @@ async def test_signed_webhooks_read_their_own_bytes_whatever_the_type(client: An
     for path in ("/v1/webhooks/stripe", "/v1/webhooks/partners/nobody"):
         r = await client.post(path, content=b"x=1", headers={"content-type": "text/plain"})
         assert r.status_code != 415 and r.status_code < 500, (path, r.text)
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/xml"])
+async def test_a_csv_route_names_what_it_takes_when_refusing(
+    client: Any, finance: Any, content_type: str
+) -> None:
+    headers = {**finance.headers, "content-type": content_type}
+    r = await client.post("/v1/finance/imports/carrier", content=b'{"a": 1}', headers=headers)
+    body = _problem(r, 415, "unsupported-media-type")
+    assert "text/csv" in body["detail"] and "as application/json" not in body["detail"], body
+    assert "text/csv" in r.headers["accept-post"]
+
+
+async def test_a_route_naming_one_type_as_a_bare_string_takes_that_type_only() -> None:
+    """`opt={"accepts": FORM}` is one type, not a string to find the sent type in."""
+
+    @post("/form", opt={"accepts": FORM}, status_code=200)
+    async def form_route() -> str:
+        return "ok"
+
+    app = Litestar([form_route], before_request=guard_input)
+    async with AsyncTestClient(app=app) as c:
+        for part in ("application/x-www", "form", "x"):
+            r = await c.post("/form", content=b"x=1", headers={"content-type": part})
+            assert r.status_code == 415, part
+        r = await c.post("/form", content=b"x=1", headers={"content-type": FORM})
+        assert r.status_code == 200, r.text
 
 
 # -- validation is 422 everywhere --------------------------------------------------------------

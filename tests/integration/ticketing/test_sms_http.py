@@ -8,6 +8,7 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from litestar import Litestar
@@ -20,7 +21,7 @@ from api.app import create_app
 from api.composition import build_services
 from core.clock import TravelClock
 from core.settings import Settings
-from core.sms import SmsMessage
+from core.sms import SmsInbound, SmsMessage
 from tests.auth_fixtures import make_customer
 from ticketing.models import Ticket
 
@@ -200,3 +201,32 @@ async def test_a_nul_in_a_signed_form_field_is_422_naming_it(
         "/v1/webhooks/sms", data=params, headers=sign("/v1/webhooks/sms", params)
     )
     assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("content_type", [None, "application/json", "text/plain"])
+async def test_a_signed_form_sent_as_another_type_is_415(
+    sms_client: Any, tk_runtime: Any, content_type: str | None
+) -> None:
+    """Twilio always posts application/x-www-form-urlencoded; the routes parse the body as a
+    form whatever its header says, so any other type is refused before it is read, NUL or not
+    (a NUL here reached PostgreSQL: a 500), and nothing is stored."""
+    me = await make_customer(tk_runtime, locale="en")
+    sid = "SM" + uuid.uuid4().hex
+    headers = {"content-type": content_type} if content_type else {}
+    for path, params in (
+        (
+            "/v1/webhooks/sms",
+            {"From": me.phone, "To": "+8610086", "Body": "bad\x00", "MessageSid": sid},
+        ),
+        ("/v1/webhooks/sms", {"From": me.phone, "Body": "HELP", "MessageSid": sid + "\x00"}),
+        ("/v1/webhooks/sms/status", {"MessageSid": "SMx\x00", "MessageStatus": "sent"}),
+    ):
+        r = await sms_client.post(
+            path, content=urlencode(params).encode(), headers={**headers, **sign(path, params)}
+        )
+        assert r.status_code == 415 and r.headers["content-type"].startswith(PROBLEM), r.text
+        assert "application/x-www-form-urlencoded" in r.json()["detail"]
+        assert r.headers["accept-post"] == "application/x-www-form-urlencoded"
+    async with tk_runtime.sessions() as s:
+        for row, by in ((SmsInbound, SmsInbound.from_phone), (SmsMessage, SmsMessage.from_phone)):
+            assert await s.scalar(select(row).where(by == me.phone)) is None

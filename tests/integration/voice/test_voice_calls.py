@@ -5,6 +5,8 @@ skill queue with the keypad verification, and one call's steps taken by two app 
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from sqlalchemy import func, select
 
 import auth
@@ -178,6 +180,21 @@ async def test_unsigned_and_forged_requests_are_refused(voice_client, customer) 
     assert tampered.status_code == 403
     for path in ("/v1/voice/status", "/v1/voice/gather/pin"):
         assert (await voice_client.post(path, data=fields)).status_code == 403
+
+
+async def test_a_nul_is_422_as_a_form_and_any_other_type_is_415(voice_client, customer) -> None:
+    """The provider always posts a form; the routes parse the body as one whatever the header
+    says, so a body of another type is refused unread (a NUL in it reached PostgreSQL)."""
+    c = caller(voice_client, customer.phone, call_sid="CA\x00x")
+    path, params = "/v1/voice/incoming", {**c.fields, "CallStatus": "ringing"}
+    signed = {"X-Twilio-Signature": c.signature(path, params)}
+    form = await voice_client.post(path, data=params, headers=signed)
+    assert form.status_code == 422 and form.json()["errors"][0]["field"] == "CallSid", form.text
+    for content_type in (None, "application/json"):
+        headers = {**signed, **({"content-type": content_type} if content_type else {})}
+        r = await voice_client.post(path, content=urlencode(params).encode(), headers=headers)
+        assert r.status_code == 415, r.text
+        assert r.headers["accept-post"] == "application/x-www-form-urlencoded"
 
 
 async def test_unknown_number_chooses_a_language_and_english_prompts(
