@@ -26,6 +26,8 @@ from urllib.parse import parse_qsl
 import msgspec
 from litestar import Request
 from litestar.exceptions import ClientException, HTTPException, SerializationException
+from litestar.types import Empty
+from litestar.utils.scope.state import ScopeState
 
 from core.errors import ValidationFailed
 from core.text import NUL, NUL_MESSAGE, nul_path, text_path
@@ -73,6 +75,15 @@ def _unsupported(sent: str, accepts: tuple[str, ...]) -> HTTPException:
     )
 
 
+async def _has_body(request: Request[Any, Any, Any]) -> bool:
+    state = ScopeState.from_scope(request.scope)
+    if state.body is Empty and state.form is not Empty:
+        # A guard read it as a multipart form (the pages' CSRF check looks for `_csrf`): the
+        # stream is spent and Litestar keeps no bytes of it to read again.
+        return True
+    return bool(await request.body())
+
+
 async def guard_input(request: Request[Any, Any, Any]) -> None:
     scope = request.scope
     query: bytes = scope.get("query_string", b"")
@@ -92,13 +103,13 @@ async def guard_input(request: Request[Any, Any, Any]) -> None:
     if accepts:
         main = media_type(content_type) if content_type else UNNAMED
         if main not in accepts:
-            if await request.body():
+            if await _has_body(request):
                 raise _unsupported(main if content_type else "without a Content-Type", accepts)
         elif main == FORM:
             _guard_form(await request.body())
         return
     if content_type and not is_json(content_type):
-        if not opt.get("raw_body") and await request.body():
+        if not opt.get("raw_body") and await _has_body(request):
             raise _unsupported(media_type(content_type), JSON)
         return
     raw = await request.body()

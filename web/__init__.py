@@ -95,8 +95,9 @@ def web_parts(runtime: Runtime, *, error_types: Iterable[type[BaseException]] = 
         dependencies={"me": Provide(signed_in, sync_to_thread=False)},
         exception_handlers=handlers,
         include_in_schema=False,
-        # forms post url-encoded (api/input_guard.py refuses non-JSON bodies elsewhere and
-        # still looks for NUL in these fields)
+        # forms post url-encoded (no template sets an enctype): api/input_guard.py looks for
+        # NUL in their fields and answers another type, multipart included, with a 415 page
+        # rather than a second way to read them (where an uploaded file would meet a field)
         opt={"accepts": ("application/x-www-form-urlencoded",)},
     )
     assets = create_static_files_router(

@@ -43,7 +43,7 @@ def shop_routes(
         dependencies={"shopper": Provide(signed_in, sync_to_thread=False)},
         exception_handlers=handlers(error_types),
         include_in_schema=False,
-        opt={"accepts": ("application/x-www-form-urlencoded",)},
+        opt={"accepts": ("application/x-www-form-urlencoded",)},  # as the console's (web/)
     )
     assets: Any = create_static_files_router(
         path="/shop/assets",

@@ -130,6 +130,15 @@ async def test_a_post_without_the_pages_csrf_token_is_refused(
     assert form.status_code == 200
 
 
+async def test_a_sign_in_sent_as_multipart_is_a_415_page(browser: Client, agent: TestAgent) -> None:
+    form = await browser.get("/console/sign-in")
+    fields = {"_csrf": _csrf(form.text), "username": agent.username, "password": agent.password}
+    r = await browser.post("/console/sign-in", files={k: (None, v) for k, v in fields.items()})
+    assert r.status_code == 415 and "text/html" in r.headers["content-type"], r.text
+    assert "application/x-www-form-urlencoded" in r.text
+    assert (await browser.get("/console/")).status_code == 303  # not signed in
+
+
 async def test_a_customer_token_or_session_never_opens_a_console_page(
     browser: Client, customer: TestCustomer, store: RedisStore
 ) -> None:

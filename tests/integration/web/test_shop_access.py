@@ -73,6 +73,21 @@ async def test_every_form_needs_the_csrf_token(browser: Client, customer: TestCu
     assert r.status_code == 403  # signed in, still no write without the session's token
 
 
+async def test_a_form_sent_as_multipart_or_json_is_a_415_page(
+    browser: Client, customer: TestCustomer
+) -> None:
+    """The forms post url-encoded (no enctype): multipart, read by the CSRF check before the
+    input guard, was a 500 page; now it is a page saying what to send, and no one signs in."""
+    token = _csrf((await browser.get("/shop/sign-in")).text)
+    fields = {"_csrf": token, "phone": customer.phone, "pin": customer.pin}
+    multipart = {k: (None, v) for k, v in fields.items()}
+    for sent in ({"files": multipart}, {"json": fields, "headers": {"X-CSRF-Token": token}}):
+        r = await browser.post("/shop/sign-in", **sent)  # type: ignore[arg-type]
+        assert r.status_code == 415 and r.headers["content-type"].startswith("text/html"), r.text
+        assert 'role="alert"' in r.text and 'href="/shop/"' in r.text  # what happened, a way on
+    assert (await browser.get("/shop/orders")).status_code == 303  # still signed out
+
+
 async def test_pages_for_customers_only_and_an_agent_session_is_none(
     browser: Client, agent: TestAgent
 ) -> None:
