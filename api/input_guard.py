@@ -23,11 +23,10 @@ import msgspec
 from litestar import Request
 from litestar.exceptions import ClientException, HTTPException
 
-from core.errors import ValidationFailed
+from core.errors import TOO_DEEP, ValidationFailed
 from core.text import NUL, NUL_MESSAGE, nul_path
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-TOO_DEEP = "JSON nested too deeply"
 FORM = "application/x-www-form-urlencoded"
 
 
