@@ -29,11 +29,10 @@ from litestar.exceptions import ClientException, HTTPException, SerializationExc
 from litestar.types import Empty
 from litestar.utils.scope.state import ScopeState
 
-from core.errors import ValidationFailed
+from core.errors import TOO_DEEP, ValidationFailed
 from core.text import NUL, NUL_MESSAGE, nul_path, text_path
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-TOO_DEEP = "JSON nested too deeply"
 NOT_UTF8 = "the body is not well-formed JSON: not UTF-8"
 HALF_CHARACTER = "must be text: a lone surrogate escape (\\ud800-\\udfff) is half a character"
 FORM = "application/x-www-form-urlencoded"

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# What every route says of JSON nested past the decoder (a 400): api/input_guard.py and the
+# rooms that decode signed bodies themselves.
+TOO_DEEP = "JSON nested too deeply"
+
 
 class DomainError(Exception):
     status: int = 400

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.drivers import as_rows
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import TOO_DEEP, Conflict, NotFound, ValidationFailed
 from core.outbox import emit
 from core.sms_delivery import requeue_failed
 from fulfillment.domain import (
@@ -22,7 +22,7 @@ from fulfillment.domain import (
     callback_outcome,
     verify_signature,
 )
-from fulfillment.errors import AlreadyReplayed, BadPartnerSignature
+from fulfillment.errors import AlreadyReplayed, BadPartnerSignature, MalformedCallback
 from fulfillment.models import DeadLetter, Partner, PartnerCallback, Shipment, ShipmentEvent
 from fulfillment.schemas import (
     DeadLetterOut,
@@ -64,8 +64,10 @@ async def apply_partner_callback(
         data = msgspec.json.decode(raw_body, type=PartnerCallbackIn)
     except msgspec.ValidationError as exc:
         raise ValidationFailed(f"body: {exc}") from None
-    except msgspec.DecodeError:
-        raise ValidationFailed.field("body", "must be JSON") from None
+    except msgspec.DecodeError as exc:
+        raise MalformedCallback(f"the body is not JSON: {exc}") from None
+    except RecursionError:  # skipping an unknown member recurses once per level
+        raise MalformedCallback(TOO_DEEP) from None
     if data.occurred_at.tzinfo is None:
         raise ValidationFailed.field("occurred_at", "must carry a time zone")
     try:

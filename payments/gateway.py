@@ -382,19 +382,17 @@ def verify_webhook(payload: bytes, signature: str | None, secret: str, tolerance
         stripe.WebhookSignature.verify_header(payload, signature or "", secret, tolerance)
     except (stripe.SignatureVerificationError, ValueError) as exc:
         raise GatewayError(f"bad signature: {exc}") from exc
-    try:
-        event = json.loads(payload)
-    except ValueError as exc:  # as construct_event's json.loads raised it
-        raise GatewayError(f"bad signature: {exc}") from exc
-    except RecursionError:
-        event = None
-    if not isinstance(event, dict):
-        # The signature held, but `[]`, `null`, a string or JSON nested past the decoder is
-        # no event. A bad request, not our failure.
-        raise NotAnEventBody("not a Stripe event: the body is not a JSON object")
     # The SDK only refuses old timestamps; one far ahead would let a captured body be replayed
     # until then (e.g. signed with a leaked secret), so the window is symmetric.
     signed_at = _signed_at(signature or "")
     if signed_at is None or abs(time.time() - signed_at) > tolerance:
         raise GatewayError("bad signature: timestamp outside the tolerance zone")
+    try:
+        event = json.loads(payload)
+    except (ValueError, RecursionError):  # not JSON (or not UTF-8), or nested past the decoder
+        event = None
+    if not isinstance(event, dict):
+        # The signature held, so the sender has our secret: saying "bad signature" would send
+        # it looking in the wrong place. `[]`, `null`, a string or no JSON at all is no event.
+        raise NotAnEventBody("not a Stripe event: the body is not a JSON object")
     return event

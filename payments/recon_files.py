@@ -22,7 +22,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.text import NUL_MESSAGE
 from payments import recon_store
+from payments.recon_csv import FilePosition, bad_line, copy_refused
 from payments.recon_models import ReconImport
 from payments.recon_store import BadImportFile, Sessions
 
@@ -113,6 +115,8 @@ async def _body(stream: AsyncIterable[bytes]) -> tuple[list[str], AsyncIterator[
         if b"\n" in head or len(head) > CHUNK:
             break
     line, _, rest = head.partition(b"\n")
+    if b"\x00" in line:  # Python's csv would take it into a column name, stored with the error
+        raise bad_line(1, "header", NUL_MESSAGE)
     try:
         names = next(csv.reader([line.decode("utf-8-sig").rstrip("\r")]))
     except (UnicodeDecodeError, StopIteration):
@@ -191,9 +195,11 @@ async def import_file(
     names, rest = await _body(stream)
     _check_header(fmt, names)
     digest = hashlib.sha256()
+    position = FilePosition(names)
 
     async def hashed() -> AsyncIterator[bytes]:
         async for chunk in rest:
+            position.feed(chunk)  # BadImportFile: COPY stops, the transaction rolls back
             digest.update(chunk)
             yield chunk
 
@@ -213,9 +219,8 @@ async def import_file(
                 copied = await conn.copy_to_table(
                     "recon_raw", source=hashed(), columns=names, format="csv", encoding="utf-8"
                 )
-            except asyncpg.PostgresError as exc:  # not CSV, not UTF-8, a NUL, extra columns
-                where = f" ({exc.context})" if getattr(exc, "context", None) else ""
-                raise BadImportFile(f"the file is not valid CSV: {exc}{where}"[:400]) from None
+            except asyncpg.PostgresError as exc:  # not CSV, not UTF-8, a column short or extra
+                raise copy_refused(exc, position) from None
             read = int(str(copied).split()[-1])  # COPY's status: "COPY <lines>"
             say("copied")
             await recon_store.bulk_settings(session)

@@ -36,26 +36,14 @@ from payments.ports import PaymentDeps, lock_payment, require_gateway, upstream
 from payments.recon_stripe import TOPIC_PAYOUT_PAID
 from payments.refunds import record_external_refund, send_auto_refund
 from payments.service import AUTO_REFUNDS, incident, settle
+from payments.webhook_shape import HANDLED, PAYOUT_EVENTS, check_event
 
 log = structlog.get_logger("hotline.payments.webhooks")
 
-HANDLED = frozenset(
-    {
-        "payment_intent.succeeded",
-        "payment_intent.payment_failed",
-        "payment_intent.canceled",
-        "payment_intent.processing",
-        "payment_intent.requires_action",
-        "charge.refunded",
-        "charge.dispute.created",
-    }
-)
-# A payout arrived (or Stripe finished attributing its transactions): finance imports and
-# reconciles it, through the outbox after this commit (no Stripe call in the webhook).
-PAYOUT_EVENTS = frozenset({"payout.paid", "payout.reconciliation_completed"})
-
 
 def parse_event(payload: bytes, signature: str | None, secret: str) -> dict[str, Any]:
+    """The verified event, its shape checked (payments/webhook_shape.py): the handlers below
+    read its fields without asking again."""
     if not secret:
         raise BadSignature("webhooks are not configured")
     try:
@@ -65,7 +53,7 @@ def parse_event(payload: bytes, signature: str | None, secret: str) -> dict[str,
     except GatewayError as exc:
         raise BadSignature(str(exc)) from exc
     plain: dict[str, Any] = event.to_dict() if hasattr(event, "to_dict") else dict(event)
-    return plain
+    return check_event(plain)
 
 
 async def _first_time(session: AsyncSession, event_id: str, kind: str, now: datetime) -> bool:
@@ -146,21 +134,22 @@ async def handle_event(
     reads: AsyncEngine | None = None,
     drivers: DriverPool | None = None,
 ) -> str:
-    """Process one verified event; return what happened (for logs and tests). `reads`
-    (Runtime.autocommit()) serves the first look-up without BEGIN and ROLLBACK round trips;
-    with `drivers` (PostgreSQL) the common settles take one statement (payments/settle_pg.py).
+    """Process one verified event (parse_event's, so of a checked shape); return what
+    happened (for logs and tests). `reads` (Runtime.autocommit()) serves the first look-up
+    without BEGIN and ROLLBACK round trips; with `drivers` (PostgreSQL) the common settles
+    take one statement (payments/settle_pg.py).
 
     Read (seen before? which payment?), then ask Stripe with no transaction open, then record
     the event id and settle in one short transaction: the id is stored only with its effect,
     so a 503 leaves it for Stripe's redelivery, and of two racing deliveries only the one
     whose insert wins acts."""
-    kind = str(event.get("type", ""))
+    kind: str = event["type"]
     if kind in PAYOUT_EVENTS:
         return await _payout_event(sessions, event, kind, now)
     if kind not in HANDLED:
         return "ignored"
-    event_id = str(event["id"])
-    obj: dict[str, Any] = (event.get("data") or {}).get("object") or {}
+    event_id: str = event["id"]
+    obj: dict[str, Any] = event["data"]["object"]
     intent_id = _intent_id(kind, obj)
     named = (obj.get("metadata") or {}).get("payment_id")
     row: Payment | None = None
@@ -188,7 +177,7 @@ async def handle_event(
         try:
             intent = await require_gateway(deps).retrieve_intent(intent_id)
             if kind == "charge.dispute.created":
-                dispute = await require_gateway(deps).retrieve_dispute(str(obj.get("id")))
+                dispute = await require_gateway(deps).retrieve_dispute(obj["id"])
         except GatewayNotFound:  # asking again will not make it exist
             return await _acknowledge(sessions, event_id, kind, intent_id, "unknown at Stripe", now)
     if not _ours(intent, payment_id, payment_intent):
@@ -219,10 +208,9 @@ def _auto_refund_reserved(session: AsyncSession, payment_id: str) -> bool:
 async def _payout_event(
     sessions: async_sessionmaker[AsyncSession], event: dict[str, Any], kind: str, now: datetime
 ) -> str:
-    obj: dict[str, Any] = (event.get("data") or {}).get("object") or {}
-    payout_id = str(obj.get("id") or "")
+    payout_id: str = event["data"]["object"]["id"]
     async with sessions() as session, session.begin():
-        if not await _first_time(session, str(event["id"]), kind, now):
+        if not await _first_time(session, event["id"], kind, now):
             return "duplicate"
         if not payout_id.startswith("po_"):
             return "ignored"
@@ -232,7 +220,7 @@ async def _payout_event(
 
 def _intent_id(kind: str, obj: dict[str, Any]) -> str:
     if kind.startswith("payment_intent."):
-        return str(obj.get("id"))
+        return str(obj["id"])
     intent_id = str(obj.get("payment_intent") or "")
     if not intent_id and kind == "charge.dispute.created":
         charge = obj.get("charge")

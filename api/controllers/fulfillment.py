@@ -16,7 +16,14 @@ from fulfillment import apply_partner_callback
     tags=["fulfillment"],
     summary="Signed status update from a delivery partner",
     status_code=200,
-    opt={"problems": {401: "Bad or stale signature", 404: "Unknown shipment"}, "raw_body": True},
+    opt={
+        "problems": {
+            400: "The body is not JSON, or nests too deep",
+            401: "Bad or stale signature",
+            404: "Unknown shipment",
+        },
+        "raw_body": True,
+    },
 )
 async def partner_callback(
     code: FromPath[str],

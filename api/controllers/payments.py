@@ -165,7 +165,7 @@ async def pay_status(
     tags=TAGS,
     summary="Stripe events (signed); each event id is processed once",
     status_code=200,
-    opt={"problems": {400: "bad signature"}, "raw_body": True},
+    opt={"problems": {400: "bad signature, or a signed body that is no event"}, "raw_body": True},
 )
 async def stripe_webhook(
     request: Request[Any, Any, Any],
@@ -185,7 +185,7 @@ async def stripe_webhook(
         reads=runtime.autocommit(),
         drivers=runtime.drivers,
     )
-    return {"received": event.get("id", ""), "outcome": outcome}
+    return {"received": event["id"], "outcome": outcome}
 
 
 ROUTES: list[Any] = [pay_page, pay_charge, pay_confirm, pay_status, stripe_webhook]

@@ -198,3 +198,49 @@ async def test_dispatch_metrics_on_the_metrics_endpoint(
         "hotline_dead_letters_total",
     ):
         assert name in text
+
+
+@pytest.mark.parametrize("depth", [1_000, 10_000])
+async def test_a_signed_callback_nested_too_deep_is_400(
+    depth: int,
+    client: AsyncTestClient[Litestar],
+    ctx: FulfillmentContext,
+    orders: StubOrders,
+    partner_server: PartnerServer,
+    courier: Partner,
+    wired: None,
+) -> None:
+    """A valid callback with one extra member nested past the decoder: a bad request (as
+    HotlineRequest answers deep JSON everywhere else), not a RecursionError's 500."""
+    shipment = await _dispatched(ctx, orders)
+    valid = json.dumps(_event(shipment, "delivered", 1)).encode()
+    raw = valid[:-1] + b', "extra": ' + b'{"a":' * depth + b"1" + b"}" * depth + b"}"
+    r = await client.post(
+        f"/v1/webhooks/partners/{courier.code}",
+        content=raw,
+        headers={"Hotline-Signature": sign(partner_server.secret, raw, int(time.time()))},
+    )
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "nested too deep" in r.json()["detail"]
+    assert await _status(ctx, shipment.id) == "dispatched"
+
+
+@pytest.mark.parametrize("raw", [b"not json", b'{"event_id": "x",', b""])
+async def test_a_signed_callback_that_is_not_json_is_400(
+    raw: bytes,
+    client: AsyncTestClient[Litestar],
+    partner_server: PartnerServer,
+    courier: Partner,
+    wired: None,
+) -> None:
+    """Not JSON is 400 like any body that is not well-formed JSON (README, Bad input); a
+    well-formed body with a wrong value stays 422 (test_unknown_partner_and_bad_body)."""
+    r = await client.post(
+        f"/v1/webhooks/partners/{courier.code}",
+        content=raw,
+        headers={"Hotline-Signature": sign(partner_server.secret, raw, int(time.time()))},
+    )
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["type"].endswith("/bad-request")

@@ -146,7 +146,7 @@ def test_a_signature_timestamp_too_far_either_way_is_refused(skew: int) -> None:
     from payments import BadSignature, parse_event
 
     secret = "whsec_unit"
-    body = b'{"id": "evt_1", "object": "event", "type": "payment_intent.succeeded"}'
+    body = b'{"id":"evt_1","type":"payment_intent.succeeded","data":{"object":{"id":"pi_1"}}}'
 
     def header(ts: int) -> str:
         sig = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
