@@ -35,6 +35,12 @@ def test_a_plain_date_is_the_whole_business_day() -> None:
         ("2026-12-01T10:00", "2026-12-02", "from"),
         ("yesterday", "2026-12-02", "from"),
         ("2025-01-01", "2026-12-02", "to"),
+        # outside the years the service takes (core/dates.py): 422, not OverflowError
+        ("0001-01-01", "9999-12-31", "from"),
+        ("2026-12-01", "9999-12-31", "to"),
+        ("0001-01-01T00:00:00+14:00", "2026-12-02", "from"),
+        ("2026-12-01", "9999-12-31T23:59:59-12:00", "to"),
+        ("1999-12-31", "2000-01-02", "from"),
     ],
 )
 def test_bad_periods_name_the_field(start: str | None, end: str | None, field: str) -> None:
