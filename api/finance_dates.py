@@ -37,18 +37,25 @@ def bound(value: str | None, name: str, zone: tzinfo, *, end: bool) -> datetime 
     return None if not value else _parse(value, name, zone, end=end)
 
 
-def period(
-    start: str | None, end: str | None, zone: tzinfo, *, required: bool = True
-) -> tuple[datetime, datetime]:
-    """[from, to) in UTC; both needed (a report or a run covers a stated period)."""
+def span(
+    start: str | None, end: str | None, zone: tzinfo
+) -> tuple[datetime | None, datetime | None]:
+    """[from, to) in UTC, either end open; `to` not after `from` is refused, as in `period`,
+    rather than answered with nothing (an export that looks empty but is a typo)."""
     lo = bound(start, "from", zone, end=False)
     hi = bound(end, "to", zone, end=True)
+    if lo is not None and hi is not None and hi <= lo:
+        raise ValidationFailed.field("to", "must be after from")
+    return lo, hi
+
+
+def period(start: str | None, end: str | None, zone: tzinfo) -> tuple[datetime, datetime]:
+    """[from, to) in UTC; both needed (a report or a run covers a stated period)."""
+    lo, hi = span(start, end, zone)
     if lo is None:
         raise ValidationFailed.field("from", "required: a date or a time with its zone")
     if hi is None:
         raise ValidationFailed.field("to", "required: a date or a time with its zone")
-    if hi <= lo:
-        raise ValidationFailed.field("to", "must be after from")
     if hi - lo > timedelta(days=366):
         raise ValidationFailed.field("to", "a period is at most 366 days")
     return lo, hi

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from api.finance_dates import period, zone_for
+from api.finance_dates import period, span, zone_for
 from core.errors import ValidationFailed
 from core.money import major_units
 from core.text import spreadsheet_line
@@ -47,6 +47,20 @@ def test_bad_periods_name_the_field(start: str | None, end: str | None, field: s
     with pytest.raises(ValidationFailed) as bad:
         period(start, end, SHANGHAI)
     assert bad.value.errors and bad.value.errors[0]["field"] == field
+
+
+def test_an_open_span_refuses_a_reversed_range_as_a_period_does() -> None:
+    assert span(None, None, SHANGHAI) == (None, None)
+    assert span("2026-12-01", None, SHANGHAI) == (datetime(2026, 11, 30, 16, tzinfo=UTC), None)
+    assert span("2000-01-01", "2100-12-31", SHANGHAI)[1] == datetime(2100, 12, 31, 16, tzinfo=UTC)
+    for start, end, field in [
+        ("2026-12-01", "2026-11-01", "to"),
+        (None, "9999-12-31", "to"),
+        ("0001-01-01", None, "from"),
+    ]:
+        with pytest.raises(ValidationFailed) as bad:
+            span(start, end, SHANGHAI)
+        assert bad.value.errors and bad.value.errors[0]["field"] == field
 
 
 def test_zone_choice_and_spreadsheet_amounts() -> None:
