@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utc
+from core.dates import check_in_window
 from core.errors import NotFound, ValidationFailed
 from core.money import Money
 from core.paging import Page, keyset, page_of
@@ -54,7 +55,7 @@ async def create_offer(
     if type(capacity) is not int or not 1 <= capacity <= MAX_CAPACITY:
         raise ValidationFailed.field("capacity", f"a whole number from 1 to {MAX_CAPACITY}")
     try:
-        starts = utc(starts_at)
+        starts = utc(check_in_window("starts_at", starts_at))
     except ValueError:
         raise ValidationFailed.field("starts_at", "needs a time zone") from None
     if starts <= now:
@@ -99,6 +100,12 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def local_day(on: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of the local date `on`, a date the user chose (core/dates.py)."""
+    start = datetime.combine(check_in_window("on", on), time.min, tzinfo=zone)
+    return start, start + timedelta(days=1)
+
+
 async def search_offers(
     session: AsyncSession,
     *,
@@ -129,8 +136,8 @@ async def search_offers(
             )
         )
     if on is not None:
-        start = datetime.combine(on, time.min, tzinfo=zone)
-        stmt = stmt.where(Offer.starts_at >= start, Offer.starts_at < start + timedelta(days=1))
+        start, end = local_day(on, zone)
+        stmt = stmt.where(Offer.starts_at >= start, Offer.starts_at < end)
     if not include_past:
         stmt = stmt.where(Offer.starts_at > now)
     stmt = keyset(stmt, Offer.starts_at, Offer.id, cursor=cursor, limit=limit, newest_first=False)

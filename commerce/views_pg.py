@@ -11,7 +11,7 @@ the same rows); tests/integration/commerce/test_views_pg.py holds the two to the
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from core.errors import NotFound, ValidationFailed
 from core.paging import Page, decode_cursor, page_of
 
 from .domain import OfferKind
+from .offers import local_day
 from .views import OfferCard, OrderLine, OrderView
 
 _TEXT = ("title", "venue", "code")  # what `q` matches, as search_offers
@@ -66,8 +67,8 @@ async def offer_cards_on(
         n = arg(f"%{escaped}%")
         where.append("(" + " OR ".join(f"lower({c}) LIKE {n} ESCAPE '\\'" for c in _TEXT) + ")")
     if on is not None:
-        start = datetime.combine(on, time.min, tzinfo=zone)
-        where.append(f"starts_at >= {arg(start)} AND starts_at < {arg(start + timedelta(days=1))}")
+        start, end = local_day(on, zone)
+        where.append(f"starts_at >= {arg(start)} AND starts_at < {arg(end)}")
     where.append(f"starts_at > {arg(now)}")
     if cursor:
         at, last_id = decode_cursor(cursor)

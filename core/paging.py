@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
+from core.dates import in_window
 from core.errors import ValidationFailed
 
 T = TypeVar("T")
@@ -36,7 +37,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, last_id = raw.split("|", 1)
         when = datetime.fromisoformat(at)
-        if when.tzinfo is None or not last_id:
+        # a forged cursor's far-off time would overflow when the driver converts it to UTC
+        if when.tzinfo is None or not last_id or not in_window(when):
             raise ValueError
         return when, last_id
     except ValueError:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.dates import check_in_window
 from core.drivers import as_rows
 from core.errors import TOO_DEEP, Conflict, NotFound, ValidationFailed
 from core.outbox import emit
@@ -70,6 +71,7 @@ async def apply_partner_callback(
         raise MalformedCallback(TOO_DEEP) from None
     if data.occurred_at.tzinfo is None:
         raise ValidationFailed.field("occurred_at", "must carry a time zone")
+    check_in_window("occurred_at", data.occurred_at)
     try:
         to = ShipmentStatus(data.status)
     except ValueError:

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.dates import check_in_window
 from core.errors import ValidationFailed
 
 MAX_DAYS = 3 * 366  # how far add_business_seconds may search before giving up
@@ -73,6 +74,8 @@ def make_calendar(
             clean[int(day)] = tuple(ivs)
     if not clean:
         raise ValidationFailed.field("hours", "a calendar needs some working time")
+    for i, holiday in enumerate(holidays or []):
+        check_in_window(f"holidays[{i}]", holiday)
     return Calendar(zone=zone, hours=clean, holidays=frozenset(holidays or []))
 
 

@@ -18,6 +18,7 @@ import web
 from api.deps import RuntimeDep, SessionDep
 from api.security import PrincipalDep, agents_only, require_roles
 from auth import phone_or_422
+from core.dates import check_in_window
 from core.db import commit
 from core.errors import NotFound, ValidationFailed
 from core.runtime import Runtime
@@ -199,6 +200,8 @@ async def queue_stats(
     now = runtime.clock.now()
     if since is not None and since.tzinfo is None:
         raise ValidationFailed.field("since", "a time with its zone")
+    if since is not None:
+        check_in_window("since", since)
     if since is None:  # midnight today in the business time zone
         zone = runtime.settings.zone
         since = datetime.combine(now.astimezone(zone).date(), time(0), tzinfo=zone)

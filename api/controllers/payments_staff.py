@@ -16,7 +16,7 @@ import payments
 import ticketing
 from api.controllers.payments import payment_json
 from api.deps import RuntimeDep, ServicesDep, SessionDep
-from api.finance_dates import bound, zone_for
+from api.finance_dates import span, zone_for
 from api.idempotency import HEADER, Outcome, Respond, idempotent, keyed_request, strict_body
 from api.security import PrincipalDep, authenticated, customers_and_agents, require_roles
 from core.db import commit, new_id, unit_of_work
@@ -267,8 +267,7 @@ async def ledger_csv(
     """Every ledger line in [from, to) (plain dates are whole days in the business time
     zone): debit and credit in major units, one row per entry, streamed."""
     zone = zone_for(tz, runtime.settings.zone)
-    lo = bound(start, "from", runtime.settings.zone, end=False)
-    hi = bound(end, "to", runtime.settings.zone, end=True)
+    lo, hi = span(start, end, runtime.settings.zone)
 
     async def lines() -> AsyncIterator[str]:
         async with runtime.sessions() as session:

@@ -13,6 +13,7 @@ import ticketing
 from api.deps import RuntimeDep, SessionDep
 from api.idempotency import strict_body
 from api.security import require_roles
+from core.dates import check_in_window
 from core.errors import ValidationFailed
 from ticketing import AgentIn, CalendarIn, PolicyIn, QueueIn
 
@@ -124,6 +125,7 @@ def _when(name: str, value: str | None, default: datetime) -> datetime:
         dt = datetime.fromisoformat(value)
     except ValueError:
         raise ValidationFailed.field(name, "ISO 8601 date or time") from None
+    check_in_window(name, dt)
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 

@@ -14,6 +14,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from core.dates import in_window
+
 MAX_BODY = 1600  # Twilio's longest message; anything longer is cut before reading
 
 HELP, LIST, INFO, BOOK, PAY, CARD = "HELP", "LIST", "INFO", "BOOK", "PAY", "CARD"
@@ -152,7 +154,7 @@ def _date(word: str, today: date | None) -> date | None:
         return None
     if not m.group(1) and today and found < today:  # 1-5 in December means next January's
         found = found.replace(year=found.year + 1)
-    return found
+    return found if in_window(found) else None  # a search could not take it (core/dates.py)
 
 
 def parse(body: str, *, today: date | None = None) -> Command:

@@ -1,9 +1,14 @@
 """Bad input is a clear 4xx naming the field, never a 500 (api/input_guard.py, api/problems.py):
 NUL characters anywhere, JSON nested too deep, bodies that are not JSON, query parameters that
-do not validate, and a caller's wrong PIN that must not look like the agent's failed token."""
+do not validate, dates and times outside the years the service takes, and a caller's wrong PIN
+that must not look like the agent's failed token."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,9 +16,15 @@ from litestar import Litestar, post
 from litestar.exceptions import ClientException
 from litestar.testing import AsyncTestClient
 
+from api.app import create_app
 from api.idempotency import strict_body
 from api.input_guard import FORM, guard_input
-from tests.auth_fixtures import random_cn_mobile
+from api.migrate import upgrade
+from core.clock import TravelClock
+from core.paging import encode_cursor
+from core.runtime import Runtime
+from tests.auth_fixtures import TestAgent, make_agent, random_cn_mobile
+from tests.conftest import make_test_settings
 
 PROBLEM = "application/problem+json"
 
@@ -274,3 +285,134 @@ async def test_a_callers_wrong_pin_is_not_401(client: Any, agent: Any, customer:
         statuses.append(r.status_code)
     assert statuses[-1] == 429, statuses
     assert "Retry-After" in r.headers
+
+
+# -- dates outside the years the service takes (core/dates.py) ---------------------------------
+FAR_DAYS = ("0001-01-01", "9999-12-31")
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def anyone(request: pytest.FixtureRequest, client: Any, tmp_path: Path) -> AsyncIterator[Any]:
+    """A client signed in as nobody, on PostgreSQL (production) or SQLite (the demo)."""
+    if request.param == "postgresql":
+        yield client
+        return
+    url = f"sqlite+aiosqlite:///{tmp_path / 'hotline.db'}"
+    await asyncio.to_thread(upgrade, url)
+    app = create_app(make_test_settings(url, redis_url=""), clock=TravelClock())
+    async with AsyncTestClient(app=app, base_url="http://testserver.local") as c:
+        yield c
+
+
+@pytest.mark.parametrize("day", FAR_DAYS)
+async def test_a_far_off_date_on_the_public_routes_is_422(anyone: Any, day: str) -> None:
+    body = _problem(await anyone.get("/v1/offers", params={"on": day}), 422, "validation-error")
+    assert _field(body) == "on"
+    page = await anyone.get("/shop/", params={"on": day}, headers={"Accept-Language": "en"})
+    assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+    assert 'data-slug="validation-error"' in page.text and 'href="/shop/"' in page.text
+    assert "on: must be in the years 2000 to 2100" in page.text  # what to correct
+
+
+FORGED = encode_cursor(datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-12))), "x")
+OFFER = {"kind": "event", "title": "t", "venue": "v", "price": {"amount": 100}, "capacity": 1}
+NOON = "T12:00:00+08:00"
+
+
+@pytest.fixture
+async def staff(request: pytest.FixtureRequest, runtime: Runtime) -> TestAgent:
+    return await make_agent(runtime, request.param)  # the role the case names
+
+
+@pytest.mark.parametrize(
+    ("staff", "method", "path", "sent", "field"),
+    [
+        ("supervisor", "GET", "/v1/call-queues", {"since": "0001-01-01T00:00:00+14:00"}, "since"),
+        ("supervisor", "GET", "/v1/call-queues", {"since": "9999-12-31T23:59:59-12:00"}, "since"),
+        ("supervisor", "GET", "/v1/reports/tickets", {"from": "0001-01-01T00:00:00+14:00"}, "from"),
+        ("supervisor", "GET", "/v1/reports/tickets", {"to": "9999-12-31T23:59:59-12:00"}, "to"),
+        (
+            "admin",
+            "POST",
+            "/v1/offers",
+            {**OFFER, "starts_at": "9999-12-31T23:59:59-12:00"},
+            "starts_at",
+        ),
+        (
+            "admin",
+            "POST",
+            "/v1/offers",
+            {**OFFER, "starts_at": "9999-12-31T00:00:00+14:00"},
+            "starts_at",
+        ),
+        (
+            "admin",
+            "POST",
+            "/v1/offers",
+            {**OFFER, "starts_at": "0001-01-01T00:00:00+14:00"},
+            "starts_at",
+        ),
+        (
+            "supervisor",
+            "PUT",
+            "/v1/business-calendars/cal-far",
+            {"zone": "Asia/Shanghai", "hours": {"0": [[0, 60]]}, "holidays": ["9999-12-31"]},
+            "holidays[0]",
+        ),
+        (
+            "finance",
+            "GET",
+            "/v1/finance/reports/daily",
+            {"from": "0001-01-01", "to": "9999-12-31"},
+            "from",
+        ),
+        (
+            "finance",
+            "GET",
+            "/v1/finance/reports/daily",
+            {"from": "2026-12-01", "to": "9999-12-31"},
+            "to",
+        ),
+        (
+            "finance",
+            "GET",
+            "/v1/finance/reports/daily.csv",
+            {"from": "0001-01-01", "to": "2026-12-01"},
+            "from",
+        ),
+        (
+            "finance",
+            "GET",
+            "/v1/finance/ledger.csv",
+            {"from": "0001-01-01", "to": "9999-12-31"},
+            "from",
+        ),
+        ("finance", "GET", "/v1/finance/ledger.csv", {"to": "9999-12-31"}, "to"),
+        ("finance", "GET", "/v1/finance/ledger.csv", {"from": "0001-01-01" + NOON}, "from"),
+        ("admin", "GET", "/v1/offers", {"cursor": FORGED}, "cursor"),
+        (
+            "finance",
+            "POST",
+            "/v1/finance/reconciliations",
+            {"source": "carrier", "from": "0001-01-01", "to": "9999-12-31"},
+            "from",
+        ),
+        (
+            "finance",
+            "POST",
+            "/v1/finance/reconciliations",
+            {"source": "carrier", "from": "9999-12-30", "to": "9999-12-31"},
+            "from",
+        ),
+    ],
+    indirect=["staff"],
+)
+async def test_a_far_off_date_or_time_is_422_naming_the_field(
+    client: Any, staff: TestAgent, method: str, path: str, sent: dict[str, Any], field: str
+) -> None:
+    headers = staff.headers
+    if method == "GET":
+        r = await client.get(path, params=sent, headers=headers)
+    else:
+        r = await client.request(method, path, json=sent, headers=headers)
+    assert _field(_problem(r, 422, "validation-error")) == field

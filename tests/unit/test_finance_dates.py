@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from api.finance_dates import period, zone_for
+from api.finance_dates import period, span, zone_for
 from core.errors import ValidationFailed
 from core.money import major_units
 from core.text import spreadsheet_line
@@ -35,12 +35,32 @@ def test_a_plain_date_is_the_whole_business_day() -> None:
         ("2026-12-01T10:00", "2026-12-02", "from"),
         ("yesterday", "2026-12-02", "from"),
         ("2025-01-01", "2026-12-02", "to"),
+        # outside the years the service takes (core/dates.py): 422, not OverflowError
+        ("0001-01-01", "9999-12-31", "from"),
+        ("2026-12-01", "9999-12-31", "to"),
+        ("0001-01-01T00:00:00+14:00", "2026-12-02", "from"),
+        ("2026-12-01", "9999-12-31T23:59:59-12:00", "to"),
+        ("1999-12-31", "2000-01-02", "from"),
     ],
 )
 def test_bad_periods_name_the_field(start: str | None, end: str | None, field: str) -> None:
     with pytest.raises(ValidationFailed) as bad:
         period(start, end, SHANGHAI)
     assert bad.value.errors and bad.value.errors[0]["field"] == field
+
+
+def test_an_open_span_refuses_a_reversed_range_as_a_period_does() -> None:
+    assert span(None, None, SHANGHAI) == (None, None)
+    assert span("2026-12-01", None, SHANGHAI) == (datetime(2026, 11, 30, 16, tzinfo=UTC), None)
+    assert span("2000-01-01", "2100-12-31", SHANGHAI)[1] == datetime(2100, 12, 31, 16, tzinfo=UTC)
+    for start, end, field in [
+        ("2026-12-01", "2026-11-01", "to"),
+        (None, "9999-12-31", "to"),
+        ("0001-01-01", None, "from"),
+    ]:
+        with pytest.raises(ValidationFailed) as bad:
+            span(start, end, SHANGHAI)
+        assert bad.value.errors and bad.value.errors[0]["field"] == field
 
 
 def test_zone_choice_and_spreadsheet_amounts() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -123,10 +123,17 @@ def test_keyset_page_carries_the_cursor_of_its_last_row_only_when_more_follow() 
 
 
 def test_a_cursor_not_made_by_us_is_a_validation_error_on_cursor() -> None:
-    from core.paging import decode_cursor
+    from core.paging import decode_cursor, encode_cursor
 
     with pytest.raises(ValidationFailed) as caught:
         decode_cursor("not-a-cursor")
+    assert "cursor" in str(caught.value.errors)
+    # a forged time far off would overflow when the driver converts it to UTC
+    forged = encode_cursor(
+        datetime(9999, 12, 31, 23, 59, tzinfo=timezone(-timedelta(hours=12))), "x"
+    )
+    with pytest.raises(ValidationFailed) as caught:
+        decode_cursor(forged)
     assert "cursor" in str(caught.value.errors)
 
 

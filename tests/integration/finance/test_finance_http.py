@@ -214,3 +214,17 @@ async def test_daily_report_and_ledger_export(client: Any, finance: Any, runtime
     assert capture["at"] == f"{day} 10:00:00" and capture["memo"] == "'-1+1"
     bad = await client.get("/v1/finance/ledger.csv?from=2031-13-01", headers=finance.headers)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "from"
+
+
+async def test_a_reversed_range_is_422_on_to_for_the_ledger_as_for_the_report(
+    client: Any, finance: Any
+) -> None:
+    q = "from=2026-12-01&to=2026-11-01"
+    for path in ("/v1/finance/ledger.csv", "/v1/finance/reports/daily"):
+        r = await client.get(f"{path}?{q}", headers=finance.headers)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["errors"][0] == {"field": "to", "message": "must be after from"}
+    # the ledger's ends stay optional: either alone is still an export
+    for open_ended in ("from=2026-12-01", "to=2026-11-01"):
+        r = await client.get(f"/v1/finance/ledger.csv?{open_ended}", headers=finance.headers)
+        assert r.status_code == 200, (open_ended, r.text)

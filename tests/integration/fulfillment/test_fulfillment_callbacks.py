@@ -180,6 +180,11 @@ async def test_unknown_partner_and_bad_body(
     shipment = await _dispatched(ctx, orders)
     r = await _post(client, courier, partner_server.secret, _event(shipment, "exploded", 1))
     assert r.status_code == 422
+    # a time past the years the service takes (core/dates.py) would overflow on its way to UTC
+    far = {**_event(shipment, "delivered", 1), "occurred_at": "9999-12-31T23:59:59-12:00"}
+    r = await _post(client, courier, partner_server.secret, far)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "occurred_at", r.text
+    assert await _status(ctx, shipment.id) == "dispatched"
 
 
 async def test_dispatch_metrics_on_the_metrics_endpoint(

@@ -168,6 +168,15 @@ async def test_a_phone_order_through_the_forms(
     assert detail.json()["payments"][0]["refunded"]["amount"] == 50500
 
 
+async def test_a_far_off_search_date_is_a_message_not_a_500(
+    browser: Client, agent: TestAgent, customer: TestCustomer
+) -> None:
+    h = await _sign_in(browser, agent)
+    for day in ("0001-01-01", "9999-12-31"):
+        r = await browser.get(f"/console/customers/{customer.id}/offers?on={day}", headers=h)
+        assert r.status_code == 422 and 'data-problem="validation-error"' in r.text, r.text
+
+
 async def test_the_wrap_up_note_stays_on_the_callers_record(
     browser: Client, agent: TestAgent, customer: TestCustomer
 ) -> None:

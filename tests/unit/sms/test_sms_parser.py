@@ -129,6 +129,9 @@ def test_card_status_ticket_info_list() -> None:
     assert parse("查询 1月5日").on == date(2027, 1, 5)  # a past day this year is next year's
     assert parse("LIST 2027-02-30").problem == "list"
     assert parse("LIST boats").problem == "list"
+    # outside the years the service takes (core/dates.py): help, not a search that overflows
+    assert parse("LIST 9999-12-31").problem == "list"
+    assert parse("查询 0001-01-01").problem == "list"
 
 
 def test_complain_and_survey() -> None:
