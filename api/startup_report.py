@@ -65,6 +65,13 @@ def components(s: Settings) -> list[Component]:
             bool(s.stripe_webhook_secret),
             "Stripe-Signature verified" if s.stripe_webhook_secret else "no webhook secret",
         ),
+        Component(
+            "twilio webhooks",
+            bool(s.twilio_auth_token),
+            "X-Twilio-Signature verified (SMS and voice)"
+            if s.twilio_auth_token
+            else "no HOTLINE_TWILIO_AUTH_TOKEN: the SMS and voice webhooks refuse everything (403)",
+        ),
         Component("carrier billing", True, "phone-account balance + credit limit"),
         Component(
             "sms",
