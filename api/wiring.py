@@ -66,9 +66,9 @@ async def on_startup(app: Litestar) -> None:
 
     outbox_routes.check_routes()  # an unrouted topic would wait forever: refuse to start
     runtime: Runtime = app.state.runtime
-    from api.startup_report import report
+    from api.startup_report import redis_problem, report
 
-    report(runtime.settings)
+    report(runtime.settings, await redis_problem(runtime.settings))
     register_periodic_jobs()
     # Tests drive jobs explicitly; the embedded default runs them in-process.
     if runtime.settings.worker == "inprocess" and runtime.settings.env != "test":

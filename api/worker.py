@@ -73,9 +73,10 @@ async def serve(settings: Settings) -> None:
 
     configure_logging(settings)  # in production Dramatiq's own log lines become JSON too
     outbox_routes.check_routes()  # an unrouted topic would wait forever: refuse to start
-    from api.startup_report import report
+    from api.startup_report import redis_problem, report
 
-    report(settings)  # like the API: what is on and off, in this process's log
+    # like the API: what is on and off (and Redis not answering), in this process's log
+    report(settings, await redis_problem(settings))
     broker = build_broker(settings)
     dramatiq.set_broker(broker)
     sender = DramatiqSender(broker, outbox_routes.routes())

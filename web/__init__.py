@@ -30,7 +30,7 @@ from core.outbox import Sender
 from core.runtime import Runtime
 from web.access import console_guard, signed_in
 from web.console import booking, calls, handoff, signin, stream, tickets, wallboard
-from web.errors import domain_error_page, http_error_page, unexpected_page
+from web.errors import domain_error_page, http_error_page, sessions_down_page, unexpected_page
 from web.live import (
     LiveTap,
     channels_plugin,
@@ -40,7 +40,7 @@ from web.live import (
     tell_call,
 )
 from web.pages import STATIC, template_config
-from web.sessions import STORE, session_config, session_store
+from web.sessions import STORE, SessionStoreDown, session_config, session_store
 
 __all__ = [
     "LiveTap",
@@ -82,6 +82,7 @@ def web_parts(runtime: Runtime, *, error_types: Iterable[type[BaseException]] = 
     handlers: dict[Any, Any] = {t: unexpected_page for t in error_types}
     handlers.update({DomainError: domain_error_page, Exception: unexpected_page})
     handlers[HTTPException] = http_error_page
+    handlers[SessionStoreDown] = sessions_down_page
     for t in error_types:
         if issubclass(t, DomainError):
             handlers[t] = domain_error_page

@@ -19,6 +19,7 @@ from core.errors import DomainError
 from web.access import CsrfRefused, SignInRequired
 from web.pages import page
 from web.replies import go
+from web.sessions import RETRY_AFTER_SECONDS, SessionStoreDown, store_down
 from web.words import N_
 
 log = structlog.get_logger("hotline.web")
@@ -62,20 +63,24 @@ ADVICE: dict[str, tuple[str, str]] = {
         N_("This form is stale or came from another site."),
         N_("Reload the page and try again."),
     ),
+    "sessions-down": (N_("Sign-in is unavailable for a moment."), N_("Try again in a moment.")),
 }
 
 
 FALLBACK = (N_("Something went wrong."), N_("Try again; if it persists, tell a supervisor."))
 
 
-def _render(request: Req, status: int, slug: str, detail: str) -> Response[Any]:
+def _render(
+    request: Req, status: int, slug: str, detail: str, headers: dict[str, str] | None = None
+) -> Response[Any]:
     what, step = ADVICE.get(slug, FALLBACK)
     name = (
         "console/partials/problem.html"
         if request.headers.get("hx-request") == "true"
         else "console/error.html"
     )
-    return page(request, name, status_code=status, slug=slug, what=what, step=step, detail=detail)
+    values = {"slug": slug, "what": what, "step": step, "detail": detail}
+    return page(request, name, status_code=status, headers=headers, **values)
 
 
 def domain_error_page(request: Req, exc: DomainError) -> Response[Any]:
@@ -102,3 +107,9 @@ def http_error_page(request: Req, exc: HTTPException) -> Response[Any]:
 def unexpected_page(request: Req, exc: Exception) -> Response[Any]:
     log.exception("unhandled error on a page", path=request.url.path, error=type(exc).__name__)
     return _render(request, 500, "error", "")
+
+
+def sessions_down_page(request: Req, exc: SessionStoreDown) -> Response[Any]:
+    store_down(request, exc)
+    retry = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return _render(request, 503, "sessions-down", "", headers=retry)

@@ -11,8 +11,10 @@ missed or repeated notice can never show a stale state.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterable
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -20,11 +22,13 @@ import structlog
 from litestar.channels import ChannelsPlugin
 from litestar.channels.backends.memory import MemoryChannelsBackend
 from litestar.channels.backends.redis import RedisChannelsPubSubBackend
+from redis.exceptions import RedisError
 
 import commerce
 import payments
 import ticketing
 from core.outbox import CLAIM, Sender
+from core.runtime import REDIS_TIMEOUT_SECONDS
 from core.settings import Settings
 
 log = structlog.get_logger("hotline.web.live")
@@ -45,13 +49,51 @@ def wallboard_channel(settings: Settings) -> str:
     return f"{settings.redis_prefix}:live:wallboard"
 
 
+class _OutageProofBackend(RedisChannelsPubSubBackend):
+    """Litestar's Redis pub/sub backend, but an unreachable Redis costs notices, not the
+    plugin's tasks. Litestar's publishing task dies on the first PUBLISH that raises: every
+    later notice waits in its queue, live updates stop in this process for good, and shutdown
+    joins that queue forever (a server that heard SIGTERM had to be killed). A lost notice
+    only delays a page until its next render (the stream renders from the database)."""
+
+    pause = 1.0  # after a failure, notices are dropped at once for this long: no connect each
+    _down_until = 0.0
+
+    async def publish(self, data: bytes, channels: Iterable[str]) -> None:
+        if time.monotonic() < self._down_until:
+            return
+        try:
+            await super().publish(data, channels)
+        except (RedisError, OSError) as exc:
+            self._down_until = time.monotonic() + self.pause
+            log.warning("live notice lost: Redis unreachable", error=type(exc).__name__)
+
+    async def stream_events(self) -> AsyncGenerator[tuple[str, Any], None]:
+        while True:  # the listening task outlives an outage; redis-py subscribes again
+            try:
+                async for event in super().stream_events():
+                    yield event
+            except (RedisError, OSError) as exc:
+                log.warning("live notices not heard: Redis unreachable", error=type(exc).__name__)
+                await asyncio.sleep(self.pause)
+
+    async def on_shutdown(self) -> None:
+        await super().on_shutdown()
+        await self._redis.aclose()
+
+
 def channels_plugin(settings: Settings) -> ChannelsPlugin:
     if settings.redis_url:
         import redis.asyncio as aioredis
 
-        backend: Any = RedisChannelsPubSubBackend(
-            redis=aioredis.from_url(settings.redis_url), stream_sleep_no_subscriptions=100
+        # bounded waits, as the runtime's client: a Redis that does not answer must not hold
+        # a notice (and the shutdown that waits for the notices) for the OS's connect timeout
+        client = aioredis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
         )
+        backend: Any = _OutageProofBackend(redis=client, stream_sleep_no_subscriptions=100)
     else:
         backend = MemoryChannelsBackend()
     return ChannelsPlugin(backend=backend, arbitrary_channels_allowed=True)

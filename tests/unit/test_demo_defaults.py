@@ -82,3 +82,10 @@ def test_start_up_names_what_is_on_and_off() -> None:
         "hotline worker"
         in components(load_settings(environ={**PROD, "HOTLINE_WORKER": "dramatiq"}))[3].detail
     )
+
+
+def test_start_up_says_the_twilio_webhooks_refuse_everything_without_a_token() -> None:
+    demo = {c.name: c for c in components(load_settings(environ={}))}["twilio webhooks"]
+    assert not demo.on and "HOTLINE_TWILIO_AUTH_TOKEN" in demo.detail and "403" in demo.detail
+    prod = {c.name: c for c in components(load_settings(environ=PROD))}["twilio webhooks"]
+    assert prod.on and "verified" in prod.detail

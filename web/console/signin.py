@@ -19,7 +19,7 @@ from web.i18n import LANG_COOKIE, LANGUAGES
 from web.pages import page
 from web.ports import PortsDep, SessionDep
 from web.replies import go, safe_next
-from web.sessions import PRE_CSRF_COOKIE, new_csrf_token, rotate_session_id
+from web.sessions import PRE_CSRF_COOKIE, check_store, new_csrf_token, rotate_session_id
 
 Req = Request[Any, Any, Any]
 PUBLIC = {"public": True}
@@ -54,6 +54,7 @@ async def sign_in(request: Req, services: PortsDep, session: SessionDep) -> Any:
     form = await request.form()
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     target = safe_next(form.get("next"))
+    await check_store(request)  # no login (audit, counters) whose session cannot be kept
     try:
         agent, _token, _expires = await auth.login_agent(
             services.runtime,

@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Permissio
 
 from core.errors import DomainError
 from web.access import CsrfRefused, SignInRequired
+from web.sessions import RETRY_AFTER_SECONDS, SessionStoreDown, store_down
 from web.shop.render import see, shop_page, sign_in_url
 from web.words import N_
 
@@ -56,6 +57,7 @@ ADVICE: dict[str, tuple[str, str]] = {
         N_("This form is stale or came from another site."),
         N_("Go back, reload the page and try again."),
     ),
+    "sessions-down": (N_("Sign-in is unavailable for a moment."), N_("Try again in a moment.")),
 }
 FALLBACK = (N_("Something went wrong on our side."), N_("Try again in a moment."))
 
@@ -87,6 +89,13 @@ def http_error_page(request: Req, exc: HTTPException) -> Response[Any]:
     return render(request, status, slug, exc.detail if status < 500 else "")
 
 
+def sessions_down_page(request: Req, exc: SessionStoreDown) -> Response[Any]:
+    store_down(request, exc)
+    response = render(request, 503, "sessions-down")
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def unexpected_page(request: Req, exc: Exception) -> Response[Any]:
     log.exception("unhandled error on a shop page", path=request.url.path, error=type(exc).__name__)
     return render(request, 500, "error")
@@ -101,5 +110,6 @@ def handlers(error_types: list[type[BaseException]]) -> dict[Any, Any]:
         elif issubclass(t, HTTPException):
             out[t] = http_error_page
     out.update({DomainError: domain_error_page, HTTPException: http_error_page})
+    out[SessionStoreDown] = sessions_down_page
     out.setdefault(Exception, unexpected_page)
     return out

@@ -21,7 +21,7 @@ from core.db import commit
 from core.errors import DomainError, Throttled, ValidationFailed
 from web.i18n import LANG_COOKIE, LANGUAGES
 from web.ports import PortsDep, SessionDep
-from web.sessions import new_csrf_token, rotate_session_id
+from web.sessions import check_store, new_csrf_token, rotate_session_id
 from web.shop.render import HOME, safe_next, see, shop_page
 
 Req = Request[Any, Any, Any]
@@ -65,6 +65,7 @@ async def sign_in(request: Req, services: PortsDep, session: SessionDep) -> Any:
     form = await request.form()
     phone, pin = str(form.get("phone", "")).strip(), str(form.get("pin", ""))
     target = safe_next(form.get("next"))
+    await check_store(request)  # no login (audit, counters) whose session cannot be kept
     try:
         customer, _token, _expires = await auth.login_customer(
             services.runtime, session, phone, pin, gate=services.throttle, address=_address(request)
@@ -133,6 +134,7 @@ async def confirm_code(request: Req, services: PortsDep) -> Any:
     phone, code = str(form.get("phone", "")), str(form.get("code", "")).strip()
     pin, again = str(form.get("pin", "")), str(form.get("pin2", ""))
     target = safe_next(form.get("next"))
+    await check_store(request)  # no new PIN set for a sign-in that cannot be kept
     try:
         if pin != again:
             raise ValidationFailed.field("pin2", "the two PINs differ")

@@ -5,22 +5,26 @@ and once Redis is back the counters are in Redis again."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+import structlog
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
+from api import startup_report
 from api.app import create_app
 from auth.models import Customer
 from auth.throttle import REDIS_RETRY_SECONDS
 from core.clock import TravelClock
 from core.runtime import Runtime
 from tests.auth_fixtures import TestAgent, TestCustomer, fixture_sessions, make_agent, make_customer
-from tests.conftest import make_test_settings
-from tests.integration.operations.servers import PrivateRedis
+from tests.conftest import REDIS_URL, make_test_settings
+from tests.integration.operations.servers import PrivateRedis, free_port
 
 
 @pytest.fixture
@@ -133,3 +137,24 @@ async def test_ready_is_problem_json_naming_redis_while_it_is_down(
     assert body["unavailable"] == ["redis"]
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["redis"].startswith("error")
+
+
+async def test_start_up_warns_that_the_configured_redis_does_not_answer(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    app = create_app(make_test_settings(pg_url, redis_url=closed))
+    with capture_logs() as logs:
+        # the module's logger may be cached under the app's config: one the capture sees
+        monkeypatch.setattr(startup_report, "log", structlog.get_logger("hotline.test"))
+        started = time.monotonic()
+        async with AsyncTestClient(app=app):
+            took = time.monotonic() - started
+    lines = [e for e in logs if e["event"].startswith("redis:")]
+    assert len(lines) == 1 and lines[0]["log_level"] == "warning", lines
+    said = lines[0]["event"]
+    assert "UNREACHABLE" in said and "ConnectionError" in said and "503" in said, said
+    assert took < startup_report.PROBE_SECONDS + 2  # a short probe, and start-up went on
+
+    reachable = make_test_settings(pg_url, redis_url=REDIS_URL)
+    assert await startup_report.redis_problem(reachable) is None
