@@ -106,6 +106,12 @@ async def test_role_matrix_over_every_guarded_route(app, client, runtime, custom
         ("GET", "/v1/finance/reports/daily"),
         ("GET", "/v1/finance/reports/daily.csv"),
     } <= finance_routes
+    note_refund = [
+        g for m, p, gs in routes if (m, p) == ("POST", "/v1/tickets/zz/refunds") for g in gs
+    ]
+    assert [g.roles for g in note_refund] == [
+        {"supervisor", "finance", "admin"}
+    ]  # docs/http-api.md
     callers = [("customer", frozenset(), customer)]
     for role in ("agent", "supervisor", "finance", "admin"):
         callers.append(("agent", frozenset({role}), await make_agent(runtime, role)))
