@@ -16,6 +16,7 @@ import fulfillment
 import payments
 from core.errors import IdempotencyInProgress, ValidationFailed
 from core.runtime import Runtime
+from core.text import check_plain_text
 from web.once import key_of, new_key, once_committed, once_in
 from web.ports import PortsDep, SessionDep
 from web.shop.access import Shopper, ShopperDep
@@ -42,6 +43,7 @@ def _address(method: str, raw: Any) -> str | None:
     address = str(raw or "").strip()[:500]
     if method == "courier" and len(address) < 5:
         raise ValidationFailed.field("address", "the courier needs a full address")
+    check_plain_text("address", address, lines=True)  # named as the form names it
     return address if method == "courier" else None
 
 

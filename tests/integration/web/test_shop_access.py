@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+import commerce
+from core.money import Money
+from core.runtime import Runtime
 from core.settings import Settings
-from tests.auth_fixtures import TestAgent, TestCustomer
+from tests.auth_fixtures import TestAgent, TestCustomer, fixture_sessions
 
 Client = AsyncTestClient[Litestar]
 
@@ -103,3 +107,31 @@ async def test_bad_links_are_pages_not_json(browser: Client) -> None:
         r = await browser.get(path, headers={"Accept-Language": "en"})
         assert r.headers["content-type"].startswith("text/html"), path
         assert r.status_code in (404, 422) and "Find tickets" in r.text, (path, r.text[:300])
+
+
+async def _booking_form(browser: Client, runtime: Runtime, customer: TestCustomer) -> dict:
+    """A signed-in customer's booking form for a fresh offer, as the confirm page sends it."""
+    assert (await _sign_in(browser, customer.phone, customer.pin))[0] == 303
+    now = runtime.clock.now()
+    async with fixture_sessions(runtime)() as s, s.begin():
+        offer = await commerce.create_offer(
+            s, kind="event", title="Shop seats", venue="Hall", price=Money(50000, "CNY"),
+            starts_at=now + timedelta(days=9), capacity=5, now=now,
+        )  # fmt: skip
+    page = await browser.get(f"/shop/offers/{offer.id}/confirm", params={"qty": 1})
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', page.text)
+    assert page.status_code == 200 and key, page.text[:300]
+    return {"_csrf": _csrf(page.text), "idempotency_key": key.group(1), "offer_id": offer.id,
+            "qty": "1", "method": "e_ticket"}  # fmt: skip
+
+
+async def test_control_characters_in_the_address_are_a_422_page(
+    browser: Client, runtime: Runtime, customer: TestCustomer
+) -> None:
+    form = await _booking_form(browser, runtime, customer)
+    bad = {**form, "method": "courier", "address": "上海市徐汇区\x1b[31m漕溪北路"}
+    r = await browser.post("/shop/orders", data=bad, headers={"Accept-Language": "en"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    assert 'data-slug="validation-error"' in r.text and "address" in r.text
+    ok = {**form, "method": "courier", "address": "上海市徐汇区\r\n漕溪北路 1 号"}
+    assert (await browser.post("/shop/orders", data=ok)).status_code == 303
