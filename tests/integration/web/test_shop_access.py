@@ -135,3 +135,35 @@ async def test_control_characters_in_the_address_are_a_422_page(
     assert 'data-slug="validation-error"' in r.text and "address" in r.text
     ok = {**form, "method": "courier", "address": "上海市徐汇区\r\n漕溪北路 1 号"}
     assert (await browser.post("/shop/orders", data=ok)).status_code == 303
+
+
+async def test_a_422_page_names_the_field_and_why_in_chinese_too(
+    browser: Client, runtime: Runtime, customer: TestCustomer
+) -> None:
+    form = await _booking_form(browser, runtime, customer)
+    url = f"/shop/offers/{form['offer_id']}/confirm"
+    zh = await browser.get(url, params={"qty": "-1"}, headers={"Accept-Language": "zh-CN"})
+    assert zh.status_code == 422 and "表单中有内容不正确" in zh.text
+    assert "<strong>数量</strong>：座位数须为 1 到 100" in zh.text, zh.text
+    en = await browser.get(url, params={"qty": "-1"}, headers={"Accept-Language": "en"})
+    assert "<strong>Seats</strong>: a number of seats from 1 to 100" in en.text
+
+
+async def test_a_booking_form_sent_again_with_other_choices_offers_a_fresh_form(
+    browser: Client, runtime: Runtime, customer: TestCustomer
+) -> None:
+    form = await _booking_form(browser, runtime, customer)
+    first = await browser.post("/shop/orders", data=form)
+    assert first.status_code == 303
+    for lang, title in (("en", "This booking form was already sent with other choices."),
+                        ("zh-CN", "这张预订表单已经按另外的选择提交过了。")):  # fmt: skip
+        r = await browser.post(
+            "/shop/orders", data={**form, "qty": "2"}, headers={"Accept-Language": lang}
+        )
+        assert r.status_code == 422 and 'data-slug="idempotency-conflict"' in r.text
+        assert f"<h1>{title}</h1>" in r.text, r.text
+        fresh = re.search(r'<a class="button" href="([^"]+)">', r.text)
+        assert fresh and fresh.group(1).startswith(f"/shop/offers/{form['offer_id']}/confirm?")
+    page = await browser.get(fresh.group(1).replace("&amp;", "&"))
+    assert page.status_code == 200 and 'name="qty" value="2"' in page.text
+    assert f'value="{form["idempotency_key"]}"' not in page.text  # a new key: books anew
