@@ -18,6 +18,7 @@ from core.db import new_id
 from core.errors import Conflict, InvalidCredentials, Throttled, ValidationFailed
 from core.principal import ROLES
 from core.runtime import Runtime
+from core.text import check_plain_text
 
 
 async def create_agent(
@@ -34,6 +35,7 @@ async def create_agent(
     reason = password_problem(password)
     if reason:
         raise ValidationFailed.field("password", reason)
+    check_plain_text("display_name", display_name)
     bad = [r for r in roles if r not in ROLES]
     if bad or not roles:
         raise ValidationFailed.field("roles", f"each role must be one of {', '.join(ROLES)}")

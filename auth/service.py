@@ -34,6 +34,7 @@ from core.phone import InvalidPhone, normalise_phone
 from core.principal import Principal
 from core.runtime import Runtime
 from core.settings import Settings
+from core.text import check_plain_text
 
 
 def build_throttle(runtime: Runtime) -> Throttle:
@@ -164,6 +165,7 @@ async def create_customer(
         raise ValidationFailed.field("locale", "must be zh or en")
     if name is not None and len(name) > 120:
         raise ValidationFailed.field("name", "at most 120 characters")
+    check_plain_text("name", name)
     pin_hash = None
     if pin is not None:
         reason = pin_problem(pin, phone=e164)

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from core.errors import InvalidTransition, ValidationFailed
 from core.money import MAX_AMOUNT, Money
+from core.text import check_plain_text
 
 
 class OfferKind(StrEnum):
@@ -195,6 +196,7 @@ def check_delivery(method: str, address: str | None) -> tuple[DeliveryMethod, st
         raise ValidationFailed.field("delivery.address", "a courier needs an address")
     if address is not None and len(address) > 500:
         raise ValidationFailed.field("delivery.address", "at most 500 characters")
+    check_plain_text("delivery.address", address, lines=True)  # the shop's is a textarea
     return m, address
 
 

@@ -14,6 +14,7 @@ from core.dates import check_in_window
 from core.errors import NotFound, ValidationFailed
 from core.money import Money
 from core.paging import Page, keyset, page_of
+from core.text import check_plain_text
 
 from .domain import OfferKind, check_offer_code, new_offer_code
 from .errors import OfferCodeTaken
@@ -48,6 +49,8 @@ async def create_offer(
         raise ValidationFailed.field("title", "1-200 characters")
     if not 1 <= len(venue) <= 200:
         raise ValidationFailed.field("venue", "1-200 characters")
+    check_plain_text("title", title)
+    check_plain_text("venue", venue)
     if currency is not None and price.currency != currency:
         raise ValidationFailed.field("price.currency", f"offers are priced in {currency}")
     if type(price.amount) is not int or not 0 <= price.amount <= MAX_PRICE:

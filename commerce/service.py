@@ -21,6 +21,7 @@ from core.errors import Busy
 from core.outbox import emit
 from core.principal import Principal
 from core.settings import Settings
+from core.text import check_plain_text
 
 from . import capacity
 from .domain import (
@@ -266,6 +267,7 @@ async def cancel_order(
     now: datetime,
 ) -> Order:
     """The owner or an agent cancels: seats go back; a paid order is refunded by payments."""
+    check_plain_text("reason", reason, lines=True)
     await get_order_for(session, order_id, principal)
     return await transition(
         session,

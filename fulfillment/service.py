@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import Clock
 from core.errors import InvalidTransition, ValidationFailed
 from core.outbox import emit
+from core.text import check_plain_text
 from fulfillment import metrics
 from fulfillment.dead_letters import dead_letter_order
 from fulfillment.domain import Outcome, RetryPolicy, ShipmentStatus, classify, eticket_text
@@ -96,6 +97,7 @@ async def register_partner(
         raise ValidationFailed.field("secret", "must be at least 16 characters")
     if not data.code or len(data.code) > 40:
         raise ValidationFailed.field("code", "must be 1-40 characters")
+    check_plain_text("name", data.name)
     if data.cost_minor < 0:
         raise ValidationFailed.field("cost_minor", "must not be negative")
     if await session.scalar(select(Partner.id).where(Partner.code == data.code)):

@@ -17,6 +17,7 @@ from core.db import new_id
 from core.drivers import as_rows
 from core.errors import NotFound, ValidationFailed
 from core.money import MAX_AMOUNT, MAX_BALANCE
+from core.text import check_plain_text
 from payments.errors import InsufficientCredit
 from payments.models import PhoneAccount, PhoneAccountMovement
 
@@ -154,6 +155,7 @@ async def top_up(
     credit_limit: int | None = None,
 ) -> PhoneAccount:
     """Add money (admin API and CLI); `reference` makes a repeated top-up a no-op."""
+    check_plain_text("reference", reference)
     if not 0 <= amount <= MAX_AMOUNT:
         raise ValidationFailed.field("amount", f"must be 0 to {MAX_AMOUNT} minor units")
     if credit_limit is not None and not 0 <= credit_limit <= MAX_AMOUNT:

@@ -23,6 +23,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.text import check_plain_text
 from payments import recon_store
 from payments.recon_models import ReconItem, ReconResolution, ReconRun
 from payments.recon_store import Sessions
@@ -418,6 +419,7 @@ async def resolve(
     note = note.strip()
     if not 1 <= len(note) <= 2000:
         raise ValidationFailed.field("note", "must be 1 to 2000 characters")
+    check_plain_text("note", note, lines=True)
     run = await get_run(session, run_id)
     item = await session.scalar(
         select(ReconItem)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.errors import IdempotencyConflict, NotFound, ValidationFailed
+from core.text import check_plain_text
 from payments import carrier, domain, ledger
 from payments.errors import RefundExceedsCaptured
 from payments.gateway import GatewayError, GatewayUnknown
@@ -72,6 +73,7 @@ async def reserve_order_refund(
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed.field("reason", "a refund needs a reason")
+    check_plain_text("reason", reason, lines=True)
     key = f"order:{order_id}:{request_key}"
     existing = await session.scalar(select(Refund).where(Refund.request_key == key))
     if existing is not None:

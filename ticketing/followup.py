@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound, ValidationFailed
 from core.principal import Principal
+from core.text import check_plain_text
 
 from .domain import check_choice, check_score
 from .models import FollowUp, Ticket
@@ -38,6 +39,7 @@ async def record_attempt(
     if not principal.is_agent:
         raise NotFound("no such follow-up")
     check_choice("outcome", outcome, OUTCOMES)
+    check_plain_text("note", note, lines=True)
     if score is not None:
         check_score(score)
         if outcome != "reached":

@@ -69,25 +69,45 @@ async def check_refund_ticket(session: AsyncSession, ticket_id: str, order_id: s
     ticket = await session.get(Ticket, ticket_id) if ticket_id else None
     if ticket is None:
         raise ValidationFailed.field("ticket_id", "no such ticket")
-    linked = await session.scalar(
-        select(TicketOrder.id).where(
-            TicketOrder.ticket_id == ticket.id, TicketOrder.order_id == order_id
-        )
-    )
-    if linked is None:
+    if not await _linked(session, ticket.id, order_id):
         raise ValidationFailed.field("ticket_id", "this ticket is not linked to the order")
     return ticket
 
 
+async def _linked(session: AsyncSession, ticket_id: str, order_id: str) -> bool:
+    row = await session.scalar(
+        select(TicketOrder.id).where(
+            TicketOrder.ticket_id == ticket_id, TicketOrder.order_id == order_id
+        )
+    )
+    return row is not None
+
+
 async def note_refund(
-    session: AsyncSession, ticket_id: str, principal: Principal, *, refund_id: str, now: datetime
+    session: AsyncSession,
+    ticket_id: str,
+    principal: Principal,
+    *,
+    refund_id: str,
+    refunded_order_id: str | None,
+    now: datetime,
 ) -> TicketRefund:
-    """A supervisor's refund decision names this ticket (payments refunds carry `ticket_id`)."""
+    """A supervisor's or finance's refund decision names this ticket (payments refunds carry
+    `ticket_id`). `refunded_order_id` is the order the refund paid back, None when payments
+    knows no such refund: the caller looks it up, as ticketing may not import payments. The
+    refund must be for an order linked to the ticket, which also keeps it on one customer's
+    tickets (a ticket is linked only to its customer's orders)."""
     if not principal.is_agent:
         raise NotFound("no such ticket")
     ticket = await lock_ticket(session, ticket_id)
     if not refund_id or len(refund_id) > 64:
         raise ValidationFailed.field("refund_id", "1 to 64 characters")
+    if refunded_order_id is None:
+        raise ValidationFailed.field("refund_id", "no such refund")
+    if not await _linked(session, ticket.id, refunded_order_id):
+        raise ValidationFailed.field(
+            "refund_id", "this refund is for an order not linked to the ticket"
+        )
     row = TicketRefund(
         ticket_id=ticket.id, refund_id=refund_id, decided_by=principal.actor, created_at=now
     )

@@ -12,6 +12,7 @@ import commerce
 from core.errors import Forbidden, NotFound, ValidationFailed
 from core.principal import Principal
 from core.sms import SmsSender
+from core.text import check_plain_text
 
 from .assignment import drain_for_agent, drain_queue
 from .domain import (
@@ -171,6 +172,8 @@ def check_ticket(
         raise ValidationFailed.field("subject", "1 to 200 characters")
     if not 1 <= len(description) <= 10_000:
         raise ValidationFailed.field("description", "1 to 10000 characters")
+    check_plain_text("subject", subject)
+    check_plain_text("description", description, lines=True)
     return channel, subject, description
 
 
@@ -208,6 +211,7 @@ async def add_comment(
     body = (body or "").strip()
     if not 1 <= len(body) <= 10_000:
         raise ValidationFailed.field("body", "1 to 10000 characters")
+    check_plain_text("body", body, lines=True)
     if principal.is_customer:
         public = True  # customers cannot write internal notes
     if ticket.status == Status.CLOSED.value:
@@ -261,6 +265,7 @@ async def transition(
     if not principal.is_agent:
         raise NotFound("no such ticket")
     target = parse_status(to)
+    check_plain_text("reason", reason, lines=True)
     ticket = await lock_ticket(session, ticket_id)
     freed = await apply_transition(session, ticket, target, principal, now, reason)
     if freed:

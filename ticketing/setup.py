@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound, ValidationFailed
-from core.text import SLUG, SLUG_RULE
+from core.text import SLUG, SLUG_RULE, check_plain_text
 
 from .calendar import DEFAULT_HOURS, Calendar, make_calendar
 from .domain import CATEGORIES, DEFAULT_FOLLOWUP_SECONDS, DEFAULT_TARGETS, PRIORITIES, check_choice
@@ -58,6 +58,7 @@ async def upsert_queue(
 ) -> TicketQueue:
     if not SLUG.match(code):  # a code ends up in reports and CSV cells: nothing exotic
         raise ValidationFailed.field("code", SLUG_RULE)
+    check_plain_text("name", name)
     for c in categories:
         check_choice("categories", c, CATEGORIES)
     cal = (

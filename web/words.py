@@ -3,6 +3,8 @@ listed here so `pybabel extract` finds them and both catalogues translate them."
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def N_(message: str) -> str:
     return message
@@ -89,3 +91,54 @@ CODE_WORDS = (
     N_("notice"),
     N_("survey_sent"),
 )
+
+# A form field a 422 names (`errors[].field`) -> the label a person reads next to its message.
+FIELD_LABELS: dict[str, str] = {
+    "qty": N_("Seats"),
+    "method": N_("Delivery"),
+    "address": N_("Delivery address"),
+    "delivery.address": N_("Delivery address"),
+    "on": N_("Date"),
+    "subject": N_("Subject"),
+    "description": N_("Description"),
+    "body": N_("Message"),
+    "reason": N_("Reason"),
+    "order_id": N_("Order"),
+    "name": N_("Name"),
+    "locale": N_("Language"),
+    "phone": N_("Phone"),
+    "from": N_("Phone"),
+    "pin": N_("PIN"),
+    "pin2": N_("PIN"),
+    "idempotency_key": N_("Form"),
+}
+
+# The messages of the 422s the pages' forms can meet, so they read in Chinese too. They must
+# match the raising code word for word; one that drifts falls back to its English words.
+FIELD_MESSAGES = (
+    N_("a number of seats from 1 to 100"),  # web/shop/browse.py, commerce.MAX_QUANTITY
+    N_("e_ticket or courier"),
+    N_("the courier needs a full address"),
+    N_("a courier needs an address"),
+    N_("at most 500 characters"),
+    N_("at most 120 characters"),
+    N_("1 to 200 characters"),
+    N_("1 to 10000 characters"),
+    N_("must not contain control characters"),
+    N_("must not contain control characters (line breaks and tabs are fine)"),
+    N_("must not contain the NUL character (0x00)"),
+    N_("the form has no key; reload the page"),
+    N_("reload the order and try again"),
+    N_("a date such as 2027-01-31"),
+    N_("the two PINs differ"),
+    N_("must be zh or en"),
+)
+
+
+def field_errors(errors: list[dict[str, Any]] | None) -> list[tuple[str, str]]:
+    """(label msgid, message msgid) per named field, for a page to translate and show."""
+    return [
+        (FIELD_LABELS.get(str(e.get("field")), str(e.get("field"))), str(e.get("message", "")))
+        for e in errors or []
+        if e.get("field")
+    ]

@@ -235,7 +235,12 @@ async def create_refund(
         )
         if body.ticket_id is not None:  # on the ticket, stored with the idempotent response
             await ticketing.note_refund(
-                session, body.ticket_id, who, refund_id=r.id, now=runtime.clock.now()
+                session,
+                body.ticket_id,
+                who,
+                refund_id=r.id,
+                refunded_order_id=r.order_id,
+                now=runtime.clock.now(),
             )
         return (202 if r.status == "unknown" else 201), refund_json(r), r.id
 

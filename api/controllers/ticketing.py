@@ -8,6 +8,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+import payments
 import ticketing
 from api.controllers import ticketing_admin
 from api.deps import RuntimeDep, ServicesDep, SessionDep
@@ -34,6 +35,9 @@ from ticketing import (
 Req = Request[Any, Any, Any]
 Cursor = Annotated[str | None, QueryParameter(description="next_cursor of the previous page")]
 supervisors = require_roles("supervisor", "admin")
+# Finance may refund an order naming a ticket (POST /v1/orders/{id}/refunds), so it may also
+# note on a ticket a refund made earlier.
+refund_deciders = require_roles("supervisor", "finance")
 
 
 OPEN = "tickets.create"  # the Idempotency-Key scope of opening a ticket
@@ -309,7 +313,7 @@ async def followup_attempt(
 
 @post(
     "/v1/tickets/{ticket_id:str}/refunds",
-    guards=[supervisors],
+    guards=[refund_deciders],
     status_code=201,
     tags=T,
     summary="Note the payments refund decided on this ticket",
@@ -324,8 +328,14 @@ async def note_refund(
     data: JSONBody[RefundNoteIn],
 ) -> dict[str, Any]:
     body: RefundNoteIn = await strict_body(request, RefundNoteIn)
+    refund = await session.get(payments.Refund, body.refund_id) if body.refund_id else None
     r = await ticketing.note_refund(
-        session, ticket_id, principal, refund_id=body.refund_id, now=runtime.clock.now()
+        session,
+        ticket_id,
+        principal,
+        refund_id=body.refund_id,
+        refunded_order_id=refund.order_id if refund is not None else None,
+        now=runtime.clock.now(),
     )
     return {"ticket_id": r.ticket_id, "refund_id": r.refund_id}
 

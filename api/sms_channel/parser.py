@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from core.dates import in_window
+from core.text import without_controls
 
 MAX_BODY = 1600  # Twilio's longest message; anything longer is cut before reading
 
@@ -160,6 +161,11 @@ def _date(word: str, today: date | None) -> date | None:
 def parse(body: str, *, today: date | None = None) -> Command:
     """Read one text. Never raises: a text we cannot read is TEXT (free words) or a known
     verb with `problem` set, and the caller answers with help."""
+    # Control characters and terminal escapes are dropped, not refused as the API and the
+    # shop do: a texter has no form to correct and a refused complaint is a lost one, and
+    # on a phone they come from the handset or a gateway, never from the person's words.
+    # Dropped whole before reading, so neither the ticket nor the record keeps a "[31m".
+    body = without_controls(body or "")
     text = normalise(body)
     lang = language_of(text)
     if not text:

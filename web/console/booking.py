@@ -306,7 +306,12 @@ async def refund(
         )
         if ticket_id is not None:
             await ticketing.note_refund(
-                session, ticket_id, me.principal, refund_id=r.id, now=runtime.clock.now()
+                session,
+                ticket_id,
+                me.principal,
+                refund_id=r.id,
+                refunded_order_id=r.order_id,
+                now=runtime.clock.now(),
             )
         return r.id
 

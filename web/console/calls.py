@@ -21,6 +21,7 @@ from web.console.tickets import desk_context, names
 from web.pages import page
 from web.ports import PortsDep, SessionDep
 from web.replies import go
+from web.words import field_errors
 
 Req = Request[Any, Any, Any]
 VERIFIED = "verified"  # session key: customer id -> {"id": verification id, "until": iso}
@@ -133,14 +134,18 @@ async def create_customer(request: Req, services: PortsDep, session: SessionDep,
             services.runtime, session, phone=phone, name=name, locale=locale
         )
     except DomainError as exc:
+        # The heading fits the field at fault: a bad name is not "this number can't be used".
+        fields = field_errors(exc.errors)
+        phone_wrong = [f for f in exc.errors or [] if f.get("field") == "phone"]
         return page(
             request,
             "console/new_customer.html",
             status_code=exc.status,
             phone=phone,
             name=name,
-            error="exists" if exc.status == 409 else "phone",
-            detail=exc.detail,
+            locale=locale,
+            error="exists" if exc.status == 409 else "phone" if phone_wrong else "field",
+            fields=fields,
         )
     return go(request, f"/console/customers/{customer.id}?call=1")
 

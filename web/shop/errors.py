@@ -14,7 +14,7 @@ from core.errors import DomainError
 from web.access import CsrfRefused, SignInRequired
 from web.sessions import RETRY_AFTER_SECONDS, SessionStoreDown, store_down
 from web.shop.render import see, shop_page, sign_in_url
-from web.words import N_
+from web.words import N_, field_errors
 
 log = structlog.get_logger("hotline.shop")
 Req = Request[Any, Any, Any]
@@ -58,19 +58,42 @@ ADVICE: dict[str, tuple[str, str]] = {
         N_("Go back, reload the page and try again."),
     ),
     "sessions-down": (N_("Sign-in is unavailable for a moment."), N_("Try again in a moment.")),
+    "idempotency-conflict": (
+        N_("This form was already sent with other choices."),
+        N_("Open a fresh form and send it again."),
+    ),
 }
 FALLBACK = (N_("Something went wrong on our side."), N_("Try again in a moment."))
 
 
-def render(request: Req, status: int, slug: str, detail: str = "") -> Response[Any]:
-    what, step = ADVICE.get(slug, FALLBACK)
+def render(
+    request: Req,
+    status: int,
+    slug: str,
+    detail: str = "",
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    advice: tuple[str, str] | None = None,
+    again: str | None = None,
+) -> Response[Any]:
+    """The page for a problem: its advice (or `advice`), each named field with its message
+    in the customer's language, and `again`, a link to a fresh form, when there is one."""
+    what, step = advice or ADVICE.get(slug, FALLBACK)
     return shop_page(
-        request, "error.html", status_code=status, slug=slug, what=what, step=step, detail=detail
+        request,
+        "error.html",
+        status_code=status,
+        slug=slug,
+        what=what,
+        step=step,
+        detail=detail,
+        fields=field_errors(errors),
+        again=again,
     )
 
 
 def domain_error_page(request: Req, exc: DomainError) -> Response[Any]:
-    return render(request, exc.status, exc.slug, exc.detail)
+    return render(request, exc.status, exc.slug, exc.detail, errors=exc.errors)
 
 
 def http_error_page(request: Req, exc: HTTPException) -> Response[Any]:

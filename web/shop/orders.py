@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from litestar import Request, get, post
 from litestar.params import FromPath
@@ -14,14 +15,17 @@ from litestar.params import FromPath
 import commerce
 import fulfillment
 import payments
-from core.errors import IdempotencyInProgress, ValidationFailed
+from core.errors import IdempotencyConflict, IdempotencyInProgress, ValidationFailed
 from core.runtime import Runtime
+from core.text import check_plain_text
 from web.once import key_of, new_key, once_committed, once_in
 from web.ports import PortsDep, SessionDep
 from web.shop.access import Shopper, ShopperDep
 from web.shop.browse import METHODS, price_for, quantity
+from web.shop.errors import render as render_problem
 from web.shop.render import see, shop_page
 from web.shop.ticket_qr import eticket_svg
+from web.words import N_
 
 Req = Request[Any, Any, Any]
 HOLDING = ("awaiting_payment",)
@@ -29,6 +33,10 @@ SHOWS_TICKET = ("paid", "fulfilling", "fulfilled")
 # Orders whose checkout went through: their page shows the step bar at "Done". An expired or
 # cancelled one never got there and shows none.
 CHECKED_OUT = (*SHOWS_TICKET, "refunded")
+REBOOK = (
+    N_("This booking form was already sent with other choices."),
+    N_("The booking it made is under My orders. To book these choices too, open a fresh form."),
+)
 
 
 def _method(raw: Any) -> str:
@@ -42,6 +50,7 @@ def _address(method: str, raw: Any) -> str | None:
     address = str(raw or "").strip()[:500]
     if method == "courier" and len(address) < 5:
         raise ValidationFailed.field("address", "the courier needs a full address")
+    check_plain_text("address", address, lines=True)  # named as the form names it
     return address if method == "courier" else None
 
 
@@ -108,16 +117,28 @@ async def place(request: Req, services: PortsDep, session: SessionDep, shopper: 
         return str(placed.id)
 
     payload = {"offer": offer_id, "qty": qty, "method": method, "address": address}
-    order_id = await patiently(
-        lambda: once_committed(
-            runtime,
-            session,
-            key=key,
-            scope=f"web.shop.orders.create:{shopper.principal.actor}",
-            payload=payload,
-            work=work,
+    try:
+        order_id = await patiently(
+            lambda: once_committed(
+                runtime,
+                session,
+                key=key,
+                scope=f"web.shop.orders.create:{shopper.principal.actor}",
+                payload=payload,
+                work=work,
+            )
         )
-    )
+    except IdempotencyConflict as exc:
+        # The form was sent before with other seats or delivery (a page kept from earlier):
+        # the first booking stands; a fresh confirm page carries a new key for these choices.
+        choices = urlencode({"qty": qty, "method": method, "address": address or ""})
+        return render_problem(
+            request,
+            exc.status,
+            exc.slug,
+            advice=REBOOK,
+            again=f"/shop/offers/{quote(offer_id, safe='')}/confirm?{choices}",
+        )
     return see(f"/shop/orders/{order_id}")
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from api.security import agents_only, customers_and_agents
 from auth.models import Agent, AuditEvent, Customer
-from tests.auth_fixtures import fixture_sessions, make_agent, make_customer
+from tests.auth_fixtures import fixture_sessions, make_agent, make_customer, random_cn_mobile
 
 PROBLEM = "application/problem+json"
 
@@ -106,6 +106,12 @@ async def test_role_matrix_over_every_guarded_route(app, client, runtime, custom
         ("GET", "/v1/finance/reports/daily"),
         ("GET", "/v1/finance/reports/daily.csv"),
     } <= finance_routes
+    note_refund = [
+        g for m, p, gs in routes if (m, p) == ("POST", "/v1/tickets/zz/refunds") for g in gs
+    ]
+    assert [g.roles for g in note_refund] == [
+        {"supervisor", "finance", "admin"}
+    ]  # docs/http-api.md
     callers = [("customer", frozenset(), customer)]
     for role in ("agent", "supervisor", "finance", "admin"):
         callers.append(("agent", frozenset({role}), await make_agent(runtime, role)))
@@ -184,6 +190,20 @@ async def test_bad_input_on_agent_routes(client, agent, admin) -> None:
         assert r.headers["content-type"].startswith(PROBLEM)
     r = await client.get("/v1/customers", params={"phone": "nope"}, headers=agent.headers)
     assert r.status_code == 422
+
+
+async def test_control_characters_in_names_are_422_naming_the_field(client, agent, admin) -> None:
+    cases = [
+        ("/v1/customers", {"phone": random_cn_mobile(), "name": "王\x1b[31m伟"}, agent, "name"),
+        ("/v1/customers", {"phone": random_cn_mobile(), "name": "王\n伟"}, agent, "name"),
+        ("/v1/admin/agents",
+         {"username": "ana_ctl", "password": "correct-horse-42", "display_name": "Ana\x07"},
+         admin, "display_name"),
+    ]  # fmt: skip
+    for path, body, who, field in cases:
+        r = await client.post(path, json=body, headers=who.headers)
+        assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text
+        assert [e["field"] for e in r.json()["errors"]] == [field], r.text
 
 
 async def test_customer_routes(client, agent, customer, other_customer) -> None:

@@ -220,6 +220,44 @@ async def test_bad_order_input_is_4xx_and_writes_nothing(
     assert await _orders_of(rt, customer.id) == 0
 
 
+@pytest.mark.parametrize(
+    "address", ["addr\x1b[31m", "addr\x01", "addr\x07", "addr\x7f", "ad\x9bdr"]
+)
+async def test_control_characters_in_an_address_are_422_and_write_nothing(
+    client: Any, rt: Runtime, customer: Any, address: str
+) -> None:
+    """The courier would get the ESC sequence (core/text.py `check_plain_text`)."""
+    offer = await make_offer(rt, capacity=5)
+    delivery = {"method": "courier", "address": address}
+    r = await client.post(
+        "/v1/orders", json=_order_body(offer.id, delivery=delivery), headers=customer.headers
+    )
+    assert r.status_code == 422 and _slug(r) == "validation-error", r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["delivery.address"]
+    assert await available(rt, offer.id) == 5
+    assert await _orders_of(rt, customer.id) == 0
+
+
+async def test_free_text_keeps_line_breaks_and_refuses_control_characters(
+    client: Any, rt: Runtime, customer: Any, admin: Any
+) -> None:
+    offer = await make_offer(rt, capacity=5)
+    delivery = {"method": "courier", "address": "上海市徐汇区\r\n漕溪北路 1 号\t3 楼"}
+    r = await client.post(
+        "/v1/orders", json=_order_body(offer.id, delivery=delivery), headers=customer.headers
+    )
+    assert r.status_code == 201 and r.json()["delivery"]["address"] == delivery["address"]
+    url = f"/v1/orders/{r.json()['id']}/cancel"
+    r = await client.post(url, json={"reason": "plans\x1b[2J changed"}, headers=customer.headers)
+    assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == ["reason"]
+    body = {"kind": "event", "venue": "上海体育场", "starts_at": "2031-03-01T19:30:00+08:00",
+            "price": {"amount": 68000, "currency": "CNY"}, "capacity": 10}  # fmt: skip
+    for field in ("title", "venue"):
+        bad = {"title": "演唱会", **body, field: "演唱会\x1b[5m"}
+        r = await client.post("/v1/offers", json=bad, headers=admin.headers)
+        assert r.status_code == 422 and [e["field"] for e in r.json()["errors"]] == [field]
+
+
 @pytest.mark.parametrize("raw", [b"{not json", b"", b"[]", b'{"items": null}'])
 async def test_malformed_json_is_4xx(client: Any, customer: Any, raw: bytes) -> None:
     headers = {**customer.headers, "content-type": "application/json"}

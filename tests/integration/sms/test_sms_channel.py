@@ -230,6 +230,21 @@ async def test_complaint_becomes_a_ticket_and_a_reply_joins_it(
     assert last is not None and last.channel == "sms"
 
 
+async def test_control_characters_in_a_complaint_are_dropped_not_refused(
+    sms: Any, ch: Any, sms_rt: Runtime
+) -> None:
+    """A texter has no form to correct: the escapes go, the words make the ticket."""
+    me = await make_customer(sms_rt, locale="en", pin=PIN)
+    reply = await sms(me.phone, "COMPLAIN \x1b[31mred\x07 seats\x01 were \x9b1mbroken")
+    assert reply.startswith("Complaint received"), reply
+    agent = await make_agent(sms_rt, "agent")
+    [ticket] = (await ch.get("/v1/tickets", headers=me.headers)).json()["items"]
+    view = (await ch.get(f"/v1/tickets/{ticket['id']}", headers=agent.headers)).json()
+    assert view["subject"] == view["description"] == "red seats were broken"
+    kept = [m.body for m in await stored(sms_rt, me.phone) if m.from_phone == me.phone]
+    assert kept == ["COMPLAIN red seats were broken"]
+
+
 async def _order_id(rt: Runtime, customer_id: str, number: str) -> str:
     async with rt.sessions() as s:
         return (await commerce.list_orders(s, _principal(customer_id), number=number)).items[0].id

@@ -106,3 +106,53 @@ async def test_refund_names_a_linked_ticket_or_is_422(client: Any, tk_runtime: R
         assert stored is not None and stored.ticket_id == linked
     mine = (await client.get(f"/v1/tickets/{linked}", headers=me.headers)).json()
     assert not [e for e in mine["timeline"] if e["kind"] == "refund"]  # an internal entry
+
+
+async def test_a_refund_is_noted_only_on_a_ticket_of_its_order(
+    client: Any, tk_runtime: Runtime
+) -> None:
+    rt = tk_runtime
+    zhang, li = await make_customer(rt), await make_customer(rt)
+    admin = await make_agent(rt, "admin")
+    finance = await make_agent(rt, "agent", "finance")
+    li_order = await paid_order(client, rt, li, admin)
+    zhang_order = await paid_order(client, rt, zhang, admin)
+    refunds = []
+    for order_id in (li_order, zhang_order):
+        r = await client.post(
+            f"/v1/orders/{order_id}/refunds",
+            json={"amount": 1000, "reason": "trip cancelled"},
+            headers={**finance.headers, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert r.status_code == 201, r.text
+        refunds.append(r.json()["id"])
+    li_refund, zhang_refund = refunds
+    zhang_ticket = await ticket_on(client, zhang, zhang_order)
+    r = await client.post(
+        "/v1/tickets",
+        json={"category": "billing", "subject": "s", "description": "d"},
+        headers=zhang.headers,
+    )
+    no_order_ticket = r.json()["id"]
+
+    for ticket_id, refund_id in (
+        (zhang_ticket, li_refund),  # another customer's order
+        (no_order_ticket, zhang_refund),  # a ticket with no order
+        (zhang_ticket, "no-such-refund"),
+    ):
+        r = await client.post(
+            f"/v1/tickets/{ticket_id}/refunds",
+            json={"refund_id": refund_id},
+            headers=finance.headers,
+        )
+        assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text
+        assert [e["field"] for e in r.json()["errors"]] == ["refund_id"], r.text
+
+    r = await client.post(  # finance decides refunds, so it may note one on the ticket
+        f"/v1/tickets/{zhang_ticket}/refunds",
+        json={"refund_id": zhang_refund},
+        headers=finance.headers,
+    )
+    assert r.status_code == 201, r.text
+    view = (await client.get(f"/v1/tickets/{zhang_ticket}", headers=admin.headers)).json()
+    assert view["refunds"] == [zhang_refund]

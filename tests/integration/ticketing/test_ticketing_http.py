@@ -173,3 +173,30 @@ def _principal(who: Any) -> Any:
     from core.principal import Principal
 
     return Principal("agent", who.id, frozenset(who.roles))
+
+
+async def test_control_characters_in_ticket_text_are_422_naming_the_field(
+    client: Any, customer: Any, agent: Any
+) -> None:
+    """An ESC sequence would show on the console as "[31m" (core/text.py `check_plain_text`);
+    line breaks and tabs are text where several lines are allowed."""
+    t = await _open(client, customer, description="第一行\r\n第二行\t金额 ¥553")
+    assert t["description"] == "第一行\r\n第二行\t金额 ¥553"
+    url = f"/v1/tickets/{t['id']}"
+    cases = [
+        ("/v1/tickets", {"category": "billing", "subject": "x\x1b[31m", "description": "y"},
+         customer, "subject"),
+        ("/v1/tickets", {"category": "billing", "subject": "two\nlines", "description": "y"},
+         customer, "subject"),
+        ("/v1/tickets", {"category": "billing", "subject": "x", "description": "red\x07"},
+         customer, "description"),
+        (f"{url}/comments", {"body": "hi\x01"}, customer, "body"),
+        (f"{url}/comments", {"body": "\x9b2Jnote", "public": False}, agent, "body"),
+        (f"{url}/transitions", {"to": "open", "reason": "ok\x1b[0m"}, agent, "reason"),
+    ]  # fmt: skip
+    for path, body, who, field in cases:
+        r = await client.post(path, json=body, headers=who.headers)
+        assert r.status_code == 422 and _slug(r) == "validation-error", (path, r.text)
+        assert [e["field"] for e in r.json()["errors"]] == [field], r.text
+    view = (await client.get(url, headers=agent.headers)).json()
+    assert view["comments"] == [] and view["status"] == t["status"]

@@ -331,18 +331,32 @@ async def test_concurrent_openings_never_overfill_an_agent(tk_runtime: Runtime) 
 
 async def test_refund_reference_and_sms_satisfaction(tk_runtime: Runtime) -> None:
     from core.errors import Conflict
+    from tests.integration.commerce.helpers import make_offer, place
 
     rt, me, a1, sup = tk_runtime, customer(), agent(), agent("supervisor")
     q = await make_queue(rt, agents=[(a1.id, 5)])
-    tid = await open_one(rt, me, q)
+    order = await place(rt, me.id, ((await make_offer(rt)).id, 1))
+    tid = await open_one(rt, me, q, order_ids=[order.id])
     refund = f"re_{uid()}"
     async with rt.sessions() as s, s.begin():
-        await ticketing.note_refund(s, tid, sup, refund_id=refund, now=T0)
+        for refunded in (None, "another-order"):  # no such refund; one of an unlinked order
+            with pytest.raises(ValidationFailed) as bad:
+                await ticketing.note_refund(
+                    s, tid, sup, refund_id=refund, refunded_order_id=refunded, now=T0
+                )
+            assert bad.value.errors[0]["field"] == "refund_id"
+        await ticketing.note_refund(
+            s, tid, sup, refund_id=refund, refunded_order_id=order.id, now=T0
+        )
     async with rt.sessions() as s, s.begin():
         with pytest.raises(Conflict):
-            await ticketing.note_refund(s, tid, sup, refund_id=refund, now=T0)
+            await ticketing.note_refund(
+                s, tid, sup, refund_id=refund, refunded_order_id=order.id, now=T0
+            )
         with pytest.raises(NotFound):
-            await ticketing.note_refund(s, tid, me, refund_id="re_x", now=T0)
+            await ticketing.note_refund(
+                s, tid, me, refund_id="re_x", refunded_order_id=order.id, now=T0
+            )
     async with rt.sessions() as s, s.begin():
         number = (await ticketing.get_for(s, tid, a1)).number
         with pytest.raises(ValidationFailed):  # not resolved yet

@@ -139,6 +139,30 @@ async def test_a_sign_in_sent_as_multipart_is_a_415_page(browser: Client, agent:
     assert (await browser.get("/console/")).status_code == 303  # not signed in
 
 
+async def test_the_new_customer_form_heads_its_error_by_the_field_at_fault(
+    browser: Client, agent: TestAgent
+) -> None:
+    token = await _sign_in(browser, agent)
+    headers = {"X-CSRF-Token": token, "Accept-Language": "zh-CN"}
+    cases = [
+        ({"name": "王\x1b[31m伟", "locale": "zh"}, "姓名", "不能包含控制字符"),
+        ({"name": "王伟", "locale": "fr"}, "语言", "请选择中文或英文"),
+    ]
+    for extra, label, message in cases:
+        data = {"phone": "+8613700137002", **extra}
+        r = await browser.post("/console/customers", data=data, headers=headers)
+        assert r.status_code == 422, r.text[:300]
+        error = re.search(r'<p class="error"[^>]*>(.*?)</p>', r.text, re.S)
+        assert error, r.text[:500]
+        assert "号码" not in error.group(1), error.group(1)  # not "this number can't be used"
+        assert "表单中有内容不正确" in error.group(1)
+        assert label in error.group(1) and message in error.group(1), error.group(1)
+    r = await browser.post(
+        "/console/customers", data={"phone": "12", "name": "王伟"}, headers=headers
+    )
+    assert r.status_code == 422 and "这个号码无法使用" in r.text
+
+
 async def test_a_customer_token_or_session_never_opens_a_console_page(
     browser: Client, customer: TestCustomer, store: RedisStore
 ) -> None:

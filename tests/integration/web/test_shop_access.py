@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+import commerce
+from core.money import Money
+from core.runtime import Runtime
 from core.settings import Settings
-from tests.auth_fixtures import TestAgent, TestCustomer
+from tests.auth_fixtures import TestAgent, TestCustomer, fixture_sessions
 
 Client = AsyncTestClient[Litestar]
 
@@ -118,3 +122,63 @@ async def test_bad_links_are_pages_not_json(browser: Client) -> None:
         r = await browser.get(path, headers={"Accept-Language": "en"})
         assert r.headers["content-type"].startswith("text/html"), path
         assert r.status_code in (404, 422) and "Find tickets" in r.text, (path, r.text[:300])
+
+
+async def _booking_form(browser: Client, runtime: Runtime, customer: TestCustomer) -> dict:
+    """A signed-in customer's booking form for a fresh offer, as the confirm page sends it."""
+    assert (await _sign_in(browser, customer.phone, customer.pin))[0] == 303
+    now = runtime.clock.now()
+    async with fixture_sessions(runtime)() as s, s.begin():
+        offer = await commerce.create_offer(
+            s, kind="event", title="Shop seats", venue="Hall", price=Money(50000, "CNY"),
+            starts_at=now + timedelta(days=9), capacity=5, now=now,
+        )  # fmt: skip
+    page = await browser.get(f"/shop/offers/{offer.id}/confirm", params={"qty": 1})
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', page.text)
+    assert page.status_code == 200 and key, page.text[:300]
+    return {"_csrf": _csrf(page.text), "idempotency_key": key.group(1), "offer_id": offer.id,
+            "qty": "1", "method": "e_ticket"}  # fmt: skip
+
+
+async def test_control_characters_in_the_address_are_a_422_page(
+    browser: Client, runtime: Runtime, customer: TestCustomer
+) -> None:
+    form = await _booking_form(browser, runtime, customer)
+    bad = {**form, "method": "courier", "address": "上海市徐汇区\x1b[31m漕溪北路"}
+    r = await browser.post("/shop/orders", data=bad, headers={"Accept-Language": "en"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    assert 'data-slug="validation-error"' in r.text and "address" in r.text
+    ok = {**form, "method": "courier", "address": "上海市徐汇区\r\n漕溪北路 1 号"}
+    assert (await browser.post("/shop/orders", data=ok)).status_code == 303
+
+
+async def test_a_422_page_names_the_field_and_why_in_chinese_too(
+    browser: Client, runtime: Runtime, customer: TestCustomer
+) -> None:
+    form = await _booking_form(browser, runtime, customer)
+    url = f"/shop/offers/{form['offer_id']}/confirm"
+    zh = await browser.get(url, params={"qty": "-1"}, headers={"Accept-Language": "zh-CN"})
+    assert zh.status_code == 422 and "表单中有内容不正确" in zh.text
+    assert "<strong>数量</strong>：座位数须为 1 到 100" in zh.text, zh.text
+    en = await browser.get(url, params={"qty": "-1"}, headers={"Accept-Language": "en"})
+    assert "<strong>Seats</strong>: a number of seats from 1 to 100" in en.text
+
+
+async def test_a_booking_form_sent_again_with_other_choices_offers_a_fresh_form(
+    browser: Client, runtime: Runtime, customer: TestCustomer
+) -> None:
+    form = await _booking_form(browser, runtime, customer)
+    first = await browser.post("/shop/orders", data=form)
+    assert first.status_code == 303
+    for lang, title in (("en", "This booking form was already sent with other choices."),
+                        ("zh-CN", "这张预订表单已经按另外的选择提交过了。")):  # fmt: skip
+        r = await browser.post(
+            "/shop/orders", data={**form, "qty": "2"}, headers={"Accept-Language": lang}
+        )
+        assert r.status_code == 422 and 'data-slug="idempotency-conflict"' in r.text
+        assert f"<h1>{title}</h1>" in r.text, r.text
+        fresh = re.search(r'<a class="button" href="([^"]+)">', r.text)
+        assert fresh and fresh.group(1).startswith(f"/shop/offers/{form['offer_id']}/confirm?")
+    page = await browser.get(fresh.group(1).replace("&amp;", "&"))
+    assert page.status_code == 200 and 'name="qty" value="2"' in page.text
+    assert f'value="{form["idempotency_key"]}"' not in page.text  # a new key: books anew
