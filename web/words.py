@@ -130,6 +130,7 @@ FIELD_MESSAGES = (
     N_("the form has no key; reload the page"),
     N_("reload the order and try again"),
     N_("a date such as 2027-01-31"),
+    N_("must be in the years 2000 to 2100"),  # core/dates.py FIRST_YEAR, LAST_YEAR
     N_("the two PINs differ"),
     N_("must be zh or en"),
 )

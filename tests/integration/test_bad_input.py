@@ -311,7 +311,11 @@ async def test_a_far_off_date_on_the_public_routes_is_422(anyone: Any, day: str)
     page = await anyone.get("/shop/", params={"on": day}, headers={"Accept-Language": "en"})
     assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
     assert 'data-slug="validation-error"' in page.text and 'href="/shop/"' in page.text
-    assert "on: must be in the years 2000 to 2100" in page.text  # what to correct
+    # what to correct, by the field's label (web/words.py)
+    assert "<strong>Date</strong>: must be in the years 2000 to 2100" in page.text
+    page = await anyone.get("/shop/", params={"on": day}, headers={"Accept-Language": "zh-CN"})
+    assert page.status_code == 422
+    assert "<strong>日期</strong>：须在 2000 到 2100 年之间" in page.text
 
 
 FORGED = encode_cursor(datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-12))), "x")
