@@ -30,12 +30,18 @@ async def create_agent(
     display_name: str | None = None,
     roles: list[str] | tuple[str, ...] = ("agent",),
 ) -> Agent:
+    # Printable ASCII: a username is typed at the sign-in form and shown in audit trails, so a
+    # control character in it could neither be typed nor read.
     if not isinstance(username, str) or not (3 <= len(username) <= 64) or not username.isascii():
         raise ValidationFailed.field("username", "3 to 64 ASCII characters")
+    if not username.isprintable() or username != username.strip():
+        raise ValidationFailed.field("username", "printable, with no space at either end")
     reason = password_problem(password)
     if reason:
         raise ValidationFailed.field("password", reason)
     check_plain_text("display_name", display_name)
+    if display_name is not None and not 1 <= len(display_name) <= 120:  # the column's width
+        raise ValidationFailed.field("display_name", "1 to 120 characters")
     bad = [r for r in roles if r not in ROLES]
     if bad or not roles:
         raise ValidationFailed.field("roles", f"each role must be one of {', '.join(ROLES)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -76,11 +76,12 @@ class PartnerOut(msgspec.Struct):
 
 
 class PartnerCallbackIn(msgspec.Struct):
-    event_id: str
-    shipment_id: str
-    status: str
+    # Bounded by their columns: a longer value would reach PostgreSQL and fail there.
+    event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    shipment_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    status: Annotated[str, msgspec.Meta(max_length=32)]
     occurred_at: datetime
-    tracking_number: str | None = None
+    tracking_number: Annotated[str, msgspec.Meta(max_length=100)] | None = None
 
 
 class TrackingEventOut(msgspec.Struct):

@@ -3,6 +3,7 @@ customers and agents, and the dead-letter list with replay (admin)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from core.drivers import as_rows
 from core.errors import TOO_DEEP, Conflict, NotFound, ValidationFailed
 from core.outbox import emit
 from core.sms_delivery import requeue_failed
+from core.text import check_plain_text
 from fulfillment.domain import (
     PARTNER_SETTABLE,
     RetryPolicy,
@@ -38,6 +40,9 @@ from fulfillment.service import (
     move_shipment,
     partner_for,
 )
+
+# msgspec names the member it refused as `$.event_id`: the 422 names it as `event_id`.
+_FIELD = re.compile(r"at `\$\.([A-Za-z_]+)`")
 
 
 async def apply_partner_callback(
@@ -64,11 +69,17 @@ async def apply_partner_callback(
     try:
         data = msgspec.json.decode(raw_body, type=PartnerCallbackIn)
     except msgspec.ValidationError as exc:
-        raise ValidationFailed(f"body: {exc}") from None
+        at = _FIELD.search(str(exc))
+        raise ValidationFailed.field(at.group(1) if at else "body", str(exc)) from None
     except msgspec.DecodeError as exc:
         raise MalformedCallback(f"the body is not JSON: {exc}") from None
+    except UnicodeDecodeError:  # msgspec raises it, not a DecodeError, for bytes not UTF-8
+        raise MalformedCallback("the body is not JSON: not UTF-8") from None
     except RecursionError:  # skipping an unknown member recurses once per level
         raise MalformedCallback(TOO_DEEP) from None
+    for name in ("event_id", "shipment_id", "status", "tracking_number"):
+        # A signed body may carry any bytes of the partner's; a NUL would fail in PostgreSQL.
+        check_plain_text(name, getattr(data, name))
     if data.occurred_at.tzinfo is None:
         raise ValidationFailed.field("occurred_at", "must carry a time zone")
     check_in_window("occurred_at", data.occurred_at)

@@ -199,6 +199,15 @@ async def test_control_characters_in_names_are_422_naming_the_field(client, agen
         ("/v1/admin/agents",
          {"username": "ana_ctl", "password": "correct-horse-42", "display_name": "Ana\x07"},
          admin, "display_name"),
+        # a name wider than its column (120) reached PostgreSQL: a 500
+        ("/v1/admin/agents",
+         {"username": "ana_wide", "password": "correct-horse-42", "display_name": "A" * 121},
+         admin, "display_name"),
+        # a username is typed at the sign-in form and read in audit trails
+        ("/v1/admin/agents", {"username": "ana\x07", "password": "correct-horse-42"},
+         admin, "username"),
+        ("/v1/admin/agents", {"username": " ana", "password": "correct-horse-42"},
+         admin, "username"),
     ]  # fmt: skip
     for path, body, who, field in cases:
         r = await client.post(path, json=body, headers=who.headers)

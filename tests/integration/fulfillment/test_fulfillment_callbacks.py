@@ -249,3 +249,54 @@ async def test_a_signed_callback_that_is_not_json_is_400(
     assert r.status_code == 400, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["type"].endswith("/bad-request")
+
+
+async def test_a_signed_callback_of_bytes_that_are_not_utf8_is_400(
+    client: AsyncTestClient[Litestar], partner_server: PartnerServer, courier: Partner, wired: None
+) -> None:
+    """msgspec raises UnicodeDecodeError (no DecodeError) for such bytes: it was a 500."""
+    raw = b'{"event_id": "\xff"}'
+    r = await client.post(
+        f"/v1/webhooks/partners/{courier.code}",
+        content=raw,
+        headers={"Hotline-Signature": sign(partner_server.secret, raw, int(time.time()))},
+    )
+    assert r.status_code == 400, r.text
+    assert "not UTF-8" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("event_id", "ev\x00nul"),  # as a `\u0000` escape, sent without a JSON Content-Type
+        ("tracking_number", "SF\x1b[31m1"),
+        ("event_id", "e" * 101),  # wider than its column
+        ("event_id", ""),
+    ],
+)
+async def test_a_signed_callback_with_a_value_the_columns_cannot_hold_is_422_naming_it(
+    field: str,
+    value: str,
+    client: AsyncTestClient[Litestar],
+    ctx: FulfillmentContext,
+    orders: StubOrders,
+    partner_server: PartnerServer,
+    courier: Partner,
+    wired: None,
+) -> None:
+    """The route reads its own signed bytes whatever their type, so the input guard's JSON
+    NUL check does not see a text/plain body: the callback checks its strings itself. Each
+    of these reached PostgreSQL before (a NUL or an over-long value: a 500)."""
+    shipment = await _dispatched(ctx, orders)
+    raw = json.dumps({**_event(shipment, "delivered", 1), field: value}).encode()
+    r = await client.post(
+        f"/v1/webhooks/partners/{courier.code}",
+        content=raw,
+        headers={
+            "Hotline-Signature": sign(partner_server.secret, raw, int(time.time())),
+            "Content-Type": "text/plain",
+        },
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == field, r.json()
+    assert await _status(ctx, shipment.id) == "dispatched"
