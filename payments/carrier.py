@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import auth
 from core.db import new_id
 from core.drivers import as_rows
 from core.errors import NotFound, ValidationFailed
@@ -154,12 +155,17 @@ async def top_up(
     now: datetime,
     credit_limit: int | None = None,
 ) -> PhoneAccount:
-    """Add money (admin API and CLI); `reference` makes a repeated top-up a no-op."""
+    """Add money (admin API and CLI) to an existing customer's account, opened if missing (404
+    for no such customer); `reference` makes a repeated top-up a no-op."""
     check_plain_text("reference", reference)
     if not 0 <= amount <= MAX_AMOUNT:
         raise ValidationFailed.field("amount", f"must be 0 to {MAX_AMOUNT} minor units")
     if credit_limit is not None and not 0 <= credit_limit <= MAX_AMOUNT:
         raise ValidationFailed.field("credit_limit", f"must be 0 to {MAX_AMOUNT} minor units")
+    # phone_accounts.customer_id has no foreign key, so without this a mistyped id got an
+    # account (and money) no one can ever use. Customers are never deleted: reading is enough.
+    if await session.get(auth.Customer, customer_id) is None:
+        raise NotFound(f"no customer {customer_id}")
     account = await open_account(session, customer_id, currency=currency, now=now)
     seen = await session.scalar(
         select(PhoneAccountMovement.id).where(

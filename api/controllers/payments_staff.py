@@ -329,6 +329,7 @@ class TopUpIn(msgspec.Struct, forbid_unknown_fields=True):
     summary="Top up a phone account (the reference makes a repeat a no-op)",
     guards=[require_roles("admin")],
     status_code=200,
+    opt={"problems": {404: "no such customer"}},
 )
 async def top_up(
     request: Request[Any, Any, Any],

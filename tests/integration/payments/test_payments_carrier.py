@@ -1,17 +1,27 @@
 """Carrier billing on PostgreSQL: concurrent charges against one balance never overdraw;
-a canary shows the race when the guard (the conditional UPDATE) is replaced by read-then-write."""
+a canary shows the race when the guard (the conditional UPDATE) is replaced by read-then-write.
+Top-ups reach existing customers only, from the room and from `hotline top-up`."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
+from pathlib import Path
 
-from sqlalchemy import select, update
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select, update
 
+import api.admin_cli  # noqa: F401 - registers the commands
+from api.cli import main
+from api.migrate import upgrade
+from core.errors import NotFound
 from core.runtime import Runtime
 from payments import carrier
 from payments.errors import InsufficientCredit
 from payments.models import PhoneAccount, PhoneAccountMovement
+from tests.auth_fixtures import make_customer
 
 
 async def _account(runtime: Runtime, balance: int, limit: int) -> str:
@@ -86,7 +96,7 @@ async def test_canary_read_then_write_overdraws(runtime: Runtime) -> None:
 
 
 async def test_top_up_is_idempotent_by_reference(runtime: Runtime) -> None:
-    customer = await _account(runtime, balance=0, limit=0)
+    customer = (await make_customer(runtime)).id
     for _ in range(2):
         async with runtime.sessions() as s, s.begin():
             acct = await carrier.top_up(
@@ -99,3 +109,45 @@ async def test_top_up_is_idempotent_by_reference(runtime: Runtime) -> None:
                 now=runtime.clock.now(),
             )
     assert acct.balance == 2500
+
+
+async def test_top_up_of_an_unknown_customer_is_404_and_writes_nothing(runtime: Runtime) -> None:
+    ghost = uuid.uuid4().hex
+    with pytest.raises(NotFound, match=ghost):
+        async with runtime.sessions() as s, s.begin():
+            await carrier.top_up(
+                s, ghost, 100, reference=f"r-{ghost}", actor="agent:admin", currency="CNY",
+                now=runtime.clock.now(), credit_limit=5000,
+            )  # fmt: skip
+    async with runtime.sessions() as s:
+        assert (
+            await s.scalar(select(PhoneAccount.id).where(PhoneAccount.customer_id == ghost)) is None
+        )
+        moved = select(func.count()).where(PhoneAccountMovement.reference == f"r-{ghost}")
+        assert await s.scalar(moved) == 0
+
+
+def test_cli_top_up_refuses_an_unknown_customer(tmp_path: Path) -> None:
+    """`hotline top-up` for a mistyped id says so and exits 1; a real customer gets the money."""
+    path = tmp_path / "hotline.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    env = {"HOTLINE_ENV": "test", "HOTLINE_DATABASE_URL": f"sqlite+aiosqlite:///{path}",
+           "HOTLINE_REDIS_URL": ""}  # fmt: skip
+    result = CliRunner().invoke(
+        main, ["top-up", "--customer-id", "nope", "--amount", "1.00"], env=env
+    )
+    assert result.exit_code == 1, result.output
+    assert "no customer nope" in result.output and "balance" not in result.output
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM phone_accounts").fetchone() == (0,)
+        assert db.execute("SELECT count(*) FROM phone_account_movements").fetchone() == (0,)
+    made = CliRunner().invoke(
+        main, ["create-customer", "--phone", "+8613712345678", "--pin", "305817"], env=env
+    )
+    assert made.exit_code == 0, made.output
+    with sqlite3.connect(path) as db:
+        (customer_id,) = db.execute("SELECT id FROM customers").fetchone()
+    result = CliRunner().invoke(
+        main, ["top-up", "--customer-id", customer_id, "--amount", "1.00"], env=env
+    )
+    assert result.exit_code == 0 and "balance 1.00" in result.output, result.output

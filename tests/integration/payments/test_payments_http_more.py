@@ -1,5 +1,6 @@
 """More of the payments HTTP surface on the live server: 402 insufficient-credit, refunds with a
-ticket id and their Idempotency-Key replay, and the supervisors' incident list."""
+ticket id and their Idempotency-Key replay, the supervisors' incident list, a top-up for no
+such customer (404)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 import ticketing
 from core.principal import Principal
 from core.runtime import Runtime
-from payments.models import Payment, Refund
+from payments.models import Payment, PhoneAccount, PhoneAccountMovement, Refund
 from payments.service import incident
 from tests.integration.payments.test_payments_http import _agent, _customer, _order_for
 from tests.stripe_fixtures import LiveServer
@@ -149,3 +150,25 @@ async def test_incidents_listed_for_supervisors_and_finance(
             assert r.headers["content-type"].startswith("application/problem+json")
             assert [e["field"] for e in r.json()["errors"]] == [field]
             assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_top_up_for_no_such_customer_is_404_and_opens_no_account(
+    runtime: Runtime, pay_server: LiveServer
+) -> None:
+    as_admin = await _agent(runtime, "admin")
+    ghost, reference = f"ghost{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    async with httpx.AsyncClient(base_url=pay_server.url, timeout=20) as http:
+        r = await http.post(
+            f"/v1/admin/phone-accounts/{ghost}/top-ups",
+            json={"amount": 100, "reference": reference, "credit_limit": 5000},
+            headers=as_admin,
+        )
+    assert r.status_code == 404, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert ghost in r.json()["detail"]
+    async with runtime.sessions() as s:
+        assert (
+            await s.scalar(select(PhoneAccount.id).where(PhoneAccount.customer_id == ghost)) is None
+        )
+        moved = select(PhoneAccountMovement.id).where(PhoneAccountMovement.reference == reference)
+        assert await s.scalar(moved) is None
