@@ -200,6 +200,16 @@ def check_delivery(method: str, address: str | None) -> tuple[DeliveryMethod, st
     return m, address
 
 
+# order_events.reason is varchar(500): a longer reason is refused, never cut to fit.
+REASON_MAX = 500
+
+
+def check_reason(reason: str) -> None:
+    """422 naming `reason` when a status change's reason does not fit its column."""
+    if len(reason) > REASON_MAX:
+        raise ValidationFailed.field("reason", f"at most {REASON_MAX} characters")
+
+
 # --- human-facing codes ------------------------------------------------------------------
 
 # No 0/O, 1/I/L: nothing a caller can mishear or misread on the phone.

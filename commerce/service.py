@@ -29,6 +29,7 @@ from .domain import (
     LineRequest,
     OrderStatus,
     check_actor,
+    check_reason,
     check_transition,
     releases_capacity,
 )
@@ -81,7 +82,7 @@ def _record(
             to_status=to_status.value,
             actor=actor,
             channel=channel,
-            reason=reason[:500],
+            reason=reason,
             at=now,
         )
     )
@@ -135,6 +136,7 @@ async def transition(
     exactly once. Cancelling emits `order.cancelled` {order_id, was}: payments voids the
     order's unused pay links and refunds what was captured."""
     check_actor(actor, channel)
+    check_reason(reason)
     if to is S.PAID:
         raise ValueError("use mark_paid to make an order paid")
     order = await get_order(session, order_id)
@@ -175,6 +177,7 @@ async def move_many(
     first stays as it is (the caller takes the plain path for it). Only for moves without side
     effects (no capacity released, nothing emitted): fulfillment's paid -> fulfilling."""
     check_actor(actor, channel)
+    check_reason(reason)
     check_transition(current, to)
     if releases_capacity(current, to) or to in (S.CANCELLED, S.REFUNDED):
         raise ValueError(f"move_many cannot move {current.value} -> {to.value}")
@@ -194,7 +197,7 @@ async def move_many(
             [
                 {"id": new_id(), "order_id": order_id, "from_status": current.value,
                  "to_status": to.value, "actor": actor, "channel": channel,
-                 "reason": reason[:500], "at": now}
+                 "reason": reason, "at": now}
                 for order_id in sorted(moved)
             ],
         )  # fmt: skip
@@ -232,6 +235,7 @@ async def mark_paid(
     free; if not, the result says `rehold_failed` and the order stays expired. On becoming paid
     it emits outbox `order.paid` {order_id} in this transaction."""
     check_actor(actor, channel)
+    check_reason(reason)
     order = await get_order(session, order_id)
     current = OrderStatus(order.status)
     for _ in range(3):
@@ -267,6 +271,7 @@ async def cancel_order(
     now: datetime,
 ) -> Order:
     """The owner or an agent cancels: seats go back; a paid order is refunded by payments."""
+    check_reason(reason)
     check_plain_text("reason", reason, lines=True)
     await get_order_for(session, order_id, principal)
     return await transition(

@@ -85,6 +85,16 @@ def status_from_intent(intent_status: str) -> str:
     }.get(intent_status, PROCESSING)
 
 
+# refunds.reason is varchar(300): a longer reason is refused, never cut to fit.
+REFUND_REASON_MAX = 300
+
+
+def check_refund_reason(reason: str) -> None:
+    """422 naming `reason` when it does not fit its column, whoever asks (API, console)."""
+    if len(reason) > REFUND_REASON_MAX:
+        raise ValidationFailed.field("reason", f"at most {REFUND_REASON_MAX} characters")
+
+
 def refund_amount(captured: int, refunded: int, requested: int | None) -> int:
     """The amount to refund now; refunded + amount never exceeds captured."""
     remaining = captured - refunded

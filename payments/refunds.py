@@ -73,6 +73,7 @@ async def reserve_order_refund(
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed.field("reason", "a refund needs a reason")
+    domain.check_refund_reason(reason)
     check_plain_text("reason", reason, lines=True)
     key = f"order:{order_id}:{request_key}"
     existing = await session.scalar(select(Refund).where(Refund.request_key == key))
@@ -127,6 +128,7 @@ async def refund_payment(
     """Reserve the amount on the (locked) payment; carrier billing moves the money back now, a
     card refund stays `pending` until `send_refund` (after the caller commits)."""
     domain.refund_amount(payment.amount, payment.refunded_amount, amount)
+    domain.check_refund_reason(reason)  # the automatic refunds' reasons too, before any write
     payment.refunded_amount += amount
     payment.updated_at = now
     refund = Refund(
@@ -135,7 +137,7 @@ async def refund_payment(
         amount=amount,
         currency=payment.currency,
         status="pending",
-        reason=reason[:300],
+        reason=reason,
         ticket_id=ticket_id,
         request_key=request_key,
         actor=actor,

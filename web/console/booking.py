@@ -251,7 +251,7 @@ async def cancel(
 ) -> Any:
     form = await request.form()
     key = key_of(form)
-    reason = str(form.get("reason", "")).strip()[:500]
+    reason = str(form.get("reason", "")).strip()
     runtime = services.runtime
 
     async def work() -> str:

@@ -11,7 +11,13 @@ from sqlalchemy import event, select
 import commerce
 from commerce import OrderStatus
 from core import idempotency
-from core.errors import IdempotencyConflict, IdempotencyInProgress, InvalidTransition, NotFound
+from core.errors import (
+    IdempotencyConflict,
+    IdempotencyInProgress,
+    InvalidTransition,
+    NotFound,
+    ValidationFailed,
+)
 from core.outbox import OutboxMessage
 from core.principal import Principal
 from core.runtime import Runtime
@@ -126,6 +132,34 @@ async def test_cancelling_a_paid_order_emits_order_cancelled(rt: Runtime) -> Non
     assert await _topics(rt, order.id) == ["order.paid", "order.cancelled"]
     assert await available(rt, offer.id) == 4
     assert (await _mark_paid(rt, order.id)).rehold_failed
+
+
+async def test_a_reason_too_long_for_its_column_is_422_not_cut(rt: Runtime) -> None:
+    """A cancel or transition reason past order_events.reason's 500 characters was cut to
+    fit; now it is refused naming `reason`, the order stays as it was, and 500 fit whole."""
+    offer = await make_offer(rt, capacity=2)
+    customer_id = await new_customer(rt)
+    order = await place(rt, customer_id, (offer.id, 1))
+    owner = Principal("customer", customer_id)
+    for too_long in ("x" * 501, "说" * 100_000):
+        with pytest.raises(ValidationFailed) as refused:
+            async with rt.sessions() as session, session.begin():
+                await commerce.cancel_order(
+                    session, order.id, owner, reason=too_long, now=rt.clock.now()
+                )
+        assert refused.value.errors == [{"field": "reason", "message": "at most 500 characters"}]
+    with pytest.raises(ValidationFailed, match="at most 500 characters"):
+        async with rt.sessions() as session, session.begin():
+            await commerce.transition(
+                session, order.id, S.CANCELLED, actor="system", channel="system",
+                reason="y" * 501, now=rt.clock.now(),
+            )  # fmt: skip
+    assert await available(rt, offer.id) == 1  # still held: nothing moved
+    async with rt.sessions() as session, session.begin():
+        await commerce.cancel_order(session, order.id, owner, reason="z" * 500, now=rt.clock.now())
+    async with rt.sessions() as session:
+        history = await commerce.order_history(session, order.id)
+    assert [e.reason for e in history if e.to_status == "cancelled"] == ["z" * 500]
 
 
 async def test_customer_cannot_read_anothers_order(rt: Runtime) -> None:

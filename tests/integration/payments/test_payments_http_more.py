@@ -172,3 +172,41 @@ async def test_top_up_for_no_such_customer_is_404_and_opens_no_account(
         )
         moved = select(PhoneAccountMovement.id).where(PhoneAccountMovement.reference == reference)
         assert await s.scalar(moved) is None
+
+
+async def test_a_refund_reason_past_300_characters_is_422_not_cut(
+    runtime: Runtime, pay_server: LiveServer
+) -> None:
+    """refunds.reason is varchar(300): a longer reason was stored cut to fit; now it is a 422
+    naming `reason` and its limit, nothing is refunded, and 300 characters are kept whole."""
+    customer, as_customer = await _customer(runtime)
+    as_admin = await _agent(runtime, "admin")
+    as_super = await _agent(runtime, "agent", "supervisor")
+    order = await _order_for(runtime, customer.id)
+    refunds = f"/v1/orders/{order.id}/refunds"
+    async with httpx.AsyncClient(base_url=pay_server.url, timeout=20) as http:
+        await _top_up(http, as_admin, customer.id, order.total)
+        r = await http.post(
+            f"/v1/orders/{order.id}/payments",
+            json={"method": "carrier_billing"},
+            headers={**as_customer, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert r.status_code == 201, r.text
+        for too_long in ("r" * 301, "退" * 3000):
+            r = await http.post(
+                refunds,
+                json={"amount": 100, "reason": too_long},
+                headers={**as_super, "Idempotency-Key": uuid.uuid4().hex},
+            )
+            assert r.status_code == 422, r.text
+            assert r.json()["errors"] == [{"field": "reason", "message": "at most 300 characters"}]
+        async with runtime.sessions() as s:
+            assert await s.scalar(select(Refund.id).where(Refund.order_id == order.id)) is None
+            paid = await s.scalar(select(Payment).where(Payment.order_id == order.id))
+            assert paid is not None and paid.refunded_amount == 0
+        r = await http.post(
+            refunds,
+            json={"amount": 100, "reason": "退" * 300},
+            headers={**as_super, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert r.status_code == 201 and r.json()["reason"] == "退" * 300, r.text

@@ -131,6 +131,12 @@ async def test_a_phone_order_through_the_forms(
     )
     other_id = re.search(r'data-order="([^"]+)"', other.text)
     assert other_id
+    too_long = await browser.post(  # was cut to 500 characters and cancelled
+        f"/console/orders/{other_id.group(1)}/cancel",
+        data={"reason": "x" * 100_000, "idempotency_key": "c0"},
+        headers=h,
+    )
+    assert too_long.status_code == 422 and "reason: at most 500 characters" in too_long.text
     cancelled = await browser.post(
         f"/console/orders/{other_id.group(1)}/cancel",
         data={"reason": "caller changed their mind", "idempotency_key": "c1"},
@@ -158,6 +164,12 @@ async def test_a_phone_order_through_the_forms(
         f"/console/orders/{oid}/refund", data={"reason": " ", "idempotency_key": "r2"}, headers=h
     )
     assert no_reason.status_code == 422
+    too_long = await browser.post(  # was refunded, its reason cut to 300 characters
+        f"/console/orders/{oid}/refund",
+        data={"reason": "x" * 100_000, "idempotency_key": "r2b"},
+        headers=h,
+    )
+    assert too_long.status_code == 422 and "reason: at most 300 characters" in too_long.text
     refund = await browser.post(
         f"/console/orders/{oid}/refund",
         data={"reason": "seats moved by the venue", "idempotency_key": "r3"},
