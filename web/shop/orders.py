@@ -47,9 +47,11 @@ def _method(raw: Any) -> str:
 
 
 def _address(method: str, raw: Any) -> str | None:
-    address = str(raw or "").strip()[:500]
+    address = str(raw or "").strip()
     if method == "courier" and len(address) < 5:
         raise ValidationFailed.field("address", "the courier needs a full address")
+    if len(address) > 500:  # commerce's limit (check_delivery); cut, the courier got half of it
+        raise ValidationFailed.field("address", "at most 500 characters")
     check_plain_text("address", address, lines=True)  # named as the form names it
     return address if method == "courier" else None
 

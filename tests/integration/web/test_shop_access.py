@@ -152,6 +152,18 @@ async def test_control_characters_in_the_address_are_a_422_page(
     assert (await browser.post("/shop/orders", data=ok)).status_code == 303
 
 
+async def test_an_address_past_500_characters_is_a_422_page_not_cut(
+    browser: Client, runtime: Runtime, customer: TestCustomer
+) -> None:
+    form = await _booking_form(browser, runtime, customer)
+    bad = {**form, "method": "courier", "address": "上海市徐汇区漕溪北路" * 60}
+    r = await browser.post("/shop/orders", data=bad, headers={"Accept-Language": "en"})
+    assert r.status_code == 422 and 'data-slug="validation-error"' in r.text, r.text[:300]
+    assert "at most 500 characters" in r.text
+    r = await browser.get("/shop/orders", headers={"Accept-Language": "en"})
+    assert "Shop seats" not in r.text  # no order was placed
+
+
 async def test_a_422_page_names_the_field_and_why_in_chinese_too(
     browser: Client, runtime: Runtime, customer: TestCustomer
 ) -> None:
