@@ -68,6 +68,19 @@ def _call(
     )
 
 
+def _left_ivr(sid: str, step: str, left: voice_flow.LeftIvr) -> Response[str]:
+    """A webhook of the menu for a call already handed to a queue: nothing is counted,
+    stored or told. The answer is the same <Enqueue>: Twilio runs an answer only on the call
+    that asked, and a call waiting in <Enqueue> asks for no menu step, so the one request
+    whose answer runs is a retry of the step that enqueued (its first answer lost), which
+    must keep the caller in the queue; an empty <Response/> or a <Hangup/> would drop a
+    caller the record counts as waiting. A replay or forgery gets an answer nobody runs."""
+    log.info("voice step after the hand-off ignored", call_sid=sid, step=step)
+    r = Plan()
+    r.enqueue(left.queue)
+    return Response(r.render(), media_type=TWIML, status_code=200)
+
+
 async def _answer(
     request: Req,
     services: Services,
@@ -99,7 +112,10 @@ async def voice_incoming(
     params = _params(data)
     check_signature(services.runtime, request, params)
     c = _call(services, session, params, CallState())
-    r = await voice_flow.incoming(c)
+    try:
+        r = await voice_flow.incoming(c)
+    except voice_flow.LeftIvr as left:  # the provider's first webhook again
+        return _left_ivr(c.call_sid, "incoming", left)
     CALLS.inc()
     log.info("voice call", call_sid=c.call_sid, known=c.state.customer_id is not None)
     return await _answer(request, services, session, c, r)
@@ -129,11 +145,14 @@ async def voice_gather(
     state = await services.call_states.load(sid)
     c = _call(services, session, params, state or CallState())
     before = None
-    if state is None:  # expired or lost (Redis flushed): start this caller's menu over
-        r = await voice_flow.incoming(c)
-    else:
-        before = dataclasses.asdict(state)
-        r = await voice_flow.on_gather(c, step, params.get("Digits", "")[:32])
+    try:
+        if state is None:  # expired or lost (Redis flushed): start this caller's menu over
+            r = await voice_flow.incoming(c)
+        else:
+            before = dataclasses.asdict(state)
+            r = await voice_flow.on_gather(c, step, params.get("Digits", "")[:32])
+    except voice_flow.LeftIvr as left:
+        return _left_ivr(sid, step, left)
     log.debug("voice step", call_sid=sid, step=step, at=c.state.path[-1:] or None)
     return await _answer(request, services, session, c, r, before)
 

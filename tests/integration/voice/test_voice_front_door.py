@@ -1,0 +1,66 @@
+"""What the voice webhooks refuse or ignore: IVR steps of a call already handed to a queue
+(no PIN attempt, no path entry)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+import auth
+import ticketing
+from api.voice_state import CallStates
+from core.runtime import Runtime
+from tests.auth_fixtures import TestAgent, make_customer
+
+from .conftest import PUBLIC, caller
+
+PIN_URL = f"{PUBLIC}/v1/voice/gather/pin"
+MENU_URL = f"{PUBLIC}/v1/voice/gather/menu"
+
+
+async def ivr_failures(runtime: Runtime, phone: str) -> int:
+    async with runtime.sessions() as s:
+        n = await s.scalar(
+            select(func.count())
+            .select_from(auth.AuditEvent)
+            .where(auth.AuditEvent.subject == phone, auth.AuditEvent.channel == "ivr")
+        )
+    return int(n or 0)
+
+
+async def throttle_fails(runtime: Runtime, phone: str) -> int:
+    gate = auth.build_throttle(runtime)
+    return int(await runtime.redis.get(f"{gate.prefix}:{phone}:fails") or 0)
+
+
+async def test_a_call_handed_to_a_queue_takes_no_more_ivr_steps(
+    voice_client, runtime: Runtime, agent: TestAgent
+) -> None:
+    customer = await make_customer(runtime)
+    c = caller(voice_client, customer.phone)
+    said = await c.walk(["1", "111111", "222222"])
+    assert said[-1].enqueued == "delivery"
+    path = ["1", "pin:wrong", "pin:wrong", "queue:delivery"]
+    states = CallStates.build(runtime)
+    state = await states.load(c.call_sid)
+    assert state is not None and state.path == path
+    # replayed or forged posts for this CallSid: the queue again (what a retry of the step
+    # that enqueued must hear), nothing said, nothing counted
+    for url, digits in ((PIN_URL, "333333"), (PIN_URL, customer.pin), (MENU_URL, "1")):
+        heard = await c.step(url, {"Digits": digits})
+        assert heard.status == 200 and heard.enqueued == "delivery" and not heard.says
+        assert heard.gather is None
+    again = await c.dial()  # a repeated first webhook does not start the menu over
+    assert again.enqueued == "delivery" and not again.says
+    assert (await states.load(c.call_sid)).path == path  # type: ignore[union-attr]
+    # the state is lost (Redis flushed, or its TTL ran out while the caller waited): the
+    # record still says the call left the menu
+    await states.forget(c.call_sid)
+    heard = await c.step(PIN_URL, {"Digits": "444444"})
+    assert heard.enqueued == "delivery" and not heard.says
+    assert await states.load(c.call_sid) is None
+    async with runtime.sessions() as s:
+        record = await ticketing.get_call(s, c.call_sid)
+        assert record.menu_path == path and record.status == "waiting"
+        assert record.verification == "failed"
+    assert await ivr_failures(runtime, customer.phone) == 2
+    assert await throttle_fails(runtime, customer.phone) == 2
