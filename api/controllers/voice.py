@@ -21,7 +21,7 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import ticketing
-from api import voice_flow
+from api import voice_flow, voice_params
 from api.composition import Services
 from api.controllers.calls import tell_wallboard
 from api.controllers.sms import FORM, SIGNED, TWIML, check_signature
@@ -150,7 +150,7 @@ async def voice_gather(
             r = await voice_flow.incoming(c)
         else:
             before = dataclasses.asdict(state)
-            r = await voice_flow.on_gather(c, step, params.get("Digits", "")[:32])
+            r = await voice_flow.on_gather(c, step, voice_params.keys(params, sid, step))
     except voice_flow.LeftIvr as left:
         return _left_ivr(sid, step, left)
     log.debug("voice step", call_sid=sid, step=step, at=c.state.path[-1:] or None)

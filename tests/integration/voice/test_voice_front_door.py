@@ -1,5 +1,5 @@
 """What the voice webhooks refuse or ignore: IVR steps of a call already handed to a queue
-(no PIN attempt, no path entry)."""
+(no PIN attempt, no path entry), and Digits no keypad sends (no PIN attempt: a re-prompt)."""
 
 from __future__ import annotations
 
@@ -64,3 +64,29 @@ async def test_a_call_handed_to_a_queue_takes_no_more_ivr_steps(
         assert record.verification == "failed"
     assert await ivr_failures(runtime, customer.phone) == 2
     assert await throttle_fails(runtime, customer.phone) == 2
+
+
+async def test_digits_no_keypad_sends_are_no_pin_attempt(
+    voice_client, runtime: Runtime, agent: TestAgent
+) -> None:
+    customer = await make_customer(runtime)
+    c = caller(voice_client, customer.phone)
+    asked = (await c.walk(["1"]))[-1]
+    assert asked.gather == PIN_URL
+    full_width = customer.pin.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    for junk in ("abcdef", full_width):  # heard as no input: the PIN asked again
+        heard = await c.step(PIN_URL, {"Digits": junk})
+        assert heard.gather == PIN_URL and "没有收到您的按键" in heard.text, junk
+    last = await c.step(PIN_URL, {"Digits": "5" * 5000})  # the third: an agent, as silence
+    assert last.enqueued == "delivery"
+    async with runtime.sessions() as s:
+        record = await ticketing.get_call(s, c.call_sid)
+    assert record.menu_path == ["1", "silent", "queue:delivery"]
+    assert record.verification == "none"
+    assert await ivr_failures(runtime, customer.phone) == 0
+    assert await throttle_fails(runtime, customer.phone) == 0
+    # a keypad's own keys are still a PIN attempt (a * is a key the caller pressed)
+    d = caller(voice_client, customer.phone)
+    said = await d.walk(["4", "27*915"])
+    assert "密码不正确" in said[-1].text
+    assert await throttle_fails(runtime, customer.phone) == 1
