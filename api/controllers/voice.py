@@ -29,7 +29,7 @@ from api.deps import ServicesDep, SessionDep
 from api.voice_state import CallState
 from api.voice_twiml import Plan
 from core.db import commit
-from core.errors import NotFound, ValidationFailed
+from core.errors import NotFound
 from core.phone import InvalidPhone, normalise_phone
 
 log = structlog.get_logger("hotline.voice")
@@ -44,27 +44,17 @@ def _params(data: dict[str, Any] | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in (data or {}).items()}
 
 
-def _call_sid(params: dict[str, str]) -> str:
-    sid = params.get("CallSid", "").strip()
-    if not sid or len(sid) > 64:
-        raise ValidationFailed.field("CallSid", "required, at most 64 characters")
-    return sid
-
-
 def _call(
     services: Services, session: AsyncSession, params: dict[str, str], state: CallState
 ) -> voice_flow.Call:
+    sid = voice_params.call_sid(params)
+    sent_from, to = voice_params.numbers(params)
     try:  # withheld numbers arrive as "anonymous" or junk: such a caller has no account
-        phone = normalise_phone(params.get("From", ""), services.runtime.settings.default_region)
+        phone = normalise_phone(sent_from, services.runtime.settings.default_region)
     except InvalidPhone:
         phone = ""
     return voice_flow.Call(
-        services=services,
-        session=session,
-        call_sid=_call_sid(params),
-        phone=phone,
-        to=params.get("To", "")[:32],
-        state=state,
+        services=services, session=session, call_sid=sid, phone=phone, to=to, state=state
     )
 
 
@@ -141,7 +131,7 @@ async def voice_gather(
     check_signature(services.runtime, request, params)
     if step not in voice_flow.STEPS:
         raise NotFound("no such menu step")
-    sid = _call_sid(params)
+    sid = voice_params.call_sid(params)
     state = await services.call_states.load(sid)
     c = _call(services, session, params, state or CallState())
     before = None
@@ -170,7 +160,7 @@ async def voice_status(
 ) -> None:
     params = _params(data)
     check_signature(services.runtime, request, params)
-    sid = _call_sid(params)
+    sid = voice_params.call_sid(params)
     status = params.get("CallStatus", "").strip().lower()
     if status not in FINAL:
         return None

@@ -1,5 +1,6 @@
 """What the voice webhooks refuse or ignore: IVR steps of a call already handed to a queue
-(no PIN attempt, no path entry), and Digits no keypad sends (no PIN attempt: a re-prompt)."""
+(no PIN attempt, no path entry), Digits no keypad sends (no PIN attempt: a re-prompt), and ids
+or numbers no provider sends (422 naming the field, nothing stored)."""
 
 from __future__ import annotations
 
@@ -90,3 +91,31 @@ async def test_digits_no_keypad_sends_are_no_pin_attempt(
     said = await d.walk(["4", "27*915"])
     assert "密码不正确" in said[-1].text
     assert await throttle_fails(runtime, customer.phone) == 1
+
+
+async def test_ids_and_numbers_no_provider_sends_are_422(voice_client, runtime: Runtime) -> None:
+    customer = await make_customer(runtime)
+    for sid in ("CA\x1b[31m", "CA 1", "CAé1", "CA" + "0" * 63, "CA/../x", "CA\u200b1"):
+        c = caller(voice_client, customer.phone, call_sid=sid)
+        for path in ("/v1/voice/incoming", "/v1/voice/gather/menu", "/v1/voice/status"):
+            params = {**c.fields, "CallStatus": "completed", "Digits": "1"}
+            r = await voice_client.post(
+                path, data=params, headers={"X-Twilio-Signature": c.signature(path, params)}
+            )
+            assert r.status_code == 422, (sid, path, r.text)
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.json()["errors"][0]["field"] == "CallSid"
+        async with runtime.sessions() as s:
+            assert await ticketing.find_call(s, sid) is None
+    # a bridge's own ids (a UUID) are fine
+    ok = caller(voice_client, customer.phone, call_sid="3f1c2a9e-8d7b-4c1e-9f00-2b6d7e8a1c55")
+    assert (await ok.dial()).gather
+    for field, value in (("To", "+86400\x1b[31m"), ("From", "+86138\x1b[31m")):
+        c = caller(voice_client, customer.phone)
+        path, params = "/v1/voice/incoming", {**c.fields, field: value}
+        r = await voice_client.post(
+            path, data=params, headers={"X-Twilio-Signature": c.signature(path, params)}
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, r.text
+        async with runtime.sessions() as s:
+            assert await ticketing.find_call(s, c.call_sid) is None
