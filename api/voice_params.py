@@ -11,6 +11,8 @@ someone edited before re-signing with a leaked token, may send anything.
   most). Anything else (letters, full-width or other Unicode digits, thousands of keys) is no
   caller's input, so it is heard as no input rather than counted against the customer's PIN
   lock. str.isdigit() would let '２' and '²' through, hence the explicit ASCII class.
+- `CallDuration` (the status callback) is seconds in ASCII digits; anything else is no
+  duration (isdigit() passed '²', which int() refuses: a 500).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ CALL_SID_RULE = "required: 1-64 letters, digits, '-' or '_'"
 MAX_TO = 32  # voice_calls.to_phone
 MAX_DIGITS = 16  # well above any Gather of ours, so a real caller's keys always fit
 KEYPAD = re.compile(rf"[0-9*#]{{1,{MAX_DIGITS}}}")
+ASCII_DIGITS = re.compile(r"[0-9]{1,8}")  # a call of up to three years, an int32
 
 
 def call_sid(params: dict[str, str]) -> str:
@@ -53,3 +56,8 @@ def keys(params: dict[str, str], sid: str, step: str) -> str:
         log.warning("voice digits no keypad sends", call_sid=sid, step=step, length=len(digits))
         return ""
     return digits
+
+
+def duration(params: dict[str, str]) -> int | None:
+    raw = params.get("CallDuration", "")
+    return int(raw) if ASCII_DIGITS.fullmatch(raw) else None

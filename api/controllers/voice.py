@@ -165,10 +165,9 @@ async def voice_status(
     if status not in FINAL:
         return None
     state = await services.call_states.pop(sid)  # the call is over: its state goes
-    raw = params.get("CallDuration", "")
     ending: dict[str, Any] = {
         "provider_status": status,
-        "duration_seconds": int(raw) if raw.isdigit() and len(raw) < 9 else None,
+        "duration_seconds": voice_params.duration(params),
         "now": services.runtime.clock.now(),
         "self_served": bool(state and any(p.startswith("done:") for p in state.path)),
     }

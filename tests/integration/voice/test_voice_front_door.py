@@ -119,3 +119,16 @@ async def test_ids_and_numbers_no_provider_sends_are_422(voice_client, runtime: 
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, r.text
         async with runtime.sessions() as s:
             assert await ticketing.find_call(s, c.call_sid) is None
+
+
+async def test_a_duration_in_other_digits_is_no_duration(voice_client, runtime: Runtime) -> None:
+    """str.isdigit() holds for '²' and int() refuses it: the status callback was a 500."""
+    customer = await make_customer(runtime)
+    for raw in ("²", "１７"):
+        c = caller(voice_client, customer.phone)
+        await c.walk(["1"])
+        resp = await c.post("/v1/voice/status", {"CallStatus": "completed", "CallDuration": raw})
+        assert resp.status_code == 204, resp.text
+        async with runtime.sessions() as s:
+            record = await ticketing.get_call(s, c.call_sid)
+        assert record.status == "ended" and record.duration_seconds != 17
