@@ -6,7 +6,8 @@ functions).
 Each step loads the call's state (api/voice_state.py: Redis, or memory in the demo), runs the
 menu (api/voice_flow.py), commits the call's record, then saves the state: a provider retry of
 a step whose commit failed finds the state of before and asks again. Log lines name the call
-and the step, never the digits.
+and the step, never the digits. The fields are checked in api/voice_params.py; a call handed
+to a queue takes no more menu steps (`_left_ivr` says what it is answered).
 """
 
 from __future__ import annotations
