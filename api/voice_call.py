@@ -19,6 +19,21 @@ from core.drivers import DriverPool
 
 GATHER_PATH = "/v1/voice/gather/{step}"
 QUEUE_OF = {"1": "delivery", "2": "billing", "3": "delivery", "4": "general"}
+QUEUED = "queue:"  # the path's last label once the call is handed to a skill queue
+
+
+class LeftIvr(Exception):
+    """The call was handed to `queue`: it has left the menu, and an IVR webhook for it
+    (a retry, a replay, a forgery) changes nothing (api/controllers/voice.py answers it)."""
+
+    def __init__(self, queue: str) -> None:
+        super().__init__(queue)
+        self.queue = queue
+
+
+def queued_in(path: list[str]) -> str | None:
+    """The skill queue a call's path handed it to, if any."""
+    return next((p[len(QUEUED) :] for p in path if p.startswith(QUEUED)), None)
 
 
 @dataclass
@@ -95,7 +110,7 @@ async def hand_off(c: Call, r: Plan, *, said: bool = False) -> Plan:
         if label in QUEUE_OF:
             queue = QUEUE_OF[label]
             break
-    c.state.path.append(f"queue:{queue}")
+    c.state.path.append(QUEUED + queue)
     now, pool = c.services.runtime.clock.now(), c.driver_pool
     if pool is not None:
         async with pool.connection() as conn:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import auth
 import ticketing
-from api.voice_call import GATHER_PATH, Call, hand_off
+from api.voice_call import GATHER_PATH, Call, LeftIvr, hand_off, queued_in
 from api.voice_prompts import SAY_LANGUAGE
 from api.voice_services import pay, serve
 from api.voice_twiml import Plan
 from core.errors import Throttled, ValidationFailed
 
-__all__ = ["GATHER_PATH", "STEPS", "Call", "incoming", "on_gather"]
+__all__ = ["GATHER_PATH", "STEPS", "Call", "LeftIvr", "incoming", "on_gather"]
 
 STEPS = ("language", "menu", "pin", "pay")
 SERVICES = ("1", "2", "3", "4")  # menu choices that read the account (PIN first)
@@ -51,9 +51,11 @@ async def incoming(c: Call) -> Plan:
     }
     if pool is not None:
         async with pool.connection() as conn:
-            await ticketing.open_call_on(conn, **record)  # type: ignore[arg-type]
+            opened = await ticketing.open_call_on(conn, **record)  # type: ignore[arg-type]
     else:
-        await ticketing.open_call(c.session, **record)  # type: ignore[arg-type]
+        opened = await ticketing.open_call(c.session, **record)  # type: ignore[arg-type]
+    if not opened:  # a repeated first webhook, or a step whose state was lost
+        await _check_still_in_menu(c)
     r = Plan()
     if not c.state.language:
         c.gather(r, "language", "choose_language")
@@ -63,7 +65,18 @@ async def incoming(c: Call) -> Plan:
     return r
 
 
+async def _check_still_in_menu(c: Call) -> None:
+    """The record outlives the state (Redis' TTL, a flush): a call it says was queued has
+    left the menu even when its state is gone."""
+    record = await ticketing.find_call(c.session, c.call_sid)
+    if record is not None and record.queue is not None:
+        raise LeftIvr(record.queue)
+
+
 async def on_gather(c: Call, step: str, digits: str) -> Plan:
+    queue = queued_in(c.state.path)
+    if queue is not None:  # an agent's now: no PIN attempt, no path entry
+        raise LeftIvr(queue)
     digits = digits.strip().rstrip("#")
     if not digits:
         return await silence(c, step)

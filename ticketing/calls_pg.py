@@ -55,10 +55,12 @@ async def open_call_on(
     customer_id: str | None,
     language: str,
     now: datetime,
-) -> None:
-    await driver.execute(
+) -> bool:
+    """False when the CallSid has a record already, as calls.open_call."""
+    done = await driver.execute(
         _OPEN, new_id(), call_sid[:64], from_phone[:32], to_phone[:32], customer_id, language, now
     )
+    return str(done).endswith(" 1")
 
 
 async def note_step_on(driver: Any, call_sid: str, *, path: list[str], language: str) -> None:

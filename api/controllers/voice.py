@@ -6,7 +6,8 @@ functions).
 Each step loads the call's state (api/voice_state.py: Redis, or memory in the demo), runs the
 menu (api/voice_flow.py), commits the call's record, then saves the state: a provider retry of
 a step whose commit failed finds the state of before and asks again. Log lines name the call
-and the step, never the digits.
+and the step, never the digits. The fields are checked in api/voice_params.py; a call handed
+to a queue takes no more menu steps (`_left_ivr` says what it is answered).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import ticketing
-from api import voice_flow
+from api import voice_flow, voice_params
 from api.composition import Services
 from api.controllers.calls import tell_wallboard
 from api.controllers.sms import FORM, SIGNED, TWIML, check_signature
@@ -29,7 +30,7 @@ from api.deps import ServicesDep, SessionDep
 from api.voice_state import CallState
 from api.voice_twiml import Plan
 from core.db import commit
-from core.errors import NotFound, ValidationFailed
+from core.errors import NotFound
 from core.phone import InvalidPhone, normalise_phone
 
 log = structlog.get_logger("hotline.voice")
@@ -44,28 +45,31 @@ def _params(data: dict[str, Any] | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in (data or {}).items()}
 
 
-def _call_sid(params: dict[str, str]) -> str:
-    sid = params.get("CallSid", "").strip()
-    if not sid or len(sid) > 64:
-        raise ValidationFailed.field("CallSid", "required, at most 64 characters")
-    return sid
-
-
 def _call(
     services: Services, session: AsyncSession, params: dict[str, str], state: CallState
 ) -> voice_flow.Call:
+    sid = voice_params.call_sid(params)
+    sent_from, to = voice_params.numbers(params)
     try:  # withheld numbers arrive as "anonymous" or junk: such a caller has no account
-        phone = normalise_phone(params.get("From", ""), services.runtime.settings.default_region)
+        phone = normalise_phone(sent_from, services.runtime.settings.default_region)
     except InvalidPhone:
         phone = ""
     return voice_flow.Call(
-        services=services,
-        session=session,
-        call_sid=_call_sid(params),
-        phone=phone,
-        to=params.get("To", "")[:32],
-        state=state,
+        services=services, session=session, call_sid=sid, phone=phone, to=to, state=state
     )
+
+
+def _left_ivr(sid: str, step: str, left: voice_flow.LeftIvr) -> Response[str]:
+    """A webhook of the menu for a call already handed to a queue: nothing is counted,
+    stored or told. The answer is the same <Enqueue>: Twilio runs an answer only on the call
+    that asked, and a call waiting in <Enqueue> asks for no menu step, so the one request
+    whose answer runs is a retry of the step that enqueued (its first answer lost), which
+    must keep the caller in the queue; an empty <Response/> or a <Hangup/> would drop a
+    caller the record counts as waiting. A replay or forgery gets an answer nobody runs."""
+    log.info("voice step after the hand-off ignored", call_sid=sid, step=step)
+    r = Plan()
+    r.enqueue(left.queue)
+    return Response(r.render(), media_type=TWIML, status_code=200)
 
 
 async def _answer(
@@ -99,7 +103,10 @@ async def voice_incoming(
     params = _params(data)
     check_signature(services.runtime, request, params)
     c = _call(services, session, params, CallState())
-    r = await voice_flow.incoming(c)
+    try:
+        r = await voice_flow.incoming(c)
+    except voice_flow.LeftIvr as left:  # the provider's first webhook again
+        return _left_ivr(c.call_sid, "incoming", left)
     CALLS.inc()
     log.info("voice call", call_sid=c.call_sid, known=c.state.customer_id is not None)
     return await _answer(request, services, session, c, r)
@@ -125,15 +132,18 @@ async def voice_gather(
     check_signature(services.runtime, request, params)
     if step not in voice_flow.STEPS:
         raise NotFound("no such menu step")
-    sid = _call_sid(params)
+    sid = voice_params.call_sid(params)
     state = await services.call_states.load(sid)
     c = _call(services, session, params, state or CallState())
     before = None
-    if state is None:  # expired or lost (Redis flushed): start this caller's menu over
-        r = await voice_flow.incoming(c)
-    else:
-        before = dataclasses.asdict(state)
-        r = await voice_flow.on_gather(c, step, params.get("Digits", "")[:32])
+    try:
+        if state is None:  # expired or lost (Redis flushed): start this caller's menu over
+            r = await voice_flow.incoming(c)
+        else:
+            before = dataclasses.asdict(state)
+            r = await voice_flow.on_gather(c, step, voice_params.keys(params, sid, step))
+    except voice_flow.LeftIvr as left:
+        return _left_ivr(sid, step, left)
     log.debug("voice step", call_sid=sid, step=step, at=c.state.path[-1:] or None)
     return await _answer(request, services, session, c, r, before)
 
@@ -151,15 +161,14 @@ async def voice_status(
 ) -> None:
     params = _params(data)
     check_signature(services.runtime, request, params)
-    sid = _call_sid(params)
+    sid = voice_params.call_sid(params)
     status = params.get("CallStatus", "").strip().lower()
     if status not in FINAL:
         return None
     state = await services.call_states.pop(sid)  # the call is over: its state goes
-    raw = params.get("CallDuration", "")
     ending: dict[str, Any] = {
         "provider_status": status,
-        "duration_seconds": int(raw) if raw.isdigit() and len(raw) < 9 else None,
+        "duration_seconds": voice_params.duration(params),
         "now": services.runtime.clock.now(),
         "self_served": bool(state and any(p.startswith("done:") for p in state.path)),
     }
