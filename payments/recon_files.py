@@ -85,6 +85,7 @@ def minor_units(column: str) -> str:
 
 
 _REFUSED = "refused line"
+_NAME_BREAK = "a column name holds a line break"
 
 
 def checked_select(fmt: FileFormat) -> str:
@@ -106,21 +107,18 @@ def checked_select(fmt: FileFormat) -> str:
     return fmt.select.replace(anchor, f"{anchor} WHERE {guard}")
 
 
-async def _body(stream: AsyncIterable[bytes]) -> tuple[list[str], AsyncIterator[bytes]]:
-    """The header's column names, and the rest of the bytes to stream on."""
+async def _body(stream: AsyncIterable[bytes]) -> tuple[bytes, list[str], AsyncIterator[bytes]]:
+    """The header line (with its line break), its column names, and the rest of the bytes."""
     it = aiter(stream)
     head = b""
     async for chunk in it:
         head += chunk
         if b"\n" in head or len(head) > CHUNK:
             break
-    line, _, rest = head.partition(b"\n")
+    line, lf, rest = head.partition(b"\n")
     if b"\x00" in line:  # Python's csv would take it into a column name, stored with the error
         raise bad_line(1, "header", NUL_MESSAGE)
-    try:
-        names = next(csv.reader([line.decode("utf-8-sig").rstrip("\r")]))
-    except (UnicodeDecodeError, StopIteration):
-        raise BadImportFile("line 1: the header is not a UTF-8 CSV line") from None
+    names = _header_names(line, bool(lf))
 
     async def tail() -> AsyncIterator[bytes]:
         if rest:
@@ -128,7 +126,30 @@ async def _body(stream: AsyncIterable[bytes]) -> tuple[list[str], AsyncIterator[
         async for chunk in it:
             yield chunk
 
-    return [n.strip() for n in names], tail()
+    return line + lf, names, tail()
+
+
+def _header_names(line: bytes, ended: bool) -> list[str]:
+    """The column names of the header line (its bytes before the first line feed, `ended`
+    when one followed)."""
+    try:
+        header = line.decode("utf-8-sig").removesuffix("\r")
+    except UnicodeDecodeError:
+        raise BadImportFile("line 1: the header is not a UTF-8 CSV line") from None
+    if ended and header.count('"') % 2:  # a quoted name goes on past the line feed
+        raise bad_line(1, "header", _NAME_BREAK)
+    try:
+        names = next(csv.reader([header], strict=True))
+    except (csv.Error, StopIteration):
+        if "\r" in header:
+            # A carriage return alone (classic Mac OS) ends the line: COPY would take the
+            # line ending of its first line and refuse any other after it, and the lines we
+            # name are counted by line feeds, so refuse it here, by name.
+            raise bad_line(1, None, "line endings must be LF or CRLF, not CR alone") from None
+        raise BadImportFile("line 1: the header is not a UTF-8 CSV line") from None
+    if any("\r" in n or "\n" in n for n in names):
+        raise bad_line(1, "header", _NAME_BREAK)
+    return [n.strip() for n in names]
 
 
 def _check_header(fmt: FileFormat, names: list[str]) -> None:
@@ -192,12 +213,17 @@ async def import_file(
 ) -> ReconImport:
     """Import one file as one recorded run; a bad file imports nothing (BadImportFile)."""
     say = progress or (lambda _: None)
-    names, rest = await _body(stream)
+    async with sessions() as session:  # 409 on SQLite before anything of the file is read
+        recon_store.require_postgres(session)
+    header, names, rest = await _body(stream)
     _check_header(fmt, names)
     digest = hashlib.sha256()
     position = FilePosition(names)
 
     async def hashed() -> AsyncIterator[bytes]:
+        # COPY reads the header too (and skips it): its line ending is then the one COPY
+        # holds every later line to, so a CR alone after a LF header is refused by line.
+        yield header
         async for chunk in rest:
             position.feed(chunk)  # BadImportFile: COPY stops, the transaction rolls back
             digest.update(chunk)
@@ -217,7 +243,12 @@ async def import_file(
             conn = await recon_store.driver(session)
             try:
                 copied = await conn.copy_to_table(
-                    "recon_raw", source=hashed(), columns=names, format="csv", encoding="utf-8"
+                    "recon_raw",
+                    source=hashed(),
+                    columns=names,
+                    format="csv",
+                    header=True,
+                    encoding="utf-8",
                 )
             except asyncpg.PostgresError as exc:  # not CSV, not UTF-8, a column short or extra
                 raise copy_refused(exc, position) from None
