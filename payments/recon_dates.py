@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from core.dates import FIRST_YEAR, LAST_YEAR
 
-assert (FIRST_YEAR, LAST_YEAR) == (2000, 2100), "_YEAR and in_years spell out 2000-2100"
+assert (FIRST_YEAR, LAST_YEAR) == (2000, 2100), "_YEAR spells out 2000-2100"
 _YEAR = r"(20\d\d|2100)"
 _DAY = rf"{_YEAR}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
 _YEARS = f"in the years {FIRST_YEAR} to {LAST_YEAR}"
