@@ -18,11 +18,6 @@ PARTNER = payments.ReconSource(
     """,
 )
 
-_MONTH_OR_DAY = (
-    r"{c} ~ '^\d\d\d\d-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?$'",
-    "the billed period, YYYY-MM (a month) or YYYY-MM-DD (a day)",
-)
-
 PARTNER_FILE = payments.FileFormat(
     source="partner",
     columns=("invoice_number", "partner_code", "shipment_id", "amount", "currency", "period"),
@@ -47,7 +42,7 @@ PARTNER_FILE = payments.FileFormat(
             ),
         ),
         ("currency", ("{c} ~ '^[A-Z][A-Z][A-Z]$'", "a three-letter ISO 4217 code, e.g. CNY")),
-        ("period", _MONTH_OR_DAY),
+        ("period", payments.MONTH_OR_DAY),
     ),
     quick=(
         "length(r.invoice_number) BETWEEN 1 AND 40 AND r.invoice_number !~ '[^A-Za-z0-9_./:-]'"
@@ -55,8 +50,9 @@ PARTNER_FILE = payments.FileFormat(
         " AND length(r.shipment_id) BETWEEN 1 AND 32 AND r.shipment_id !~ '[^A-Za-z0-9]'"
         " AND r.amount ~ '^-?[0-9]+(\\.[0-9][0-9]?)?$' AND length(r.amount) <= 14"
         " AND length(r.currency) = 3 AND r.currency = upper(r.currency)"
-        " AND length(r.period) IN (7, 10)"
+        f" AND length(r.period) IN (7, 10) AND {payments.in_years('period')}"
     ),
+    typed=f"s.at >= {payments.TYPED_AFTER}",
     # A line starts at its period's first day in the business time zone (:tz).
     select=f"""
     SELECT r.invoice_number || '/' || r.shipment_id || '#'

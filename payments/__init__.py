@@ -35,6 +35,7 @@ from payments.orders import CommerceOrders, MarkPaidOutcome, Notifier, OrderInfo
 from payments.payability import check_payable, payment_for_token, unpayable_status
 from payments.recon import CATEGORIES as RECON_CATEGORIES
 from payments.recon import ReconSource
+from payments.recon_dates import MONTH_OR_DAY, TYPED_AFTER, in_years
 from payments.recon_files import FileFormat, file_chunks, import_file, minor_units
 from payments.recon_models import ReconImport, ReconItem, ReconResolution, ReconRun
 from payments.recon_sources import CARRIER, CARRIER_FILE, STRIPE
@@ -63,12 +64,14 @@ RECON_SOURCES = {STRIPE.name: STRIPE, CARRIER.name: CARRIER}
 __all__ = [
     "CARRIER",
     "CARRIER_FILE",
+    "MONTH_OR_DAY",
     "RECON_CATEGORIES",
     "RECON_SOURCES",
     "STRIPE",
     "TOPICS",
     "TOPIC_PAYMENT_INCIDENT",
     "TOPIC_PAYOUT_PAID",
+    "TYPED_AFTER",
     "AlreadyPaid",
     "BadImportFile",
     "BadSignature",
@@ -117,6 +120,7 @@ __all__ = [
     "handle_event",
     "import_file",
     "import_stripe",
+    "in_years",
     "ledger",
     "list_incidents",
     "minor_units",

@@ -1,7 +1,6 @@
 """A counterparty file's errors in the file's own terms: the line as a spreadsheet numbers it
 (the header is line 1, a quoted line break stays inside its line) and the column from the
-header; never our staging table, the COPY statement or COPY's count, which starts after the
-header we strip.
+header; never our staging table or the COPY statement.
 
 A NUL byte is found here, on the way to COPY: PostgreSQL refuses 0x00 in text, but only says
 "invalid byte sequence" about a line of its own counting and names no column.
@@ -86,7 +85,7 @@ def copy_refused(exc: Any, position: FilePosition) -> BadImportFile:
     m = _COPY_CONTEXT.match(str(getattr(exc, "context", None) or ""))
     if m is None:
         return BadImportFile(f"the file is not valid CSV: {message}"[:400])
-    line = int(m["line"]) + 1  # COPY's line 1 is the file's 2
+    line = int(m["line"])  # COPY reads (and skips) the header: its lines are the file's
     if position.quoted and "unterminated" in message:  # COPY names the end of the file
         line = position.quote_line
     named = m["column"] or (n["column"] if (n := _NAMED_COLUMN.search(message)) else None)

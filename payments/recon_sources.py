@@ -5,16 +5,8 @@ for the operator, the documented file format (README, docs/samples/carrier_settl
 from __future__ import annotations
 
 from payments.recon import ReconSource
-from payments.recon_files import (
-    AMOUNT,
-    CURRENCY,
-    DATE,
-    IDENT,
-    ZONED_TIME,
-    FileFormat,
-    minor_units,
-    zoned,
-)
+from payments.recon_dates import DATE, FIRST_DAY, TYPED_AFTER, ZONED_TIME, in_years, zoned
+from payments.recon_files import AMOUNT, CURRENCY, IDENT, FileFormat, minor_units
 
 # Card money: a payment is keyed by its PaymentIntent, a refund by Stripe's refund id, a
 # dispute by the disputed PaymentIntent (amounts signed as Stripe books them).
@@ -100,8 +92,9 @@ CARRIER_FILE = FileFormat(
         " AND r.amount ~ '^[0-9]+(\\.[0-9][0-9]?)?$' AND octet_length(r.amount) <= 13"
         " AND length(r.currency) = 3 AND r.currency = upper(r.currency)"
         f" AND r.status IN {_STATUSES} AND length(r.settlement_date) = 10"
-        f" AND {zoned('charged_at')}"
+        f" AND {in_years('settlement_date')} AND {zoned('charged_at')}"
     ),
+    typed=f"s.at >= {TYPED_AFTER} AND s.settled_on >= {FIRST_DAY}",
     # A line is the charge, its status and its settlement day; the same line twice in a
     # file is a second line (#2), which matching reports as a duplicate, numbered in file
     # order (r.ctid: see recon_files). The window keeps the inner SELECT a subquery, so the

@@ -17,6 +17,29 @@ async def _chunks() -> AsyncIterator[bytes]:
     yield b"phone,charge_id,amount,currency,charged_at,status,settlement_date\n"
 
 
+async def _cr_alone() -> AsyncIterator[bytes]:
+    yield b"phone,charge_id,amount,currency,charged_at,status,settlement_date\r+86,x\r"
+
+
+async def test_sqlite_refuses_before_reading_the_file() -> None:
+    """409 needs-postgresql whatever the file holds: its header was parsed first, so a file
+    Python's csv could not read was a 500 there."""
+    engine = make_engine("sqlite+aiosqlite:///:memory:")
+    try:
+        with pytest.raises(NeedsPostgres):
+            await import_file(
+                async_sessionmaker(engine),
+                CARRIER_FILE,
+                _cr_alone(),
+                name="x.csv",
+                actor="t",
+                tz="Asia/Shanghai",
+                now=datetime.now(UTC),
+            )
+    finally:
+        await engine.dispose()
+
+
 async def test_sqlite_refuses_with_a_clear_problem() -> None:
     engine = make_engine("sqlite+aiosqlite:///:memory:")
     sessions = async_sessionmaker(engine, expire_on_commit=False)
