@@ -4,7 +4,6 @@ supervisors refund. Every rule is the rooms': this module only reads forms and s
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from litestar import Request, get, post
@@ -20,22 +19,13 @@ from core.money import Money
 from web.access import MeDep
 from web.console.caller import order_row
 from web.console.calls import verification
+from web.forms import delivery_method, quantity, search_day
 from web.once import key_of, new_key, once_committed, once_in
 from web.pages import page
 from web.ports import PortsDep, SessionDep
 
 Req = Request[Any, Any, Any]
 PARTIAL = "console/partials/"
-
-
-def _int(raw: Any, field: str, low: int, high: int) -> int:
-    try:
-        value = int(str(raw))
-    except ValueError:
-        raise ValidationFailed.field(field, f"a whole number from {low} to {high}") from None
-    if not low <= value <= high:
-        raise ValidationFailed.field(field, f"a whole number from {low} to {high}")
-    return value
 
 
 @get("/console/customers/{customer_id:str}/offers", include_in_schema=False)
@@ -49,12 +39,10 @@ async def offers(
     kind: FromQuery[str] = "",
     on: FromQuery[str] = "",
 ) -> Any:
-    """Active search: spoken code, title, kind and date (local)."""
+    """Active search: spoken code, title, kind and date (local); a date that is none is the
+    shop's 422, not a search without it."""
     runtime = services.runtime
-    try:
-        day = date.fromisoformat(on) if on else None
-    except ValueError:
-        day = None
+    day = search_day(on)
     page_ = await commerce.search_offers(
         session,
         now=runtime.clock.now(),
@@ -79,14 +67,12 @@ async def quote(
     delivery fee, total (commerce's pricing), before anything is held."""
     params = request.query_params
     offer = await commerce.get_offer(session, str(params.get("offer", "")))
-    qty = _int(params.get("qty") or 1, "qty", 1, commerce.MAX_QUANTITY)
-    method = str(params.get("method") or "courier")
+    qty = quantity(params.get("qty") or 1)
+    method = delivery_method(params.get("method"), "courier")
     s = services.runtime.settings
     price = commerce.price_order(
         [commerce.PricedLine(offer.id, qty, Money(offer.price_amount, offer.currency))],
-        method=commerce.DeliveryMethod(method)
-        if method in ("courier", "e_ticket")
-        else commerce.DeliveryMethod.COURIER,
+        method=commerce.DeliveryMethod(method),
         booking_fee=s.booking_fee,
         courier_fee=s.courier_fee,
         eticket_fee=s.eticket_fee,
@@ -121,8 +107,8 @@ async def place(
     commerce.check_order_staff(me.principal)
     key = key_of(form)
     offer_id = str(form.get("offer_id", ""))
-    qty = _int(form.get("qty"), "qty", 1, commerce.MAX_QUANTITY)
-    method = str(form.get("method", ""))
+    qty = quantity(form.get("qty"))
+    method = delivery_method(form.get("method"))
     address = str(form.get("address", "")).strip() or None
     checked = verification(request, customer_id, now)
     await auth.check_verification(

@@ -79,3 +79,24 @@ async def test_a_wrap_up_note_with_a_control_character_is_refused_by_name(
     assert await _notes(runtime, customer.id) == 0
     lines = await browser.post(url, data={"note": "Booked 2 seats.\r\n\tPay link sent."}, headers=h)
     assert lines.status_code == 200 and "wrap-up-saved" in lines.text
+
+
+async def test_the_offer_search_and_the_quote_refuse_what_the_shop_refuses(
+    browser: Client, agent: TestAgent, customer: TestCustomer, runtime: Runtime
+) -> None:
+    offer = await _offer(runtime)
+    await _sign_in(browser, agent)
+    base = f"/console/customers/{customer.id}"
+    for day in ("2031-02-30", "abc", "2026-13-01"):
+        shop = await browser.get(f"/shop/?on={day}")
+        api = await browser.get(f"/v1/offers?on={day}")
+        assert shop.status_code == api.status_code == 422, day
+        r = await browser.get(f"{base}/offers?on={day}", headers=ZH)
+        assert r.status_code == 422 and 'data-problem="validation-error"' in r.text, r.text[:300]
+        assert "on: a date such as 2027-01-31" in _problem(r.text)
+    boat = await browser.get(f"{base}/quote?offer={offer.id}&qty=1&method=boat", headers=ZH)
+    assert boat.status_code == 422, boat.text[:300]
+    assert "method: e_ticket or courier" in _problem(boat.text)
+    ok = await browser.get(f"{base}/quote?offer={offer.id}&qty=1&method=e_ticket", headers=ZH)
+    assert ok.status_code == 200
+    assert (await browser.get(f"{base}/offers?on=2031-02-28", headers=ZH)).status_code == 200
