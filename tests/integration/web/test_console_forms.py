@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 import commerce
 import ticketing
 from core.money import Money
+from core.principal import Principal
 from core.runtime import Runtime
 from tests.auth_fixtures import TestAgent, TestCustomer, fixture_sessions
 
@@ -75,7 +76,7 @@ async def test_a_wrap_up_note_with_a_control_character_is_refused_by_name(
     for note in ("a\x1b", "booked\x1b[31m 2 seats", "bell\x07"):
         r = await browser.post(url, data={"note": note}, headers=h)
         assert r.status_code == 422 and 'data-problem="validation-error"' in r.text, r.text
-        assert "must not contain control characters" in r.text
+        assert "<strong>Wrap-up note</strong>: must not contain control characters" in r.text
     assert await _notes(runtime, customer.id) == 0
     lines = await browser.post(url, data={"note": "Booked 2 seats.\r\n\tPay link sent."}, headers=h)
     assert lines.status_code == 200 and "wrap-up-saved" in lines.text
@@ -93,10 +94,54 @@ async def test_the_offer_search_and_the_quote_refuse_what_the_shop_refuses(
         assert shop.status_code == api.status_code == 422, day
         r = await browser.get(f"{base}/offers?on={day}", headers=ZH)
         assert r.status_code == 422 and 'data-problem="validation-error"' in r.text, r.text[:300]
-        assert "on: a date such as 2027-01-31" in _problem(r.text)
+        assert "<strong>日期</strong>：请填写日期，例如 2027-01-31" in _problem(r.text)
     boat = await browser.get(f"{base}/quote?offer={offer.id}&qty=1&method=boat", headers=ZH)
     assert boat.status_code == 422, boat.text[:300]
-    assert "method: e_ticket or courier" in _problem(boat.text)
+    assert "<strong>配送</strong>：请选择电子票或快递" in _problem(boat.text)
     ok = await browser.get(f"{base}/quote?offer={offer.id}&qty=1&method=e_ticket", headers=ZH)
     assert ok.status_code == 200
     assert (await browser.get(f"{base}/offers?on=2031-02-28", headers=ZH)).status_code == 200
+
+
+async def test_form_errors_name_the_field_and_why_in_the_pages_language(
+    browser: Client, agent: TestAgent, customer: TestCustomer, runtime: Runtime
+) -> None:
+    offer = await _offer(runtime)
+    async with fixture_sessions(runtime)() as s, s.begin():
+        t = await ticketing.open_ticket(
+            s, Principal("agent", agent.id, frozenset({"agent"})), now=runtime.clock.now(),
+            category="service", subject="Hold music", description="Too long.", priority="high",
+            channel="phone", customer_id=customer.id,
+        )  # fmt: skip
+    token = await _sign_in(browser, agent)
+    base = f"/console/customers/{customer.id}"
+    place = {"offer_id": offer.id, "qty": "1", "method": "boat", "idempotency_key": "form-k1"}
+    cases = [
+        ("get", f"{base}/quote?offer={offer.id}&qty=0", None, "数量", "座位数须为 1 到 100"),
+        ("post", f"{base}/orders", place, "配送", "请选择电子票或快递"),
+        ("post", f"{base}/orders", {**place, "qty": "x"}, "数量", "座位数须为 1 到 100"),
+        ("post", f"{base}/wrap-up", {"note": " "}, "通话小结", "须为 1 到 2000 个字符"),
+        ("post", f"/console/tickets/{t.id}/comments", {"body": ""}, "留言", "须为 1 到 10000"),
+        ("post", f"{base}/complaints", {"subject": "x"}, "订单", "请选择投诉涉及的订单"),
+    ]
+    for how, url, data, label, message in cases:
+        h = {**ZH, "X-CSRF-Token": token}
+        r = await getattr(browser, how)(url, **({"data": data} if data else {}), headers=h)
+        assert r.status_code == 422, (url, r.text[:300])
+        shown = _problem(r.text)
+        assert "表单中有内容不正确" in shown and f"<strong>{label}</strong>：" in shown, shown
+        assert message in shown, shown
+        assert not re.search(r"[a-z]{4,}", re.sub(r"<[^>]+>", "", shown)), shown  # no English
+
+
+async def test_a_form_too_large_gets_its_own_message_in_both_languages(
+    browser: Client, agent: TestAgent, customer: TestCustomer
+) -> None:
+    token = await _sign_in(browser, agent)
+    url = f"/console/customers/{customer.id}/wrap-up"
+    big = b"note=" + b"a" * (12 * 1024 * 1024)
+    for lang, heading in ((ZH, "表单太大"), (EN, "The form is too large")):
+        r = await browser.post(url, content=big, headers={**lang, **FORM, "X-CSRF-Token": token})
+        assert r.status_code == 413, r.text[:300]
+        assert 'data-problem="too-large"' in r.text and heading in r.text, r.text
+        assert "Entity" not in r.text
