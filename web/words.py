@@ -151,6 +151,7 @@ FIELD_MESSAGES = (
     N_("must not contain control characters"),
     N_("must not contain control characters (line breaks and tabs are fine)"),
     N_("must not contain the NUL character (0x00)"),
+    N_("must be text in UTF-8"),  # api/input_guard.py, a form's bytes that are not UTF-8
     N_("the form has no key; reload the page"),
     N_("reload the order and try again"),
     N_("a date such as 2027-01-31"),

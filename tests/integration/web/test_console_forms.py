@@ -145,3 +145,24 @@ async def test_a_form_too_large_gets_its_own_message_in_both_languages(
         assert r.status_code == 413, r.text[:300]
         assert 'data-problem="too-large"' in r.text and heading in r.text, r.text
         assert "Entity" not in r.text
+
+
+async def test_a_form_that_is_not_utf8_is_refused_not_stored_as_question_marks(
+    browser: Client, agent: TestAgent, customer: TestCustomer, runtime: Runtime
+) -> None:
+    h = {**ZH, **FORM, "X-CSRF-Token": await _sign_in(browser, agent)}
+    url = f"/console/customers/{customer.id}/wrap-up"
+    r = await browser.post(url, content=b"note=%FF%FE", headers=h)
+    assert r.status_code == 422, r.text[:300]
+    assert "<strong>通话小结</strong>：" in _problem(r.text) and "UTF-8" in r.text
+    raw = await browser.post(url, content=b"note=ok\xff", headers=h)
+    assert raw.status_code == 422
+    assert await _notes(runtime, customer.id) == 0
+    # the shop's forms alike (its sign-in form, before anything is checked)
+    form = await browser.get("/shop/sign-in")
+    token = re.search(r'name="_csrf" value="([^"]+)"', form.text)
+    assert token
+    body = f"_csrf={token.group(1)}&phone=%C0%AF&pin=1".encode()
+    shop = await browser.post("/shop/sign-in", content=body, headers=FORM)
+    assert shop.status_code == 422 and shop.headers["content-type"].startswith("text/html")
+    assert "UTF-8" in shop.text
