@@ -4,6 +4,7 @@ supervisors refund. Every rule is the rooms': this module only reads forms and s
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from litestar import Request, get, post
@@ -188,12 +189,18 @@ async def pay(
     request: Req, services: PortsDep, session: SessionDep, me: MeDep, order_id: FromPath[str]
 ) -> Any:
     """`carrier_billing`: charged to the phone account now; `card`: a pay link sent by SMS.
-    Either way the order panel then waits, live, for `paid`."""
+    Either way the order panel then waits, live, for `paid`.
+
+    Charging the phone account needs this agent's unexpired PIN check of the order's customer,
+    as placing the order does: the agent may have the record of someone other than the
+    verified caller open. A pay link goes to the account's own phone, so it needs none."""
     form = await request.form()
     key, method = key_of(form), str(form.get("method", ""))
     runtime = services.runtime
 
     async def work() -> str:
+        if method == "carrier_billing":
+            await _check_caller(request, session, me, order_id, runtime.clock.now())
         p = await payments.start_payment(
             session,
             services.payments,
@@ -219,6 +226,18 @@ async def pay(
     return await order_panel(
         request, services, session, me, order_id, template="order_actions.html"
     )
+
+
+async def _check_caller(
+    request: Req, session: AsyncSession, me: MeDep, order_id: str, now: datetime
+) -> None:
+    """403 `verification-required` unless this session verified the order's customer."""
+    order = await commerce.get_order_for(session, order_id, me.principal)
+    checked = verification(request, order.customer_id, now)
+    await auth.check_verification(
+        session, checked[0] if checked else "", customer_id=order.customer_id, agent_id=me.id,
+        now=now,
+    )  # fmt: skip
 
 
 @get("/console/orders/{order_id:str}/actions", include_in_schema=False)
