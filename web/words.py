@@ -114,6 +114,7 @@ FIELD_LABELS: dict[str, str] = {
     "ticket": N_("Ticket"),
     "ticket_id": N_("Ticket"),
     "to": N_("Move to"),
+    "payment_method": N_("Payment"),  # the console's pay form (payments name it `method`)
     "name": N_("Name"),
     "locale": N_("Language"),
     "phone": N_("Phone"),
@@ -146,6 +147,8 @@ FIELD_MESSAGES = (
     N_("no such ticket"),
     N_("this ticket is not linked to the order"),
     N_("has nothing to pay"),
+    N_("must be card or carrier_billing"),
+    N_("card payments are not configured here"),
     N_("say why the money goes back"),
     N_("a refund needs a reason"),
     N_("must not contain control characters"),

@@ -27,6 +27,7 @@ from web.ports import PortsDep, SessionDep
 
 Req = Request[Any, Any, Any]
 PARTIAL = "console/partials/"
+PAYMENT = "payment_method"  # the pay form's field as its errors name it (web/words.py)
 
 
 @get("/console/customers/{customer_id:str}/offers", include_in_schema=False)
@@ -212,14 +213,19 @@ async def pay(
         )
         return p.id
 
-    await once_in(
-        runtime,
-        session,
-        key=key,
-        scope=f"web.payments.create:{order_id}:{me.id}",
-        payload={"method": method},
-        work=work,
-    )
+    try:
+        await once_in(
+            runtime,
+            session,
+            key=key,
+            scope=f"web.payments.create:{order_id}:{me.id}",
+            payload={"method": method},
+            work=work,
+        )
+    except ValidationFailed as exc:  # payments' `method` is the payment's, not the delivery's
+        named = exc.errors or []
+        errors = [{**e, "field": PAYMENT} if e.get("field") == "method" else e for e in named]
+        raise ValidationFailed(exc.detail, errors=errors) from None
     # Only the actions answer: the status turns `paid` when the fact arrives over SSE. What
     # is still running is read from the order's open payment (order_actions.html), not from
     # the click: a carrier charge is usually done by now, and "Charging…" would stay on screen.

@@ -279,6 +279,7 @@ async def test_charging_a_phone_account_needs_that_callers_pin_check(
     link = {"method": "card", "idempotency_key": "pin-pay-2"}  # a pay link goes to the owner
     sent = await browser.post(f"/console/orders/{other}/pay", data=link, headers=h)
     assert sent.status_code != 403, sent.text  # (no card gateway in these tests: 422)
+    assert "<strong>支付</strong>：这里未开通银行卡支付" in sent.text, sent.text  # not "配送"
     mine = orders[customer.id].id
     paid = await browser.post(f"/console/orders/{mine}/pay", data=charge, headers=h)
     assert paid.status_code == 200, paid.text[:300]
