@@ -3,6 +3,8 @@ parameters are parsed (Litestar's `before_request`):
 
 - a NUL character in a query parameter, a path parameter, any string of a JSON body or a
   field of a form post is 422 naming the field (PostgreSQL refuses 0x00 in text; core/text.py);
+- a form field whose bytes are not UTF-8 (`note=%FF%FE`) is 422 naming it: Litestar's parser
+  would put U+FFFD in each bad byte's place, and that text would be stored as if typed;
 - a body sent as anything but JSON (`application/json`, `application/*+json`, or no
   Content-Type at all) is 415, except on routes that say what they take instead:
   `opt={"accepts": ("application/x-www-form-urlencoded",)}` (Twilio's form posts, the pages'
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 import msgspec
 from litestar import Request
@@ -34,6 +36,7 @@ from core.text import NUL, NUL_MESSAGE, nul_path, text_path
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 NOT_UTF8 = "the body is not well-formed JSON: not UTF-8"
+NOT_UTF8_FIELD = "must be text in UTF-8"
 HALF_CHARACTER = "must be text: a lone surrogate escape (\\ud800-\\udfff) is half a character"
 FORM = "application/x-www-form-urlencoded"
 JSON = ("application/json",)
@@ -125,12 +128,31 @@ async def guard_input(request: Request[Any, Any, Any]) -> None:
 
 
 def _guard_form(raw: bytes) -> None:
-    """A form post (Twilio's webhooks) carries a NUL as `%00`: refused like a JSON string."""
-    if b"%00" not in raw and b"\x00" not in raw:
-        return
-    for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
-        if NUL in key or NUL in value:
-            raise _refuse(key, "body")
+    """A form post (the pages' forms, Twilio's webhooks) carries a NUL as `%00`: refused like a
+    JSON string; and bytes that are not UTF-8, refused as the JSON body's are."""
+    if b"%00" in raw or b"\x00" in raw:
+        for key, value in parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True):
+            if NUL in key or NUL in value:
+                raise _refuse(key, "body")
+    if raw.isascii() and b"%" not in raw:
+        return  # nothing but ASCII, once unquoted too
+    try:  # fields are split at ASCII `&` and `=`: the whole is UTF-8 when each field is
+        unquote_to_bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        raise _refuse(_not_utf8(raw), "body", NOT_UTF8_FIELD) from None
+
+
+def _not_utf8(raw: bytes) -> str:
+    """The name of the first form field whose name or value is not UTF-8 once unquoted."""
+    for pair in raw.split(b"&"):
+        key, _, value = pair.partition(b"=")
+        name = unquote_to_bytes(key.replace(b"+", b" "))
+        try:
+            name.decode("utf-8")
+            unquote_to_bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return name.decode("utf-8", "replace") or "body"
+    return "body"
 
 
 def _half_character(text: str) -> bool:

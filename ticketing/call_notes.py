@@ -15,6 +15,7 @@ from core.db import Base, UtcDateTime, id_column
 from core.drivers import as_rows
 from core.errors import NotFound, ValidationFailed
 from core.principal import Principal
+from core.text import check_plain_text
 
 MAX_NOTE = 2000
 
@@ -38,6 +39,7 @@ async def add_call_note(
     body = (body or "").strip()
     if not 1 <= len(body) <= MAX_NOTE:
         raise ValidationFailed.field("note", f"1 to {MAX_NOTE} characters")
+    check_plain_text("note", body, lines=True)  # a textarea: line breaks and tabs are text
     note = CallNote(customer_id=customer_id, agent_id=principal.id, body=body, created_at=now)
     session.add(note)
     await session.flush()

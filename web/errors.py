@@ -20,7 +20,7 @@ from web.access import CsrfRefused, SignInRequired
 from web.pages import page
 from web.replies import go
 from web.sessions import RETRY_AFTER_SECONDS, SessionStoreDown, store_down
-from web.words import N_
+from web.words import N_, TOO_LARGE, field_errors, http_slug
 
 log = structlog.get_logger("hotline.web")
 Req = Request[Any, Any, Any]
@@ -64,6 +64,7 @@ ADVICE: dict[str, tuple[str, str]] = {
         N_("Reload the page and try again."),
     ),
     "sessions-down": (N_("Sign-in is unavailable for a moment."), N_("Try again in a moment.")),
+    "too-large": TOO_LARGE,
 }
 
 
@@ -71,8 +72,15 @@ FALLBACK = (N_("Something went wrong."), N_("Try again; if it persists, tell a s
 
 
 def _render(
-    request: Req, status: int, slug: str, detail: str, headers: dict[str, str] | None = None
+    request: Req,
+    status: int,
+    slug: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
 ) -> Response[Any]:
+    """The advice for `slug`, and each field a 422 names with its label and message in the
+    page's language (the shop's words, web/words.py) in place of the English detail."""
     what, step = ADVICE.get(slug, FALLBACK)
     name = (
         "console/partials/problem.html"
@@ -80,11 +88,12 @@ def _render(
         else "console/error.html"
     )
     values = {"slug": slug, "what": what, "step": step, "detail": detail}
-    return page(request, name, status_code=status, headers=headers, **values)
+    fields = field_errors(errors)
+    return page(request, name, status_code=status, headers=headers, fields=fields, **values)
 
 
 def domain_error_page(request: Req, exc: DomainError) -> Response[Any]:
-    return _render(request, exc.status, exc.slug, exc.detail)
+    return _render(request, exc.status, exc.slug, exc.detail, errors=exc.errors)
 
 
 def http_error_page(request: Req, exc: HTTPException) -> Response[Any]:
@@ -97,11 +106,9 @@ def http_error_page(request: Req, exc: HTTPException) -> Response[Any]:
         return go(request, "/console/sign-in")
     if isinstance(exc, PermissionDeniedException):
         return _render(request, 403, "forbidden", exc.detail)
-    status = exc.status_code
-    slug = {404: "not-found", 429: "throttled"}.get(
-        status, "validation-error" if status < 500 else "error"
-    )
-    return _render(request, status, slug, exc.detail if status < 500 else "")
+    slug = http_slug(exc.status_code)
+    detail = "" if slug in ("too-large", "error") else exc.detail  # Litestar's words, or none
+    return _render(request, exc.status_code, slug, detail)
 
 
 def unexpected_page(request: Req, exc: Exception) -> Response[Any]:

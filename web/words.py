@@ -104,6 +104,17 @@ FIELD_LABELS: dict[str, str] = {
     "body": N_("Message"),
     "reason": N_("Reason"),
     "order_id": N_("Order"),
+    "order": N_("Order"),
+    "items": N_("Order"),
+    "delivery.method": N_("Delivery"),
+    "kind": N_("Kind"),
+    "note": N_("Wrap-up note"),
+    "category": N_("Category"),
+    "priority": N_("Priority"),
+    "ticket": N_("Ticket"),
+    "ticket_id": N_("Ticket"),
+    "to": N_("Move to"),
+    "payment_method": N_("Payment"),  # the console's pay form (payments name it `method`)
     "name": N_("Name"),
     "locale": N_("Language"),
     "phone": N_("Phone"),
@@ -118,15 +129,32 @@ FIELD_LABELS: dict[str, str] = {
 FIELD_MESSAGES = (
     N_("a number of seats from 1 to 100"),  # web/shop/browse.py, commerce.MAX_QUANTITY
     N_("e_ticket or courier"),
+    N_("must be e_ticket or courier"),  # commerce/domain.py, the API's words for the same
+    N_("one of event, train, flight, hotel"),
     N_("the courier needs a full address"),
     N_("a courier needs an address"),
     N_("at most 500 characters"),
     N_("at most 120 characters"),
     N_("1 to 200 characters"),
     N_("1 to 10000 characters"),
+    N_("1 to 2000 characters"),  # ticketing/call_notes.py MAX_NOTE
+    N_("must be one of service, product, delivery, billing, payment, other"),
+    N_("must be one of low, normal, high, urgent"),
+    N_("pick the order the complaint is about"),
+    N_("no such order for this customer"),
+    N_("closed tickets take no comments"),
+    N_("resolved and closed tickets are not assigned"),
+    N_("no such ticket"),
+    N_("this ticket is not linked to the order"),
+    N_("has nothing to pay"),
+    N_("must be card or carrier_billing"),
+    N_("card payments are not configured here"),
+    N_("say why the money goes back"),
+    N_("a refund needs a reason"),
     N_("must not contain control characters"),
     N_("must not contain control characters (line breaks and tabs are fine)"),
     N_("must not contain the NUL character (0x00)"),
+    N_("must be text in UTF-8"),  # api/input_guard.py, a form's bytes that are not UTF-8
     N_("the form has no key; reload the page"),
     N_("reload the order and try again"),
     N_("a date such as 2027-01-31"),
@@ -134,6 +162,16 @@ FIELD_MESSAGES = (
     N_("the two PINs differ"),
     N_("must be zh or en"),
 )
+
+
+# 413: the body is over the size the app takes (Litestar's "Request Entity Too Large").
+TOO_LARGE = (N_("The form is too large to send."), N_("Shorten the text and send it again."))
+
+
+def http_slug(status: int) -> str:
+    """The advice a page gives for an HTTP error no handler named more closely."""
+    named = {404: "not-found", 405: "not-found", 413: "too-large", 429: "throttled"}
+    return named.get(status, "validation-error" if status < 500 else "error")
 
 
 def field_errors(errors: list[dict[str, Any]] | None) -> list[tuple[str, str]]:

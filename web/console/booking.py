@@ -4,7 +4,7 @@ supervisors refund. Every rule is the rooms': this module only reads forms and s
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 from typing import Any
 
 from litestar import Request, get, post
@@ -20,22 +20,14 @@ from core.money import Money
 from web.access import MeDep
 from web.console.caller import order_row
 from web.console.calls import verification
+from web.forms import delivery_method, quantity, search_day
 from web.once import key_of, new_key, once_committed, once_in
 from web.pages import page
 from web.ports import PortsDep, SessionDep
 
 Req = Request[Any, Any, Any]
 PARTIAL = "console/partials/"
-
-
-def _int(raw: Any, field: str, low: int, high: int) -> int:
-    try:
-        value = int(str(raw))
-    except ValueError:
-        raise ValidationFailed.field(field, f"a whole number from {low} to {high}") from None
-    if not low <= value <= high:
-        raise ValidationFailed.field(field, f"a whole number from {low} to {high}")
-    return value
+PAYMENT = "payment_method"  # the pay form's field as its errors name it (web/words.py)
 
 
 @get("/console/customers/{customer_id:str}/offers", include_in_schema=False)
@@ -49,12 +41,10 @@ async def offers(
     kind: FromQuery[str] = "",
     on: FromQuery[str] = "",
 ) -> Any:
-    """Active search: spoken code, title, kind and date (local)."""
+    """Active search: spoken code, title, kind and date (local); a date that is none is the
+    shop's 422, not a search without it."""
     runtime = services.runtime
-    try:
-        day = date.fromisoformat(on) if on else None
-    except ValueError:
-        day = None
+    day = search_day(on)
     page_ = await commerce.search_offers(
         session,
         now=runtime.clock.now(),
@@ -79,14 +69,12 @@ async def quote(
     delivery fee, total (commerce's pricing), before anything is held."""
     params = request.query_params
     offer = await commerce.get_offer(session, str(params.get("offer", "")))
-    qty = _int(params.get("qty") or 1, "qty", 1, commerce.MAX_QUANTITY)
-    method = str(params.get("method") or "courier")
+    qty = quantity(params.get("qty") or 1)
+    method = delivery_method(params.get("method"), "courier")
     s = services.runtime.settings
     price = commerce.price_order(
         [commerce.PricedLine(offer.id, qty, Money(offer.price_amount, offer.currency))],
-        method=commerce.DeliveryMethod(method)
-        if method in ("courier", "e_ticket")
-        else commerce.DeliveryMethod.COURIER,
+        method=commerce.DeliveryMethod(method),
         booking_fee=s.booking_fee,
         courier_fee=s.courier_fee,
         eticket_fee=s.eticket_fee,
@@ -121,8 +109,8 @@ async def place(
     commerce.check_order_staff(me.principal)
     key = key_of(form)
     offer_id = str(form.get("offer_id", ""))
-    qty = _int(form.get("qty"), "qty", 1, commerce.MAX_QUANTITY)
-    method = str(form.get("method", ""))
+    qty = quantity(form.get("qty"))
+    method = delivery_method(form.get("method"))
     address = str(form.get("address", "")).strip() or None
     checked = verification(request, customer_id, now)
     await auth.check_verification(
@@ -202,12 +190,18 @@ async def pay(
     request: Req, services: PortsDep, session: SessionDep, me: MeDep, order_id: FromPath[str]
 ) -> Any:
     """`carrier_billing`: charged to the phone account now; `card`: a pay link sent by SMS.
-    Either way the order panel then waits, live, for `paid`."""
+    Either way the order panel then waits, live, for `paid`.
+
+    Charging the phone account needs this agent's unexpired PIN check of the order's customer,
+    as placing the order does: the agent may have the record of someone other than the
+    verified caller open. A pay link goes to the account's own phone, so it needs none."""
     form = await request.form()
     key, method = key_of(form), str(form.get("method", ""))
     runtime = services.runtime
 
     async def work() -> str:
+        if method == "carrier_billing":
+            await _check_caller(request, session, me, order_id, runtime.clock.now())
         p = await payments.start_payment(
             session,
             services.payments,
@@ -219,20 +213,37 @@ async def pay(
         )
         return p.id
 
-    await once_in(
-        runtime,
-        session,
-        key=key,
-        scope=f"web.payments.create:{order_id}:{me.id}",
-        payload={"method": method},
-        work=work,
-    )
+    try:
+        await once_in(
+            runtime,
+            session,
+            key=key,
+            scope=f"web.payments.create:{order_id}:{me.id}",
+            payload={"method": method},
+            work=work,
+        )
+    except ValidationFailed as exc:  # payments' `method` is the payment's, not the delivery's
+        named = exc.errors or []
+        errors = [{**e, "field": PAYMENT} if e.get("field") == "method" else e for e in named]
+        raise ValidationFailed(exc.detail, errors=errors) from None
     # Only the actions answer: the status turns `paid` when the fact arrives over SSE. What
     # is still running is read from the order's open payment (order_actions.html), not from
     # the click: a carrier charge is usually done by now, and "Charging…" would stay on screen.
     return await order_panel(
         request, services, session, me, order_id, template="order_actions.html"
     )
+
+
+async def _check_caller(
+    request: Req, session: AsyncSession, me: MeDep, order_id: str, now: datetime
+) -> None:
+    """403 `verification-required` unless this session verified the order's customer."""
+    order = await commerce.get_order_for(session, order_id, me.principal)
+    checked = verification(request, order.customer_id, now)
+    await auth.check_verification(
+        session, checked[0] if checked else "", customer_id=order.customer_id, agent_id=me.id,
+        now=now,
+    )  # fmt: skip
 
 
 @get("/console/orders/{order_id:str}/actions", include_in_schema=False)

@@ -4,29 +4,20 @@ booking form that leads to the price with its fees (commerce's own pricing)."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from litestar import Request, get
 from litestar.params import FromPath, FromQuery
 
 import commerce
-from core.errors import ValidationFailed
 from core.money import Money
+from web.forms import search_day
 from web.ports import PortsDep, SessionDep
 from web.shop.render import shop_page
 
 Req = Request[Any, Any, Any]
 PUBLIC = {"public": True}
 KINDS = ("event", "train", "flight", "hotel")
-METHODS = ("e_ticket", "courier")
-
-
-def _day(raw: str) -> date | None:
-    try:
-        return date.fromisoformat(raw) if raw else None
-    except ValueError:
-        raise ValidationFailed.field("on", "a date such as 2027-01-31") from None
 
 
 @get("/", opt=PUBLIC, include_in_schema=False)
@@ -44,7 +35,7 @@ async def offers(
         "zone": runtime.settings.zone,
         "kind": kind if kind in KINDS else None,
         "q": q.strip()[:100] or None,
-        "on": _day(on),
+        "on": search_day(on),
         "limit": 20,
         "cursor": after or None,
     }
@@ -65,16 +56,6 @@ async def offers(
         on=on,
         kinds=KINDS,
     )
-
-
-def quantity(raw: Any) -> int:
-    try:
-        value = int(str(raw))
-    except ValueError:
-        value = 0
-    if not 1 <= value <= commerce.MAX_QUANTITY:
-        raise ValidationFailed.field("qty", f"a number of seats from 1 to {commerce.MAX_QUANTITY}")
-    return value
 
 
 def price_for(services: PortsDep, offer: commerce.Offer, qty: int, method: str) -> Any:

@@ -14,7 +14,7 @@ from core.errors import DomainError
 from web.access import CsrfRefused, SignInRequired
 from web.sessions import RETRY_AFTER_SECONDS, SessionStoreDown, store_down
 from web.shop.render import see, shop_page, sign_in_url
-from web.words import N_, field_errors
+from web.words import N_, TOO_LARGE, field_errors, http_slug
 
 log = structlog.get_logger("hotline.shop")
 Req = Request[Any, Any, Any]
@@ -62,6 +62,7 @@ ADVICE: dict[str, tuple[str, str]] = {
         N_("This form was already sent with other choices."),
         N_("Open a fresh form and send it again."),
     ),
+    "too-large": TOO_LARGE,
 }
 FALLBACK = (N_("Something went wrong on our side."), N_("Try again in a moment."))
 
@@ -105,11 +106,9 @@ def http_error_page(request: Req, exc: HTTPException) -> Response[Any]:
         return see(sign_in_url(request))
     if isinstance(exc, PermissionDeniedException):
         return render(request, 403, "forbidden")
-    status = exc.status_code
-    slug = {404: "not-found", 405: "not-found", 429: "throttled"}.get(
-        status, "validation-error" if status < 500 else "error"
-    )
-    return render(request, status, slug, exc.detail if status < 500 else "")
+    slug = http_slug(exc.status_code)
+    detail = "" if slug in ("too-large", "error") else exc.detail  # Litestar's words, or none
+    return render(request, exc.status_code, slug, detail)
 
 
 def sessions_down_page(request: Req, exc: SessionStoreDown) -> Response[Any]:

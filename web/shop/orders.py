@@ -18,10 +18,11 @@ import payments
 from core.errors import IdempotencyConflict, IdempotencyInProgress, ValidationFailed
 from core.runtime import Runtime
 from core.text import check_plain_text
+from web.forms import delivery_method, quantity
 from web.once import key_of, new_key, once_committed, once_in
 from web.ports import PortsDep, SessionDep
 from web.shop.access import Shopper, ShopperDep
-from web.shop.browse import METHODS, price_for, quantity
+from web.shop.browse import price_for
 from web.shop.errors import render as render_problem
 from web.shop.render import see, shop_page
 from web.shop.ticket_qr import eticket_svg
@@ -37,13 +38,6 @@ REBOOK = (
     N_("This booking form was already sent with other choices."),
     N_("The booking it made is under My orders. To book these choices too, open a fresh form."),
 )
-
-
-def _method(raw: Any) -> str:
-    method = str(raw or "e_ticket")
-    if method not in METHODS:
-        raise ValidationFailed.field("method", "e_ticket or courier")
-    return method
 
 
 def _address(method: str, raw: Any) -> str | None:
@@ -80,7 +74,7 @@ async def confirm(
     params = request.query_params
     offer = await commerce.get_offer(session, offer_id)
     qty = quantity(params.get("qty") or 1)
-    method = _method(params.get("method"))
+    method = delivery_method(params.get("method"), "e_ticket")
     address = _address(method, params.get("address"))
     return shop_page(
         request,
@@ -102,7 +96,7 @@ async def place(request: Req, services: PortsDep, session: SessionDep, shopper: 
     key = key_of(form)
     offer_id = str(form.get("offer_id", ""))
     qty = quantity(form.get("qty"))
-    method = _method(form.get("method"))
+    method = delivery_method(form.get("method"), "e_ticket")
     address = _address(method, form.get("address"))
 
     async def work(respond: Any) -> str:

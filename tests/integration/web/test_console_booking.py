@@ -247,3 +247,62 @@ async def test_a_ticket_worked_from_its_page(
     assert bad.status_code == 409 and 'data-problem="invalid-transition"' in bad.text
     mine = await browser.get("/console/tickets?view=all&status=pending_customer")
     assert ticket.number in mine.text
+
+
+async def test_charging_a_phone_account_needs_that_callers_pin_check(
+    browser: Client,
+    agent: TestAgent,
+    customer: TestCustomer,
+    other_customer: TestCustomer,
+    runtime: Runtime,
+    clock: TravelClock,
+) -> None:
+    now = clock.now()
+    async with fixture_sessions(runtime)() as s, s.begin():
+        offer = await commerce.create_offer(
+            s, kind="event", title="Pay check seats", venue="Hall", price=Money(10000, "CNY"),
+            starts_at=now + timedelta(days=9), capacity=5, now=now,
+        )  # fmt: skip
+        orders = {}
+        for who in (customer, other_customer):
+            await payments.top_up(
+                s, who.id, 100_000, reference=f"web-pin:{who.id}", actor="system:test",
+                currency="CNY", now=now,
+            )  # fmt: skip
+            orders[who.id] = await commerce.place_order(
+                s, customer_id=who.id, lines=[commerce.LineRequest(offer.id, 1)],
+                delivery_method="e_ticket", delivery_address=None,
+                actor=Principal("customer", who.id).actor, channel="web",
+                settings=runtime.settings, now=now,
+            )  # fmt: skip
+    h = await _sign_in(browser, agent)
+    ok = await browser.post(
+        f"/console/customers/{customer.id}/verify", data={"pin": customer.pin}, headers=h
+    )
+    assert ok.status_code == 200 and "verified-badge" in ok.text
+    # only the first caller is verified: the other customer's phone account is not charged
+    other = orders[other_customer.id].id
+    charge = {"method": "carrier_billing", "idempotency_key": "pin-pay-1"}
+    refused = await browser.post(f"/console/orders/{other}/pay", data=charge, headers=h)
+    assert refused.status_code == 403, refused.text[:300]
+    assert 'data-problem="verification-required"' in refused.text
+    async with fixture_sessions(runtime)() as s:
+        assert await payments.payments_for_order(s, other) == []
+    link = {"method": "card", "idempotency_key": "pin-pay-2"}  # a pay link goes to the owner
+    sent = await browser.post(f"/console/orders/{other}/pay", data=link, headers=h)
+    assert sent.status_code != 403, sent.text  # (no card gateway in these tests: 422)
+    assert "<strong>支付</strong>：这里未开通银行卡支付" in sent.text, sent.text  # not "配送"
+    mine = orders[customer.id].id
+    paid = await browser.post(f"/console/orders/{mine}/pay", data=charge, headers=h)
+    assert paid.status_code == 200, paid.text[:300]
+    clock.advance(timedelta(minutes=16))  # the check lapses: no more charges on it
+    async with fixture_sessions(runtime)() as s, s.begin():
+        again = await commerce.place_order(
+            s, customer_id=customer.id, lines=[commerce.LineRequest(offer.id, 1)],
+            delivery_method="e_ticket", delivery_address=None,
+            actor=Principal("customer", customer.id).actor, channel="web",
+            settings=runtime.settings, now=clock.now(),
+        )  # fmt: skip
+    late = {**charge, "idempotency_key": "pin-pay-3"}
+    lapsed = await browser.post(f"/console/orders/{again.id}/pay", data=late, headers=h)
+    assert lapsed.status_code == 403 and 'data-problem="verification-required"' in lapsed.text
