@@ -134,6 +134,7 @@ FIELD_MESSAGES = (
     N_("the courier needs a full address"),
     N_("a courier needs an address"),
     N_("at most 500 characters"),
+    N_("at most 300 characters"),  # a refund reason (payments.domain.check_refund_reason)
     N_("at most 120 characters"),
     N_("1 to 200 characters"),
     N_("1 to 10000 characters"),

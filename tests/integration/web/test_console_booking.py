@@ -136,7 +136,7 @@ async def test_a_phone_order_through_the_forms(
         data={"reason": "x" * 100_000, "idempotency_key": "c0"},
         headers=h,
     )
-    assert too_long.status_code == 422 and "reason: at most 500 characters" in too_long.text
+    assert too_long.status_code == 422 and "<strong>原因</strong>：最多 500 个字符" in too_long.text
     cancelled = await browser.post(
         f"/console/orders/{other_id.group(1)}/cancel",
         data={"reason": "caller changed their mind", "idempotency_key": "c1"},
@@ -169,7 +169,7 @@ async def test_a_phone_order_through_the_forms(
         data={"reason": "x" * 100_000, "idempotency_key": "r2b"},
         headers=h,
     )
-    assert too_long.status_code == 422 and "reason: at most 300 characters" in too_long.text
+    assert too_long.status_code == 422 and "<strong>原因</strong>：最多 300 个字符" in too_long.text
     refund = await browser.post(
         f"/console/orders/{oid}/refund",
         data={"reason": "seats moved by the venue", "idempotency_key": "r3"},
