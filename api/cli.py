@@ -37,7 +37,9 @@ def seed_demo() -> None:
 
 
 @main.command()
-@click.option("--workers", default=1, show_default=True, help="server processes")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="server processes"
+)
 def serve(workers: int) -> None:
     """Serve the HTTP API (HOTLINE_HOST:HOTLINE_PORT)."""
     import uvicorn

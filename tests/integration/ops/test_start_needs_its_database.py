@@ -165,3 +165,28 @@ def test_a_migrated_database_starts_and_a_newer_one_only_warns(
 
 def _plain(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["worker", "--processes", "0"],
+        ["worker", "--processes", "-1"],
+        ["worker", "--threads", "0"],
+        ["worker", "--threads", "-2"],
+        ["serve", "--workers", "0"],
+    ],
+)
+def test_a_count_below_one_is_a_usage_error(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def never(*_a: object, **_k: object) -> None:
+        raise AssertionError("started with nothing to run")
+
+    monkeypatch.setattr(uvicorn, "run", never)
+    monkeypatch.setattr(subprocess, "Popen", never)
+    for module in ("api.cli", "api.cli_fulfillment"):  # a usage error needs no database
+        monkeypatch.setattr(f"{module}.preflight", never)
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--" in result.output and "x>=1" in result.output
