@@ -37,7 +37,9 @@ def seed_demo() -> None:
 
 
 @main.command()
-@click.option("--workers", default=1, show_default=True, help="server processes")
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="server processes"
+)
 def serve(workers: int) -> None:
     """Serve the HTTP API (HOTLINE_HOST:HOTLINE_PORT)."""
     import uvicorn
@@ -57,7 +59,7 @@ def serve(workers: int) -> None:
 @main.command()
 def run() -> None:
     """Migrate, seed the demo (demo mode only) and serve: what `make run` does."""
-    settings = preflight()
+    settings = preflight(schema=False)  # migrated just below; `serve` then checks the schema
     from api.migrate import upgrade
 
     upgrade(settings.database_url)

@@ -19,7 +19,13 @@ from core.runtime import Runtime
 
 
 @main.command("worker")
-@click.option("--processes", default=2, show_default=True, help="worker OS processes")
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="worker OS processes",
+)
 @click.option(
     "--threads",
     type=click.IntRange(min=1),

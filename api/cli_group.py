@@ -27,10 +27,12 @@ def settings_or_exit() -> Settings:
         sys.exit(2)
 
 
-def preflight() -> Settings:
-    """What `serve`, `run` and `worker` check before they serve or spawn: the settings and
-    that every outbox topic has a consumer. Failing later, in uvicorn's lifespan or a worker
-    process, printed a traceback or restarted the process forever."""
+def preflight(*, schema: bool = True) -> Settings:
+    """What `serve`, `run` and `worker` check before they serve or spawn: the settings, that
+    every outbox topic has a consumer, that the database answers and (unless `schema=False`:
+    `run` migrates next) that it is migrated to this release. Failing later, in uvicorn's
+    lifespan or a worker process, printed a traceback or restarted the process forever, and
+    an unmigrated database served 500s while every periodic job logged a traceback a tick."""
     settings = settings_or_exit()
     from api.outbox_routes import UnroutedTopics, check_routes
 
@@ -39,6 +41,14 @@ def preflight() -> Settings:
     except UnroutedTopics as exc:
         click.echo(f"configuration error: {exc}", err=True)
         sys.exit(2)
+    from api.db_check import database_problem
+
+    refusal, warning = asyncio.run(database_problem(settings.database_url, schema=schema))
+    if refusal is not None:
+        click.echo(f"refusing to start: {refusal}", err=True)
+        sys.exit(2)
+    if warning is not None:
+        click.echo(f"warning: {warning}", err=True)
     return settings
 
 

@@ -6,10 +6,14 @@ disconnect it sees and asyncpg's pool replaces closed connections.
 
 Kept apart from api/problems.py, which only merges `OUTAGE_HANDLERS` into its mapping. Every
 other error of the same types (a constraint violation is a DBAPIError too) still goes to the
-500 handler: only what is recognised as an outage becomes 503."""
+500 handler: only what is recognised as an outage becomes 503. `OutageLog` is the periodic
+jobs' side: an outage they meet is said once, then once a minute, then when it is over."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -86,3 +90,60 @@ OUTAGE_HANDLERS: dict[Any, Any] = {
     RedisTimeoutError: outage_handler,
     OSError: outage_handler,
 }
+
+
+QUIET_SECONDS = 60.0  # while a service stays down, periodic jobs say so at most this often
+
+
+@dataclass
+class _Down:
+    since: float
+    said_at: float
+    jobs: set[str] = field(default_factory=set)
+    skipped: int = 0  # ticks skipped since the last line
+
+
+class OutageLog:
+    """What a process's periodic jobs say about an outage: the first failure a warning, then
+    one "still unavailable" line per QUIET_SECONDS (the relay ticks every 0.1 s: a line a tick
+    was ten a second for as long as PostgreSQL was down), and one line when a job that had
+    failed on it runs again. Per service, shared by every job of one runner."""
+
+    def __init__(self, log: Any, clock: Callable[[], float] = time.monotonic) -> None:
+        self.log, self.clock = log, clock
+        self._down: dict[str, _Down] = {}
+
+    def failed(self, job: str, service: str, exc: BaseException) -> None:
+        now, down = self.clock(), self._down.get(service)
+        if down is None:
+            self._down[service] = _Down(since=now, said_at=now, jobs={job})
+            self.log.warning(
+                "periodic job skipped: dependency unavailable (said again once a minute)",
+                job=job,
+                service=service,
+                error=type(exc).__name__,
+            )
+            return
+        down.jobs.add(job)
+        down.skipped += 1
+        if now - down.said_at >= QUIET_SECONDS:
+            self.log.warning(
+                "periodic jobs still skipped: dependency still unavailable",
+                service=service,
+                down_seconds=round(now - down.since),
+                jobs=sorted(down.jobs),
+                skipped=down.skipped,
+                error=type(exc).__name__,
+            )
+            down.said_at, down.skipped = now, 0
+
+    def succeeded(self, job: str) -> None:
+        for service, down in list(self._down.items()):
+            if job in down.jobs:
+                del self._down[service]
+                self.log.info(
+                    "dependency available again: periodic jobs run",
+                    service=service,
+                    down_seconds=round(self.clock() - down.since),
+                    job=job,
+                )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import structlog
 
 from api.composition import Services
-from api.outages import outage
+from api.outages import OutageLog, outage
 from core.outbox import forget_wakeup, relay_wakeup
 
 log = structlog.get_logger("hotline.periodic")
@@ -46,17 +46,23 @@ def register(
     JOBS.append(PeriodicJob(name, interval_seconds, run, wakes_on_outbox))
 
 
-async def _loop(services: Services, job: PeriodicJob, stop: asyncio.Event) -> None:
+async def _loop(
+    services: Services, job: PeriodicJob, stop: asyncio.Event, outages: OutageLog | None = None
+) -> None:
     wakeup = relay_wakeup() if job.wakes_on_outbox else None
     try:
-        await _ticks(services, job, stop, wakeup)
+        await _ticks(services, job, stop, wakeup, outages or OutageLog(log))
     finally:
         if wakeup is not None:
             forget_wakeup(wakeup)
 
 
 async def _ticks(
-    services: Services, job: PeriodicJob, stop: asyncio.Event, wakeup: asyncio.Event | None
+    services: Services,
+    job: PeriodicJob,
+    stop: asyncio.Event,
+    wakeup: asyncio.Event | None,
+    outages: OutageLog,
 ) -> None:
     while not stop.is_set():
         if wakeup is not None:
@@ -68,12 +74,9 @@ async def _ticks(
             if service is None:
                 log.exception("periodic job failed", job=job.name)
             else:  # a restart or a dropped connection: expected, says nothing a traceback adds
-                log.warning(
-                    "periodic job skipped: dependency unavailable",
-                    job=job.name,
-                    service=service,
-                    error=type(exc).__name__,
-                )
+                outages.failed(job.name, service, exc)
+        else:
+            outages.succeeded(job.name)
         await _pause(stop, wakeup, job.interval_seconds)
 
 
@@ -97,10 +100,12 @@ class PeriodicRunner:
         self.jobs = list(JOBS if jobs is None else jobs)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self.outages = OutageLog(log)  # one per runner: the jobs' outage is said once, not each
 
     def start(self) -> None:
         for job in self.jobs:
-            self._tasks.append(asyncio.create_task(_loop(self.services, job, self._stop)))
+            task = _loop(self.services, job, self._stop, self.outages)
+            self._tasks.append(asyncio.create_task(task))
 
     async def stop(self) -> None:
         self._stop.set()
