@@ -61,6 +61,21 @@ async def _post(
     )
 
 
+async def _post_raw(
+    client: AsyncTestClient[Litestar],
+    partner: Partner,
+    secret: str,
+    raw: bytes,
+    *,
+    content_type: str | None = None,
+) -> Any:
+    """These bytes as they are, signed now (a body `_post` could not encode)."""
+    headers = {"Hotline-Signature": sign(secret, raw, int(time.time()))}
+    if content_type:
+        headers["Content-Type"] = content_type
+    return await client.post(f"/v1/webhooks/partners/{partner.code}", content=raw, headers=headers)
+
+
 def _event(shipment: Shipment, status: str, minutes: int) -> dict[str, Any]:
     return {
         "event_id": uuid.uuid4().hex,
@@ -171,11 +186,7 @@ async def test_unknown_partner_and_bad_body(
     r = await client.post("/v1/webhooks/partners/nobody", content=b"{}")
     assert r.status_code == 401
     raw = b'{"event_id": "x", "status": "delivered"}'
-    r = await client.post(
-        f"/v1/webhooks/partners/{courier.code}",
-        content=raw,
-        headers={"Hotline-Signature": sign(partner_server.secret, raw, int(time.time()))},
-    )
+    r = await _post_raw(client, courier, partner_server.secret, raw)
     assert r.status_code == 422
     shipment = await _dispatched(ctx, orders)
     r = await _post(client, courier, partner_server.secret, _event(shipment, "exploded", 1))
@@ -220,11 +231,7 @@ async def test_a_signed_callback_nested_too_deep_is_400(
     shipment = await _dispatched(ctx, orders)
     valid = json.dumps(_event(shipment, "delivered", 1)).encode()
     raw = valid[:-1] + b', "extra": ' + b'{"a":' * depth + b"1" + b"}" * depth + b"}"
-    r = await client.post(
-        f"/v1/webhooks/partners/{courier.code}",
-        content=raw,
-        headers={"Hotline-Signature": sign(partner_server.secret, raw, int(time.time()))},
-    )
+    r = await _post_raw(client, courier, partner_server.secret, raw)
     assert r.status_code == 400, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert "nested too deep" in r.json()["detail"]
@@ -241,11 +248,7 @@ async def test_a_signed_callback_that_is_not_json_is_400(
 ) -> None:
     """Not JSON is 400 like any body that is not well-formed JSON (README, Bad input); a
     well-formed body with a wrong value stays 422 (test_unknown_partner_and_bad_body)."""
-    r = await client.post(
-        f"/v1/webhooks/partners/{courier.code}",
-        content=raw,
-        headers={"Hotline-Signature": sign(partner_server.secret, raw, int(time.time()))},
-    )
+    r = await _post_raw(client, courier, partner_server.secret, raw)
     assert r.status_code == 400, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert r.json()["type"].endswith("/bad-request")
@@ -256,11 +259,7 @@ async def test_a_signed_callback_of_bytes_that_are_not_utf8_is_400(
 ) -> None:
     """msgspec raises UnicodeDecodeError (no DecodeError) for such bytes: it was a 500."""
     raw = b'{"event_id": "\xff"}'
-    r = await client.post(
-        f"/v1/webhooks/partners/{courier.code}",
-        content=raw,
-        headers={"Hotline-Signature": sign(partner_server.secret, raw, int(time.time()))},
-    )
+    r = await _post_raw(client, courier, partner_server.secret, raw)
     assert r.status_code == 400, r.text
     assert "not UTF-8" in r.json()["detail"]
 
@@ -289,14 +288,7 @@ async def test_a_signed_callback_with_a_value_the_columns_cannot_hold_is_422_nam
     of these reached PostgreSQL before (a NUL or an over-long value: a 500)."""
     shipment = await _dispatched(ctx, orders)
     raw = json.dumps({**_event(shipment, "delivered", 1), field: value}).encode()
-    r = await client.post(
-        f"/v1/webhooks/partners/{courier.code}",
-        content=raw,
-        headers={
-            "Hotline-Signature": sign(partner_server.secret, raw, int(time.time())),
-            "Content-Type": "text/plain",
-        },
-    )
+    r = await _post_raw(client, courier, partner_server.secret, raw, content_type="text/plain")
     assert r.status_code == 422, r.text
     assert r.json()["errors"][0]["field"] == field, r.json()
     assert await _status(ctx, shipment.id) == "dispatched"

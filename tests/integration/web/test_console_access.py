@@ -30,16 +30,6 @@ MANIFEST = Path(__file__).resolve().parents[3] / "api" / "static" / "vendor" / "
 
 
 @pytest.fixture
-async def browser(client: Client) -> AsyncIterator[Client]:
-    """The shared client with a clean cookie jar (a fresh browser)."""
-    client.cookies.clear()
-    follows, client.follow_redirects = client.follow_redirects, False
-    yield client
-    client.follow_redirects = follows
-    client.cookies.clear()
-
-
-@pytest.fixture
 async def store(settings: Settings) -> AsyncIterator[RedisStore]:
     """The console's session store, on a Redis client of this test's own loop."""
     client = redis.asyncio.from_url(settings.redis_url)

@@ -5,10 +5,8 @@ is paid from the phone account; only a supervisor refunds, with a reason."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -23,15 +21,6 @@ from tests.auth_fixtures import TestAgent, TestCustomer, fixture_sessions
 
 Client = AsyncTestClient[Litestar]
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-async def browser(client: Client) -> AsyncIterator[Client]:
-    client.cookies.clear()
-    follows, client.follow_redirects = client.follow_redirects, False
-    yield client
-    client.follow_redirects = follows
-    client.cookies.clear()
 
 
 async def _sign_in(c: Client, who: TestAgent) -> dict[str, str]:

@@ -6,10 +6,8 @@ language (web/words.py), the way the shop's pages do."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
@@ -25,15 +23,6 @@ Client = AsyncTestClient[Litestar]
 ZH = {"HX-Request": "true", "Accept-Language": "zh-CN"}
 EN = {"HX-Request": "true", "Accept-Language": "en"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-
-@pytest.fixture
-async def browser(client: Client) -> AsyncIterator[Client]:
-    client.cookies.clear()
-    follows, client.follow_redirects = client.follow_redirects, False
-    yield client
-    client.follow_redirects = follows
-    client.cookies.clear()
 
 
 async def _sign_in(c: Client, who: TestAgent) -> str:

@@ -10,10 +10,10 @@ import msgspec
 from litestar.stores.redis import RedisStore
 
 from tests.auth_fixtures import TestAgent
-from tests.integration.web.test_console_access import Client, _sign_in, browser, store
+from tests.integration.web.test_console_access import Client, _sign_in, store
 from web.sessions import COOKIE, IDLE_MINUTES
 
-__all__ = ["browser", "store"]  # the fixtures, shared with the access tests
+__all__ = ["store"]  # the fixture, shared with the access tests (browser: conftest)
 
 
 async def test_a_session_in_use_is_written_back_with_a_fresh_lifetime(

@@ -5,10 +5,8 @@ every form, sessions kept apart from the console's, and errors as pages, never J
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -19,15 +17,6 @@ from core.settings import Settings
 from tests.auth_fixtures import TestAgent, TestCustomer, fixture_sessions
 
 Client = AsyncTestClient[Litestar]
-
-
-@pytest.fixture
-async def browser(client: Client) -> AsyncIterator[Client]:
-    client.cookies.clear()
-    follows, client.follow_redirects = client.follow_redirects, False
-    yield client
-    client.follow_redirects = follows
-    client.cookies.clear()
 
 
 def _csrf(html: str) -> str:
